@@ -1,0 +1,4 @@
+"""compare: runs manual and torch side by side on the same weights and batches, step by step.
+
+The only package that imports both `manual` and `torch_ref`/`torch`.
+"""

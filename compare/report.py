@@ -1,0 +1,67 @@
+"""The check report: one text row per case run, the first and worst mismatch of each failure, and JSON."""
+import json
+import math
+
+from compare.harness import CaseResult, TensorError
+
+COLUMNS = ("case", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result", "ms/step manual",
+           "ms/step torch")
+
+
+def row(result: CaseResult) -> list[str]:
+    ms_manual, ms_torch = result.ms_per_step()
+    return [result.case, result.dtype, result.device, str(result.steps),
+            f"{result.worst_rel('output', 'loss'):.1e}", f"{result.worst_rel('grad.'):.1e}",
+            f"{result.worst_rel('param.', 'buffer.', 'state.'):.1e}",
+            f"{result.worst.ratio:.0%}" if result.worst else "-", "PASS" if result.passed else "FAIL",
+            f"{ms_manual:.3f}", f"{ms_torch:.3f}"]
+
+
+def table(results: list[CaseResult]) -> str:
+    rows = [list(COLUMNS)] + [row(r) for r in results]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for result in results:
+        if not result.passed:
+            lines.append(f"FAIL {result.case} [{result.dtype}, {result.device}]")
+            lines.append(f"  first mismatch: {result.first_mismatch.describe()}")
+            lines.append(f"  worst mismatch: {result.worst.describe()}")
+    passed = sum(r.passed for r in results)
+    lines.append(f"{passed} of {len(results)} case runs passed. err = max|manual - torch| / max|torch| per tensor, "
+                 "worst over steps; tol used = worst |manual - torch| / (rtol|torch| + atol) over all elements; "
+                 "float32 steps start from torch's state (compare/tolerances.py)")
+    return "\n".join(lines)
+
+
+def _error_json(error: TensorError | None):
+    if error is None:
+        return None
+    clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in vars(error).items()}
+    clean["index"] = list(error.index)
+    return clean
+
+
+def to_json(results: list[CaseResult]) -> dict:
+    """Per case: summary, first and worst mismatch, and each tensor's worst error over all steps.
+
+    Timing fields are the only ones that change between two runs with the same seed.
+    """
+    cases = []
+    for result in results:
+        per_tensor = {}
+        for error in result.errors:
+            if error.name not in per_tensor or error.ratio > per_tensor[error.name].ratio:
+                per_tensor[error.name] = error
+        ms_manual, ms_torch = result.ms_per_step()
+        cases.append({"case": result.case, "dtype": result.dtype, "device": result.device, "steps": result.steps,
+                      "passed": result.passed, "first_mismatch": _error_json(result.first_mismatch),
+                      "worst": _error_json(result.worst),
+                      "per_tensor": {name: _error_json(e) for name, e in per_tensor.items()},
+                      "timing": {"ms_per_step_manual": ms_manual, "ms_per_step_torch": ms_torch}})
+    return {"passed": all(r.passed for r in results), "cases": cases}
+
+
+def write_json(results: list[CaseResult], path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(to_json(results), f, indent=1)

@@ -1,0 +1,34 @@
+"""Boundary checks shared by layers and losses: every message names the layer, the expectation and the input."""
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """float32 by default, as torch; only float32 and float64 are supported."""
+    resolved = np.dtype(np.float32 if dtype is None else dtype)
+    if resolved not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def check_float_input(owner: str, x, dtype: np.dtype | None = None) -> np.ndarray:
+    """`x` as an ndarray of a float dtype, equal to the parameters' `dtype` when the layer has any."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{owner}: expected a numpy.ndarray input, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{owner}: expected a float32 or float64 input, got dtype {x.dtype}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{owner}: input dtype {x.dtype} does not match the parameters' dtype {dtype} "
+                        f"(torch raises here too; cast the input or the module)")
+    return x
+
+
+def check_last_dim(owner: str, x: np.ndarray, size: int, min_ndim: int = 1) -> None:
+    if x.ndim < min_ndim or x.shape[-1] != size:
+        raise ValueError(f"{owner}: expected input of shape (*, {size}), got {x.shape}")
+
+
+def check_same_shape(owner: str, what: str, given, expected_shape) -> None:
+    if np.shape(given) != tuple(expected_shape):
+        raise ValueError(f"{owner}: {what} must have shape {tuple(expected_shape)}, got {np.shape(given)}")

@@ -1,0 +1,8 @@
+"""The math of every layer, activation and loss as plain functions: forward and its hand-derived backward.
+
+Mirrors `torch.nn.functional` names (`relu`, `softmax`, `cross_entropy`, ...); each forward `f` has an
+`f_backward(grad_output, <what the forward saved>)` beside it. Modules in `manual.nn` are thin wrappers.
+"""
+from manual.nn.functional.activation import *  # noqa: F401,F403
+from manual.nn.functional.linear import *  # noqa: F401,F403
+from manual.nn.functional.loss import *  # noqa: F401,F403

@@ -1,0 +1,46 @@
+"""Linear layer: parameters + a call into `functional.linear` (math and derivation live there)."""
+import numpy as np
+
+from manual import random
+from manual.nn import functional as F
+from manual.nn._checks import check_float_input, check_last_dim, resolve_dtype
+from manual.nn.module import Module, Parameter
+
+
+class Linear(Module):
+    """y = x Wᵀ + b, as `torch.nn.Linear(in_features, out_features, bias=True, dtype=None)`.
+
+    weight: (out_features, in_features), bias: (out_features,). The course's O = X W_c + b uses
+    W_c = weightᵀ of shape (in, out): `model.weight.data.T` is the course's W.
+    Init (torch's kaiming_uniform_(a=√5)): weight and bias ~ U(-1/√in_features, 1/√in_features).
+    Backward: dL/dx = G W, dL/dW = Gᵀ X, dL/db = Σ_rows G (derived in `functional.linear`).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        dtype = resolve_dtype(dtype)
+        bound = 1 / np.sqrt(in_features) if in_features > 0 else 0.0
+        rng = random.generator()
+        self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype))
+        if bias:
+            self.bias = Parameter(rng.uniform(-bound, bound, out_features).astype(dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        check_float_input(self.label(), x, self.weight.dtype)
+        check_last_dim(self.label(), x, self.in_features)
+        self.save_for_backward(x)
+        return F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
+
+    def backward(self, grad_output):
+        (x,) = self.saved_for_backward()
+        grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, x, self.weight.data, self.bias is not None)
+        self.weight.accumulate_grad(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate_grad(grad_bias)
+        return grad_input
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

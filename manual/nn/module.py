@@ -1,0 +1,219 @@
+"""Parameter and Module: torch.nn.Module's bookkeeping (names, state_dict, train/eval), without autograd.
+
+Protocol of every module:
+- `forward(x)` computes the output and keeps exactly what `backward` needs (`save_for_backward`);
+- `backward(grad_output)` returns dL/d(input) and adds dL/d(parameter) into each `Parameter.grad`
+  (creating it when it is None), so gradients accumulate until `zero_grad()`, as in torch;
+- a `backward` with no matching `forward` (none yet, or a second one for the same forward) raises.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from typing import Iterator
+
+import numpy as np
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Parameter:
+    """A trainable array: `.data` holds the value, `.grad` the accumulated dL/d(data) or None."""
+
+    def __init__(self, data):
+        self.data = np.array(data, copy=True)
+        self.grad: np.ndarray | None = None
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def accumulate_grad(self, grad: np.ndarray) -> None:
+        """`p.grad += grad`, creating `p.grad` (owning its memory) on the first call, like autograd."""
+        if grad.shape != self.data.shape or grad.dtype != self.data.dtype:
+            raise ValueError(f"gradient of shape {grad.shape} / {grad.dtype} for a parameter of shape "
+                             f"{self.data.shape} / {self.data.dtype}")
+        if self.grad is None:
+            self.grad = np.array(grad, copy=True)
+        else:
+            self.grad += grad
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of all manual layers, losses and models; mirrors torch.nn.Module's naming rules."""
+
+    training: bool
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_saved", None)
+        object.__setattr__(self, "training", True)
+
+    # -- registration ---------------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if isinstance(value, Parameter):
+            self.register_parameter(name, value)
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to parameter '{name}' (expected Parameter or None)")
+            self._parameters[name] = None
+        elif name in self._buffers:
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        for table in ("_parameters", "_buffers", "_modules"):
+            entries = self.__dict__.get(table)
+            if entries is not None and name in entries:
+                return entries[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, array: np.ndarray | None, persistent: bool = True) -> None:
+        self._buffers[name] = array
+        if not persistent:
+            self._non_persistent.add(name)
+
+    # -- forward / backward ---------------------------------------------------------------------------
+    def forward(self, *args):
+        raise NotImplementedError(f"{type(self).__name__} has no forward")
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"{type(self).__name__} has no backward")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def save_for_backward(self, *arrays) -> None:
+        object.__setattr__(self, "_saved", arrays)
+
+    def saved_for_backward(self) -> tuple:
+        """What the last forward saved; consumed, so a second backward for one forward raises."""
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(f"{self.label()}: backward called without a matching forward "
+                               f"(no forward yet, or backward already ran for the last forward)")
+        object.__setattr__(self, "_saved", None)
+        return saved
+
+    # -- traversal ------------------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def children(self) -> Iterator["Module"]:
+        yield from self._modules.values()
+
+    def modules(self) -> Iterator["Module"]:
+        for _, module in self.named_modules():
+            yield module
+
+    def _named_members(self, table: str):
+        for module_prefix, module in self.named_modules():
+            for name, value in getattr(module, table).items():
+                if value is not None:
+                    yield (f"{module_prefix}.{name}" if module_prefix else name), value, module, name
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        for full_name, param, _, _ in self._named_members("_parameters"):
+            yield full_name, param
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, param in self.named_parameters():
+            yield param
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        for full_name, buffer, _, _ in self._named_members("_buffers"):
+            yield full_name, buffer
+
+    def buffers(self) -> Iterator[np.ndarray]:
+        for _, buffer in self.named_buffers():
+            yield buffer
+
+    # -- modes and gradients --------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self.parameters():
+            if set_to_none:
+                param.grad = None
+            elif param.grad is not None:
+                param.grad.fill(0)
+
+    # -- state_dict -----------------------------------------------------------------------------------
+    def _state_entries(self):
+        """(key, owner module, attribute name, array) in torch's order: per module, parameters then
+        persistent buffers, parents before children."""
+        for prefix, module in self.named_modules():
+            for name, array in list(module._parameters.items()) + list(module._buffers.items()):
+                if array is None or name in module._non_persistent:
+                    continue
+                key = f"{prefix}.{name}" if prefix else name
+                yield key, module, name, array.data if isinstance(array, Parameter) else array
+
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Keys as torch ("0.weight", "1.running_mean"); values are copies, so later steps do not alter them."""
+        return OrderedDict((key, np.array(array, copy=True)) for key, _, _, array in self._state_entries())
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy array-likes (NumPy arrays, torch CPU tensors, lists) into the parameters and buffers.
+
+        Values are cast to each target's dtype, as `tensor.copy_` does. Shape mismatches always raise;
+        missing and unexpected keys raise when `strict`, and are returned either way.
+        """
+        targets = {key: (module, name, array) for key, module, name, array in self._state_entries()}
+        missing = [key for key in targets if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in targets]
+        problems = []
+        for key in (k for k in targets if k in state_dict):
+            given = np.shape(np.asarray(state_dict[key]))
+            if given != targets[key][2].shape:
+                problems.append(f"size mismatch for {key}: copying a param with shape {given} from checkpoint, "
+                                f"the shape in current model is {targets[key][2].shape}.")
+        if strict:
+            if missing:
+                problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+            if unexpected:
+                problems.insert(1 if missing else 0,
+                                "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+        if problems:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
+        for key in (k for k in targets if k in state_dict):
+            array = targets[key][2]
+            array[...] = np.asarray(state_dict[key])
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- printing -------------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def label(self) -> str:
+        """How errors name this module: its class and constructor arguments, e.g. `Linear(in_features=4, ...)`."""
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def __repr__(self):
+        if not self._modules:
+            return self.label()
+        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"

@@ -1,0 +1,23 @@
+"""Every case of `python -m compare`, both dtypes, on the CPU (and on CUDA when present, marked gpu)."""
+import pytest
+import torch
+
+from compare import cases, report
+from compare.harness import run_case
+
+RUNS = [pytest.param(case, dtype, id=f"{case.name}-{dtype}") for case in cases.CATALOGUE for dtype in case.dtypes]
+
+
+@pytest.mark.parametrize("case, dtype", RUNS)
+def test_case_passes_on_cpu(case, dtype):
+    result = run_case(case, dtype, "cpu")
+    assert result.passed, report.table([result])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("case, dtype", RUNS)
+def test_case_passes_on_cuda(case, dtype):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    result = run_case(case, dtype, "cuda")
+    assert result.passed, report.table([result])

@@ -1,0 +1,63 @@
+"""The harness must be able to fail: deliberately wrong backward passes are reported, naming the tensor."""
+import numpy as np
+import pytest
+
+import manual.nn as nn
+from compare.cases import CATALOGUE
+from compare.harness import compare_arrays, run_twins
+from compare.tolerances import tolerance_for
+from compare.twins import build_twins
+
+
+class FlippedSignLinear(nn.Linear):
+    """dL/dW with the wrong sign."""
+
+    def backward(self, grad_output):
+        grad_input = super().backward(grad_output)
+        self.weight.grad = -self.weight.grad
+        return grad_input
+
+
+class UnscaledMSELoss(nn.MSELoss):
+    """'mean' backward that forgets the 1/N."""
+
+    def backward(self, grad_output=None):
+        return super().backward(grad_output) * self.last_numel
+
+    def forward(self, input, target):
+        self.last_numel = input.size
+        return super().forward(input, target)
+
+
+def twins_for(case_name, dtype):
+    case = next(c for c in CATALOGUE if c.name == case_name)
+    torch_twin, manual_twin = build_twins(case, dtype, "cpu", seed=0)
+    return case, torch_twin, manual_twin
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_flipped_weight_gradient_is_reported(dtype):
+    case, torch_twin, manual_twin = twins_for("mlp6-7_tanh-ce-sgd_nesterov_wd", dtype)
+    broken = FlippedSignLinear(6, 7, dtype=dtype)
+    broken.load_state_dict(manual_twin.model[2].state_dict())
+    manual_twin.model._modules["2"] = broken
+    manual_twin.optimizer.param_groups[0]["params"][2:4] = [broken.weight, broken.bias]
+    result = run_twins(torch_twin, manual_twin, case.data.stream(0, dtype), 3, dtype, "cpu", case.name)
+    assert not result.passed
+    assert result.first_mismatch.step == 0 and result.first_mismatch.name == "grad.2.weight"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_missing_mean_factor_is_reported(dtype):
+    case, torch_twin, manual_twin = twins_for("linreg-mse-sgd", dtype)
+    manual_twin.loss_fn = UnscaledMSELoss()
+    result = run_twins(torch_twin, manual_twin, case.data.stream(0, dtype), 3, dtype, "cpu", case.name)
+    assert not result.passed
+    assert result.first_mismatch.name == "grad.input"
+
+
+def test_one_sided_nan_fails_and_equal_nan_passes():
+    tolerance = tolerance_for("float64")
+    assert not compare_arrays(0, "x", np.array([np.nan, 1.0]), np.array([0.0, 1.0]), tolerance).passed
+    assert compare_arrays(0, "x", np.array([np.nan, np.inf]), np.array([np.nan, np.inf]), tolerance).passed
+    assert not compare_arrays(0, "x", np.array([np.inf]), np.array([-np.inf]), tolerance).passed

@@ -1,0 +1,8 @@
+"""torch_ref: the course's models as plain torch.nn.Modules (CPU or CUDA), plus what torch.nn lacks.
+
+Never imports manual; `torch_ref.models.X(...)` takes the same arguments as `manual.models.X(...)` and has the
+same state_dict keys, plus torch's usual `device`/`dtype`.
+"""
+from torch_ref import models
+
+__all__ = ["models"]
