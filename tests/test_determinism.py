@@ -1,0 +1,38 @@
+"""The same seed gives bit-identical manual runs and JSON reports identical apart from their timing fields."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from compare.cases import CATALOGUE
+from compare.harness import run_twins
+from compare.twins import build_twins
+
+
+def manual_trajectory(seed):
+    case = next(c for c in CATALOGUE if c.name == "mlp6-7_tanh-ce-sgd_nesterov_wd")
+    torch_twin, manual_twin = build_twins(case, "float64", "cpu", seed)
+    run_twins(torch_twin, manual_twin, case.data.stream(seed, "float64"), 10, "float64", "cpu")
+    return manual_twin.model.state_dict()
+
+
+def test_same_seed_gives_bit_identical_manual_parameters():
+    first, second = manual_trajectory(3), manual_trajectory(3)
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    assert any(not np.array_equal(first[k], v) for k, v in manual_trajectory(4).items())
+
+
+def report_without_timing(tmp_path, name):
+    path = tmp_path / name
+    subprocess.run([sys.executable, "-m", "compare", "--only", "softmaxreg", "--steps", "5", "--seed", "7",
+                    "--json", str(path)], check=True, capture_output=True)
+    report = json.loads(path.read_text())
+    for case in report["cases"]:
+        case.pop("timing")
+    return report
+
+
+def test_json_reports_differ_only_in_timing(tmp_path):
+    assert report_without_timing(tmp_path, "a.json") == report_without_timing(tmp_path, "b.json")
