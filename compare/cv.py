@@ -7,6 +7,8 @@ scikit-learn's MLP on the same fold as the peer baseline (compare/peer.py); then
 dtype's tolerance (compare/tolerances.py); the exit status is 0 only when every fold agrees.
 Folds: StratifiedKFold for classification (KFold with --no-stratify, and for regression), LeaveOneOut with
 --loo, one stratified hold-out split with --holdout; all from manual.data, seeded by --seed.
+Dropout masks come from each backend's own random generator (NumPy cannot replay torch's), so a recipe with
+dropout > 0 trains two different networks and is not expected to agree; everything else is deterministic.
 """
 from __future__ import annotations
 
@@ -146,7 +148,8 @@ def main(args) -> int:
     print(f"recipe: {recipe.describe()}")
     print(table(results))
     totals = {side: sum(r.seconds.get(side, 0.0) for r in results) for side in ("manual", "torch", "sklearn")}
-    print(f"time: manual {totals['manual']:.2f} s, torch {totals['torch']:.2f} s, sklearn {totals['sklearn']:.2f} s "
+    peer_time = f", sklearn {totals['sklearn']:.2f} s" if not args.no_sklearn else ""
+    print(f"time: manual {totals['manual']:.2f} s, torch {totals['torch']:.2f} s{peer_time} "
           f"(training + test evaluation over all folds); wall {elapsed:.1f} s")
     agreed = sum(r.agree for r in results)
     print(f"{agreed} of {len(results)} folds agree (accuracy exactly, loss/MAE/MSE within {recipe.dtype} tolerance "

@@ -7,6 +7,7 @@ torch.optim (case-insensitive). A name that one backend lacks is refused with th
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
 
 import torch
@@ -36,11 +37,24 @@ def _hidden(text: str) -> list[int]:
     return [int(width) for width in text.split(",") if width.strip()]
 
 
+def _model_arg(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE a Python literal (2, True, [8, 8]) or else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
     parser.add_argument("--model", choices=sorted(MODELS), help="default: mlp (logreg for breast_cancer)")
     parser.add_argument("--hidden", type=_hidden, default=[64], metavar="W[,W...]", help="MLP widths (default 64)")
     parser.add_argument("--activation", default="relu", help="MLP activation by name (default relu)")
+    parser.add_argument("--model-arg", type=_model_arg, action="append", default=[], metavar="KEY=VALUE",
+                        help="extra model constructor argument, e.g. batch_norm=True or pieces=2 (repeatable)")
     parser.add_argument("--loss", help="loss class name in manual.nn and torch.nn (default: CrossEntropyLoss, "
                                        "BCEWithLogitsLoss for breast_cancer, MSELoss for diabetes)")
     parser.add_argument("--optimizer", default="adam", help="optimizer in manual.optim and torch.optim (default adam)")
@@ -90,6 +104,7 @@ def recipe_from_args(args, dataset: Dataset) -> Recipe:
     optimizer = _optimizer_name(args.optimizer)
     options = {"lr": args.lr if args.lr is not None else DEFAULT_LR.get(optimizer), "momentum": args.momentum,
                "weight_decay": args.weight_decay}
-    return Recipe(model=(class_name, build_kwargs(dataset.X.shape[1], outputs, args)), loss=(loss_name, {}),
+    model_kwargs = {**build_kwargs(dataset.X.shape[1], outputs, args), **dict(args.model_arg)}
+    return Recipe(model=(class_name, model_kwargs), loss=(loss_name, {}),
                   optimizer=(optimizer, {k: v for k, v in options.items() if v is not None}), epochs=args.epochs,
                   batch_size=args.batch_size, dtype=args.dtype, device=args.device, seed=args.seed)
