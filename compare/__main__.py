@@ -6,6 +6,8 @@ import sys
 # subcommand -> module with add_arguments(parser) and main(args) -> exit code
 SUBCOMMANDS = {
     "check": ("compare.check", "run the catalogue on both backends, step by step (the default)"),
+    "cv": ("compare.cv", "cross-validate one recipe on a real dataset with both backends (and scikit-learn)"),
+    "train": ("compare.train", "train both backends side by side on a real dataset, epoch by epoch"),
 }
 
 

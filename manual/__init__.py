@@ -2,7 +2,9 @@
 
 Never imports torch. `import manual.nn as nn` reads like `import torch.nn as nn`.
 """
-from manual import nn, optim
+from manual import data, nn, optim
+from manual.inspection import summary
+from manual.persistence import load, save
 from manual.random import manual_seed
 
-__all__ = ["nn", "optim", "manual_seed"]
+__all__ = ["nn", "optim", "data", "manual_seed", "summary", "save", "load"]

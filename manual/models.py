@@ -1,4 +1,6 @@
 """The course's models, built from manual.nn; `torch_ref.models` has the same classes, arguments and keys."""
+import numpy as np
+
 from manual import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -40,3 +42,52 @@ class MLP(nn.Sequential):
             layers += [nn.Linear(width, hidden_width, dtype=dtype), ACTIVATIONS[activation]()]
             width = hidden_width
         super().__init__(*layers, nn.Linear(width, out_features, dtype=dtype))
+
+
+class Perceptron(nn.Module):
+    """Rosenblatt's perceptron: ŷ = sign(x·weightᵀ + bias) ∈ {-1, +1}, with sign(0) = +1 (ŷ = +1 iff score ≥ 0).
+
+    Trained by its own rule, not by gradient descent (sign is flat almost everywhere, so `backward` raises).
+    `update(x, y, lr)` applies, for a batch x (N, in_features) with labels y ∈ {-1, +1}^N,
+        weight ← weight + lr · Σ_i (y_i - ŷ_i) x_i,     bias ← bias + lr · Σ_i (y_i - ŷ_i)
+    where y_i - ŷ_i is 0 for a correct sample and ±2 for a mistake; batches of one sample give the classic
+    online rule, which `fit` runs epoch by epoch. On linearly separable data (margin γ, |x| ≤ R) the online
+    rule makes at most (R/γ)² mistakes (Novikoff) and stops; on XOR it never does.
+    Keys `linear.weight` (1, in_features) and `linear.bias` (1,), as `torch_ref.models.Perceptron`.
+    """
+
+    def __init__(self, in_features: int, dtype=None):
+        super().__init__()
+        self.in_features = in_features
+        self.linear = nn.Linear(in_features, 1, dtype=dtype)
+
+    def forward(self, x):
+        scores = self.linear(x)[..., 0]
+        return np.where(scores >= 0, 1, -1).astype(scores.dtype)
+
+    def backward(self, grad_output):
+        raise RuntimeError(f"{self.label()}: the perceptron has no gradient (sign is flat); train it with update()")
+
+    def update(self, x, y, lr: float = 1.0) -> int:
+        """One application of the rule to the batch (x, y); returns how many of its samples were misclassified."""
+        y_hat = self.forward(x)
+        y = np.asarray(y)
+        if y.shape != y_hat.shape or not np.isin(y, (-1, 1)).all():
+            raise ValueError(f"{self.label()}: labels must be -1 or +1 with shape {y_hat.shape}, "
+                             f"got shape {y.shape} with values {np.unique(y)[:5]}")
+        delta = y.astype(y_hat.dtype) - y_hat
+        self.linear.weight.data += lr * (delta @ x)
+        self.linear.bias.data += lr * delta.sum()
+        return int(np.count_nonzero(delta))
+
+    def fit(self, x, y, lr: float = 1.0, epochs: int = 100) -> list[int]:
+        """The online rule, samples in order, until an epoch without mistakes; returns mistakes per epoch."""
+        mistakes = []
+        for _ in range(epochs):
+            mistakes.append(sum(self.update(x[i:i + 1], y[i:i + 1], lr) for i in range(len(x))))
+            if mistakes[-1] == 0:
+                break
+        return mistakes
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}"

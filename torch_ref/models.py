@@ -35,3 +35,41 @@ class MLP(nn.Sequential):
             layers += [nn.Linear(width, hidden_width, device=device, dtype=dtype), ACTIVATIONS[activation]()]
             width = hidden_width
         super().__init__(*layers, nn.Linear(width, out_features, device=device, dtype=dtype))
+
+
+class Perceptron(nn.Module):
+    """Rosenblatt's perceptron: ŷ = sign(x·weightᵀ + bias) ∈ {-1, +1}, sign(0) = +1; keys `linear.weight`,
+    `linear.bias`. Trained by `update`/`fit` (the rule in manual.models.Perceptron), with torch ops under
+    no_grad: the rule needs no gradient, and none is recorded.
+    """
+
+    def __init__(self, in_features: int, device=None, dtype=None):
+        super().__init__()
+        self.in_features = in_features
+        self.linear = nn.Linear(in_features, 1, device=device, dtype=dtype)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.linear(x)[..., 0]
+        return torch.where(scores >= 0, 1.0, -1.0).to(scores.dtype)
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor, y: torch.Tensor, lr: float = 1.0) -> int:
+        """weight += lr·Σ_i (y_i - ŷ_i) x_i, bias += lr·Σ_i (y_i - ŷ_i); returns the batch's mistakes."""
+        y_hat = self.forward(x)
+        if y.shape != y_hat.shape or not torch.isin(y, torch.tensor([-1, 1], device=y.device)).all():
+            raise ValueError(f"Perceptron: labels must be -1 or +1 with shape {tuple(y_hat.shape)}, "
+                             f"got shape {tuple(y.shape)}")
+        delta = y.to(y_hat.dtype) - y_hat
+        self.linear.weight += lr * (delta @ x)
+        self.linear.bias += lr * delta.sum()
+        return int(torch.count_nonzero(delta))
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, lr: float = 1.0, epochs: int = 100) -> list[int]:
+        """The online rule, samples in order, until an epoch without mistakes; returns mistakes per epoch."""
+        mistakes = []
+        for _ in range(epochs):
+            mistakes.append(sum(self.update(x[i:i + 1], y[i:i + 1], lr) for i in range(len(x))))
+            if mistakes[-1] == 0:
+                break
+        return mistakes

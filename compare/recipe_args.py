@@ -1,0 +1,112 @@
+"""The command-line options shared by `cv` and `train`, and the Recipe they describe.
+
+Names are resolved, never translated: `--model mlp` is `MLP` in manual.models and torch_ref.models,
+`--loss CrossEntropyLoss` in manual.nn and torch.nn, `--optimizer adam` is `Adam` in manual.optim and
+torch.optim (case-insensitive). A name that one backend lacks is refused with the names it has.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+
+import torch
+
+import manual.models
+import manual.nn
+import manual.optim
+import torch_ref.models
+from compare.datasets import DATASETS, Dataset
+from compare.training import INDEX_TARGET_LOSSES, Recipe
+
+# --model -> (class name, its keyword arguments from (in_features, outputs, args))
+MODELS = {
+    "mlp": ("MLP", lambda d, k, a: {"in_features": d, "hidden": a.hidden, "out_features": k,
+                                    "activation": a.activation}),
+    "linear": ("LinearRegression", lambda d, k, a: {"in_features": d, "out_features": k}),
+    "softmax": ("SoftmaxRegression", lambda d, k, a: {"in_features": d, "num_classes": k}),
+    "logreg": ("LogisticRegression", lambda d, k, a: {"in_features": d}),
+}
+# task -> (default --model, default --loss)
+TASK_DEFAULTS = {"classification": ("mlp", "CrossEntropyLoss"), "binary": ("logreg", "BCEWithLogitsLoss"),
+                 "regression": ("mlp", "MSELoss")}
+DEFAULT_LR = {"SGD": 0.05}  # torch's SGD default (1e-3) is too small for a few epochs; others keep their own
+
+
+def _hidden(text: str) -> list[int]:
+    return [int(width) for width in text.split(",") if width.strip()]
+
+
+def _model_arg(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE a Python literal (2, True, [8, 8]) or else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
+    parser.add_argument("--model", choices=sorted(MODELS), help="default: mlp (logreg for breast_cancer)")
+    parser.add_argument("--hidden", type=_hidden, default=[64], metavar="W[,W...]", help="MLP widths (default 64)")
+    parser.add_argument("--activation", default="relu", help="MLP activation by name (default relu)")
+    parser.add_argument("--model-arg", type=_model_arg, action="append", default=[], metavar="KEY=VALUE",
+                        help="extra model constructor argument, e.g. batch_norm=True or pieces=2 (repeatable)")
+    parser.add_argument("--loss", help="loss class name in manual.nn and torch.nn (default: CrossEntropyLoss, "
+                                       "BCEWithLogitsLoss for breast_cancer, MSELoss for diabetes)")
+    parser.add_argument("--optimizer", default="adam", help="optimizer in manual.optim and torch.optim (default adam)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: 0.05 for sgd, the optimizer's own otherwise)")
+    parser.add_argument("--momentum", type=float, help="passed to the optimizer when given")
+    parser.add_argument("--weight-decay", type=float, help="passed to the optimizer when given")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                        help="default float64: both backends then agree to float64 tolerance, accuracies exactly")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="the torch twin's device")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, metavar="N", help="use N samples (stratified) of the dataset")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: fastest for these small models, and steady on a busy "
+                             "machine, where torch's default multi-threading was measured up to 40x slower; "
+                             "0 keeps torch's default)")
+
+
+def _optimizer_name(name: str) -> str:
+    manual_names = {n.lower(): n for n, cls in vars(manual.optim).items() if inspect.isclass(cls)
+                    and issubclass(cls, manual.optim.Optimizer) and cls is not manual.optim.Optimizer}
+    if name.lower() not in manual_names:
+        raise SystemExit(f"--optimizer {name}: manual.optim has no such optimizer "
+                         f"(available: {', '.join(sorted(n.lower() for n in manual_names.values()))})")
+    resolved = manual_names[name.lower()]
+    if not hasattr(torch.optim, resolved):
+        raise SystemExit(f"--optimizer {name}: torch.optim has no {resolved}")
+    return resolved
+
+
+def _require(kind: str, name: str, *namespaces) -> None:
+    for namespace in namespaces:
+        if not inspect.isclass(getattr(namespace, name, None)):
+            raise SystemExit(f"{kind} {name}: {namespace.__name__} has no such class")
+
+
+def recipe_from_args(args, dataset: Dataset) -> Recipe:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    default_model, default_loss = TASK_DEFAULTS[dataset.task]
+    model_key, loss_name = args.model or default_model, args.loss or default_loss
+    _require("--loss", loss_name, manual.nn, torch.nn)
+    outputs = dataset.n_classes if loss_name in INDEX_TARGET_LOSSES else 1
+    class_name, build_kwargs = MODELS[model_key]
+    _require("--model", class_name, manual.models, torch_ref.models)
+    if model_key == "logreg" and outputs != 1:
+        raise SystemExit(f"--model logreg has one logit; pair it with --loss BCEWithLogitsLoss, not {loss_name}")
+    optimizer = _optimizer_name(args.optimizer)
+    options = {"lr": args.lr if args.lr is not None else DEFAULT_LR.get(optimizer), "momentum": args.momentum,
+               "weight_decay": args.weight_decay}
+    model_kwargs = {**build_kwargs(dataset.X.shape[1], outputs, args), **dict(args.model_arg)}
+    return Recipe(model=(class_name, model_kwargs), loss=(loss_name, {}),
+                  optimizer=(optimizer, {k: v for k, v in options.items() if v is not None}), epochs=args.epochs,
+                  batch_size=args.batch_size, dtype=args.dtype, device=args.device, seed=args.seed)
