@@ -1,8 +1,9 @@
 """torch_ref: the course's models as plain torch.nn.Modules (CPU or CUDA), plus what torch.nn lacks.
 
 Never imports manual; `torch_ref.models.X(...)` takes the same arguments as `manual.models.X(...)` and has the
-same state_dict keys, plus torch's usual `device`/`dtype`.
+same state_dict keys, plus torch's usual `device`/`dtype`. `torch_ref.nn` holds the layers torch.nn lacks (Maxout).
 """
+from torch_ref import nn
 from torch_ref import models
 
-__all__ = ["models"]
+__all__ = ["nn", "models"]
