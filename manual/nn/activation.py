@@ -129,12 +129,12 @@ class Tanh(_Elementwise):
     function, derivative, saves_output = staticmethod(F.tanh), staticmethod(F.tanh_backward), True
 
 
-class Softmax(_Elementwise):
+class Softmax(Module):
     """y_i = e^(x_i) / Σ_j e^(x_j) along `dim`; dL/dx = y ⊙ (g - Σ_i g_i y_i).
 
     Pass `dim`, as in torch; without it torch's deprecated implicit choice is used, with its warning.
     """
-    function, derivative, saves_output = staticmethod(F.softmax), staticmethod(F.softmax_backward), True
+    function, derivative = staticmethod(F.softmax), staticmethod(F.softmax_backward)
 
     def __init__(self, dim: int | None = None):
         super().__init__()
@@ -142,11 +142,14 @@ class Softmax(_Elementwise):
 
     def forward(self, x):
         check_float_input(self.label(), x)
-        self._resolved_dim = self.dim if self.dim is not None else F.implicit_softmax_dim(x.ndim)
-        return super().forward(x)
+        dim = self.dim if self.dim is not None else F.implicit_softmax_dim(x.ndim)
+        y = self.function(x, dim)
+        self.save_for_backward(y, dim)
+        return y
 
-    def arguments(self):
-        return {"dim": getattr(self, "_resolved_dim", self.dim)}
+    def backward(self, grad_output):
+        y, dim = self.saved_for_backward()
+        return self.derivative(grad_output, y, dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"

@@ -56,8 +56,10 @@ class BatchNorm1d(Module):
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked)
         use_batch_stats = self.training or self.running_mean is None
-        buffers = (self.running_mean, self.running_var) if not self.training or self.track_running_stats else (None, None)
-        y, saved = F.batch_norm(x, *buffers, self._data("weight"), self._data("bias"), use_batch_stats, factor, self.eps)
+        uses_buffers = not self.training or self.track_running_stats  # read (eval) or updated (training)
+        running_mean, running_var = (self.running_mean, self.running_var) if uses_buffers else (None, None)
+        y, saved = F.batch_norm(x, running_mean, running_var, self._data("weight"), self._data("bias"),
+                                use_batch_stats, factor, self.eps)
         self.save_for_backward(saved)
         return y
 

@@ -118,7 +118,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
 
 def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight=None, pos_weight=None,
                                               reduction: str = "mean"):
-    """∂ℓ/∂x = w·[(1-y) - L·(1 - σ(x))] = w·[(pos_weight·y + 1 - y)·σ(x) - pos_weight·y]  (σ(x) - y without pos_weight)."""
+    """∂ℓ/∂x = w·[(1-y) - L·(1 - σ(x))] = w·[(pos_weight·y + 1 - y)·σ(x) - pos_weight·y]
+    (σ(x) - y without pos_weight)."""
     s = sigmoid(input)
     if pos_weight is None:
         local = s - target

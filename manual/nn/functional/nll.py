@@ -85,7 +85,7 @@ def nll_loss_backward(grad_output, input, target, weight=None, ignore_index: int
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0):
-    """NLL of log_softmax(logits) over dim 1, with q as in the module docstring (label smoothing, probability targets)."""
+    """NLL of log_softmax(logits) over dim 1, q as in the module docstring (label smoothing, probability targets)."""
     q, denominator = class_weights(input, target, weight, ignore_index, label_smoothing)
     return _weighted_nll(log_softmax(classes_last(input), dim=1), q, input, reduction, denominator)
 
