@@ -5,6 +5,8 @@ A spec is (class name, keyword arguments); the same name is looked up in `manual
 """
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from compare.batches import Batches
 
 DTYPES = ("float32", "float64")
@@ -19,10 +21,14 @@ class Case:
     data: Batches
     steps: int = 50
     dtypes: tuple = field(default=DTYPES)
+    eval_steps: int = 0  # after training: this many batches in eval mode (forward, loss, backward; no step)
 
 
 REGRESSION = Batches("regression", in_features=5, targets=1, batch_size=16)
 THREE_CLASSES = Batches("classification", in_features=4, targets=3, batch_size=16)
+BINARY = Batches("multilabel", in_features=5, targets=1, batch_size=16)
+THREE_LABELS = Batches("multilabel", in_features=4, targets=3, batch_size=16)
+REGRESSION2 = Batches("regression", in_features=5, targets=2, batch_size=16)
 
 CATALOGUE = [
     Case("linreg-mse-sgd", ("LinearRegression", {"in_features": 5}), ("MSELoss", {}), ("SGD", {"lr": 0.05}),
@@ -35,6 +41,54 @@ CATALOGUE = [
            ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}), THREE_CLASSES)
       for act in ("relu", "sigmoid", "tanh")],
 ]
+
+# issue 3: every layer, activation and loss inside a trained model
+SGD_MOMENTUM = ("SGD", {"lr": 0.1, "momentum": 0.9})
+MORE_ACTIVATIONS = ("identity", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "softplus", "softmax")
+LAYER_CASES = [
+    *[Case(f"mlp6-7_{act}-ce-sgd_nesterov_wd",
+           ("MLP", {"in_features": 4, "hidden": [6, 7], "out_features": 3, "activation": act}),
+           ("CrossEntropyLoss", {}),
+           ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}), THREE_CLASSES)
+      for act in MORE_ACTIVATIONS],
+    # log_softmax hidden units are unbounded below: with lr 0.1 + Nesterov this MLP diverges (loss 240 by step
+    # 48) and the divergence amplifies rounding differences exponentially, so it trains with a smaller lr
+    Case("mlp6-7_log_softmax-ce-sgd_nesterov_wd",
+         ("MLP", {"in_features": 4, "hidden": [6, 7], "out_features": 3, "activation": "log_softmax"}),
+         ("CrossEntropyLoss", {}),
+         ("SGD", {"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}), THREE_CLASSES),
+    Case("mlp6-7_maxout3-ce-sgd_mom",
+         ("MLP", {"in_features": 4, "hidden": [6, 7], "out_features": 3, "activation": "maxout", "pieces": 3}),
+         ("CrossEntropyLoss", {}), SGD_MOMENTUM, THREE_CLASSES),
+    Case("mlp8-8_relu_bn-ce-sgd_mom-train_then_eval",
+         ("MLP", {"in_features": 4, "hidden": [8, 8], "out_features": 3, "batch_norm": True}),
+         ("CrossEntropyLoss", {}), SGD_MOMENTUM, THREE_CLASSES, steps=40, eval_steps=5),
+    Case("mlp16-16_relu_dropout0.25-ce-sgd_mom",
+         ("MLP", {"in_features": 4, "hidden": [16, 16], "out_features": 3, "dropout": 0.25}),
+         ("CrossEntropyLoss", {}), SGD_MOMENTUM, THREE_CLASSES, eval_steps=3),
+    Case("mlp8x7_tanh_deep-ce-sgd_mom",
+         ("MLP", {"in_features": 4, "hidden": [8] * 7, "out_features": 3, "activation": "tanh"}),
+         ("CrossEntropyLoss", {}), SGD_MOMENTUM, THREE_CLASSES),
+    Case("logreg_sigmoid-bce-sgd", ("LogisticRegression", {"in_features": 5, "sigmoid": True}), ("BCELoss", {}),
+         ("SGD", {"lr": 0.5}), BINARY),
+    Case("logreg-bcewithlogits-sgd", ("LogisticRegression", {"in_features": 5}), ("BCEWithLogitsLoss", {}),
+         ("SGD", {"lr": 0.5}), BINARY),
+    Case("mlp6_relu-softmax3-ce-sgd_mom", ("MLP", {"in_features": 4, "hidden": [6], "out_features": 3}),
+         ("CrossEntropyLoss", {}), SGD_MOMENTUM, THREE_CLASSES),
+    Case("mlp6_relu-sigmoid3_multilabel-bcewl-sgd_mom",
+         ("MLP", {"in_features": 4, "hidden": [6], "out_features": 3}), ("BCEWithLogitsLoss", {}), SGD_MOMENTUM,
+         THREE_LABELS),
+    Case("mlp6_relu-sigmoid3_multilabel-bcewl_w-sgd_mom",
+         ("MLP", {"in_features": 4, "hidden": [6], "out_features": 3}),
+         ("BCEWithLogitsLoss", {"weight": np.array([1.0, 0.5, 2.0]), "pos_weight": np.array([2.0, 1.0, 0.5])}),
+         SGD_MOMENTUM, THREE_LABELS),
+    *[Case(f"mlp8_tanh-regression-{loss_name.lower()}-sgd_mom",
+           ("MLP", {"in_features": 5, "hidden": [8], "out_features": 2, "activation": "tanh"}), (loss_name, kwargs),
+           ("SGD", {"lr": 0.05, "momentum": 0.9}), REGRESSION2)
+      for loss_name, kwargs in (("L1Loss", {}), ("MSELoss", {}), ("HuberLoss", {"delta": 0.5}),
+                                ("SmoothL1Loss", {"beta": 0.5}))],
+]
+CATALOGUE = CATALOGUE + LAYER_CASES
 
 
 def select(only: str | None = None) -> list[Case]:

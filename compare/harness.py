@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from compare.masks import share_dropout_masks
 from compare.tolerances import Tolerance, tolerance_for
 from compare.twins import Twin, build_twins, copy_torch_state_into_manual, to_numpy
 
@@ -156,7 +157,39 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
     return result
 
 
+def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_step: int, dtype: str,
+                   device: str) -> list[TensorError]:
+    """Both models in eval mode (BatchNorm on running statistics, Dropout off) for `steps` batches: forward,
+    loss and backward, no optimizer step; compares output, loss, dL/d(input), every parameter's grad and every
+    buffer (which eval must leave unchanged). Steps are numbered on from `first_step`."""
+    tolerance = tolerance_for(dtype)
+    torch_twin.model.eval()
+    manual_twin.model.eval()
+    errors = []
+    for step in range(first_step, first_step + steps):
+        x, y = next(batches)
+        x_t = torch.from_numpy(x).to(device).requires_grad_(True)
+        torch_twin.model.zero_grad()
+        t_output = torch_twin.model(x_t)
+        t_loss = torch_twin.loss_fn(t_output, torch.from_numpy(y).to(device))
+        t_loss.backward()
+        manual_twin.model.zero_grad()
+        m_output = manual_twin.model(x)
+        m_loss = manual_twin.loss_fn(m_output, y)
+        m_grad_input = manual_twin.model.backward(manual_twin.loss_fn.backward())
+        m_params, m_buffers = dict(manual_twin.model.named_parameters()), dict(manual_twin.model.named_buffers())
+        pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss), ("grad.input", m_grad_input, x_t.grad)]
+        pairs += [(f"grad.{name}", m_params[name].grad, p.grad) for name, p in torch_twin.model.named_parameters()]
+        pairs += [(f"buffer.{name}", m_buffers[name], b) for name, b in torch_twin.model.named_buffers()]
+        errors += [compare_arrays(step, name, m, to_numpy(t), tolerance) for name, m, t in pairs]
+    return errors
+
+
 def run_case(case, dtype: str, device: str = "cpu", steps: int | None = None, seed: int = 0) -> CaseResult:
     torch_twin, manual_twin = build_twins(case, dtype, device, seed)
+    share_dropout_masks(torch_twin.model, manual_twin.model)
     batches = case.data.stream(seed, dtype)
-    return run_twins(torch_twin, manual_twin, batches, steps or case.steps, dtype, device, case.name)
+    result = run_twins(torch_twin, manual_twin, batches, steps or case.steps, dtype, device, case.name)
+    if case.eval_steps:  # train, then evaluate (steps numbered after the training steps)
+        result.errors += evaluate_twins(torch_twin, manual_twin, batches, case.eval_steps, result.steps, dtype, device)
+    return result

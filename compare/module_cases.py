@@ -2,6 +2,15 @@
 
 A module spec (class name, kwargs) is looked up in `manual.nn` and in `torch.nn` (or `torch_ref.nn` for
 what torch.nn lacks). Inputs are made in float64 by a function of a NumPy generator and cast per dtype.
+Each case is checked three ways (tests/test_modules.py): float64 backward vs central differences (unless
+`gradcheck=False`: an input sits on a kink or a bound on purpose), and vs torch autograd in float64 and float32.
+
+Step: central differences err by about ε²·|f₃|/6 (truncation; f₃ the third derivative) plus u·|L|/ε (rounding
+of the checked scalar L = Σ G ⊙ y, u = 1.1e-16). Their sum is smallest near ε = (3u·|L|/|f₃|)^(1/3), i.e. 1e-5
+for |L| ~ 10-100 (the textbook ε ≈ ∛u). At ε = 1e-6 the rounding term reaches 1e-9 for BatchNorm, where every
+output moves with every input: the whole 1e-6 budget of a gradient near 0 (manual.gradcheck floors the relative
+error at 1e-3). Where an input sits exactly on a jump of f'' (ELU(α=1) at 0, Huber at |d| = δ; f' is continuous
+there) the truncation error is ε·|Δf''|/4 instead, so those cases take ε = 1e-6.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -15,48 +24,229 @@ class ModuleCase:
     module: tuple
     input: Callable[[np.random.Generator], np.ndarray]
     target: Callable[[np.random.Generator], np.ndarray] | None = None  # losses only
-    gradcheck: bool = True  # False only where central differences straddle a kink on purpose
+    gradcheck: bool = True  # False only where central differences straddle a kink or a bound on purpose
+    train: bool = True  # the mode both modules run in (BatchNorm, Dropout)
+    state: Callable[[np.random.Generator], dict] | None = None  # overrides part of torch's initial state_dict
+    finite: bool = True  # outputs and gradients must be finite (False: NaN is torch's answer too)
+    fd_eps: float = 1e-5  # central-difference step, see "Step" in the module docstring
 
 
 def normal(*shape, scale=1.0):
     return lambda rng: scale * rng.standard_normal(shape)
 
 
-def with_values(*shape, values):
-    """Random normals with some entries set to the given edge values (zeros, kinks, large magnitudes)."""
+def with_values(*shape, values, scale=1.0):
+    """Random normals with the first entries set to the given edge values (zeros, kinks, large magnitudes)."""
     def make(rng):
-        x = rng.standard_normal(shape)
+        x = scale * rng.standard_normal(shape)
         x.flat[: len(values)] = values
         return x
     return make
 
 
-def class_indices(n, classes):
-    return lambda rng: rng.integers(0, classes, size=n)
+def probabilities(*shape, values=()):
+    """σ(normal) in (0, 1), the first entries set to `values` (e.g. exactly 0 and 1)."""
+    def make(rng):
+        p = 1 / (1 + np.exp(-2 * rng.standard_normal(shape)))
+        p.flat[: len(values)] = values
+        return p
+    return make
 
 
-MODULE_CASES = [
-    ModuleCase("linear", ("Linear", {"in_features": 5, "out_features": 3}), normal(4, 5)),
-    ModuleCase("linear-3d-nobias", ("Linear", {"in_features": 5, "out_features": 3, "bias": False}), normal(2, 4, 5)),
+def binary(*shape, values=()):
+    def make(rng):
+        y = (rng.random(shape) < 0.5).astype(np.float64)
+        y.flat[: len(values)] = values
+        return y
+    return make
+
+
+def uniform(*shape):
+    return lambda rng: rng.random(shape)
+
+
+def log_probabilities(*shape):
+    """log_softmax over the class dim (1, or 0 unbatched) of normals: valid NLLLoss inputs."""
+    def make(rng):
+        x, dim = 2 * rng.standard_normal(shape), min(1, len(shape) - 1)
+        shifted = x - x.max(axis=dim, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    return make
+
+
+def class_probabilities(*shape):
+    """Rows of a softmax over dim 1: probability targets for CrossEntropyLoss."""
+    def make(rng):
+        e = np.exp(rng.standard_normal(shape))
+        return e / e.sum(axis=1, keepdims=True)
+    return make
+
+
+def class_indices(*shape, classes, ignore=None, ignored_share=0.0):
+    """int64 targets in [0, classes); a share of them set to `ignore` (always the first one when > 0)."""
+    def make(rng):
+        y = rng.integers(0, classes, size=shape)
+        if ignored_share > 0:
+            y[rng.random(shape) < ignored_share] = ignore
+            y.flat[0] = ignore
+        return y
+    return make
+
+
+def batch_norm_state(channels, tracked=True, batches=0):
+    """Non-trivial γ, β and running statistics, so eval mode and the buffer updates are really exercised."""
+    def make(rng):
+        state = {"weight": 1 + 0.5 * rng.standard_normal(channels), "bias": rng.standard_normal(channels)}
+        if tracked:
+            state.update(running_mean=rng.standard_normal(channels), running_var=0.5 + rng.random(channels),
+                         num_batches_tracked=np.array(batches, dtype=np.int64))
+        return state
+    return make
+
+
+def tied_maxout_state(in_features, out_features, pieces):
+    """Every unit's pieces share one bias (zero input rows then tie exactly) and unit 0's pieces one weight row."""
+    def make(rng):
+        weight = rng.uniform(-0.5, 0.5, (out_features * pieces, in_features))
+        weight[1:pieces] = weight[0]
+        return {"weight": weight, "bias": np.repeat(rng.standard_normal(out_features), pieces)}
+    return make
+
+
+W4 = np.array([0.5, 2.0, 1.0, 0.25])
+W3 = np.array([1.5, 0.5, 2.0])
+ACTIVATION_CASES = [
+    ModuleCase("identity", ("Identity", {}), normal(4, 6)),
     ModuleCase("relu", ("ReLU", {}), normal(4, 6)),
     ModuleCase("relu-at-zero", ("ReLU", {}), with_values(4, 6, values=[0.0, -0.0, 0.0]), gradcheck=False),
+    ModuleCase("leaky_relu", ("LeakyReLU", {}), normal(4, 6)),
+    ModuleCase("leaky_relu-0.1-at-zero", ("LeakyReLU", {"negative_slope": 0.1}),
+               with_values(4, 6, values=[0.0, -0.0, 50.0, -50.0]), gradcheck=False),
+    ModuleCase("elu", ("ELU", {}), normal(4, 6, scale=2)),
+    ModuleCase("elu-at-zero", ("ELU", {}), with_values(4, 6, values=[0.0, -0.0, -30.0, 30.0]),  # C¹ at 0 for α = 1
+               fd_eps=1e-6),
+    ModuleCase("elu-alpha0.5-at-zero", ("ELU", {"alpha": 0.5}), with_values(4, 6, values=[0.0, -0.0, -30.0]),
+               gradcheck=False),
+    ModuleCase("selu", ("SELU", {}), normal(4, 6, scale=2)),
+    ModuleCase("selu-at-zero", ("SELU", {}), with_values(4, 6, values=[0.0, -0.0, -30.0, 30.0]), gradcheck=False),
+    ModuleCase("gelu", ("GELU", {}), with_values(4, 6, values=[0.0, -10.0, 10.0, -50.0, 50.0], scale=3)),
+    ModuleCase("gelu_tanh", ("GELU", {"approximate": "tanh"}),
+               with_values(4, 6, values=[0.0, -10.0, 10.0, -50.0, 50.0], scale=3)),
+    ModuleCase("silu", ("SiLU", {}), with_values(4, 6, values=[0.0, -50.0, 50.0], scale=3)),
+    ModuleCase("softplus", ("Softplus", {}), with_values(4, 6, values=[0.0, -50.0, 50.0], scale=3)),
+    ModuleCase("softplus-beta2-thr5", ("Softplus", {"beta": 2.0, "threshold": 5.0}), normal(4, 6, scale=3)),
+    ModuleCase("softplus-at-threshold", ("Softplus", {}), with_values(4, 6, values=[20.0, 20.0001, 19.9999, -1e4]),
+               gradcheck=False),  # the switch to y = x at βx = 20 is a 2e-9 jump
     ModuleCase("sigmoid", ("Sigmoid", {}), normal(4, 6, scale=3)),
     ModuleCase("sigmoid-saturated", ("Sigmoid", {}), with_values(4, 6, values=[50.0, -50.0, 0.0])),
     ModuleCase("tanh", ("Tanh", {}), normal(4, 6, scale=2)),
     ModuleCase("tanh-saturated", ("Tanh", {}), with_values(4, 6, values=[50.0, -50.0, 0.0])),
     ModuleCase("softmax-dim1", ("Softmax", {"dim": 1}), normal(4, 6, scale=3)),
     ModuleCase("softmax-dim0", ("Softmax", {"dim": 0}), normal(4, 6)),
+    ModuleCase("softmax-3d-dim1", ("Softmax", {"dim": 1}), normal(2, 3, 4)),
     ModuleCase("softmax-large-logits", ("Softmax", {"dim": -1}), with_values(3, 4, values=[1e4, -1e4, 0.0, 1e4]),
                gradcheck=False),
+    ModuleCase("log_softmax-dim1", ("LogSoftmax", {"dim": 1}), normal(4, 6, scale=3)),
+    ModuleCase("log_softmax-3d-dim-1", ("LogSoftmax", {"dim": -1}), normal(2, 3, 4)),
+    ModuleCase("log_softmax-large-logits", ("LogSoftmax", {"dim": 1}),
+               with_values(3, 4, values=[1e4, -1e4, 0.0, 1e4]), gradcheck=False),
+]
+
+LAYER_CASES = [
+    ModuleCase("linear", ("Linear", {"in_features": 5, "out_features": 3}), normal(4, 5)),
+    ModuleCase("linear-3d-nobias", ("Linear", {"in_features": 5, "out_features": 3, "bias": False}), normal(2, 4, 5)),
+    ModuleCase("flatten", ("Flatten", {}), normal(2, 3, 4)),
+    ModuleCase("flatten-dims0-1", ("Flatten", {"start_dim": 0, "end_dim": 1}), normal(2, 3, 4)),
+    ModuleCase("maxout", ("Maxout", {"in_features": 5, "out_features": 3, "pieces": 2}), normal(4, 5)),
+    ModuleCase("maxout-3pieces-3d", ("Maxout", {"in_features": 4, "out_features": 2, "pieces": 3}), normal(2, 3, 4)),
+    ModuleCase("maxout-ties", ("Maxout", {"in_features": 5, "out_features": 3, "pieces": 2}),
+               with_values(4, 5, values=[0.0] * 10), state=tied_maxout_state(5, 3, 2), gradcheck=False),
+    ModuleCase("batchnorm-2d", ("BatchNorm1d", {"num_features": 4}), normal(8, 4, scale=2), state=batch_norm_state(4)),
+    ModuleCase("batchnorm-3d", ("BatchNorm1d", {"num_features": 3}), normal(4, 3, 5, scale=2),
+               state=batch_norm_state(3)),
+    ModuleCase("batchnorm-momentum-none", ("BatchNorm1d", {"num_features": 3, "momentum": None}),
+               normal(6, 3, scale=2), state=batch_norm_state(3, batches=4)),
+    ModuleCase("batchnorm-eps-momentum-nobias", ("BatchNorm1d", {"num_features": 3, "eps": 1e-3, "momentum": 0.3,
+                                                                 "bias": False}),
+               normal(5, 3), state=lambda rng: {"weight": rng.standard_normal(3)}),
+    ModuleCase("batchnorm-eval-2d", ("BatchNorm1d", {"num_features": 4}), normal(8, 4, scale=2),
+               state=batch_norm_state(4), train=False),
+    ModuleCase("batchnorm-eval-3d", ("BatchNorm1d", {"num_features": 3}), normal(4, 3, 5), state=batch_norm_state(3),
+               train=False),
+    ModuleCase("batchnorm-noaffine", ("BatchNorm1d", {"num_features": 4, "affine": False}), normal(8, 4)),
+    ModuleCase("batchnorm-untracked", ("BatchNorm1d", {"num_features": 4, "track_running_stats": False}),
+               normal(8, 4), state=batch_norm_state(4, tracked=False)),
+    ModuleCase("batchnorm-untracked-eval", ("BatchNorm1d", {"num_features": 3, "track_running_stats": False}),
+               normal(4, 3, 5), state=batch_norm_state(3, tracked=False), train=False),
+    ModuleCase("dropout", ("Dropout", {"p": 0.3}), with_values(6, 8, values=[0.0] * 4)),
+    ModuleCase("dropout-3d-p0.5", ("Dropout", {}), normal(2, 3, 4)),
+    ModuleCase("dropout-p0", ("Dropout", {"p": 0.0}), normal(4, 5)),
+    ModuleCase("dropout-p1", ("Dropout", {"p": 1.0}), normal(4, 5)),
+    ModuleCase("dropout-eval", ("Dropout", {"p": 0.5}), normal(4, 5), train=False),
+]
+
+LOSS_CASES = [
+    ModuleCase("l1", ("L1Loss", {}), normal(4, 3), normal(4, 3)),
+    ModuleCase("l1-sum", ("L1Loss", {"reduction": "sum"}), normal(4, 3), normal(4, 3)),
+    ModuleCase("l1-none", ("L1Loss", {"reduction": "none"}), normal(4, 3), normal(4, 3)),
+    ModuleCase("l1-zero-residual", ("L1Loss", {}), with_values(4, 3, values=[0.5, -1.0, 0.0]),
+               with_values(4, 3, values=[0.5, -1.0, 0.0]), gradcheck=False),
     ModuleCase("mse", ("MSELoss", {}), normal(4, 3), normal(4, 3)),
     ModuleCase("mse-sum", ("MSELoss", {"reduction": "sum"}), normal(4, 3), normal(4, 3)),
     ModuleCase("mse-none", ("MSELoss", {"reduction": "none"}), normal(4, 3), normal(4, 3)),
-    ModuleCase("ce", ("CrossEntropyLoss", {}), normal(6, 4), class_indices(6, 4)),
-    ModuleCase("ce-sum", ("CrossEntropyLoss", {"reduction": "sum"}), normal(6, 4), class_indices(6, 4)),
-    ModuleCase("ce-none", ("CrossEntropyLoss", {"reduction": "none"}), normal(6, 4), class_indices(6, 4)),
+    ModuleCase("huber", ("HuberLoss", {}), normal(4, 3, scale=2), normal(4, 3)),
+    ModuleCase("huber-delta0.5-sum", ("HuberLoss", {"delta": 0.5, "reduction": "sum"}), normal(4, 3), normal(4, 3)),
+    ModuleCase("huber-none-at-delta", ("HuberLoss", {"reduction": "none"}),  # |d| = δ exactly: C¹ there
+               with_values(4, 3, values=[1.0, -1.0, 0.0]), with_values(4, 3, values=[0.0, 0.0, 0.0]), fd_eps=1e-6),
+    ModuleCase("smooth_l1", ("SmoothL1Loss", {}), normal(4, 3, scale=2), normal(4, 3)),
+    ModuleCase("smooth_l1-beta0.5-none", ("SmoothL1Loss", {"beta": 0.5, "reduction": "none"}), normal(4, 3),
+               normal(4, 3)),
+    ModuleCase("smooth_l1-beta0-zero-residual", ("SmoothL1Loss", {"beta": 0.0}), with_values(4, 3, values=[0.5, 0.0]),
+               with_values(4, 3, values=[0.5, 0.0]), gradcheck=False),
+    ModuleCase("bce", ("BCELoss", {}), probabilities(6, 3), binary(6, 3)),
+    ModuleCase("bce-weight-sum", ("BCELoss", {"weight": W3, "reduction": "sum"}), probabilities(6, 3), binary(6, 3)),
+    ModuleCase("bce-none-soft-targets", ("BCELoss", {"reduction": "none"}), probabilities(6, 3), uniform(6, 3)),
+    ModuleCase("bce-probabilities-0-and-1", ("BCELoss", {}), probabilities(6, 3, values=[0.0, 1.0, 0.0, 1.0]),
+               binary(6, 3, values=[1.0, 1.0, 0.0, 0.0]), gradcheck=False),
+    ModuleCase("bce_with_logits", ("BCEWithLogitsLoss", {}), normal(6, 3, scale=3), binary(6, 3)),
+    ModuleCase("bce_with_logits-multilabel-weight-pos_weight",
+               ("BCEWithLogitsLoss", {"weight": W3, "pos_weight": np.array([3.0, 0.5, 1.0])}),
+               normal(6, 3, scale=2), binary(6, 3)),
+    ModuleCase("bce_with_logits-none-soft", ("BCEWithLogitsLoss", {"reduction": "none", "pos_weight": W3}),
+               normal(6, 3), uniform(6, 3)),
+    ModuleCase("bce_with_logits-large-logits", ("BCEWithLogitsLoss", {"pos_weight": W3}),
+               with_values(6, 3, values=[1e4, -1e4, 1e4, -1e4]), binary(6, 3, values=[1.0, 1.0, 0.0, 0.0]),
+               gradcheck=False),
+    ModuleCase("nll", ("NLLLoss", {}), log_probabilities(6, 4), class_indices(6, classes=4)),
+    ModuleCase("nll-weight-ignore", ("NLLLoss", {"weight": W4, "ignore_index": 2}), log_probabilities(8, 4),
+               class_indices(8, classes=4, ignore=2, ignored_share=0.2)),
+    ModuleCase("nll-sum", ("NLLLoss", {"reduction": "sum"}), log_probabilities(6, 4), class_indices(6, classes=4)),
+    ModuleCase("nll-none-weight-ignore", ("NLLLoss", {"reduction": "none", "weight": W4}), log_probabilities(6, 4),
+               class_indices(6, classes=4, ignore=-100, ignored_share=0.3)),
+    ModuleCase("nll-3d", ("NLLLoss", {"weight": W3}), log_probabilities(2, 3, 5), class_indices(2, 5, classes=3)),
+    ModuleCase("nll-unbatched", ("NLLLoss", {}), log_probabilities(4), class_indices(classes=4)),
+    ModuleCase("ce", ("CrossEntropyLoss", {}), normal(6, 4), class_indices(6, classes=4)),
+    ModuleCase("ce-sum", ("CrossEntropyLoss", {"reduction": "sum"}), normal(6, 4), class_indices(6, classes=4)),
+    ModuleCase("ce-none", ("CrossEntropyLoss", {"reduction": "none"}), normal(6, 4), class_indices(6, classes=4)),
+    ModuleCase("ce-weight-ignore-smoothing", ("CrossEntropyLoss", {"weight": W4, "label_smoothing": 0.1}),
+               normal(8, 4, scale=2), class_indices(8, classes=4, ignore=-100, ignored_share=0.2)),
+    ModuleCase("ce-none-smoothing", ("CrossEntropyLoss", {"reduction": "none", "label_smoothing": 0.2}),
+               normal(6, 4), class_indices(6, classes=4)),
+    ModuleCase("ce-3d-weight", ("CrossEntropyLoss", {"weight": W3}), normal(2, 3, 5), class_indices(2, 5, classes=3)),
+    ModuleCase("ce-unbatched", ("CrossEntropyLoss", {}), normal(4), class_indices(classes=4)),
+    ModuleCase("ce-probability-targets", ("CrossEntropyLoss", {}), normal(6, 4), class_probabilities(6, 4)),
+    ModuleCase("ce-probability-targets-weight-smoothing-sum",
+               ("CrossEntropyLoss", {"weight": W4, "label_smoothing": 0.1, "reduction": "sum"}), normal(6, 4),
+               class_probabilities(6, 4)),
     ModuleCase("ce-large-logits", ("CrossEntropyLoss", {}), with_values(3, 4, values=[1e4, -1e4, 0.0, 1e4]),
-               class_indices(3, 4), gradcheck=False),
+               class_indices(3, classes=4), gradcheck=False),
+    ModuleCase("ce-large-logits-smoothing", ("CrossEntropyLoss", {"label_smoothing": 0.1}),
+               with_values(3, 4, values=[1e4, -1e4, 0.0, 1e4, -1e4]), class_indices(3, classes=4), gradcheck=False),
+    ModuleCase("ce-all-ignored", ("CrossEntropyLoss", {}), normal(3, 4),  # loss NaN (0/0), gradient 0, as torch
+               class_indices(3, classes=4, ignore=-100, ignored_share=1.0), gradcheck=False, finite=False),
 ]
+
+MODULE_CASES = ACTIVATION_CASES + LAYER_CASES + LOSS_CASES
 
 
 def select(only: str | None = None) -> list[ModuleCase]:

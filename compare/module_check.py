@@ -5,14 +5,11 @@ import numpy as np
 import torch
 
 import manual.nn
+import torch_ref.nn as torch_extra
 from compare.harness import TensorError, compare_arrays
+from compare.masks import share_dropout_masks
 from compare.tolerances import tolerance_for
-from compare.twins import TORCH_DTYPES, to_numpy, to_torch
-
-try:
-    import torch_ref.nn as torch_extra
-except ImportError:  # torch_ref.nn holds only what torch.nn lacks
-    torch_extra = None
+from compare.twins import TORCH_DTYPES, cast_arrays, to_numpy, to_torch
 
 
 def torch_class(name: str):
@@ -23,13 +20,24 @@ def torch_class(name: str):
 
 
 def build_pair(case, dtype: str, seed: int = 0):
-    """(torch module, manual module) with the same parameters and buffers."""
+    """(torch module, manual module) with the same parameters, buffers, mode and (Dropout) masks.
+
+    torch initialises; `case.state` (when given) overrides part of its state_dict (e.g. BatchNorm running
+    statistics, tied Maxout pieces); manual loads the result.
+    """
     name, kwargs = case.module
     torch.manual_seed(seed)
     torch_module = torch_class(name)(**to_torch(kwargs, "cpu", TORCH_DTYPES[dtype]))
     torch_module.to(TORCH_DTYPES[dtype])
-    manual_module = getattr(manual.nn, name)(**{**kwargs, **({"dtype": dtype} if _takes_dtype(name) else {})})
+    if case.state is not None:
+        state = {**torch_module.state_dict(), **case.state(np.random.default_rng(seed + 2))}
+        torch_module.load_state_dict(to_torch(state, "cpu", TORCH_DTYPES[dtype]))
+    manual_kwargs = {**cast_arrays(kwargs, dtype), **({"dtype": dtype} if _takes_dtype(name) else {})}
+    manual_module = getattr(manual.nn, name)(**manual_kwargs)
     manual_module.load_state_dict(to_numpy(torch_module.state_dict()))
+    torch_module.train(case.train)
+    manual_module.train(case.train)
+    share_dropout_masks(torch_module, manual_module)
     return torch_module, manual_module
 
 
@@ -52,9 +60,11 @@ def check_module_case(case, dtype: str, seed: int = 0) -> list[TensorError]:
     x, target = make_inputs(case, dtype, seed)
     x_t = torch.from_numpy(x).requires_grad_(True)
     if case.target is None:
-        t_out, m_out = torch_module(x_t), manual_module(x)
+        t_out = torch_module(x_t)
+        m_out = manual_module(x)
     else:
-        t_out, m_out = torch_module(x_t, torch.from_numpy(target)), manual_module(x, target)
+        t_out = torch_module(x_t, torch.from_numpy(target))
+        m_out = manual_module(x, target)
     grad_output = None
     if np.ndim(m_out) > 0 or case.target is None:
         grad_output = np.random.default_rng(seed + 1).standard_normal(np.shape(m_out)).astype(dtype)
@@ -68,4 +78,14 @@ def check_module_case(case, dtype: str, seed: int = 0) -> list[TensorError]:
     m_buffers = dict(manual_module.named_buffers())
     errors += [compare_arrays(0, f"buffer.{n}", m_buffers[n], to_numpy(b), tolerance)
                for n, b in torch_module.named_buffers()]
+    if case.finite:
+        manual_values = {"output": m_out, "grad.input": m_grad, **{f"grad.{n}": p.grad for n, p in m_params.items()}}
+        errors += [_not_finite(name, value) for name, value in manual_values.items() if not np.isfinite(value).all()]
     return errors
+
+
+def _not_finite(name: str, value) -> TensorError:
+    """A failing entry for a manual tensor with NaN/Inf where the case requires finite values."""
+    index = tuple(int(i) for i in np.argwhere(~np.isfinite(np.asarray(value)))[0])
+    return TensorError(0, f"{name} (not finite)", np.inf, np.inf, np.inf, index, float(np.asarray(value)[index]),
+                       np.nan)

@@ -1,9 +1,18 @@
 """The course's models, built from manual.nn; `torch_ref.models` has the same classes, arguments and keys."""
+from functools import partial
+
 import numpy as np
 
 from manual import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+# activation name -> module factory; the same names and arguments as torch_ref.models.ACTIVATIONS
+ACTIVATIONS = {
+    "identity": nn.Identity, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU,
+    "gelu": nn.GELU, "gelu_tanh": partial(nn.GELU, approximate="tanh"), "silu": nn.SiLU, "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "softmax": partial(nn.Softmax, dim=-1),
+    "log_softmax": partial(nn.LogSoftmax, dim=-1),
+}
+MLP_ACTIVATIONS = sorted([*ACTIVATIONS, "maxout"])
 
 
 class LinearRegression(nn.Module):
@@ -27,19 +36,57 @@ class SoftmaxRegression(LinearRegression):
         super().__init__(in_features, num_classes, dtype=dtype)
 
 
-class MLP(nn.Sequential):
-    """Linear -> activation, once per hidden width, then a final Linear (logits / regression outputs).
+class LogisticRegression(LinearRegression):
+    """Binary classifier with one logit z = x weightᵀ + bias, output (N, 1); keys `linear.weight`, `linear.bias`.
 
-    `MLP(4, [6, 7], 3, activation="relu")` is Sequential(Linear(4,6), ReLU, Linear(6,7), ReLU, Linear(7,3)),
-    state_dict keys `0.weight, 0.bias, 2.weight, ...`, the same as `torch_ref.models.MLP`.
+    sigmoid=False (default): returns the logit z, for BCEWithLogitsLoss (the numerically stable pairing).
+    sigmoid=True: returns p = σ(z), for BCELoss; backward is σ's (g ⊙ p(1-p)) and then Linear's. Both give the
+    same loss and gradients: BCE(σ(z), y) = BCEWithLogits(z, y), d/dz = p - y.
     """
 
-    def __init__(self, in_features: int, hidden, out_features: int, activation: str = "relu", dtype=None):
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"MLP: unknown activation {activation!r}, expected one of {sorted(ACTIVATIONS)}")
+    def __init__(self, in_features: int, sigmoid: bool = False, dtype=None):
+        super().__init__(in_features, 1, dtype=dtype)
+        if sigmoid:
+            self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        z = self.linear(x)
+        return self.sigmoid(z) if "sigmoid" in self._modules else z
+
+    def backward(self, grad_output):
+        if "sigmoid" in self._modules:
+            grad_output = self.sigmoid.backward(grad_output)
+        return self.linear.backward(grad_output)
+
+
+class MLP(nn.Sequential):
+    """Hidden blocks, one per width in `hidden`, then a final Linear (logits / regression outputs).
+
+    A block is Linear(width, h) [-> BatchNorm1d(h) if batch_norm] -> activation [-> Dropout(dropout) if dropout > 0].
+    activation="maxout" replaces Linear + activation by Maxout(width, h, pieces) (BatchNorm1d and Dropout
+    still follow it); `pieces` is used only then. Other names: see ACTIVATIONS. With batch_norm the hidden
+    Linear layers have no bias: BatchNorm subtracts the batch mean, so a bias before it would get a gradient of
+    exactly 0 (only rounding noise) and never train (Maxout keeps its bias: the max is not shift-invariant per piece).
+    `MLP(4, [6, 7], 3, activation="relu")` is Sequential(Linear(4,6), ReLU, Linear(6,7), ReLU, Linear(7,3)),
+    state_dict keys `0.weight, 0.bias, 2.weight, ...`, the same as `torch_ref.models.MLP` for every option.
+    """
+
+    def __init__(self, in_features: int, hidden, out_features: int, activation: str = "relu", batch_norm: bool = False,
+                 dropout: float = 0.0, pieces: int = 2, dtype=None):
+        if activation not in MLP_ACTIVATIONS:
+            raise ValueError(f"MLP: unknown activation {activation!r}, expected one of {MLP_ACTIVATIONS}")
         layers, width = [], in_features
         for hidden_width in hidden:
-            layers += [nn.Linear(width, hidden_width, dtype=dtype), ACTIVATIONS[activation]()]
+            if activation == "maxout":
+                layers.append(nn.Maxout(width, hidden_width, pieces, dtype=dtype))
+            else:
+                layers.append(nn.Linear(width, hidden_width, bias=not batch_norm, dtype=dtype))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(hidden_width, dtype=dtype))
+            if activation != "maxout":
+                layers.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
             width = hidden_width
         super().__init__(*layers, nn.Linear(width, out_features, dtype=dtype))
 

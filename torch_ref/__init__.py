@@ -1,9 +1,11 @@
 """torch_ref: the course's models as plain torch.nn.Modules (CPU or CUDA), plus what torch.nn lacks.
 
 Never imports manual; `torch_ref.models.X(...)` takes the same arguments as `manual.models.X(...)` and has the
-same state_dict keys, plus torch's usual `device`/`dtype`. `torch_ref.summary` mirrors `manual.summary`.
+same state_dict keys, plus torch's usual `device`/`dtype`. `torch_ref.nn` holds the layers torch.nn lacks (Maxout);
+`torch_ref.summary` mirrors `manual.summary`.
 """
+from torch_ref import nn
 from torch_ref import models
 from torch_ref.inspection import summary
 
-__all__ = ["models", "summary"]
+__all__ = ["nn", "models", "summary"]

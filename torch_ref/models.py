@@ -1,8 +1,19 @@
 """The same model classes as manual.models, as torch.nn.Modules on any device and dtype."""
+from functools import partial
+
 import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+from torch_ref.nn import Maxout
+
+# activation name -> module factory; the same names and arguments as manual.models.ACTIVATIONS
+ACTIVATIONS = {
+    "identity": nn.Identity, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU,
+    "gelu": nn.GELU, "gelu_tanh": partial(nn.GELU, approximate="tanh"), "silu": nn.SiLU, "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "softmax": partial(nn.Softmax, dim=-1),
+    "log_softmax": partial(nn.LogSoftmax, dim=-1),
+}
+MLP_ACTIVATIONS = sorted([*ACTIVATIONS, "maxout"])
 
 
 class LinearRegression(nn.Module):
@@ -23,18 +34,43 @@ class SoftmaxRegression(LinearRegression):
         super().__init__(in_features, num_classes, device=device, dtype=dtype)
 
 
-class MLP(nn.Sequential):
-    """Linear -> activation per hidden width, then a final Linear; keys `0.weight, 0.bias, 2.weight, ...`."""
+class LogisticRegression(LinearRegression):
+    """One logit (N, 1); sigmoid=True returns σ(logit) for nn.BCELoss, else the logit for nn.BCEWithLogitsLoss."""
 
-    def __init__(self, in_features: int, hidden, out_features: int, activation: str = "relu", device=None,
-                 dtype=None):
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"MLP: unknown activation {activation!r}, expected one of {sorted(ACTIVATIONS)}")
+    def __init__(self, in_features: int, sigmoid: bool = False, device=None, dtype=None):
+        super().__init__(in_features, 1, device=device, dtype=dtype)
+        if sigmoid:
+            self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.linear(x)
+        return self.sigmoid(z) if "sigmoid" in self._modules else z
+
+
+class MLP(nn.Sequential):
+    """Blocks Linear [-> BatchNorm1d] -> activation [-> Dropout] per hidden width (Maxout replaces Linear +
+    activation for activation="maxout"), then a final Linear; keys as manual.models.MLP for every option.
+    With batch_norm the hidden Linear layers have no bias (BatchNorm subtracts the mean; see manual.models.MLP)."""
+
+    def __init__(self, in_features: int, hidden, out_features: int, activation: str = "relu", batch_norm: bool = False,
+                 dropout: float = 0.0, pieces: int = 2, device=None, dtype=None):
+        if activation not in MLP_ACTIVATIONS:
+            raise ValueError(f"MLP: unknown activation {activation!r}, expected one of {MLP_ACTIVATIONS}")
+        factory = {"device": device, "dtype": dtype}
         layers, width = [], in_features
         for hidden_width in hidden:
-            layers += [nn.Linear(width, hidden_width, device=device, dtype=dtype), ACTIVATIONS[activation]()]
+            if activation == "maxout":
+                layers.append(Maxout(width, hidden_width, pieces, **factory))
+            else:
+                layers.append(nn.Linear(width, hidden_width, bias=not batch_norm, **factory))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(hidden_width, **factory))
+            if activation != "maxout":
+                layers.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
             width = hidden_width
-        super().__init__(*layers, nn.Linear(width, out_features, device=device, dtype=dtype))
+        super().__init__(*layers, nn.Linear(width, out_features, **factory))
 
 
 class Perceptron(nn.Module):

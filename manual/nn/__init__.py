@@ -1,10 +1,19 @@
 """manual.nn: torch.nn's modules with explicit forward and hand-derived backward passes (NumPy only)."""
 from manual.nn import functional
-from manual.nn.activation import ReLU, Sigmoid, Softmax, Tanh
+from manual.nn.activation import (ELU, GELU, SELU, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax,
+                                  Softplus, Tanh)
 from manual.nn.container import Sequential
-from manual.nn.linear import Linear
-from manual.nn.loss import CrossEntropyLoss, MSELoss
+from manual.nn.dropout import Dropout
+from manual.nn.linear import Flatten, Linear
+from manual.nn.loss import BCELoss, BCEWithLogitsLoss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
+from manual.nn.maxout import Maxout
 from manual.nn.module import Module, Parameter
+from manual.nn.nll_loss import CrossEntropyLoss, NLLLoss
+from manual.nn.normalization import BatchNorm1d
 
-__all__ = ["functional", "Module", "Parameter", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax",
-           "MSELoss", "CrossEntropyLoss"]
+__all__ = ["functional", "Module", "Parameter", "Sequential",
+           "Linear", "Flatten", "Maxout", "BatchNorm1d", "Dropout",
+           "Identity", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh", "Softmax",
+           "LogSoftmax",
+           "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
+           "CrossEntropyLoss"]

@@ -44,3 +44,32 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Flatten(Module):
+    """Reshape dims start_dim..end_dim into one, as `torch.nn.Flatten(start_dim=1, end_dim=-1)`: (N, C, L) -> (N, C·L).
+
+    A reshape moves no values, so the backward is the inverse reshape: dL/dx = g reshaped to x's shape.
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        check_float_input(self.label(), x)
+        start, end = (d % max(x.ndim, 1) for d in (self.start_dim, self.end_dim))
+        if x.ndim and start > end:
+            raise ValueError(f"{self.label()}: flatten() has invalid args: start_dim cannot come after end_dim "
+                             f"for an input of shape {x.shape}")
+        self.save_for_backward(x.shape)
+        if x.ndim == 0:
+            return x.reshape(1)
+        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+    def backward(self, grad_output):
+        (shape,) = self.saved_for_backward()
+        return grad_output.reshape(shape)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,4 +1,9 @@
-"""Loss modules: `loss_fn(input, target)` returns the loss; `loss_fn.backward()` returns dL/d(input)."""
+"""Loss modules: `loss_fn(input, target)` returns the loss; `loss_fn.backward()` returns dL/d(input).
+
+Elementwise losses (regression and binary) live here; NLLLoss and CrossEntropyLoss in `nll_loss.py`. The math
+and its derivation are in `functional.loss` / `functional.nll`. Input and target must have the same shape:
+torch broadcasts some mismatches with a warning, which silently averages over the wrong pairs, so manual refuses.
+"""
 import numpy as np
 
 from manual.nn import functional as F
@@ -7,10 +12,17 @@ from manual.nn.module import Module
 
 
 class _Loss(Module):
-    """Shared by all losses: the `reduction` argument, and the implicit upstream gradient 1 of a scalar loss."""
+    """Shared by all losses: `reduction`, and the implicit upstream gradient 1 of a scalar loss.
 
-    def __init__(self, reduction: str = "mean"):
+    torch's legacy `size_average`/`reduce` arguments are in the signature (so positional calls line up with
+    torch's) but only their default None is accepted: use `reduction`.
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
+        if size_average is not None or reduce is not None:
+            raise ValueError(f"{type(self).__name__}: the legacy size_average/reduce arguments are not supported; "
+                             f"use reduction='none'|'mean'|'sum'")
         if reduction not in F.REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
@@ -26,83 +38,129 @@ class _Loss(Module):
         check_same_shape(self.label(), "grad_output", grad_output, loss_shape)
         return grad_output
 
+    def check_weight(self, name: str, value, input, shape) -> None:
+        """A weight tensor must have the input's float dtype (torch raises too) and broadcast to `shape`."""
+        if value is None:
+            return
+        check_float_input(f"{self.label()} {name}", value, input.dtype)
+        try:
+            np.broadcast_shapes(value.shape, shape)
+        except ValueError:
+            raise ValueError(f"{self.label()}: {name} of shape {value.shape} does not broadcast to {shape}") from None
+
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
 
 
-class MSELoss(_Loss):
-    """ℓ = (x - y)², reduced by `reduction` ('mean' divides by numel); ∂ℓ/∂x = 2(x - y).
+class _ElementwiseLoss(_Loss):
+    """ℓ = function(input, target, **arguments()) elementwise, reduced; backward = derivative(...) (functional)."""
 
-    The course's MSE is the same mean of squares; scikit-learn's half-MSE (½(x-y)²) halves the gradient.
-    Input and target must have the same shape: torch broadcasts with a warning, which silently averages
-    over the wrong pairs, so manual refuses.
-    """
+    function = derivative = None
+
+    def arguments(self) -> dict:
+        return {}
+
+    def check(self, input, target) -> None:
+        """Extra input checks of one loss (BCE's probability range)."""
 
     def forward(self, input, target):
         check_float_input(self.label(), input)
         target = np.asarray(target)
         check_same_shape(self.label(), "target", target, input.shape)
         check_float_input(self.label() + " target", target, input.dtype)
-        loss = F.mse_loss(input, target, self.reduction)
+        self.check(input, target)
+        loss = self.function(input, target, reduction=self.reduction, **self.arguments())
         self.save_for_backward(input, target, loss.shape)
         return loss
 
     def backward(self, grad_output=None):
         input, target, loss_shape = self.saved_for_backward()
         grad_output = self.upstream(grad_output, loss_shape, input.dtype)
-        return F.mse_loss_backward(grad_output, input, target, self.reduction)
+        return self.derivative(grad_output, input, target, reduction=self.reduction, **self.arguments())
 
 
-class CrossEntropyLoss(_Loss):
-    """Softmax + negative log-likelihood on logits x (classes on dim 1), as `torch.nn.CrossEntropyLoss`.
+class L1Loss(_ElementwiseLoss):
+    """ℓ = |x - y| (MAE for 'mean'); ∂ℓ/∂x = sign(x - y), torch's subgradient 0 at x = y."""
+    function, derivative = staticmethod(F.l1_loss), staticmethod(F.l1_loss_backward)
 
-    Class-index targets y, ε = label_smoothing, w = weight (1 when None), C classes:
-        ℓ_i = -(1-ε)·w[y_i]·log p_i[y_i] - (ε/C)·Σ_c w_c·log p_i[c],   p_i = softmax(x_i)
-        'mean' divides Σℓ_i by Σ_{i kept} w[y_i] (not by N when weighted); rows with y_i == ignore_index drop out.
-    Probability targets T (float, same shape as x): ℓ_i = -Σ_c w_c·T'_ic·log p_ic, T' = (1-ε)T + ε/C, 'mean' / N.
-    Backward (hand-derived in `functional.loss`): ∂ℓ_i/∂x_i = (Σ_c q_ic)·p_i - q_i, which for one-hot,
-    unweighted targets is the familiar p_i - onehot(y_i).
+
+class MSELoss(_ElementwiseLoss):
+    """ℓ = (x - y)², reduced by `reduction` ('mean' divides by numel); ∂ℓ/∂x = 2(x - y).
+
+    The course's MSE is the same mean of squares; scikit-learn's half-MSE (½(x-y)²) halves the gradient.
     """
+    function, derivative = staticmethod(F.mse_loss), staticmethod(F.mse_loss_backward)
 
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__(reduction)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
-        self.weight = None if weight is None else np.asarray(weight)
-        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
-    def check_target(self, input, target):
-        n_classes = input.shape[0 if input.ndim == 1 else 1]
-        if self.weight is not None:
-            check_same_shape(self.label(), "weight", self.weight, (n_classes,))
-            check_float_input(self.label() + " weight", self.weight, input.dtype)
-        if target.shape == input.shape:
-            check_float_input(self.label() + " probability target", target, input.dtype)
-            return
-        expected = () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
-        check_same_shape(self.label(), "class-index target", target, expected)
-        if not np.issubdtype(target.dtype, np.integer):
-            raise TypeError(f"{self.label()}: class-index targets must be integers (int64), got dtype {target.dtype}")
-        bad = (target != self.ignore_index) & ((target < 0) | (target >= n_classes))
-        if bad.any():
-            raise IndexError(f"{self.label()}: Target {target[bad].flat[0]} is out of bounds: "
-                             f"expected class indices in [0, {n_classes}) or ignore_index={self.ignore_index}")
+class HuberLoss(_ElementwiseLoss):
+    """ℓ = ½d² if |d| < δ else δ(|d| - ½δ), d = x - y; ∂ℓ/∂x = clip(d, -δ, δ). Huber(δ) = δ·SmoothL1(β=δ)."""
+    function, derivative = staticmethod(F.huber_loss), staticmethod(F.huber_loss_backward)
 
-    def forward(self, input, target):
-        check_float_input(self.label(), input)
-        if input.ndim == 0:
-            raise ValueError(f"{self.label()}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got ()")
-        target = np.asarray(target)
-        self.check_target(input, target)
-        loss = F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
-        self.save_for_backward(input, target, loss.shape)
-        return loss
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction=reduction)
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be positive, got {delta}")
+        self.delta = delta
 
-    def backward(self, grad_output=None):
-        input, target, loss_shape = self.saved_for_backward()
-        grad_output = self.upstream(grad_output, loss_shape, input.dtype)
-        return F.cross_entropy_backward(grad_output, input, target, self.weight, self.ignore_index,
-                                        self.reduction, self.label_smoothing)
+    def arguments(self):
+        return {"delta": self.delta}
 
-    def extra_repr(self):
-        return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+
+class SmoothL1Loss(_ElementwiseLoss):
+    """ℓ = ½d²/β if |d| < β else |d| - ½β; ∂ℓ/∂x = clip(d/β, -1, 1); β = 0 is exactly L1Loss (gradient too)."""
+    function, derivative = staticmethod(F.smooth_l1_loss), staticmethod(F.smooth_l1_loss_backward)
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(size_average, reduce, reduction)
+        if beta < 0:
+            raise ValueError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
+        self.beta = beta
+
+    def arguments(self):
+        return {"beta": self.beta}
+
+
+class BCELoss(_ElementwiseLoss):
+    """ℓ = -w·[y·log x + (1-y)·log(1-x)] on probabilities x in [0, 1], each log clamped at -100 (torch's rule);
+    ∂ℓ/∂x = w·(x - y)/max(x(1-x), 1e-12) (the clamp is ignored by the gradient, as torch).
+
+    'mean' averages over all N·C elements. The course's BCE sums over the C classes and averages over the
+    N samples: that is C × this 'mean', i.e. reduction='sum' divided by N.
+    """
+    function, derivative = staticmethod(F.binary_cross_entropy), staticmethod(F.binary_cross_entropy_backward)
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", None if weight is None else np.asarray(weight))
+
+    def check(self, input, target):
+        if not ((input >= 0) & (input <= 1)).all():
+            raise ValueError(f"{self.label()}: all elements of input should be between 0 and 1 (probabilities; "
+                             f"use BCEWithLogitsLoss on logits), got values in [{input.min()}, {input.max()}]")
+        self.check_weight("weight", self.weight, input, input.shape)
+
+    def arguments(self):
+        return {"weight": self.weight}
+
+
+class BCEWithLogitsLoss(_ElementwiseLoss):
+    """Sigmoid + BCE on logits x, stably: ℓ = w·[(1-y)·x - L·log σ(x)], L = 1 + (pos_weight-1)·y;
+    ∂ℓ/∂x = w·[(pos_weight·y + 1 - y)·σ(x) - pos_weight·y] (σ(x) - y without pos_weight).
+
+    Multi-label: x, y of shape (N, C) are C independent binary problems; pos_weight (C,) weighs the positives
+    of each class. 'mean' averages over N·C elements; the course's sum over classes is C × that (see BCELoss).
+    """
+    function = staticmethod(F.binary_cross_entropy_with_logits)
+    derivative = staticmethod(F.binary_cross_entropy_with_logits_backward)
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", None if weight is None else np.asarray(weight))
+        self.register_buffer("pos_weight", None if pos_weight is None else np.asarray(pos_weight))
+
+    def check(self, input, target):
+        self.check_weight("weight", self.weight, input, input.shape)
+        self.check_weight("pos_weight", self.pos_weight, input, input.shape)
+
+    def arguments(self):
+        return {"weight": self.weight, "pos_weight": self.pos_weight}

@@ -1,11 +1,35 @@
-"""Elementwise activations and softmax: forward y = f(x), backward dL/dx = g ⊙ f'(x).
+"""Elementwise activations: forward y = f(x), backward dL/dx = g ⊙ f'(x), f' hand-derived beside each f.
 
-Where f' is cheaper from the output than from the input (sigmoid, tanh, softmax, ReLU's mask) the backward
-takes y, as torch's kernels do; the value chosen at a kink is torch's (ReLU'(0) = 0).
+Each `<f>_backward(grad_output, saved, ...)` takes what torch's own backward kernel reads: the output y where
+f' is cheapest from it (sigmoid, tanh, ReLU's mask), otherwise the input x (LeakyReLU, ELU, SELU, GELU, SiLU,
+Softplus). At a kink the value chosen is torch's (TORCH_SEMANTICS §3): ReLU'(0) = 0, LeakyReLU'(0) = s,
+ELU'(0) = α (the x <= 0 branch), Softplus is linear only when βx > threshold strictly.
 """
-import warnings
+import math
 
 import numpy as np
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+GELU_TANH_K = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5  # √(2/π), computed as torch's kernel does
+GELU_TANH_C = 0.044715
+INV_SQRT_2PI = (2.0 / math.sqrt(math.pi)) * math.sqrt(0.5) * 0.5  # 1/√(2π), torch's kBeta
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def erf(x):
+    """erf elementwise (NumPy has none): math.erf per element in float64 (accurate to < 1 ulp), cast back."""
+    return _erf(np.asarray(x, dtype=np.float64)).astype(np.result_type(x), copy=False)
+
+
+def identity(x):
+    return x
+
+
+def identity_backward(grad_output, x=None):
+    """d x / dx = 1."""
+    return grad_output
 
 
 def relu(x):
@@ -16,6 +40,57 @@ def relu(x):
 def relu_backward(grad_output, y):
     """ReLU'(x) = 1 if x > 0 else 0; torch masks on the output y > 0, so the subgradient at 0 is 0."""
     return grad_output * (y > 0)
+
+
+def leaky_relu(x, negative_slope: float = 0.01):
+    """x if x > 0 else s·x.  The course's max(0.1x, x) is leaky_relu(x, 0.1) (equal for 0 <= s <= 1)."""
+    return np.where(x > 0, x, x * negative_slope)
+
+
+def leaky_relu_backward(grad_output, x, negative_slope: float = 0.01):
+    """1 if x > 0 else s: the slope s is used at x = 0, as torch's kernel (x > 0 picks the positive branch)."""
+    return np.where(x > 0, grad_output, grad_output * negative_slope)
+
+
+def elu(x, alpha: float = 1.0, scale: float = 1.0):
+    """scale·x if x > 0 else scale·α·(e^x - 1) (expm1, exact near 0); SELU is elu with torch's α and scale."""
+    return np.where(x > 0, x * scale, np.expm1(np.minimum(x, 0)) * (alpha * scale))
+
+
+def elu_backward(grad_output, x, alpha: float = 1.0, scale: float = 1.0):
+    """scale if x > 0 else scale·α·e^x; x = 0 takes the second branch (torch's x <= 0), giving scale·α."""
+    return np.where(x > 0, grad_output * scale, grad_output * (alpha * scale) * np.exp(np.minimum(x, 0)))
+
+
+def selu(x):
+    """λ·(x if x > 0 else α(e^x - 1)), α = 1.6732632423543772, λ = 1.0507009873554805."""
+    return elu(x, SELU_ALPHA, SELU_SCALE)
+
+
+def selu_backward(grad_output, x):
+    """λ if x > 0 else λα·e^x (λα = 1.7580993408473766 at x = 0)."""
+    return elu_backward(grad_output, x, SELU_ALPHA, SELU_SCALE)
+
+
+def gelu(x, approximate: str = "none"):
+    """'none': x·Φ(x), Φ(x) = ½(1 + erf(x/√2)) the standard normal CDF.
+    'tanh':  ½x(1 + tanh u), u = k(x + c·x³), k = √(2/π), c = 0.044715."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(GELU_TANH_K * (x + GELU_TANH_C * x * x * x)))
+    return x * 0.5 * (1 + erf(x * math.sqrt(0.5)))
+
+
+def gelu_backward(grad_output, x, approximate: str = "none"):
+    """'none': d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = e^(-x²/2)/√(2π) (Φ' = φ).
+    'tanh':  ½(1 + tanh u) + ½x·(1 - tanh²u)·k(1 + 3c·x²)   (product rule, then tanh' = 1 - tanh², u' = k(1+3cx²))."""
+    if approximate == "tanh":
+        inner = GELU_TANH_K * (x + GELU_TANH_C * x * x * x)
+        t = np.tanh(inner)
+        du = GELU_TANH_K * (1 + 3 * GELU_TANH_C * x * x)
+        return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+    cdf = 0.5 * (1 + erf(x * math.sqrt(0.5)))
+    pdf = INV_SQRT_2PI * np.exp(-0.5 * x * x)
+    return grad_output * (cdf + x * pdf)
 
 
 def sigmoid(x):
@@ -29,6 +104,11 @@ def sigmoid_backward(grad_output, y):
     return grad_output * y * (1 - y)
 
 
+def logsigmoid(x):
+    """log σ(x) = min(x, 0) - log1p(e^(-|x|)): finite for any x (torch's `_vec_log_sigmoid`)."""
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
 def tanh(x):
     return np.tanh(x)
 
@@ -38,24 +118,26 @@ def tanh_backward(grad_output, y):
     return grad_output * (1 - y * y)
 
 
-def implicit_softmax_dim(ndim: int) -> int:
-    """torch's legacy choice when `dim` is omitted (deprecated there, with a warning, as here)."""
-    warnings.warn("Implicit dimension choice for softmax has been deprecated. Pass dim explicitly.", UserWarning)
-    return 0 if ndim in (0, 1, 3) else 1
+def silu(x):
+    """x·σ(x) (also called swish)."""
+    return x * sigmoid(x)
 
 
-def softmax(x, dim: int):
-    """y_i = e^(x_i - M) / Σ_j e^(x_j - M), M = max_j x_j along `dim` (the shift cancels; it prevents overflow)."""
-    e = np.exp(x - x.max(axis=dim, keepdims=True))
-    return e / e.sum(axis=dim, keepdims=True)
+def silu_backward(grad_output, x):
+    """(x·σ)' = σ + x·σ(1 - σ) = σ(x)·(1 + x(1 - σ(x)))."""
+    s = sigmoid(x)
+    return grad_output * s * (1 + x * (1 - s))
 
 
-def softmax_backward(grad_output, y, dim: int):
-    """∂y_i/∂x_j = y_i(δ_ij - y_j), so dL/dx_j = Σ_i g_i y_i(δ_ij - y_j) = y_j (g_j - Σ_i g_i y_i)."""
-    return y * (grad_output - (grad_output * y).sum(axis=dim, keepdims=True))
+def softplus(x, beta: float = 1.0, threshold: float = 20.0):
+    """log(1 + e^(βx))/β, and x itself where βx > threshold (strictly), where the two agree to < 1e-8·x."""
+    bx = x * beta
+    return np.where(bx > threshold, x, np.log1p(np.exp(np.minimum(bx, threshold))) / beta)
 
 
-def log_softmax(x, dim: int):
-    """log y_i = (x_i - M) - log Σ_j e^(x_j - M); never log(softmax(x)), which gives -inf in float32."""
-    shifted = x - x.max(axis=dim, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+def softplus_backward(grad_output, x, beta: float = 1.0, threshold: float = 20.0):
+    """d/dx log(1 + e^(βx))/β = e^(βx)/(1 + e^(βx)) = σ(βx), computed as z/(z+1), z = e^(βx) (torch's form);
+    1 on the linear branch βx > threshold."""
+    bx = x * beta
+    z = np.exp(np.minimum(bx, threshold))
+    return np.where(bx > threshold, grad_output, grad_output * z / (z + 1))

@@ -1,14 +1,17 @@
-"""Losses as pure functions: `<loss>(input, target, ...)` and `<loss>_backward(grad, ..., saved)`.
+"""Elementwise losses as pure functions: `<loss>(input, target, ...)` and `<loss>_backward(grad, input, target, ...)`.
 
-`reduction`: 'none' keeps the per-element (or per-sample) loss ℓ; 'sum' is Σℓ; 'mean' divides Σℓ by a
-denominator D (numel for elementwise losses, the target-weight sum for class-index cross-entropy). The
-backward of 'mean' is the 'none' gradient divided by the same D, times the upstream scalar gradient.
+`reduction`: 'none' keeps the per-element loss ℓ; 'sum' is Σℓ; 'mean' divides Σℓ by a denominator D (numel
+here; the target-weight sum for class-index NLL/cross-entropy, see `functional.nll`). The backward of 'mean'
+is the 'none' gradient divided by the same D, times the upstream scalar gradient. Elementwise `weight`s
+scale each term and do not change D. d = x - y below.
 """
 import numpy as np
 
-from manual.nn.functional.activation import log_softmax
+from manual.nn.functional.activation import logsigmoid, sigmoid
 
 REDUCTIONS = ("none", "mean", "sum")
+BCE_EPS = float(np.float32(1e-12))  # torch's EPSILON is the float literal 1e-12 = 9.99999996e-13, in float64 too
+BCE_LOG_FLOOR = -100.0
 
 
 def reduce(loss: np.ndarray, reduction: str, denominator=None) -> np.ndarray:
@@ -17,7 +20,8 @@ def reduce(loss: np.ndarray, reduction: str, denominator=None) -> np.ndarray:
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return total
-    return total / (loss.size if denominator is None else denominator)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 = NaN when every target is ignored, as torch
+        return total / (loss.size if denominator is None else denominator)
 
 
 def reduced_grad(local_grad: np.ndarray, grad_output, reduction: str, denominator=None) -> np.ndarray:
@@ -28,81 +32,98 @@ def reduced_grad(local_grad: np.ndarray, grad_output, reduction: str, denominato
     return local_grad * np.asarray(scale, dtype=local_grad.dtype)
 
 
-# -- MSE ----------------------------------------------------------------------------------------------
+# -- regression: L1, MSE, Huber, SmoothL1 ----------------------------------------------------------------
+def l1_loss(input, target, reduction: str = "mean"):
+    """ℓ = |d| (mean absolute error for 'mean')."""
+    return reduce(np.abs(input - target), reduction)
+
+
+def l1_loss_backward(grad_output, input, target, reduction: str = "mean"):
+    """∂ℓ/∂x = sign(d), with torch's subgradient 0 at d = 0 (the derivative of |.| is `sgn`)."""
+    return reduced_grad(np.sign(input - target), grad_output, reduction)
+
+
 def mse_loss(input, target, reduction: str = "mean"):
-    """ℓ = (x - y)²; 'mean' divides by numel (torch's MSE, not the half-MSE of some textbooks)."""
+    """ℓ = d²; 'mean' divides by numel (torch's MSE, not the half-MSE of some textbooks)."""
     diff = input - target
     return reduce(diff * diff, reduction)
 
 
 def mse_loss_backward(grad_output, input, target, reduction: str = "mean"):
-    """∂ℓ/∂x = 2(x - y)."""
+    """∂ℓ/∂x = 2d."""
     return reduced_grad(2 * (input - target), grad_output, reduction)
 
 
-# -- cross-entropy ------------------------------------------------------------------------------------
-def _classes_last(x: np.ndarray) -> np.ndarray:
-    """(N, C, d1, ...) -> (N·d1·..., C) rows; (C,) -> (1, C); (N, C) unchanged."""
-    if x.ndim == 1:
-        return x[None, :]
-    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
+    """ℓ = ½d² if |d| < δ else δ(|d| - ½δ): quadratic near 0, linear (slope δ) in the tails; C¹ at |d| = δ."""
+    z = np.abs(input - target)
+    return reduce(np.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta)), reduction)
 
 
-def _classes_back(rows: np.ndarray, like: np.ndarray) -> np.ndarray:
-    if like.ndim == 1:
-        return rows[0]
-    moved_shape = (like.shape[0],) + like.shape[2:] + (like.shape[1],)
-    return np.moveaxis(rows.reshape(moved_shape), -1, 1)
+def huber_loss_backward(grad_output, input, target, reduction: str = "mean", delta: float = 1.0):
+    """∂ℓ/∂x = d inside, δ·sign(d) outside: clip(d, -δ, δ)."""
+    return reduced_grad(np.clip(input - target, -delta, delta), grad_output, reduction)
 
 
-def cross_entropy_weights(input, target, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0):
-    """The per-class coefficients q (rows × C) with ℓ_row = -Σ_c q_c log softmax(x)_c, and the 'mean' D.
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
+    """ℓ = ½d²/β if |d| < β else |d| - ½β; Huber(δ) = δ·SmoothL1(β=δ); β = 0 is exactly L1 (torch calls l1_loss)."""
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    z = np.abs(input - target)
+    return reduce(np.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta), reduction)
 
-    Class-index targets y (ε = label_smoothing, w ≡ 1 without weight):
-        q = (1-ε)·w[y]·onehot(y) + (ε/C)·w,   q = 0 for rows with y == ignore_index,  D = Σ_kept w[y]
-    Probability targets T (same shape as the input):
-        q = w ⊙ ((1-ε)·T + ε/C),                                                   D = number of rows
+
+def smooth_l1_loss_backward(grad_output, input, target, reduction: str = "mean", beta: float = 1.0):
+    """∂ℓ/∂x = d/β inside, sign(d) outside: clip(d/β, -1, 1); for β = 0, L1's sign(d) (0 at d = 0)."""
+    if beta == 0:
+        return l1_loss_backward(grad_output, input, target, reduction)
+    return reduced_grad(np.clip((input - target) / beta, -1, 1), grad_output, reduction)
+
+
+# -- binary: BCE on probabilities, BCE on logits ----------------------------------------------------------
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
+    """ℓ = -w·[y·max(log x, -100) + (1-y)·max(log(1-x), -100)] on probabilities x in [0, 1].
+
+    Each log is clamped at -100 BEFORE multiplying by y, so x = 0, y = 1 gives 100 (not inf) and x = 1,
+    y = 1 gives 0 (not 0·(-inf) = NaN). log(1-x) is computed as log1p(-x), as torch.
     """
-    rows = _classes_last(input)
-    n_classes = rows.shape[1]
-    w = np.ones(n_classes, dtype=input.dtype) if weight is None else weight
-    if target.shape == input.shape:
-        probs = _classes_last(target)
-        if label_smoothing > 0:
-            probs = (1 - label_smoothing) * probs + label_smoothing / n_classes
-        return (w * probs).astype(input.dtype, copy=False), rows.shape[0]
-    labels = target.reshape(-1)
-    kept = labels != ignore_index
-    safe_labels = np.where(kept, labels, 0)
-    target_weight = np.where(kept, w[safe_labels], 0).astype(input.dtype)
-    q = np.zeros_like(rows)
-    q[np.arange(len(labels)), safe_labels] = (1 - label_smoothing) * target_weight
-    if label_smoothing > 0:
-        q += (label_smoothing / n_classes) * np.where(kept[:, None], w, 0).astype(input.dtype)
-    return q, target_weight.sum(dtype=input.dtype)
+    with np.errstate(divide="ignore"):
+        log_x = np.maximum(np.log(input), BCE_LOG_FLOOR)
+        log_1mx = np.maximum(np.log1p(-input), BCE_LOG_FLOOR)
+    loss = (target - 1) * log_1mx - target * log_x
+    return reduce(loss if weight is None else loss * weight, reduction)
 
 
-def _sample_shape(input: np.ndarray) -> tuple:
-    """Shape of the per-sample loss: the input without its class dim 1 (a scalar for unbatched (C,))."""
-    return () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
+def binary_cross_entropy_backward(grad_output, input, target, weight=None, reduction: str = "mean"):
+    """∂ℓ/∂x = -w·(y/x - (1-y)/(1-x)) = w·(x - y)/(x(1-x)), with the denominator floored at EPS = 1e-12 (float32).
+
+    torch's gradient ignores the -100 clamp of the forward: at x = 0, y = 1 it is -1/EPS ≈ -1e12, not 0.
+    """
+    local = (input - target) / np.maximum((1 - input) * input, np.asarray(BCE_EPS, dtype=input.dtype))
+    return reduced_grad(local if weight is None else local * weight, grad_output, reduction)
 
 
-def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0):
-    """ℓ = -Σ_c q_c log softmax(x)_c per sample (see `cross_entropy_weights`); logits with classes on dim 1."""
-    q, denominator = cross_entropy_weights(input, target, weight, ignore_index, label_smoothing)
-    per_sample = -(q * log_softmax(_classes_last(input), dim=1)).sum(axis=1)
-    return reduce(per_sample.reshape(_sample_shape(input)), reduction, denominator)
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction: str = "mean"):
+    """ℓ = w·[(1-y)·x - L·log σ(x)],  L = 1 + (pos_weight - 1)·y.
+
+    From ℓ = -w[pos_weight·y·log σ(x) + (1-y)·log(1 - σ(x))] and log(1 - σ(x)) = log σ(x) - x; log σ through
+    `logsigmoid`, so logits of ±1e4 stay finite. pos_weight broadcasts over the last (class) dimension.
+    """
+    log_sig = logsigmoid(input)
+    if pos_weight is not None:
+        log_sig = log_sig * ((pos_weight - 1) * target + 1)
+    loss = (1 - target) * input - log_sig
+    return reduce(loss if weight is None else loss * weight, reduction)
 
 
-def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index: int = -100,
-                           reduction: str = "mean", label_smoothing: float = 0.0):
-    """∂ℓ/∂x_j = (Σ_c q_c)·softmax(x)_j - q_j   (from ∂ log softmax(x)_c/∂x_j = δ_cj - softmax(x)_j)."""
-    q, denominator = cross_entropy_weights(input, target, weight, ignore_index, label_smoothing)
-    probabilities = np.exp(log_softmax(_classes_last(input), dim=1))
-    local = q.sum(axis=1, keepdims=True) * probabilities - q
-    if reduction == "none":
-        scale = np.reshape(grad_output, (-1, 1))
+def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight=None, pos_weight=None,
+                                              reduction: str = "mean"):
+    """∂ℓ/∂x = w·[(1-y) - L·(1 - σ(x))] = w·[(pos_weight·y + 1 - y)·σ(x) - pos_weight·y]
+    (σ(x) - y without pos_weight)."""
+    s = sigmoid(input)
+    if pos_weight is None:
+        local = s - target
     else:
-        scale = grad_output if reduction == "sum" else grad_output / denominator
-    return _classes_back(local * np.asarray(scale, dtype=input.dtype), input)
+        t = pos_weight * target
+        local = (t + 1 - target) * s - t
+    return reduced_grad(local if weight is None else local * weight, grad_output, reduction)

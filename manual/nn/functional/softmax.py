@@ -1,0 +1,36 @@
+"""Softmax and log-softmax along `dim`, max-shifted, with their hand-derived backward passes.
+
+Both backward passes take the forward's output y, as torch's `_softmax_backward_data` and
+`_log_softmax_backward_data` do.
+"""
+import warnings
+
+import numpy as np
+
+
+def implicit_softmax_dim(ndim: int) -> int:
+    """torch's legacy choice when `dim` is omitted (deprecated there, with a warning, as here)."""
+    warnings.warn("Implicit dimension choice for softmax has been deprecated. Pass dim explicitly.", UserWarning)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(x, dim: int):
+    """y_i = e^(x_i - M) / Σ_j e^(x_j - M), M = max_j x_j along `dim` (the shift cancels; it prevents overflow)."""
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def softmax_backward(grad_output, y, dim: int):
+    """∂y_i/∂x_j = y_i(δ_ij - y_j), so dL/dx_j = Σ_i g_i y_i(δ_ij - y_j) = y_j (g_j - Σ_i g_i y_i)."""
+    return y * (grad_output - (grad_output * y).sum(axis=dim, keepdims=True))
+
+
+def log_softmax(x, dim: int):
+    """log y_i = (x_i - M) - log Σ_j e^(x_j - M); never log(softmax(x)), which gives -inf in float32."""
+    shifted = x - x.max(axis=dim, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+
+
+def log_softmax_backward(grad_output, y, dim: int):
+    """∂ log y_i/∂x_j = δ_ij - softmax_j, so dL/dx_j = g_j - e^(y_j)·Σ_i g_i   (y = log softmax, e^y = softmax)."""
+    return grad_output - np.exp(y) * grad_output.sum(axis=dim, keepdims=True)
