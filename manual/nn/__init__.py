@@ -5,6 +5,7 @@ from manual.nn.container import Sequential
 from manual.nn.linear import Linear
 from manual.nn.loss import CrossEntropyLoss, MSELoss
 from manual.nn.module import Module, Parameter
+from manual.nn import utils
 
 __all__ = ["functional", "Module", "Parameter", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax",
            "MSELoss", "CrossEntropyLoss"]
