@@ -12,10 +12,11 @@ import manual.optim
 from compare.harness import compare_arrays
 from compare.tolerances import update_rule_tolerance_for
 from compare.twins import to_numpy
+from compare.update_rule import optimizer_pair, params_of, run_update_rule
 from manual.optim import _ops
 
 # Each flag on and off, and non-default values. Every run also has a second param group overriding lr and
-# weight_decay, and a parameter whose grad is None every third step (it must be skipped entirely).
+# weight_decay, and a parameter whose grad is None every third step (compare/update_rule.py).
 GRID = [
     ("SGD", {}),
     ("SGD", {"lr": 0.1, "momentum": 0.9}),
@@ -42,56 +43,6 @@ GRID = [
     ("AdamW", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
     ("AdamW", {"weight_decay": 0.0, "maximize": True, "betas": (0.5, 0.9)}),
 ]
-SECOND_GROUP = {"lr": 3e-3, "weight_decay": 0.05}
-SHAPES = [(3, 4), (5,), (2,)]
-SKIPPED = 2  # index of the parameter whose grad is None every third step
-
-
-def _optimizers(name, kwargs, dtype, rng):
-    """(manual, torch) optimizers over identical parameters in two groups."""
-    initial = [rng.standard_normal(shape).astype(dtype) for shape in SHAPES]
-    manual_params = [mnn.Parameter(a) for a in initial]
-    torch_params = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in initial]
-
-    def groups(params):
-        return [{"params": params[:1]}, {"params": params[1:], **SECOND_GROUP}]
-    return (getattr(manual.optim, name)(groups(manual_params), **kwargs),
-            getattr(torch.optim, name)(groups(torch_params), **kwargs))
-
-
-def _params(optimizer):
-    return [p for group in optimizer.param_groups for p in group["params"]]
-
-
-def compare_optimizers(step, manual_opt, torch_opt, tolerance):
-    """TensorErrors for every parameter, every state tensor (`step` included) and every group's lr."""
-    errors = [compare_arrays(step, f"param{i}", m.data, t.detach().numpy(), tolerance)
-              for i, (m, t) in enumerate(zip(_params(manual_opt), _params(torch_opt)))]
-    manual_sd, torch_sd = manual_opt.state_dict(), to_numpy(torch_opt.state_dict())
-    assert manual_sd["state"].keys() == torch_sd["state"].keys(), f"step {step}: states of different parameters"
-    for index, torch_state in torch_sd["state"].items():
-        assert manual_sd["state"][index].keys() == torch_state.keys(), f"step {step}, param{index}: state names"
-        errors += [compare_arrays(step, f"state.{index}.{key}", manual_sd["state"][index][key], value, tolerance)
-                   for key, value in torch_state.items()]
-    errors += [compare_arrays(step, f"group{i}.lr", m["lr"], t["lr"], tolerance)
-               for i, (m, t) in enumerate(zip(manual_sd["param_groups"], torch_sd["param_groups"]))]
-    return errors
-
-
-def run_update_rule(name, kwargs, dtype, steps=200, seed=0):
-    rng = np.random.default_rng(seed)
-    manual_opt, torch_opt = _optimizers(name, kwargs, dtype, rng)
-    tolerance = update_rule_tolerance_for(dtype)
-    errors = []
-    for step in range(steps):
-        for i, (m, t) in enumerate(zip(_params(manual_opt), _params(torch_opt))):
-            grad = None if i == SKIPPED and step % 3 == 1 else rng.standard_normal(m.shape).astype(dtype)
-            m.grad = None if grad is None else grad.copy()
-            t.grad = None if grad is None else torch.from_numpy(grad.copy())
-        manual_opt.step()
-        torch_opt.step()
-        errors += compare_optimizers(step, manual_opt, torch_opt, tolerance)
-    return errors
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -100,18 +51,6 @@ def test_update_rule_matches_torch_for_200_steps(name, kwargs, dtype):
     errors = run_update_rule(name, kwargs, dtype)
     failing = [e.describe() for e in errors if not e.passed]
     assert not failing, f"{name}({kwargs}) [{dtype}]: {len(failing)} mismatches, first: {failing[0]}"
-
-
-def test_update_rule_check_can_fail():
-    """A torch run with a different hyperparameter than manual's is reported (the grid's check is not vacuous)."""
-    rng = np.random.default_rng(0)
-    manual_opt, _ = _optimizers("Adam", {"eps": 1e-8}, "float64", rng)
-    _, torch_opt = _optimizers("Adam", {"eps": 1.1e-8}, "float64", np.random.default_rng(0))
-    for p in _params(manual_opt) + _params(torch_opt):
-        p.grad = np.full(p.shape, 1e-6) if isinstance(p, mnn.Parameter) else torch.full(p.shape, 1e-6, dtype=p.dtype)
-    manual_opt.step()
-    torch_opt.step()
-    assert not all(e.passed for e in compare_optimizers(0, manual_opt, torch_opt, update_rule_tolerance_for("float64")))
 
 
 # -- two steps by hand, from the docstring formulas, on a scalar: p0 = 1, g1 = 0.5, g2 = -1 ---------------------
@@ -206,7 +145,7 @@ ALL_STATE = [("SGD", {"momentum": 0.9}), ("Adagrad", {}), ("RMSprop", {"momentum
 
 @pytest.mark.parametrize("name, kwargs", ALL_STATE, ids=[n for n, _ in ALL_STATE])
 def test_state_dict_layout_matches_torch(name, kwargs):
-    manual_opt, torch_opt = _optimizers(name, kwargs, "float32", np.random.default_rng(0))
+    manual_opt, torch_opt = optimizer_pair(name, kwargs, "float32", np.random.default_rng(0))
     for step in range(2):  # before the first step (Adagrad's state exists already) and after it
         manual_sd, torch_sd = manual_opt.state_dict(), to_numpy(torch_opt.state_dict())
         assert manual_sd["state"].keys() == torch_sd["state"].keys()
@@ -218,7 +157,7 @@ def test_state_dict_layout_matches_torch(name, kwargs):
         for manual_group, torch_group in zip(manual_sd["param_groups"], torch_sd["param_groups"]):
             assert manual_group["params"] == torch_group["params"]
             assert {k: v for k, v in manual_group.items()} == {k: torch_group[k] for k in manual_group}
-        for p in _params(manual_opt) + _params(torch_opt):
+        for p in params_of(manual_opt) + params_of(torch_opt):
             p.grad = np.ones(p.shape, np.float32) if isinstance(p, mnn.Parameter) else torch.ones_like(p)
         manual_opt.step()
         torch_opt.step()
