@@ -49,19 +49,20 @@ class RMSprop(Optimizer):
         b_t = μ·b_{t-1} + g_t/a_t ;  p_t = p_{t-1} - η·b_t         μ > 0, b_0 = 0
         p_t = p_{t-1} - η·g_t/a_t                                  μ = 0
 
-    No bias correction: v_t is small for the first steps, so the first steps are large (v_1 = (1-α)·g²).
+    No bias correction: v_t is small for the first steps, so the first steps are large (v_1 = (1-α)·g²: the first
+    step is 10·η per coordinate at α = 0.99).
 
     Other common conventions and what differs from torch:
 
-    | convention                        | update                             | differs from torch                    |
-    |-----------------------------------|------------------------------------|---------------------------------------|
-    | torch (and this class)            | p -= η·g/(sqrt(v) + ε), α = 0.99   | -                                     |
-    | textbook / course notes (Hinton's | p -= η·g/sqrt(v + ε), γ = 0.9      | ε inside the root; decay 0.9 averages |
-    | lecture 6e, d2l.ai)               |                                    | over ~10 steps, not ~100              |
-    | TensorFlow / Keras RMSprop        | b = μ·b + η·g/sqrt(v + ε) ; p -= b | lr inside momentum, ε inside the      |
-    |                                   | ρ = 0.9                            | root, another default decay           |
-    | bias-corrected (Adam without β1)  | v̂ = v/(1 - α^t)                   | torch has no bias correction          |
-    | scikit-learn                      | (no RMSprop)                       |                                       |
+    | convention                         | update                             | differs from torch                    |
+    |------------------------------------|------------------------------------|---------------------------------------|
+    | torch (and this class)             | p -= η·g/(sqrt(v) + ε), α = 0.99   | -                                     |
+    | textbook / course notes (d2l.ai;   | p -= η·g/sqrt(v + ε), γ = 0.9      | ε inside the root; decay 0.9 averages |
+    | γ = 0.9 as in Hinton's lecture 6e) |                                    | over ~10 steps, not ~100              |
+    | TensorFlow / Keras RMSprop         | b = μ·b + η·g/sqrt(v + ε) ; p -= b | lr inside momentum, ε inside the      |
+    |                                    | ρ = 0.9                            | root, another default decay           |
+    | bias-corrected (Adam without β1)   | v̂ = v/(1 - α^t)                    | torch has no bias correction          |
+    | scikit-learn                       | (no RMSprop)                       |                                       |
 
     State per parameter (created at its first step): `step` (0-d float32, counted though the rule does not use
     it), `square_avg`, plus `momentum_buffer` if momentum > 0 and `grad_avg` if centered, all starting at zeros.

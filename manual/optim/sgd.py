@@ -41,16 +41,16 @@ class SGD(Optimizer):
 
     Other common conventions and what differs from torch:
 
-    | convention                          | update                       | differs from torch                  |
-    |-------------------------------------|------------------------------|-------------------------------------|
-    | torch (and this class)              | b = μb + (1-τ)g ;  p -= η·b  | -                                   |
-    | "lr inside momentum" (course notes, | v = μv - η·g ;  p += v       | v = -η·b while η is constant; after |
-    | Keras, Sutskever et al. 2013)       |                              | an lr change v still carries the    |
-    |                                     |                              | old η, torch's b carries none       |
-    | scikit-learn MLP `solver="sgd"`     | v = μv - η·g ; p += μv - η·g | Nesterov on by default; its L2 adds |
-    |                                     | (Nesterov, its default)      | α·p/n_samples to the gradient       |
-    | dampening also on the first step    | b_1 = (1-τ)·g_1              | the first buffer is scaled by (1-τ) |
-    | L2 penalty in the loss              | loss + (λ/2)·‖p‖²            | nothing: the same as λ·p in g       |
+    | convention                          | update                       | differs from torch                    |
+    |-------------------------------------|------------------------------|---------------------------------------|
+    | torch (and this class)              | b = μb + (1-τ)g ;  p -= η·b  | -                                     |
+    | "lr inside momentum" (course notes, | v = μv - η·g ;  p += v       | v = -η·b while η is constant (τ = 0); |
+    | Keras, Sutskever et al. 2013)       |                              | after an lr change v still carries    |
+    |                                     |                              | the old η, torch's b carries none     |
+    | scikit-learn MLP `solver="sgd"`     | v = μv - η·g ; p += μv - η·g | Nesterov on by default; its L2 adds   |
+    |                                     | (Nesterov, its default)      | α·p/n_samples to the gradient         |
+    | dampening also on the first step    | b_1 = (1-τ)·g_1              | the first buffer is scaled by (1-τ)   |
+    | L2 penalty in the loss              | loss + (λ/2)·‖p‖²            | nothing: the same as λ·p in g         |
 
     State per parameter: `momentum_buffer`, only when momentum != 0 (no `step` entry).
     """
