@@ -203,6 +203,21 @@ def test_param_groups_are_checked_too_and_must_not_share_parameters():
     assert [g["lr"] for g in optimizer.param_groups] == [0.1, 0.5] and optimizer.param_groups[1]["momentum"] == 0
 
 
+def test_adagrad_group_added_later_starts_from_the_constructors_accumulator():
+    """torch's quirk, mirrored: a later group's own initial_accumulator_value is ignored."""
+    sums = []
+    for optim, make in ((manual.optim, lambda: mnn.Parameter(np.zeros(2))),
+                        (torch.optim, lambda: torch.nn.Parameter(torch.zeros(2, dtype=torch.float64)))):
+        first, later = make(), make()
+        optimizer = optim.Adagrad([first], initial_accumulator_value=0.5)
+        optimizer.add_param_group({"params": [later], "initial_accumulator_value": 5.0})
+        later.grad = np.ones(2) if optim is manual.optim else torch.ones(2, dtype=torch.float64)
+        optimizer.step()
+        sums.append(np.asarray(to_numpy(optimizer.state_dict())["state"][1]["sum"]))
+    np.testing.assert_array_equal(sums[0], sums[1])
+    np.testing.assert_array_equal(sums[0], [1.5, 1.5])
+
+
 @pytest.mark.parametrize("set_to_none", [True, False])
 def test_zero_grad_and_step_closure_like_torch(set_to_none):
     param = mnn.Parameter(np.ones(3))
