@@ -22,6 +22,8 @@ class Case:
     steps: int = 50
     dtypes: tuple = field(default=DTYPES)
     eval_steps: int = 0  # after training: this many batches in eval mode (forward, loss, backward; no step)
+    scheduler: tuple | None = None  # (lr_scheduler class name, kwargs), stepped after every optimizer step
+    clip: tuple | None = None  # (nn.utils function name, kwargs), applied to the gradients before the step
 
 
 REGRESSION = Batches("regression", in_features=5, targets=1, batch_size=16)
@@ -30,7 +32,7 @@ BINARY = Batches("multilabel", in_features=5, targets=1, batch_size=16)
 THREE_LABELS = Batches("multilabel", in_features=4, targets=3, batch_size=16)
 REGRESSION2 = Batches("regression", in_features=5, targets=2, batch_size=16)
 
-CATALOGUE = [
+BASE_CASES = [
     Case("linreg-mse-sgd", ("LinearRegression", {"in_features": 5}), ("MSELoss", {}), ("SGD", {"lr": 0.05}),
          REGRESSION),
     Case("softmaxreg-ce-sgd_momentum", ("SoftmaxRegression", {"in_features": 4, "num_classes": 3}),
@@ -88,7 +90,49 @@ LAYER_CASES = [
       for loss_name, kwargs in (("L1Loss", {}), ("MSELoss", {}), ("HuberLoss", {"delta": 0.5}),
                                 ("SmoothL1Loss", {"beta": 0.5}))],
 ]
-CATALOGUE = CATALOGUE + LAYER_CASES
+# Every optimizer x (softmax regression, MLP), 100 steps, with a scheduler and/or gradient clipping in most.
+SOFTMAXREG = ("SoftmaxRegression", {"in_features": 4, "num_classes": 3})
+MLP6_TANH = ("MLP", {"in_features": 4, "hidden": [6], "out_features": 3, "activation": "tanh"})
+CE = ("CrossEntropyLoss", {})
+
+
+def _optim_case(name, model, optimizer, scheduler=None, clip=None) -> Case:
+    return Case(f"optim-{name}", model, CE, optimizer, THREE_CLASSES, steps=100, scheduler=scheduler, clip=clip)
+
+
+OPTIMIZER_CASES = [
+    _optim_case("softmaxreg-ce-sgd_damp_wd-steplr", SOFTMAXREG,
+                ("SGD", {"lr": 0.2, "momentum": 0.9, "dampening": 0.1, "weight_decay": 1e-3}),
+                scheduler=("StepLR", {"step_size": 30, "gamma": 0.5})),
+    _optim_case("mlp6_tanh-ce-sgd_nesterov-clipnorm", MLP6_TANH,
+                ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+                clip=("clip_grad_norm_", {"max_norm": 0.5})),
+    _optim_case("softmaxreg-ce-adagrad_decay_wd_init-explr", SOFTMAXREG,
+                ("Adagrad", {"lr": 0.1, "lr_decay": 1e-3, "weight_decay": 1e-3, "initial_accumulator_value": 0.1}),
+                scheduler=("ExponentialLR", {"gamma": 0.99})),
+    _optim_case("mlp6_tanh-ce-adagrad-clipvalue", MLP6_TANH, ("Adagrad", {"lr": 0.05}),
+                clip=("clip_grad_value_", {"clip_value": 0.1})),
+    _optim_case("softmaxreg-ce-rmsprop_centered_momentum-cosine", SOFTMAXREG,
+                ("RMSprop", {"lr": 0.01, "alpha": 0.9, "momentum": 0.5, "centered": True}),
+                scheduler=("CosineAnnealingLR", {"T_max": 40, "eta_min": 1e-3})),
+    _optim_case("mlp6_tanh-ce-rmsprop_wd-clipnorm_inf", MLP6_TANH,
+                ("RMSprop", {"lr": 0.005, "weight_decay": 1e-3}),
+                clip=("clip_grad_norm_", {"max_norm": 0.2, "norm_type": float("inf")})),
+    _optim_case("softmaxreg-ce-adam_amsgrad-multisteplr", SOFTMAXREG,
+                ("Adam", {"lr": 0.05, "betas": (0.8, 0.99), "amsgrad": True}),
+                scheduler=("MultiStepLR", {"milestones": [20, 50, 50], "gamma": 0.5})),
+    _optim_case("mlp6_tanh-ce-adam_l2-plateau-clipnorm", MLP6_TANH,
+                ("Adam", {"lr": 0.02, "weight_decay": 1e-2}),
+                scheduler=("ReduceLROnPlateau", {"factor": 0.5, "patience": 8}),
+                clip=("clip_grad_norm_", {"max_norm": 0.3})),
+    _optim_case("softmaxreg-ce-adamw-cosine", SOFTMAXREG, ("AdamW", {"lr": 0.05, "weight_decay": 0.1}),
+                scheduler=("CosineAnnealingLR", {"T_max": 100})),
+    _optim_case("mlp6_tanh-ce-adamw_amsgrad-steplr-clipnorm", MLP6_TANH,
+                ("AdamW", {"lr": 0.02, "amsgrad": True}),
+                scheduler=("StepLR", {"step_size": 25, "gamma": 0.5}), clip=("clip_grad_norm_", {"max_norm": 0.5})),
+]
+
+CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES
 
 
 def select(only: str | None = None) -> list[Case]:

@@ -98,7 +98,7 @@ def _torch_step(twin: Twin, x: np.ndarray, y: np.ndarray, device: str):
     output = twin.model(x_t)
     loss = twin.loss_fn(output, y_t)
     loss.backward()
-    twin.optimizer.step()
+    twin.optimizer_step(loss)
     _synchronize(device)
     return output, loss, x_t.grad
 
@@ -108,19 +108,24 @@ def _manual_step(twin: Twin, x: np.ndarray, y: np.ndarray):
     output = twin.model(x)
     loss = twin.loss_fn(output, y)
     grad_input = twin.model.backward(twin.loss_fn.backward())
-    twin.optimizer.step()
+    twin.optimizer_step(loss)
     return output, loss, grad_input
 
 
 def _optimizer_state(optimizer, names: list[str]) -> dict[str, np.ndarray]:
-    state = to_numpy(optimizer.state_dict()["state"])
-    return {f"state.{names[index]}.{key}": value for index, entries in state.items() for key, value in entries.items()}
+    """Every optimizer-state tensor by parameter name, and each group's current lr (schedulers change it)."""
+    state_dict = optimizer.state_dict()
+    state = to_numpy(state_dict["state"])
+    lrs = {f"state.group{i}.lr": np.asarray(group["lr"]) for i, group in enumerate(state_dict["param_groups"])}
+    return {**lrs, **{f"state.{names[index]}.{key}": value for index, entries in state.items()
+                      for key, value in entries.items()}}
 
 
 def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: str, device: str,
-              case_name: str = "custom") -> CaseResult:
-    """Train both twins on `steps` batches from the iterator `batches`, comparing everything at every step."""
-    tolerance = tolerance_for(dtype)
+              case_name: str = "custom", tolerance: Tolerance | None = None) -> CaseResult:
+    """Train both twins on `steps` batches from the iterator `batches`, comparing everything at every step
+    (with `tolerance`, by default the harness's `tolerance_for(dtype)`)."""
+    tolerance = tolerance or tolerance_for(dtype)
     result = CaseResult(case_name, dtype, device, steps)
     names = [name for name, _ in torch_twin.model.named_parameters()]
     torch_twin.model.to(device)

@@ -1,11 +1,15 @@
 """Build the torch and manual twins of a case from one spec, and move state between them."""
+import functools
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
 import manual
 import manual.models
+import manual.nn.utils
+import manual.optim.lr_scheduler
 import torch_ref.models
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -39,12 +43,39 @@ def cast_arrays(kwargs: dict, dtype) -> dict:
     return {k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v for k, v in kwargs.items()}
 
 
+METRIC_SCHEDULERS = ("ReduceLROnPlateau",)  # their step() takes the loss
+
+
 @dataclass
 class Twin:
-    """One side of a run: model, loss function and optimizer."""
+    """One side of a run: model, loss function and optimizer; optionally gradient clipping and an lr scheduler."""
     model: object
     loss_fn: object
     optimizer: object
+    scheduler: object = None
+    clip: Callable | None = None  # clip(parameters), e.g. clip_grad_norm_ with the case's arguments bound
+
+    def optimizer_step(self, loss) -> None:
+        """After backward: clip the gradients, step the optimizer, then step the scheduler (torch's order)."""
+        if self.clip is not None:
+            self.clip(self.model.parameters())
+        self.optimizer.step()
+        if self.scheduler is not None:
+            needs_metric = type(self.scheduler).__name__ in METRIC_SCHEDULERS
+            metric = loss.detach() if isinstance(loss, torch.Tensor) else loss
+            self.scheduler.step(*([float(metric)] if needs_metric else []))
+
+
+def _extras(case, optimizer, scheduler_module, clip_module) -> dict:
+    """The case's optional scheduler and clipping, looked up by the same name on each side."""
+    extras = {}
+    if getattr(case, "scheduler", None) is not None:
+        name, kwargs = case.scheduler
+        extras["scheduler"] = getattr(scheduler_module, name)(optimizer, **kwargs)
+    if getattr(case, "clip", None) is not None:
+        name, kwargs = case.clip
+        extras["clip"] = functools.partial(getattr(clip_module, name), **kwargs)
+    return extras
 
 
 def build_twins(case, dtype: str, device: str, seed: int) -> tuple[Twin, Twin]:
@@ -55,14 +86,51 @@ def build_twins(case, dtype: str, device: str, seed: int) -> tuple[Twin, Twin]:
     manual_model = getattr(manual.models, model_name)(**model_kwargs, dtype=dtype)
     manual_model.load_state_dict(to_numpy(torch_model.state_dict()))
     loss_kwargs = cast_arrays(loss_kwargs, dtype)
-    torch_twin = Twin(torch_model, getattr(torch.nn, loss_name)(**to_torch(loss_kwargs, device)),
-                      getattr(torch.optim, opt_name)(torch_model.parameters(), **opt_kwargs))
-    manual_twin = Twin(manual_model, getattr(manual.nn, loss_name)(**loss_kwargs),
-                       getattr(manual.optim, opt_name)(manual_model.parameters(), **opt_kwargs))
+    torch_opt = getattr(torch.optim, opt_name)(torch_model.parameters(), **opt_kwargs)
+    manual_opt = getattr(manual.optim, opt_name)(manual_model.parameters(), **opt_kwargs)
+    torch_twin = Twin(torch_model, getattr(torch.nn, loss_name)(**to_torch(loss_kwargs, device)), torch_opt,
+                      **_extras(case, torch_opt, torch.optim.lr_scheduler, torch.nn.utils))
+    manual_twin = Twin(manual_model, getattr(manual.nn, loss_name)(**loss_kwargs), manual_opt,
+                       **_extras(case, manual_opt, manual.optim.lr_scheduler, manual.nn.utils))
     return torch_twin, manual_twin
 
 
+def optimizer_state_to_manual(torch_state_dict: dict) -> dict:
+    """torch's optimizer.state_dict() for manual's load_state_dict: tensors as arrays (`step` stays float32)."""
+    return to_numpy(torch_state_dict)
+
+
+def optimizer_state_to_torch(manual_state_dict: dict, torch_optimizer) -> dict:
+    """manual's optimizer.state_dict() for `torch_optimizer.load_state_dict`.
+
+    State arrays become tensors (torch's load_state_dict then casts them to each parameter's dtype and
+    device); `step` becomes a 0-d float32 tensor on the CPU, where torch keeps it (it is not moved on load).
+    Each group is completed with the torch-only keys (`foreach`, `fused`, `differentiable`, `capturable`,
+    ...) of `torch_optimizer`'s own groups, which manual does not have.
+    """
+    state = {index: {name: torch.tensor(float(value), dtype=torch.float32) if name == "step"
+                     else torch.from_numpy(np.array(value, copy=True))
+                     for name, value in entries.items()}
+             for index, entries in manual_state_dict["state"].items()}
+    groups = [{**{k: v for k, v in own.items() if k != "params"}, **saved}
+              for own, saved in zip(torch_optimizer.state_dict()["param_groups"], manual_state_dict["param_groups"],
+                                    strict=True)]
+    return {"state": state, "param_groups": groups}
+
+
 def copy_torch_state_into_manual(torch_twin: Twin, manual_twin: Twin) -> None:
-    """Parameters, buffers and optimizer state of torch loaded into manual (float32 re-sync, interchange)."""
+    """Parameters, buffers, optimizer state and scheduler state of torch loaded into manual (float32 re-sync,
+    interchange)."""
     manual_twin.model.load_state_dict(to_numpy(torch_twin.model.state_dict()))
-    manual_twin.optimizer.load_state_dict(to_numpy(torch_twin.optimizer.state_dict()))
+    manual_twin.optimizer.load_state_dict(optimizer_state_to_manual(torch_twin.optimizer.state_dict()))
+    if manual_twin.scheduler is not None:
+        manual_twin.scheduler.load_state_dict(torch_twin.scheduler.state_dict())
+
+
+def copy_manual_state_into_torch(manual_twin: Twin, torch_twin: Twin, device: str = "cpu") -> None:
+    """Parameters, buffers, optimizer state and scheduler state of manual loaded into torch (interchange)."""
+    torch_twin.model.load_state_dict(to_torch(manual_twin.model.state_dict(), device))
+    torch_twin.optimizer.load_state_dict(optimizer_state_to_torch(manual_twin.optimizer.state_dict(),
+                                                                  torch_twin.optimizer))
+    if torch_twin.scheduler is not None:
+        torch_twin.scheduler.load_state_dict(manual_twin.scheduler.state_dict())

@@ -24,10 +24,10 @@ def one_torch_thread():
     yield
     torch.set_num_threads(threads)
 
-# every optimizer both backends have (SGD today; Adam, AdamW, RMSprop, Adagrad as manual.optim grows)
+# every optimizer both backends have, each with a learning rate that learns the subset in 3 epochs
 OPTIMIZERS = [pytest.param((name, kwargs), id=name) for name, kwargs in
-              [("SGD", {"lr": 0.05, "momentum": 0.9}), ("Adam", {"lr": 1e-3}), ("AdamW", {"lr": 1e-3}),
-               ("RMSprop", {"lr": 1e-3}), ("Adagrad", {"lr": 1e-2})] if hasattr(manual.optim, name)]
+              [("SGD", {"lr": 0.05, "momentum": 0.9}), ("Adam", {"lr": 1e-2}), ("AdamW", {"lr": 1e-2}),
+               ("RMSprop", {"lr": 1e-2}), ("Adagrad", {"lr": 0.1})] if hasattr(manual.optim, name)]
 
 
 def mlp_recipe(dataset, optimizer, loss="CrossEntropyLoss", epochs=3, dtype="float64"):

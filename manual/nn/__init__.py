@@ -10,6 +10,7 @@ from manual.nn.maxout import Maxout
 from manual.nn.module import Module, Parameter
 from manual.nn.nll_loss import CrossEntropyLoss, NLLLoss
 from manual.nn.normalization import BatchNorm1d
+from manual.nn import utils
 
 __all__ = ["functional", "Module", "Parameter", "Sequential",
            "Linear", "Flatten", "Maxout", "BatchNorm1d", "Dropout",

@@ -3,6 +3,9 @@ per-parameter `state`, `zero_grad`, and `state_dict` in torch's layout (integer 
 
 Subclasses implement `update(param, state, group)` for one parameter whose `.grad` is not None; parameters
 with `grad is None` are skipped entirely (no weight decay, no state, no step count), as in torch.
+Subclasses list their hyperparameter checks in `RULES`; every param group (and the constructor's defaults)
+is checked against them, so a bad value raises a ValueError naming the optimizer, the argument, the value
+given and the value expected.
 """
 from __future__ import annotations
 
@@ -13,10 +16,23 @@ import numpy as np
 from manual.nn.module import Parameter
 
 STEP_DTYPE = np.float32  # torch keeps `step` as a 0-d float32 tensor
+GROUP_KEYS_KEPT = ("initial_lr",)  # set by an lr scheduler; loaded with the state like the hyperparameters
+
+
+def non_negative(name: str) -> tuple:
+    """A RULES entry: `name` >= 0 (NaN fails too, as in torch's `not 0.0 <= value`)."""
+    return (name,), lambda group: 0.0 <= group[name], f"{name} >= 0"
+
+
+def new_step() -> np.ndarray:
+    return np.array(0.0, dtype=STEP_DTYPE)
 
 
 class Optimizer:
+    RULES: tuple = ()  # (argument names, test(group) -> bool, what is expected), checked for every group
+
     def __init__(self, params, defaults: dict):
+        self._check_hyperparameters(defaults)
         self.defaults = defaults
         self.param_groups: list[dict] = []
         self.state: dict[Parameter, dict] = {}
@@ -41,7 +57,14 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
         for name, default in self.defaults.items():
             group.setdefault(name, default)
+        self._check_hyperparameters(group)
         self.param_groups.append(group)
+
+    def _check_hyperparameters(self, group: dict) -> None:
+        for names, test, expected in self.RULES:
+            if not test(group):
+                given = ", ".join(f"{name}={group[name]!r}" for name in names)
+                raise ValueError(f"{type(self).__name__}: invalid {given}, expected {expected}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
@@ -51,11 +74,14 @@ class Optimizer:
                 elif param.grad is not None:
                     param.grad.fill(0)
 
-    def step(self) -> None:
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; `closure` (optional) recomputes and returns the loss."""
+        loss = None if closure is None else closure()
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is not None:
                     self.update(param, self.state.setdefault(param, {}), group)
+        return loss
 
     def update(self, param: Parameter, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -72,13 +98,15 @@ class Optimizer:
             hyper = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
             groups.append({**hyper, "params": [index_of[id(p)] for p in group["params"]]})
         state = {index_of[id(p)]: {k: np.array(v, copy=True) for k, v in s.items()}
-                 for p, s in self.state.items() if id(p) in index_of}
+                 for p, s in self.state.items() if id(p) in index_of and s}  # SGD without momentum: {}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a state_dict of the same layout (manual's, or torch's with tensors turned into arrays).
 
-        State arrays are cast to their parameter's dtype, except `step`, which stays float32.
+        State arrays are cast to their parameter's dtype, except `step`, which stays float32. From the saved
+        groups, the hyperparameters this optimizer knows and `initial_lr` are taken; torch-only flags
+        (`foreach`, `fused`, `differentiable`, `capturable`) are ignored.
         """
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
@@ -94,7 +122,8 @@ class Optimizer:
             self.state[param] = {name: np.array(value, dtype=STEP_DTYPE if name == "step" else param.dtype)
                                  for name, value in saved.items()}
         for own, saved in zip(self.param_groups, groups):
-            own.update({k: v for k, v in saved.items() if k != "params" and k in self.defaults})
+            own.update({k: copy.deepcopy(v) for k, v in saved.items()
+                        if k != "params" and (k in self.defaults or k in GROUP_KEYS_KEPT)})
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

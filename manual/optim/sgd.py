@@ -1,12 +1,13 @@
 """Stochastic gradient descent with momentum, dampening, L2 weight decay and Nesterov, as torch.optim.SGD."""
 import numpy as np
 
-from manual.optim.optimizer import Optimizer
+from manual.optim._ops import add
+from manual.optim.optimizer import Optimizer, non_negative
 
 
 def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, momentum, dampening, weight_decay,
                nesterov, maximize):
-    """One SGD step on `param` (in place); returns the new momentum buffer (None without momentum).
+    """One SGD step on `param` (in place); returns the momentum buffer (new on the first step, None without momentum).
 
         g  = (-g if maximize else g) + weight_decay·p
         b  = g                                  on the first step (no (1 - dampening) factor)
@@ -16,51 +17,58 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, mome
     """
     grad = -grad if maximize else grad
     if weight_decay != 0:
-        grad = grad + weight_decay * param
+        grad = add(grad, param, alpha=weight_decay)
     if momentum != 0:
         if momentum_buffer is None:
             momentum_buffer = np.array(grad, copy=True)
         else:
             momentum_buffer *= momentum
-            momentum_buffer += (1 - dampening) * grad
-        grad = grad + momentum * momentum_buffer if nesterov else momentum_buffer
-    param -= lr * grad
+            momentum_buffer[...] = add(momentum_buffer, grad, alpha=1 - dampening)
+        grad = add(grad, momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
+    param[...] = add(param, grad, alpha=-lr)
     return momentum_buffer
 
 
 class SGD(Optimizer):
-    """torch.optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False).
+    """torch.optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False).
 
-    torch's rule (see `sgd_update`) and other common conventions:
+    torch's rule (μ = momentum, τ = dampening, λ = weight_decay, η = lr):
 
-    | convention                     | velocity / update                          | differs from torch by          |
-    |--------------------------------|--------------------------------------------|--------------------------------|
-    | torch (and this class)         | b = μb + (1-τ)g ; p -= lr·b                | -                              |
-    | course / "lr inside momentum"  | v = μv - lr·g ; p += v                     | equal for constant lr; differs |
-    |                                |                                            | once lr changes (schedulers)   |
-    | scikit-learn SGD               | v = μv - lr·g ; Nesterov on by default     | default nesterov, lr placement |
-    | dampening on the first step    | b_1 = (1-τ)g                               | first velocity scaled by 1-τ   |
+        g_t = ∇f(p_{t-1}) + λ·p_{t-1}
+        b_1 = g_1 ;  b_t = μ·b_{t-1} + (1 - τ)·g_t
+        d_t = g_t + μ·b_t  (nesterov)   or   b_t
+        p_t = p_{t-1} - η·d_t
 
-    State per parameter: `momentum_buffer`, only when momentum != 0.
+    Other common conventions and what differs from torch:
+
+    | convention                          | update                       | differs from torch                    |
+    |-------------------------------------|------------------------------|---------------------------------------|
+    | torch (and this class)              | b = μb + (1-τ)g ;  p -= η·b  | -                                     |
+    | "lr inside momentum" (course notes, | v = μv - η·g ;  p += v       | v = -η·b while η is constant (τ = 0); |
+    | Keras, Sutskever et al. 2013)       |                              | after an lr change v still carries    |
+    |                                     |                              | the old η, torch's b carries none     |
+    | scikit-learn MLP `solver="sgd"`     | v = μv - η·g ; p += μv - η·g | Nesterov on by default; its L2 adds   |
+    |                                     | (Nesterov, its default)      | α·p/n_samples to the gradient         |
+    | dampening also on the first step    | b_1 = (1-τ)·g_1              | the first buffer is scaled by (1-τ)   |
+    | L2 penalty in the loss              | loss + (λ/2)·‖p‖²            | nothing: the same as λ·p in g         |
+
+    State per parameter: `momentum_buffer`, only when momentum != 0 (no `step` entry).
     """
+
+    RULES = (non_negative("lr"), non_negative("momentum"), non_negative("weight_decay"),
+             (("nesterov", "momentum", "dampening"),
+              lambda g: not g["nesterov"] or (g["momentum"] > 0 and g["dampening"] == 0),
+              "momentum > 0 and dampening == 0 when nesterov=True"))
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
                  nesterov: bool = False, *, maximize: bool = False):
-        if lr < 0:
-            raise ValueError(f"SGD: invalid learning rate lr={lr}, expected lr >= 0")
-        if momentum < 0:
-            raise ValueError(f"SGD: invalid momentum={momentum}, expected momentum >= 0")
-        if weight_decay < 0:
-            raise ValueError(f"SGD: invalid weight_decay={weight_decay}, expected weight_decay >= 0")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(f"SGD: nesterov momentum requires a momentum > 0 and zero dampening, "
-                             f"got momentum={momentum}, dampening={dampening}")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize))
 
     def update(self, param, state, group):
-        buffer = sgd_update(param.data, param.grad, state.get("momentum_buffer"), lr=group["lr"],
-                            momentum=group["momentum"], dampening=group["dampening"],
-                            weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"])
+        buffer = sgd_update(param.data, param.grad, state.get("momentum_buffer"), lr=float(group["lr"]),
+                            momentum=float(group["momentum"]), dampening=float(group["dampening"]),
+                            weight_decay=float(group["weight_decay"]), nesterov=group["nesterov"],
+                            maximize=group["maximize"])
         if buffer is not None:
             state["momentum_buffer"] = buffer

@@ -1,0 +1,82 @@
+"""An optimizer's update rule alone, manual vs torch: the same random gradients fed to both for many steps, every
+parameter, every optimizer-state tensor (`step` included) and every group's lr compared after every step.
+
+The parameters sit in two groups (the second overriding lr and weight_decay) and one of them gets no gradient
+every third step, so per-group hyperparameters and torch's skipping rule (no decay, no state, no step count for
+a parameter whose grad is None) are exercised in every run.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import manual.nn
+import manual.optim
+from compare.harness import TensorError, compare_arrays
+from compare.tolerances import Tolerance, update_rule_tolerance_for
+from compare.twins import to_numpy
+
+SHAPES = [(3, 4), (5,), (2,)]
+SECOND_GROUP = {"lr": 3e-3, "weight_decay": 0.05}
+SKIPPED = 2  # index of the parameter whose grad is None every third step
+
+
+def optimizer_pair(name: str, kwargs: dict, dtype: str, rng: np.random.Generator):
+    """(manual, torch) optimizers `name(**kwargs)` over identical random parameters in two groups."""
+    initial = [rng.standard_normal(shape).astype(dtype) for shape in SHAPES]
+    manual_params = [manual.nn.Parameter(a) for a in initial]
+    torch_params = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in initial]
+
+    def groups(params):
+        return [{"params": params[:1]}, {"params": params[1:], **SECOND_GROUP}]
+    return (getattr(manual.optim, name)(groups(manual_params), **kwargs),
+            getattr(torch.optim, name)(groups(torch_params), **kwargs))
+
+
+def params_of(optimizer) -> list:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _missing(step: int, name: str, side: str) -> TensorError:
+    return TensorError(step, f"{name} (missing on {side})", np.inf, np.inf, np.inf, (), np.nan, np.nan)
+
+
+def compare_optimizers(step: int, manual_opt, torch_opt, tolerance: Tolerance) -> list[TensorError]:
+    """Every parameter, every state tensor by `state.<index>.<name>` and every group's lr; a state entry present on
+    one side only is an error."""
+    errors = [compare_arrays(step, f"param{i}", m.data, t.detach().cpu().numpy(), tolerance)
+              for i, (m, t) in enumerate(zip(params_of(manual_opt), params_of(torch_opt)))]
+    manual_sd, torch_sd = manual_opt.state_dict(), to_numpy(torch_opt.state_dict())
+    manual_state = {f"state.{i}.{k}": v for i, entries in manual_sd["state"].items() for k, v in entries.items()}
+    torch_state = {f"state.{i}.{k}": v for i, entries in torch_sd["state"].items() for k, v in entries.items()}
+    for name in sorted(manual_state.keys() | torch_state.keys()):
+        if name not in manual_state or name not in torch_state:
+            errors.append(_missing(step, name, "manual" if name not in manual_state else "torch"))
+        else:
+            errors.append(compare_arrays(step, name, manual_state[name], torch_state[name], tolerance))
+    errors += [compare_arrays(step, f"group{i}.lr", m["lr"], t["lr"], tolerance)
+               for i, (m, t) in enumerate(zip(manual_sd["param_groups"], torch_sd["param_groups"]))]
+    return errors
+
+
+def run_update_rule(name: str, kwargs: dict, dtype: str, steps: int = 200, seed: int = 0,
+                    manual_update=None) -> list[TensorError]:
+    """Feed `steps` random gradient sets to manual's and torch's `name(**kwargs)`; the errors of every step.
+
+    `manual_update(param, state, group)`, if given, replaces manual's per-parameter update (to show that a
+    different convention is caught)."""
+    rng = np.random.default_rng(seed)
+    manual_opt, torch_opt = optimizer_pair(name, kwargs, dtype, rng)
+    if manual_update is not None:
+        manual_opt.update = manual_update
+    tolerance = update_rule_tolerance_for(dtype)
+    errors = []
+    for step in range(steps):
+        for i, (m, t) in enumerate(zip(params_of(manual_opt), params_of(torch_opt))):
+            grad = None if i == SKIPPED and step % 3 == 1 else rng.standard_normal(m.shape).astype(dtype)
+            m.grad = None if grad is None else grad.copy()
+            t.grad = None if grad is None else torch.from_numpy(grad.copy())
+        manual_opt.step()
+        torch_opt.step()
+        errors += compare_optimizers(step, manual_opt, torch_opt, tolerance)
+    return errors
