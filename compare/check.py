@@ -19,6 +19,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the catalogue's models are tiny, and torch's default "
+                             "multi-threading made its ms/step 10-40x slower on a busy 2-core machine; 0 keeps "
+                             "torch's default)")
 
 
 def main(args) -> int:
@@ -30,6 +34,8 @@ def main(args) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("--device cuda: no CUDA device is available", file=sys.stderr)
         return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.backends.cuda.matmul.allow_tf32 = False  # keep float32 on the GPU a true float32 comparison
     torch.backends.cudnn.allow_tf32 = False
     devices = [args.device] if args.device else available_devices()

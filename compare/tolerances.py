@@ -59,3 +59,8 @@ UPDATE_RULE_TOLERANCES = {
 
 def update_rule_tolerance_for(dtype) -> Tolerance:
     return UPDATE_RULE_TOLERANCES[np.dtype(dtype).name]
+
+# Finite differences (manual.gradcheck, float64): the bound on the relative error of a hand-derived
+# backward against central differences. The step is chosen per case (compare/module_cases.py) so that
+# truncation plus rounding stay well below it; a wrong derivative misses it by orders of magnitude.
+GRADCHECK_TOLERANCE = 1e-6

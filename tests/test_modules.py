@@ -5,9 +5,8 @@ import pytest
 import manual.nn as mnn
 from compare import module_cases
 from compare.module_check import build_pair, check_module_case, make_inputs
+from compare.tolerances import GRADCHECK_TOLERANCE
 from manual import gradcheck
-
-GRADCHECK_TOLERANCE = 1e-6  # central differences, relative error as defined in manual.gradcheck
 
 
 def fix_dropout_masks(module, seed: int = 0) -> None:
