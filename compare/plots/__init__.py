@@ -24,8 +24,7 @@ FIGURES = {  # file name -> module
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", metavar="DIR", default="figures",
-                        help="where to write NAME.png and NAME.json (default ./figures)")
+    parser.add_argument("--out", metavar="DIR", required=True, help="where to write NAME.png and NAME.json")
     parser.add_argument("--only", choices=list(FIGURES), action="append", help="one figure (repeatable)")
     parser.add_argument("--quick", action="store_true",
                         help="small settings (fewer steps, epochs and points): the same checks in a few seconds")
