@@ -8,6 +8,7 @@ SUBCOMMANDS = {
     "check": ("compare.check", "run the catalogue on both backends, step by step (the default)"),
     "cv": ("compare.cv", "cross-validate one recipe on a real dataset with both backends (and scikit-learn)"),
     "train": ("compare.train", "train both backends side by side on a real dataset, epoch by epoch"),
+    "plots": ("compare.plots", "draw the six figures from both backends' computations (PNG + JSON data)"),
 }
 
 
