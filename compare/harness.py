@@ -2,6 +2,8 @@
 
 One step (DESIGN.md): the same batch to both; forward (output, loss); backward (dL/d(input), every
 parameter's .grad by name); optimizer step (every parameter, buffer and optimizer-state tensor by name).
+Every compared pair is also scanned for NaN/Inf (compare/non_finite.py): the first step and tensor where one
+appeared on each side, and whether the two sides agree on them.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 import torch
 
 from compare.masks import share_dropout_masks
+from compare.non_finite import NonFiniteLog
 from compare.tolerances import Tolerance, tolerance_for
 from compare.twins import Twin, build_twins, copy_torch_state_into_manual, to_numpy
 
@@ -63,6 +66,7 @@ class CaseResult:
     device: str
     steps: int
     errors: list[TensorError] = field(default_factory=list)
+    non_finite: NonFiniteLog = field(default_factory=NonFiniteLog)
     seconds_manual: float = 0.0
     seconds_torch: float = 0.0
 
@@ -156,17 +160,20 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
                 result.errors.append(TensorError(step, f"{name} (missing on {missing})", np.inf, np.inf, np.inf, (),
                                                  np.nan, np.nan))
             else:
-                result.errors.append(compare_arrays(step, name, m_value, to_numpy(t_value), tolerance))
+                t_value = to_numpy(t_value)
+                result.non_finite.note(step, name, m_value, t_value)
+                result.errors.append(compare_arrays(step, name, m_value, t_value, tolerance))
         if tolerance.resync:
             copy_torch_state_into_manual(torch_twin, manual_twin)
     return result
 
 
 def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_step: int, dtype: str,
-                   device: str) -> list[TensorError]:
+                   device: str, non_finite: NonFiniteLog | None = None) -> list[TensorError]:
     """Both models in eval mode (BatchNorm on running statistics, Dropout off) for `steps` batches: forward,
     loss and backward, no optimizer step; compares output, loss, dL/d(input), every parameter's grad and every
-    buffer (which eval must leave unchanged). Steps are numbered on from `first_step`."""
+    buffer (which eval must leave unchanged). Steps are numbered on from `first_step`; NaN/Inf are noted in
+    `non_finite` when given."""
     tolerance = tolerance_for(dtype)
     torch_twin.model.eval()
     manual_twin.model.eval()
@@ -186,7 +193,11 @@ def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, fir
         pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss), ("grad.input", m_grad_input, x_t.grad)]
         pairs += [(f"grad.{name}", m_params[name].grad, p.grad) for name, p in torch_twin.model.named_parameters()]
         pairs += [(f"buffer.{name}", m_buffers[name], b) for name, b in torch_twin.model.named_buffers()]
-        errors += [compare_arrays(step, name, m, to_numpy(t), tolerance) for name, m, t in pairs]
+        for name, m_value, t_value in pairs:
+            t_value = to_numpy(t_value)
+            if non_finite is not None:
+                non_finite.note(step, name, m_value, t_value)
+            errors.append(compare_arrays(step, name, m_value, t_value, tolerance))
     return errors
 
 
@@ -196,5 +207,6 @@ def run_case(case, dtype: str, device: str = "cpu", steps: int | None = None, se
     batches = case.data.stream(seed, dtype)
     result = run_twins(torch_twin, manual_twin, batches, steps or case.steps, dtype, device, case.name)
     if case.eval_steps:  # train, then evaluate (steps numbered after the training steps)
-        result.errors += evaluate_twins(torch_twin, manual_twin, batches, case.eval_steps, result.steps, dtype, device)
+        result.errors += evaluate_twins(torch_twin, manual_twin, batches, case.eval_steps, result.steps, dtype, device,
+                                        result.non_finite)
     return result

@@ -27,6 +27,11 @@ def table(results: list[CaseResult]) -> str:
             lines.append(f"FAIL {result.case} [{result.dtype}, {result.device}]")
             lines.append(f"  first mismatch: {result.first_mismatch.describe()}")
             lines.append(f"  worst mismatch: {result.worst.describe()}")
+    for result in results:
+        non_finite = result.non_finite.describe()
+        if non_finite:
+            lines.append(f"NON-FINITE {result.case} [{result.dtype}, {result.device}]: {non_finite[0]}")
+            lines += non_finite[1:]
     passed = sum(r.passed for r in results)
     lines.append(f"{passed} of {len(results)} case runs passed. err = max|manual - torch| / max|torch| per tensor, "
                  "worst over steps; tol used = worst |manual - torch| / (rtol|torch| + atol) over all elements; "
@@ -43,7 +48,8 @@ def _error_json(error: TensorError | None):
 
 
 def to_json(results: list[CaseResult]) -> dict:
-    """Per case: summary, first and worst mismatch, and each tensor's worst error over all steps.
+    """Per case: summary, first and worst mismatch, each tensor's worst error over all steps, and where NaN/Inf
+    first appeared on each side and whether the sides agree (compare/non_finite.py).
 
     Timing fields are the only ones that change between two runs with the same seed.
     """
@@ -58,6 +64,7 @@ def to_json(results: list[CaseResult]) -> dict:
                       "passed": result.passed, "first_mismatch": _error_json(result.first_mismatch),
                       "worst": _error_json(result.worst),
                       "per_tensor": {name: _error_json(e) for name, e in per_tensor.items()},
+                      "non_finite": result.non_finite.to_json(),
                       "timing": {"ms_per_step_manual": ms_manual, "ms_per_step_torch": ms_torch}})
     return {"passed": all(r.passed for r in results), "cases": cases}
 

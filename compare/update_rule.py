@@ -59,12 +59,17 @@ def compare_optimizers(step: int, manual_opt, torch_opt, tolerance: Tolerance) -
     return errors
 
 
+def standard_normal(rng: np.random.Generator, shape) -> np.ndarray:
+    return rng.standard_normal(shape)
+
+
 def run_update_rule(name: str, kwargs: dict, dtype: str, steps: int = 200, seed: int = 0,
-                    manual_update=None) -> list[TensorError]:
+                    manual_update=None, gradient=standard_normal) -> list[TensorError]:
     """Feed `steps` random gradient sets to manual's and torch's `name(**kwargs)`; the errors of every step.
 
     `manual_update(param, state, group)`, if given, replaces manual's per-parameter update (to show that a
-    different convention is caught)."""
+    different convention is caught). `gradient(rng, shape)` draws each gradient (float64, cast to `dtype`);
+    compare/extreme_cases.py passes huge ones."""
     rng = np.random.default_rng(seed)
     manual_opt, torch_opt = optimizer_pair(name, kwargs, dtype, rng)
     if manual_update is not None:
@@ -73,7 +78,7 @@ def run_update_rule(name: str, kwargs: dict, dtype: str, steps: int = 200, seed:
     errors = []
     for step in range(steps):
         for i, (m, t) in enumerate(zip(params_of(manual_opt), params_of(torch_opt))):
-            grad = None if i == SKIPPED and step % 3 == 1 else rng.standard_normal(m.shape).astype(dtype)
+            grad = None if i == SKIPPED and step % 3 == 1 else gradient(rng, m.shape).astype(dtype)
             m.grad = None if grad is None else grad.copy()
             t.grad = None if grad is None else torch.from_numpy(grad.copy())
         manual_opt.step()

@@ -32,3 +32,29 @@ def check_last_dim(owner: str, x: np.ndarray, size: int, min_ndim: int = 1) -> N
 def check_same_shape(owner: str, what: str, given, expected_shape) -> None:
     if np.shape(given) != tuple(expected_shape):
         raise ValueError(f"{owner}: {what} must have shape {tuple(expected_shape)}, got {np.shape(given)}")
+
+
+def wrap_dim(owner: str, dim: int, ndim: int) -> int:
+    """`dim` in [-ndim, ndim) as a non-negative axis (a 0-d input counts as 1-d, as torch); IndexError otherwise."""
+    size = max(ndim, 1)
+    if not -size <= dim < size:
+        raise IndexError(f"{owner}: Dimension out of range (expected to be in range of [{-size}, {size - 1}], "
+                         f"but got {dim}) for an input with {ndim} dimension(s)")
+    return dim % size
+
+
+def check_between(owner: str, what: str, values: np.ndarray, low: float, high: float, hint: str = "") -> None:
+    """Every element in [low, high] (NaN fails, as in torch's `low <= v && v <= high`)."""
+    inside = (values >= low) & (values <= high)
+    if not inside.all():
+        bad = values[~inside].flat[0]
+        raise ValueError(f"{owner}: all elements of {what} should be between {low} and {high}{hint}, "
+                         f"got {bad} (values in [{np.min(values)}, {np.max(values)}])")
+
+
+def check_grad_output(owner: str, grad_output, output_shape) -> None:
+    """backward(grad_output) needs dL/d(output) of the output's shape (torch: "Mismatch in shape"); NumPy would
+    broadcast a wrong one silently."""
+    if np.shape(grad_output) != tuple(output_shape):
+        raise ValueError(f"{owner}: backward expected grad_output of the output's shape {tuple(output_shape)}, "
+                         f"got {np.shape(grad_output)}")

@@ -5,7 +5,7 @@ Sigmoid, Tanh, ReLU, Softmax and LogSoftmax, the input x for the others (as torc
 `inplace=` is accepted for signature parity with torch; manual always returns a new array (same values).
 """
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input
+from manual.nn._checks import check_float_input, check_grad_output, wrap_dim
 from manual.nn.module import Module
 
 
@@ -26,6 +26,7 @@ class _Elementwise(Module):
 
     def backward(self, grad_output):
         (saved,) = self.saved_for_backward()
+        check_grad_output(self.label(), grad_output, saved.shape)  # saved (x or y) has the output's shape
         return self.derivative(grad_output, saved, **self.arguments())
 
     def extra_repr(self):
@@ -143,12 +144,13 @@ class Softmax(Module):
     def forward(self, x):
         check_float_input(self.label(), x)
         dim = self.dim if self.dim is not None else F.implicit_softmax_dim(x.ndim)
-        y = self.function(x, dim)
+        y = self.function(x, wrap_dim(self.label(), dim, x.ndim))
         self.save_for_backward(y, dim)
         return y
 
     def backward(self, grad_output):
         y, dim = self.saved_for_backward()
+        check_grad_output(self.label(), grad_output, y.shape)
         return self.derivative(grad_output, y, dim)
 
     def extra_repr(self):

@@ -3,7 +3,7 @@ import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input
+from manual.nn._checks import check_float_input, check_grad_output
 from manual.nn.module import Module
 
 
@@ -40,11 +40,12 @@ class Dropout(Module):
             scale = np.zeros(x.shape, dtype=x.dtype)
         else:
             scale = F.dropout_scale(self.draw_mask(x.shape), self.p, x.dtype)
-        self.save_for_backward(scale)
+        self.save_for_backward(scale, x.shape)
         return F.dropout(x, scale)
 
     def backward(self, grad_output):
-        (scale,) = self.saved_for_backward()
+        scale, shape = self.saved_for_backward()
+        check_grad_output(self.label(), grad_output, shape)
         return F.dropout_backward(grad_output, scale)
 
     def extra_repr(self):

@@ -3,7 +3,7 @@ import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_last_dim, resolve_dtype
+from manual.nn._checks import check_float_input, check_last_dim, resolve_dtype, wrap_dim
 from manual.nn.module import Module, Parameter
 
 
@@ -58,7 +58,7 @@ class Flatten(Module):
 
     def forward(self, x):
         check_float_input(self.label(), x)
-        start, end = (d % max(x.ndim, 1) for d in (self.start_dim, self.end_dim))
+        start, end = (wrap_dim(self.label(), d, x.ndim) for d in (self.start_dim, self.end_dim))
         if x.ndim and start > end:
             raise ValueError(f"{self.label()}: flatten() has invalid args: start_dim cannot come after end_dim "
                              f"for an input of shape {x.shape}")

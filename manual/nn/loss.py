@@ -7,7 +7,7 @@ torch broadcasts some mismatches with a warning, which silently averages over th
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_same_shape
+from manual.nn._checks import check_between, check_float_input, check_same_shape
 from manual.nn.module import Module
 
 
@@ -121,7 +121,8 @@ class SmoothL1Loss(_ElementwiseLoss):
 
 
 class BCELoss(_ElementwiseLoss):
-    """ℓ = -w·[y·log x + (1-y)·log(1-x)] on probabilities x in [0, 1], each log clamped at -100 (torch's rule);
+    """ℓ = -w·[y·log x + (1-y)·log(1-x)] on probabilities x and targets y in [0, 1] (both checked, as torch),
+    each log clamped at -100 (torch's rule);
     ∂ℓ/∂x = w·(x - y)/max(x(1-x), 1e-12) (the clamp is ignored by the gradient, as torch).
 
     'mean' averages over all N·C elements. The course's BCE sums over the C classes and averages over the
@@ -134,9 +135,8 @@ class BCELoss(_ElementwiseLoss):
         self.register_buffer("weight", None if weight is None else np.asarray(weight))
 
     def check(self, input, target):
-        if not ((input >= 0) & (input <= 1)).all():
-            raise ValueError(f"{self.label()}: all elements of input should be between 0 and 1 (probabilities; "
-                             f"use BCEWithLogitsLoss on logits), got values in [{input.min()}, {input.max()}]")
+        check_between(self.label(), "input", input, 0, 1, " (probabilities; use BCEWithLogitsLoss on logits)")
+        check_between(self.label(), "target", target, 0, 1)
         self.check_weight("weight", self.weight, input, input.shape)
 
     def arguments(self):

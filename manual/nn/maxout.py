@@ -3,7 +3,7 @@ import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_last_dim, resolve_dtype
+from manual.nn._checks import check_float_input, check_grad_output, check_last_dim, resolve_dtype
 from manual.nn.module import Module, Parameter
 
 
@@ -43,6 +43,7 @@ class Maxout(Module):
 
     def backward(self, grad_output):
         x, winner = self.saved_for_backward()
+        check_grad_output(self.label(), grad_output, winner.shape)  # one winner per output unit
         grad_input, grad_weight, grad_bias = F.maxout_backward(grad_output, x, self.weight.data, winner, self.pieces,
                                                                self.bias is not None)
         self.weight.accumulate_grad(grad_weight)

@@ -5,6 +5,8 @@ from manual.nn import functional as F
 from manual.nn._checks import check_float_input, check_same_shape
 from manual.nn.loss import _Loss
 
+CLASS_INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.uint8))  # torch's Long and Byte
+
 
 class NLLLoss(_Loss):
     """ℓ_i = -w[y_i]·x[i, y_i] on log-probabilities x (classes on dim 1: (C,), (N, C) or (N, C, d1, ...));
@@ -31,8 +33,9 @@ class NLLLoss(_Loss):
             check_float_input(self.label() + " probability target", target, input.dtype)
             return
         check_same_shape(self.label(), "class-index target", target, F.sample_shape(input))
-        if not np.issubdtype(target.dtype, np.integer):
-            raise TypeError(f"{self.label()}: class-index targets must be integers (int64), got dtype {target.dtype}")
+        if target.dtype not in CLASS_INDEX_DTYPES:  # torch: "expected target dtype to be Long or Byte"
+            raise TypeError(f"{self.label()}: class-index targets must be integers of dtype int64 (or uint8), "
+                            f"got dtype {target.dtype}")
         bad = (target != self.ignore_index) & ((target < 0) | (target >= n_classes))
         if bad.any():
             raise IndexError(f"{self.label()}: Target {target[bad].flat[0]} is out of bounds: "

@@ -2,7 +2,7 @@
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, resolve_dtype
+from manual.nn._checks import check_float_input, check_grad_output, resolve_dtype
 from manual.nn.module import Module, Parameter
 
 
@@ -38,24 +38,31 @@ class BatchNorm1d(Module):
         self.register_buffer("running_var", np.ones(num_features, dtype) if tracked else None)
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64) if tracked else None)
 
-    def _check_input(self, x):
-        dtype = None if self.weight is None else self.weight.dtype
-        check_float_input(self.label(), x, dtype)
+    def _check_input(self, x, use_batch_stats: bool):
+        """As torch: the dtype of the parameters (or, without them, of the running statistics); (N, C) or (N, C, L);
+        with batch statistics (training, or no running statistics) more than one value per channel and eps > 0,
+        otherwise eps >= 0."""
+        stored = self.weight.data if self.weight is not None else self.running_mean
+        check_float_input(self.label(), x, None if stored is None else stored.dtype)
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
             raise ValueError(f"{self.label()}: expected input of shape (N, {self.num_features}) or "
                              f"(N, {self.num_features}, L), got {x.shape}")
-        if self.training and x.size // x.shape[1] <= 1:
+        if use_batch_stats and x.size // x.shape[1] <= 1:
             raise ValueError(f"{self.label()}: Expected more than 1 value per channel when training, "
                              f"got input size {x.shape}")
+        if not (self.eps > 0 if use_batch_stats else self.eps >= 0):
+            raise ValueError(f"{self.label()}: eps must be {'positive' if use_batch_stats else 'non-negative'} "
+                             f"{'with batch statistics (training)' if use_batch_stats else 'in eval'}, "
+                             f"got {self.eps}")
 
     def forward(self, x):
-        self._check_input(x)
+        use_batch_stats = self.training or self.running_mean is None
+        self._check_input(x, use_batch_stats)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1  # in place: the buffer stays a 0-d int64 array
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked)
-        use_batch_stats = self.training or self.running_mean is None
         uses_buffers = not self.training or self.track_running_stats  # read (eval) or updated (training)
         running_mean, running_var = (self.running_mean, self.running_var) if uses_buffers else (None, None)
         y, saved = F.batch_norm(x, running_mean, running_var, self._data("weight"), self._data("bias"),
@@ -69,6 +76,7 @@ class BatchNorm1d(Module):
 
     def backward(self, grad_output):
         (saved,) = self.saved_for_backward()
+        check_grad_output(self.label(), grad_output, saved[0].shape)  # saved[0] is x̂, of the output's shape
         grad_input, grad_weight, grad_bias = F.batch_norm_backward(grad_output, self._data("weight"), saved)
         if self.weight is not None:
             self.weight.accumulate_grad(grad_weight)

@@ -38,7 +38,8 @@ class Optimizer:
         self.state: dict[Parameter, dict] = {}
         params = list(params)
         if not params:
-            raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
+            raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list "
+                             f"(expected at least one Parameter)")
         if not isinstance(params[0], dict):
             params = [{"params": params}]
         for group in params:
@@ -55,6 +56,10 @@ class Optimizer:
         existing = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in existing for p in group["params"]):
             raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
+        if len({id(p) for p in group["params"]}) != len(group["params"]):  # torch warns it will become an error
+            raise ValueError(f"{type(self).__name__}: a parameter group contains the same parameter more than once "
+                             f"(expected distinct parameters, got {len(group['params'])} entries for "
+                             f"{len({id(p) for p in group['params']})} parameters)")
         for name, default in self.defaults.items():
             group.setdefault(name, default)
         self._check_hyperparameters(group)

@@ -1,0 +1,66 @@
+"""Extreme inputs (compare/extreme_cases.py): finite wherever torch is, and equal to torch within the tolerances."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from compare.extreme_cases import EXTREME_MODULE_CASES, EXTREME_OPTIMIZER_CASES, TINY_VARIANCE_CASES
+from compare.harness import compare_arrays
+from compare.module_check import build_pair, check_module_case, make_inputs
+from compare.tolerances import tolerance_for
+from compare.update_rule import run_update_rule
+
+DTYPES = ["float64", "float32"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", EXTREME_MODULE_CASES, ids=lambda case: case.name)
+def test_extreme_inputs_match_torch_and_stay_finite(case, dtype):
+    errors = check_module_case(case, dtype)  # NaN/Inf in a manual output or gradient fails (case.finite)
+    failing = [e.describe() for e in errors if not e.passed]
+    assert not failing, f"{case.name} [{dtype}]: " + "; ".join(failing)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, kwargs, gradient", EXTREME_OPTIMIZER_CASES,
+                         ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}-{g.__name__}"
+                              for n, kw, g in EXTREME_OPTIMIZER_CASES])
+def test_huge_gradients_into_every_optimizer(name, kwargs, gradient, dtype):
+    errors = run_update_rule(name, kwargs, dtype, steps=50, gradient=gradient)
+    failing = [e.describe() for e in errors if not e.passed]
+    assert not failing, f"{name} {kwargs} [{dtype}, {gradient.__name__}]: " + "; ".join(failing[:3])
+
+
+@pytest.mark.parametrize("case", TINY_VARIANCE_CASES, ids=lambda case: case.name)
+def test_tiny_variance_batchnorm_matches_torch_in_float64(case):
+    errors = check_module_case(case, "float64")
+    failing = [e.describe() for e in errors if not e.passed]
+    assert not failing, f"{case.name} [float64]: " + "; ".join(failing)
+
+
+def torch_output_and_grad(module, x, grad):
+    x_t = torch.from_numpy(x).requires_grad_(True)
+    y = module(x_t)
+    y.backward(torch.from_numpy(grad))
+    return y.detach().numpy(), x_t.grad.numpy()
+
+
+@pytest.mark.parametrize("case", TINY_VARIANCE_CASES, ids=lambda case: case.name)
+def test_tiny_variance_batchnorm_is_float32_accurate_where_torch_loses_digits(case):
+    """float32 against the exact result: torch's float64 module on the same float32 inputs and parameters."""
+    torch32, manual32 = build_pair(case, "float32")
+    torch64 = copy.deepcopy(torch32).double()
+    x, _ = make_inputs(case, "float32")
+    grad = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
+    exact = torch_output_and_grad(torch64, x.astype(np.float64), grad.astype(np.float64))
+    torch_output, _ = torch_output_and_grad(torch32, x, grad)
+    manual_output = manual32(x)
+    tolerance = tolerance_for("float32")
+    errors = [compare_arrays(0, "output", manual_output, exact[0], tolerance),
+              compare_arrays(0, "grad.input", manual32.backward(grad), exact[1], tolerance)]
+    failing = [e.describe() for e in errors if not e.passed]
+    assert not failing, f"{case.name}: manual float32 vs the exact result: " + "; ".join(failing)
+    torch_error = compare_arrays(0, "output", torch_output, exact[0], tolerance)
+    assert not torch_error.passed, (f"{case.name}: torch's float32 output is now accurate ({torch_error.describe()}): "
+                                    "move the case to EXTREME_MODULE_CASES")
