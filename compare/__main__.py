@@ -6,6 +6,7 @@ import sys
 # subcommand -> module with add_arguments(parser) and main(args) -> exit code
 SUBCOMMANDS = {
     "check": ("compare.check", "run the catalogue on both backends, step by step (the default)"),
+    "bench": ("compare.bench", "time training steps: manual vs torch (CPU, CUDA) vs scikit-learn vs the GEMM peak"),
 }
 
 

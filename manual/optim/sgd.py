@@ -3,6 +3,23 @@ import numpy as np
 
 from manual.optim.optimizer import Optimizer
 
+BLOCK = 1 << 14  # elements of the temporary alpha·x in `add_scaled_` (64 KiB in float32: stays in cache)
+
+
+def add_scaled_(target: np.ndarray, alpha: float, x: np.ndarray) -> None:
+    """target += alpha·x in place, as torch's `target.add_(x, alpha=alpha)`.
+
+    NumPy has no fused a·x + y, so alpha·x needs a temporary: a copy of the whole parameter would raise the
+    step's peak memory by the largest parameter's size (torch's add_ needs none), so large arrays are taken
+    a block of rows at a time. Each element gets the same two roundings either way.
+    """
+    if target.ndim == 0 or target.size <= BLOCK:
+        target += alpha * x
+        return
+    rows = max(1, BLOCK * len(target) // target.size)
+    for start in range(0, len(target), rows):
+        target[start:start + rows] += alpha * x[start:start + rows]
+
 
 def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, momentum, dampening, weight_decay,
                nesterov, maximize):
@@ -22,9 +39,9 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, mome
             momentum_buffer = np.array(grad, copy=True)
         else:
             momentum_buffer *= momentum
-            momentum_buffer += (1 - dampening) * grad
+            add_scaled_(momentum_buffer, 1 - dampening, grad)
         grad = grad + momentum * momentum_buffer if nesterov else momentum_buffer
-    param -= lr * grad
+    add_scaled_(param, -lr, grad)
     return momentum_buffer
 
 

@@ -1,0 +1,328 @@
+"""`python -m compare bench`: time per training step of manual, torch (CPU, CUDA) and scikit-learn, side by side.
+
+One step: forward, CrossEntropyLoss, backward, SGD(lr=0.01) step of the MLP of a size (`manual.models.MLP`,
+`torch_ref.models.MLP`, ReLU), on a batch that arrives as a NumPy array (torch converts it, and moves it to the
+GPU, inside the step). Before timing, the harness checks that the twins agree (`check_agreement`); the timed
+step then skips dL/d(data), as a torch training step does for data without requires_grad: manual's first
+Linear is told so with `needs_input_grad = False`.
+
+Timing: one round runs one epoch (`Size.batches` distinct batches) per backend, the backends one after another,
+so a noisy neighbour slows all of them alike; ms/step is the best round divided by its steps (the least
+disturbed), the median is in the JSON. scikit-learn's epoch is one `partial_fit` over the same data (its
+per-call input checks amortised over the epoch).
+
+FLOPs (`Size.flops`, exact for the products, per step, Linear layers d_0 -> d_1 -> ... -> d_L, batch B):
+forward 2·B·d_(l-1)·d_l per layer; backward 2·B·d_(l-1)·d_l for dW of every layer and the same again for dX of
+every layer but the first. Ignored as lower order (O(B·d) and O(d²) against O(B·d²)): bias add and bias
+gradient, ReLU and its mask, softmax and cross-entropy, the SGD update. GFLOP/s are compared with the machine's
+float32 GEMM peak, measured in the same run (`gemm_peak`).
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from compare import bench_report, machine
+from compare.batches import Batches
+from compare.cases import Case
+from compare.harness import run_twins
+from compare.twins import Twin, build_twins
+
+LR = 0.01
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    batch: int
+    widths: tuple  # (in_features, hidden..., out_features)
+    batches: int  # batches per epoch (one timing round)
+    rounds: int
+    gpu_only: bool = False
+
+    @property
+    def case(self) -> Case:
+        return Case(f"bench-{self.name}", ("MLP", {"in_features": self.widths[0], "hidden": list(self.widths[1:-1]),
+                                                    "out_features": self.widths[-1], "activation": "relu"}),
+                    ("CrossEntropyLoss", {}), ("SGD", {"lr": LR}),
+                    Batches("classification", self.widths[0], self.widths[-1], self.batch), steps=2)
+
+    @property
+    def flops(self) -> int:
+        products = [2 * self.batch * d_in * d_out for d_in, d_out in zip(self.widths[:-1], self.widths[1:])]
+        return 2 * sum(products) + sum(products[1:])  # forward + dW, then dX for all layers but the first
+
+    def describe(self) -> str:
+        return f"batch {self.batch}, {'-'.join(map(str, self.widths))}"
+
+
+SIZES = {size.name: size for size in [
+    Size("tiny", 1, (4, 4, 1), batches=400, rounds=15),
+    Size("small", 32, (64, 64, 64, 10), batches=200, rounds=15),
+    Size("medium", 256, (784, 256, 256, 10), batches=20, rounds=15),
+    Size("large", 1024, (784, 1024, 1024, 10), batches=3, rounds=9),
+    Size("gpu-xl", 8192, (4096, 4096, 4096, 10), batches=3, rounds=5, gpu_only=True),
+]}
+DEFAULT_SIZES = ("tiny", "small", "medium", "large")
+BACKENDS = ("manual", "torch-cpu", "torch-cuda", "scikit-learn")
+
+
+# -- the pieces the pytest benches share -------------------------------------------------------------------
+def check_agreement(size: Size, dtype: str, device: str = "cpu", seed: int = 0) -> None:
+    """Run the harness on this size's twins for two steps (input gradient included); raise on any mismatch."""
+    torch_twin, manual_twin = build_twins(size.case, dtype, device, seed)
+    result = run_twins(torch_twin, manual_twin, size.case.data.stream(seed, dtype), 2, dtype, device, size.name)
+    if not result.passed:
+        raise AssertionError(f"{size.name} [{dtype}, {device}]: backends disagree; first mismatch "
+                             f"{result.first_mismatch.describe()}")
+
+
+def timing_twins(size: Size, dtype: str, device: str = "cpu", seed: int = 0) -> tuple[Twin, Twin]:
+    """(torch twin, manual twin) with equal weights; neither computes dL/d(data) in a step."""
+    torch_twin, manual_twin = build_twins(size.case, dtype, device, seed)
+    manual_twin.model[0].needs_input_grad = False
+    return torch_twin, manual_twin
+
+
+def batches(size: Size, dtype: str, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    stream = size.case.data.stream(seed, dtype)
+    return [next(stream) for _ in range(count)]
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def manual_step(twin: Twin, x: np.ndarray, y: np.ndarray):
+    twin.optimizer.zero_grad()
+    loss = twin.loss_fn(twin.model(x), y)
+    twin.model.backward(twin.loss_fn.backward())
+    twin.optimizer.step()
+    return loss
+
+
+def torch_step(twin: Twin, x: np.ndarray, y: np.ndarray, device: str):
+    x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    twin.optimizer.zero_grad()
+    loss = twin.loss_fn(twin.model(x), y)
+    loss.backward()
+    twin.optimizer.step()
+    synchronize(device)
+    return loss
+
+
+def sklearn_classifier(size: Size, seed: int = 0):
+    """scikit-learn's MLPClassifier with the same layers, ReLU, plain SGD (no momentum, no L2), the same batch.
+
+    With one output (tiny) scikit-learn needs two classes and then uses one logistic output unit: 4-4-1.
+    """
+    from sklearn.neural_network import MLPClassifier
+    return MLPClassifier(hidden_layer_sizes=size.widths[1:-1], activation="relu", solver="sgd", alpha=0.0,
+                         batch_size=size.batch, learning_rate_init=LR, momentum=0.0, nesterovs_momentum=False,
+                         shuffle=False, random_state=seed)
+
+
+def sklearn_available() -> bool:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# -- the machine's limit -----------------------------------------------------------------------------------
+def gemm_peak(n: int = 4096, repeats: int = 3) -> float:
+    """Best GFLOP/s of a float32 NumPy GEMM C = A·B on n×n matrices (2n³ flops): the BLAS's own ceiling."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    c = np.empty_like(a)
+    best = np.inf
+    for _ in range(repeats + 1):  # the first call warms up (threads, pages)
+        start = time.perf_counter()
+        np.matmul(a, b, out=c)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+# -- one size ----------------------------------------------------------------------------------------------
+def epoch_runners(size: Size, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
+    """backend -> a function that trains one epoch over `data`, each from the same torch-initialised weights."""
+    runners = {}
+    torch_twin, manual_twin = timing_twins(size, dtype, "cpu", seed)
+    if "manual" in backends:
+        runners["manual"] = lambda: [manual_step(manual_twin, x, y) for x, y in data]
+    if "torch-cpu" in backends:
+        runners["torch-cpu"] = lambda: [torch_step(torch_twin, x, y, "cpu") for x, y in data]
+    if "torch-cuda" in backends:
+        cuda_twin, _ = timing_twins(size, dtype, "cuda", seed)
+        runners["torch-cuda"] = lambda: [torch_step(cuda_twin, x, y, "cuda") for x, y in data]
+    if "scikit-learn" in backends:
+        classifier = sklearn_classifier(size, seed)
+        x_all, y_all = np.concatenate([x for x, _ in data]), np.concatenate([y for _, y in data])
+        classifier.partial_fit(x_all[:size.batch], y_all[:size.batch], classes=np.arange(max(2, size.widths[-1])))
+        runners["scikit-learn"] = lambda: classifier.partial_fit(x_all, y_all)
+    return runners
+
+
+def time_rounds(runners: dict, rounds: int, steps: int) -> dict[str, list[float]]:
+    """Seconds per step of each round; the backends alternate within every round."""
+    for run in runners.values():
+        run()  # warm-up: caches, thread pools, lazily created state
+    seconds = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append((time.perf_counter() - start) / steps)
+    return seconds
+
+
+def traced_peak(step, repeats: int = 5) -> tuple[int, float]:
+    """tracemalloc, which sees every NumPy array: (largest peak of one call above what was live just before it,
+    all allocations: array data and Python objects; growth of live NumPy array data per call after the first,
+    read from snapshots of NumPy's tracemalloc domain, since Python's own caches fill slowly and are no leak)."""
+    def array_bytes() -> int:
+        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)])
+        return sum(trace.size for trace in snapshot.traces)
+
+    tracemalloc.start()
+    try:
+        step()
+        after_first, peak = array_bytes(), 0
+        for _ in range(repeats):
+            before, _ = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            step()
+            _, high = tracemalloc.get_traced_memory()
+            peak = max(peak, high - before)
+        return peak, (array_bytes() - after_first) / repeats
+    finally:
+        tracemalloc.stop()
+
+
+def torch_cpu_peak(step) -> tuple[int, int]:
+    """torch's CPU allocator is invisible to tracemalloc: the profiler's allocation events (profile_memory)
+    summed in time order give the tensor bytes live above the step's start; two steps are profiled and the
+    second is read, so frees of what the first allocated (last step's gradients) are counted. (peak, growth
+    over that step)."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+        with record_function("bench_step"):
+            step()
+    events = prof.profiler.kineto_results.events()
+    marker = next(e for e in events if e.name() == "bench_step")
+    live = baseline = peak = 0
+    for event in sorted((e for e in events if e.name() == "[memory]"), key=lambda e: e.start_ns()):
+        if event.start_ns() > marker.end_ns():
+            break
+        live += event.nbytes()
+        if event.start_ns() < marker.start_ns():
+            baseline = peak = live
+        else:
+            peak = max(peak, live)
+    return peak - baseline, live - baseline
+
+
+def torch_cuda_peak(step) -> tuple[int, int]:
+    """torch.cuda.max_memory_allocated above memory_allocated before the step (the caching allocator's live
+    tensors, not what it reserved). (peak, growth)."""
+    step()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    return torch.cuda.max_memory_allocated() - before, torch.cuda.memory_allocated() - before
+
+
+def measure_memory(size: Size, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
+    torch_twin, manual_twin = timing_twins(size, dtype, "cpu", seed)
+    x, y = data[0]
+    memory = {}
+    if "manual" in backends:
+        memory["manual"] = traced_peak(lambda: manual_step(manual_twin, x, y))
+    if "torch-cpu" in backends:
+        memory["torch-cpu"] = torch_cpu_peak(lambda: torch_step(torch_twin, x, y, "cpu"))
+    if "torch-cuda" in backends:
+        cuda_twin, _ = timing_twins(size, dtype, "cuda", seed)
+        memory["torch-cuda"] = torch_cuda_peak(lambda: torch_step(cuda_twin, x, y, "cuda"))
+    if "scikit-learn" in backends:
+        run = epoch_runners(size, dtype, ["scikit-learn"], data, seed)["scikit-learn"]
+        memory["scikit-learn"] = traced_peak(run, repeats=2)
+    return memory
+
+
+def bench_size(size: Size, dtype: str, backends: list[str], seed: int = 0) -> dict:
+    check_agreement(size, dtype, "cpu", seed)
+    if "torch-cuda" in backends:
+        check_agreement(size, dtype, "cuda", seed)
+    data = batches(size, dtype, size.batches, seed)
+    seconds = time_rounds(epoch_runners(size, dtype, backends, data, seed), size.rounds, size.batches)
+    memory = measure_memory(size, dtype, backends, data, seed)
+    rows = {}
+    for backend, per_step in seconds.items():
+        best = min(per_step)
+        rows[backend] = {"ms_best": 1e3 * best, "ms_median": 1e3 * statistics.median(per_step),
+                         "gflops": size.flops / best / 1e9, "peak_bytes": memory[backend][0],
+                         "growth_bytes": memory[backend][1], "ms_rounds": [1e3 * s for s in per_step]}
+    return {"size": size.name, "shape": size.describe(), "dtype": dtype, "flops": size.flops,
+            "steps_per_round": size.batches, "rounds": size.rounds, "backends": rows}
+
+
+# -- the command -------------------------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(DEFAULT_SIZES),
+                        help=f"sizes to run (default: {' '.join(DEFAULT_SIZES)}; gpu-xl runs only on CUDA)")
+    parser.add_argument("--dtype", nargs="+", choices=["float32", "float64"], default=["float32"])
+    parser.add_argument("--threads", type=int, default=2, help="threads for NumPy's BLAS and torch (default 2)")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
+                        help="default: all that are present")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="PATH", help="also write every measurement as JSON")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the report as Markdown (benches/RESULTS.md)")
+
+
+def command_line(args) -> str:
+    """The command that reproduces this run (its options spelled out)."""
+    words = ["python -m compare bench", "--sizes", *args.sizes, "--dtype", *args.dtype, "--threads", str(args.threads)]
+    if list(args.backends) != list(BACKENDS):
+        words += ["--backends", *args.backends]
+    words += [f"--{name} {getattr(args, name)}" for name in ("seed", "json", "markdown") if getattr(args, name)]
+    return " ".join(words)
+
+
+def main(args) -> int:
+    threads = machine.pin_threads(args.threads)
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 on the GPU stays float32
+    torch.backends.cudnn.allow_tf32 = False
+    present = {"torch-cuda": torch.cuda.is_available(), "scikit-learn": sklearn_available()}
+    backends = [b for b in args.backends if present.get(b, True)]
+    info = machine.describe(threads)
+    print(bench_report.machine_text(info), file=sys.stderr, flush=True)
+    peaks = [gemm_peak()]
+    results = []
+    for dtype in args.dtype:
+        for name in args.sizes:
+            size = SIZES[name]
+            size_backends = [b for b in backends if b == "torch-cuda" or not size.gpu_only]
+            if size.gpu_only and "torch-cuda" not in size_backends:
+                print(f"  {name}: GPU-only size, no CUDA device: skipped", file=sys.stderr)
+                continue
+            results.append(bench_size(size, dtype, size_backends, args.seed))
+            print(f"  {name} [{dtype}] done", file=sys.stderr, flush=True)
+    peaks.append(gemm_peak())
+    run = {"command": command_line(args), "machine": info, "gemm_peak_gflops": max(peaks), "gemm_peak_runs": peaks,
+           "backends_missing": [b for b in BACKENDS if b not in backends], "results": results}
+    bench_report.add_derived(run)
+    print(bench_report.text(run))
+    if args.json:
+        bench_report.write_json(run, args.json)
+    if args.markdown:
+        bench_report.write_markdown(run, args.markdown)
+    return 0

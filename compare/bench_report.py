@@ -1,0 +1,154 @@
+"""The bench report: per size and backend ms/step, GFLOP/s, share of the GEMM peak and memory; the ratios; the
+issue's targets against what was measured. Text for the terminal, Markdown for benches/RESULTS.md, and JSON."""
+from __future__ import annotations
+
+import json
+import operator
+
+KIB = 2 ** 10
+# the peak-memory target is judged where arrays dominate: at tiny and small manual's figure is mostly Python
+# objects (array headers, tuples), which tracemalloc counts and torch's tensor-storage figure does not
+PEAK_SIZES = ("medium", "large", "gpu-xl")
+
+# (what, size, backend ratio or quantity, comparison, bound); all on float32, as the issue states them
+TARGETS = [
+    ("manual / torch-cpu step time", "tiny", "manual/torch-cpu", "<=", 0.3),
+    ("manual / torch-cpu step time", "small", "manual/torch-cpu", "<=", 0.3),
+    ("manual / torch-cpu step time", "medium", "manual/torch-cpu", "<=", 0.8),
+    ("manual / torch-cpu step time", "large", "manual/torch-cpu", "<=", 1.0),
+    ("manual share of the GEMM peak", "large", "manual peak share", ">=", 0.85),
+    ("scikit-learn / manual time per epoch", "medium", "scikit-learn/manual", ">=", 1.6),
+]
+COMPARE = {"<=": operator.le, ">=": operator.ge}
+
+
+def add_derived(run: dict) -> None:
+    """Share of the GEMM peak per backend, and the ratios between backends, into each result."""
+    for result in run["results"]:
+        rows = result["backends"]
+        for row in rows.values():
+            row["peak_share"] = row["gflops"] / run["gemm_peak_gflops"]
+        ms = {name: row["ms_best"] for name, row in rows.items()}
+        ratios = {"manual/torch-cpu": ("manual", "torch-cpu"), "scikit-learn/manual": ("scikit-learn", "manual"),
+                  "torch-cpu/torch-cuda": ("torch-cpu", "torch-cuda")}
+        result["ratios"] = {name: ms[a] / ms[b] for name, (a, b) in ratios.items() if a in ms and b in ms}
+        if "manual" in rows:
+            result["ratios"]["manual peak share"] = rows["manual"]["peak_share"]
+
+
+def target_rows(run: dict) -> list[list[str]]:
+    by_size = {r["size"]: r for r in run["results"] if r["dtype"] == "float32"}
+    rows = []
+    for what, size, key, comparison, bound in TARGETS:
+        measured = by_size.get(size, {}).get("ratios", {}).get(key)
+        verdict = ("not measured" if measured is None
+                   else "holds" if COMPARE[comparison](measured, bound) else "MISSED")
+        rows.append([what, size, f"{comparison} {bound:g}", "-" if measured is None else f"{measured:.3f}", verdict])
+    for result in (r for r in run["results"] if r["dtype"] == "float32" and "manual" in r["backends"]):
+        manual, torch_cpu = result["backends"]["manual"], result["backends"].get("torch-cpu")
+        growth = manual["growth_bytes"]
+        rows.append(["manual array memory growth per step after the first", result["size"], "<= 0 B",
+                     f"{growth:g} B", "holds" if growth <= 0 else "MISSED"])
+        if torch_cpu and result["size"] in PEAK_SIZES:
+            rows.append(["manual peak above baseline <= torch-cpu's", result["size"],
+                         f"<= {torch_cpu['peak_bytes'] / KIB:.1f} KiB", f"{manual['peak_bytes'] / KIB:.1f} KiB",
+                         "holds" if manual["peak_bytes"] <= torch_cpu["peak_bytes"] else "MISSED"])
+    return rows
+
+
+def backend_rows(run: dict) -> list[list[str]]:
+    rows = []
+    for result in run["results"]:
+        for backend, row in result["backends"].items():
+            rows.append([result["size"], result["dtype"], backend, f"{row['ms_best']:.4g}", f"{row['ms_median']:.4g}",
+                         f"{row['gflops']:.1f}", f"{row['peak_share']:.0%}", f"{row['peak_bytes'] / KIB:.1f}",
+                         f"{row['growth_bytes']:g}"])
+    return rows
+
+
+def ratio_rows(run: dict) -> list[list[str]]:
+    names = ("manual/torch-cpu", "scikit-learn/manual", "torch-cpu/torch-cuda")
+    return [[r["size"], r["shape"], r["dtype"], f"{r['flops'] / 1e6:.4g}"]
+            + [f"{r['ratios'][n]:.3f}" if n in r["ratios"] else "-" for n in names] for r in run["results"]]
+
+
+BACKEND_HEADER = ["size", "dtype", "backend", "ms/step best", "ms/step median", "GFLOP/s", "of GEMM peak",
+                  "peak KiB above baseline", "growth B/step"]
+RATIO_HEADER = ["size", "shape", "dtype", "MFLOP/step", "manual/torch-cpu", "scikit-learn/manual",
+                "torch-cpu/torch-cuda"]
+TARGET_HEADER = ["target (float32)", "size", "bound", "measured", "verdict"]
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [header] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def machine_lines(run_or_info: dict) -> list[str]:
+    info = run_or_info.get("machine", run_or_info)
+    threads = info["threads"]
+    return [f"CPU: {info['cpu']}, {info['logical_cpus']} logical CPUs",
+            f"Python {info['python']}; NumPy {info['numpy']} with {info['numpy_blas']}",
+            f"torch {info['torch']} (BLAS {info['torch_blas']}, oneDNN {info['torch_mkldnn']}); "
+            f"CUDA device: {info['cuda'] or 'none'}; scikit-learn {info['scikit_learn'] or 'not installed'}",
+            f"threads: NumPy BLAS {threads['numpy_blas'] if threads['numpy_blas'] is not None else 'unknown'}, "
+            f"torch {threads['torch']} (requested {threads['requested']})"]
+
+
+def machine_text(info: dict) -> str:
+    return "\n".join(machine_lines(info))
+
+
+def text(run: dict) -> str:
+    peaks = ", ".join(f"{p:.1f}" for p in run["gemm_peak_runs"])
+    parts = machine_lines(run) + [
+        f"float32 GEMM peak (NumPy, 4096x4096, best of 3, before and after): {run['gemm_peak_gflops']:.1f} GFLOP/s "
+        f"(runs: {peaks})", "", _text_table(BACKEND_HEADER, backend_rows(run)), "",
+        _text_table(RATIO_HEADER, ratio_rows(run)), "", _text_table(TARGET_HEADER, target_rows(run))]
+    if run["backends_missing"]:
+        parts.append(f"not measured (not present here): {', '.join(run['backends_missing'])}")
+    return "\n".join(parts)
+
+
+def markdown(run: dict, notes: str) -> str:
+    peaks = ", ".join(f"{p:.1f}" for p in run["gemm_peak_runs"])
+    missing = (f"\n**Not measured here** (not present on this machine): {', '.join(run['backends_missing'])}.\n"
+               if run["backends_missing"] else "")
+    return "\n".join([
+        "# Benchmarks: manual vs torch vs scikit-learn", "",
+        "Generated by one command (rerun it to refresh this file; timings on a shared machine are noisy):", "",
+        f"    {run['command']}", "", "## Machine", "", *[f"- {line}" for line in machine_lines(run)],
+        f"- float32 GEMM peak (NumPy sgemm 4096x4096, best of 3, measured before and after the sizes): "
+        f"**{run['gemm_peak_gflops']:.1f} GFLOP/s** (runs: {peaks})", missing,
+        "## Time, throughput and memory per training step", "", _markdown_table(BACKEND_HEADER, backend_rows(run)), "",
+        "## Ratios (best rounds, measured side by side)", "", _markdown_table(RATIO_HEADER, ratio_rows(run)), "",
+        "## Targets", "", _markdown_table(TARGET_HEADER, target_rows(run)), "", notes])
+
+
+def write_markdown(run: dict, path: str) -> None:
+    from compare import bench
+    with open(path, "w") as f:
+        f.write(markdown(run, "## What the numbers mean\n\n" + bench.__doc__.split("\n", 2)[2] + MEMORY_NOTE))
+
+
+MEMORY_NOTE = """
+Memory, per backend (bytes live above what was live just before one step, at the step's peak; growth = live
+bytes after the last measured step minus after the first):
+- manual and scikit-learn: `tracemalloc`, which sees every NumPy array (scikit-learn's figure is one
+  `partial_fit` over the epoch, not one step).
+- torch-cpu: torch's allocator is invisible to tracemalloc; the profiler's allocation events
+  (`profile_memory=True`) are summed in time order over a second profiled step.
+- torch-cuda: `torch.cuda.max_memory_allocated()` above `memory_allocated()` before the step.
+"""
+
+
+def write_json(run: dict, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(run, f, indent=1)
