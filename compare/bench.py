@@ -15,14 +15,13 @@ FLOPs (`Size.flops`, exact for the products, per step, Linear layers d_0 -> d_1 
 forward 2·B·d_(l-1)·d_l per layer; backward 2·B·d_(l-1)·d_l for dW of every layer and the same again for dX of
 every layer but the first. Ignored as lower order (O(B·d) and O(d²) against O(B·d²)): bias add and bias
 gradient, ReLU and its mask, softmax and cross-entropy, the SGD update. GFLOP/s are compared with the machine's
-float32 GEMM peak, measured in the same run (`gemm_peak`).
+float32 GEMM peak, sampled between the timing rounds of the same run (`GemmProbe`).
 """
 from __future__ import annotations
 
 import statistics
 import sys
 import time
-import tracemalloc
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +31,7 @@ from compare import bench_report, machine
 from compare.batches import Batches
 from compare.cases import Case
 from compare.harness import run_twins
+from compare.memory import torch_cpu_peak, torch_cuda_peak, traced_peak
 from compare.twins import Twin, build_twins
 
 LR = 0.01
@@ -63,9 +63,9 @@ class Size:
 
 
 SIZES = {size.name: size for size in [
-    Size("tiny", 1, (4, 4, 1), batches=400, rounds=15),
-    Size("small", 32, (64, 64, 64, 10), batches=200, rounds=15),
-    Size("medium", 256, (784, 256, 256, 10), batches=20, rounds=15),
+    Size("tiny", 1, (4, 4, 1), batches=400, rounds=10),
+    Size("small", 32, (64, 64, 64, 10), batches=200, rounds=10),
+    Size("medium", 256, (784, 256, 256, 10), batches=20, rounds=10),
     Size("large", 1024, (784, 1024, 1024, 10), batches=3, rounds=9),
     Size("gpu-xl", 8192, (4096, 4096, 4096, 10), batches=3, rounds=5, gpu_only=True),
 ]}
@@ -138,24 +138,38 @@ def sklearn_available() -> bool:
 
 
 # -- the machine's limit -----------------------------------------------------------------------------------
-def gemm_peak(n: int = 4096, repeats: int = 3) -> float:
-    """Best GFLOP/s of a float32 NumPy GEMM C = A·B on n×n matrices (2n³ flops): the BLAS's own ceiling."""
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
-    c = np.empty_like(a)
-    best = np.inf
-    for _ in range(repeats + 1):  # the first call warms up (threads, pages)
+class GemmProbe:
+    """The machine's float32 GEMM ceiling: GFLOP/s of a NumPy (BLAS) C = A·B on n×n matrices (2n³ flops).
+
+    Sampled once per timing round, beside the backends, so that it sees the same neighbours they do; the
+    peak is the best sample of the run (as ms/step is the best round).
+    """
+
+    def __init__(self, n: int = 4096):
+        rng = np.random.default_rng(0)
+        self.a, self.b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+        self.c = np.empty_like(self.a)
+        self.n = n
+        self.samples: list[float] = []
+        np.matmul(self.a, self.b, out=self.c)  # warm-up: thread pool, pages
+
+    def sample(self) -> float:
         start = time.perf_counter()
-        np.matmul(a, b, out=c)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best / 1e9
+        np.matmul(self.a, self.b, out=self.c)
+        self.samples.append(2 * self.n ** 3 / (time.perf_counter() - start) / 1e9)
+        return self.samples[-1]
+
+    @property
+    def peak(self) -> float:
+        return max(self.samples)
 
 
 # -- one size ----------------------------------------------------------------------------------------------
 def epoch_runners(size: Size, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
     """backend -> a function that trains one epoch over `data`, each from the same torch-initialised weights."""
     runners = {}
-    torch_twin, manual_twin = timing_twins(size, dtype, "cpu", seed)
+    if "manual" in backends or "torch-cpu" in backends:
+        torch_twin, manual_twin = timing_twins(size, dtype, "cpu", seed)
     if "manual" in backends:
         runners["manual"] = lambda: [manual_step(manual_twin, x, y) for x, y in data]
     if "torch-cpu" in backends:
@@ -171,8 +185,8 @@ def epoch_runners(size: Size, dtype: str, backends: list[str], data, seed: int =
     return runners
 
 
-def time_rounds(runners: dict, rounds: int, steps: int) -> dict[str, list[float]]:
-    """Seconds per step of each round; the backends alternate within every round."""
+def time_rounds(runners: dict, rounds: int, steps: int, probe: GemmProbe | None = None) -> dict[str, list[float]]:
+    """Seconds per step of each round; the backends alternate within every round, then the probe samples."""
     for run in runners.values():
         run()  # warm-up: caches, thread pools, lazily created state
     seconds = {name: [] for name in runners}
@@ -181,74 +195,22 @@ def time_rounds(runners: dict, rounds: int, steps: int) -> dict[str, list[float]
             start = time.perf_counter()
             run()
             seconds[name].append((time.perf_counter() - start) / steps)
+        if probe is not None:
+            probe.sample()
     return seconds
 
 
-def traced_peak(step, repeats: int = 5) -> tuple[int, float]:
-    """tracemalloc, which sees every NumPy array: (largest peak of one call above what was live just before it,
-    all allocations: array data and Python objects; growth of live NumPy array data per call after the first,
-    read from snapshots of NumPy's tracemalloc domain, since Python's own caches fill slowly and are no leak)."""
-    def array_bytes() -> int:
-        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)])
-        return sum(trace.size for trace in snapshot.traces)
-
-    tracemalloc.start()
-    try:
-        step()
-        after_first, peak = array_bytes(), 0
-        for _ in range(repeats):
-            before, _ = tracemalloc.get_traced_memory()
-            tracemalloc.reset_peak()
-            step()
-            _, high = tracemalloc.get_traced_memory()
-            peak = max(peak, high - before)
-        return peak, (array_bytes() - after_first) / repeats
-    finally:
-        tracemalloc.stop()
-
-
-def torch_cpu_peak(step) -> tuple[int, int]:
-    """torch's CPU allocator is invisible to tracemalloc: the profiler's allocation events (profile_memory)
-    summed in time order give the tensor bytes live above the step's start; two steps are profiled and the
-    second is read, so frees of what the first allocated (last step's gradients) are counted. (peak, growth
-    over that step)."""
-    from torch.profiler import ProfilerActivity, profile, record_function
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-        with record_function("bench_step"):
-            step()
-    events = prof.profiler.kineto_results.events()
-    marker = next(e for e in events if e.name() == "bench_step")
-    live = baseline = peak = 0
-    for event in sorted((e for e in events if e.name() == "[memory]"), key=lambda e: e.start_ns()):
-        if event.start_ns() > marker.end_ns():
-            break
-        live += event.nbytes()
-        if event.start_ns() < marker.start_ns():
-            baseline = peak = live
-        else:
-            peak = max(peak, live)
-    return peak - baseline, live - baseline
-
-
-def torch_cuda_peak(step) -> tuple[int, int]:
-    """torch.cuda.max_memory_allocated above memory_allocated before the step (the caching allocator's live
-    tensors, not what it reserved). (peak, growth)."""
-    step()
-    before = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    step()
-    return torch.cuda.max_memory_allocated() - before, torch.cuda.memory_allocated() - before
-
-
 def measure_memory(size: Size, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
-    torch_twin, manual_twin = timing_twins(size, dtype, "cpu", seed)
     x, y = data[0]
     memory = {}
+    if "manual" in backends or "torch-cpu" in backends:
+        torch_twin, manual_twin = timing_twins(size, dtype, "cpu", seed)
     if "manual" in backends:
         memory["manual"] = traced_peak(lambda: manual_step(manual_twin, x, y))
     if "torch-cpu" in backends:
-        memory["torch-cpu"] = torch_cpu_peak(lambda: torch_step(torch_twin, x, y, "cpu"))
+        storage_peak, storage_growth = torch_cpu_peak(lambda: torch_step(torch_twin, x, y, "cpu"))
+        python_peak, _ = traced_peak(lambda: torch_step(torch_twin, x, y, "cpu"))
+        memory["torch-cpu"] = storage_peak + python_peak, storage_growth
     if "torch-cuda" in backends:
         cuda_twin, _ = timing_twins(size, dtype, "cuda", seed)
         memory["torch-cuda"] = torch_cuda_peak(lambda: torch_step(cuda_twin, x, y, "cuda"))
@@ -258,12 +220,12 @@ def measure_memory(size: Size, dtype: str, backends: list[str], data, seed: int 
     return memory
 
 
-def bench_size(size: Size, dtype: str, backends: list[str], seed: int = 0) -> dict:
-    check_agreement(size, dtype, "cpu", seed)
-    if "torch-cuda" in backends:
-        check_agreement(size, dtype, "cuda", seed)
+def bench_size(size: Size, dtype: str, backends: list[str], probe: GemmProbe, seed: int = 0) -> dict:
+    for device in {"cuda" if backend == "torch-cuda" else "cpu" for backend in backends}:
+        check_agreement(size, dtype, device, seed)
     data = batches(size, dtype, size.batches, seed)
-    seconds = time_rounds(epoch_runners(size, dtype, backends, data, seed), size.rounds, size.batches)
+    first_sample = len(probe.samples)
+    seconds = time_rounds(epoch_runners(size, dtype, backends, data, seed), size.rounds, size.batches, probe)
     memory = measure_memory(size, dtype, backends, data, seed)
     rows = {}
     for backend, per_step in seconds.items():
@@ -272,7 +234,8 @@ def bench_size(size: Size, dtype: str, backends: list[str], seed: int = 0) -> di
                          "gflops": size.flops / best / 1e9, "peak_bytes": memory[backend][0],
                          "growth_bytes": memory[backend][1], "ms_rounds": [1e3 * s for s in per_step]}
     return {"size": size.name, "shape": size.describe(), "dtype": dtype, "flops": size.flops,
-            "steps_per_round": size.batches, "rounds": size.rounds, "backends": rows}
+            "steps_per_round": size.batches, "rounds": size.rounds, "backends": rows,
+            "gemm_samples_gflops": probe.samples[first_sample:]}
 
 
 # -- the command -------------------------------------------------------------------------------------------
@@ -283,6 +246,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads for NumPy's BLAS and torch (default 2)")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
                         help="default: all that are present")
+    parser.add_argument("--gemm-n", type=int, default=4096, help="side of the GEMM-peak probe (default 4096)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="also write every measurement as JSON")
     parser.add_argument("--markdown", metavar="PATH", help="also write the report as Markdown (benches/RESULTS.md)")
@@ -293,6 +257,8 @@ def command_line(args) -> str:
     words = ["python -m compare bench", "--sizes", *args.sizes, "--dtype", *args.dtype, "--threads", str(args.threads)]
     if list(args.backends) != list(BACKENDS):
         words += ["--backends", *args.backends]
+    if args.gemm_n != 4096:
+        words += ["--gemm-n", str(args.gemm_n)]
     words += [f"--{name} {getattr(args, name)}" for name in ("seed", "json", "markdown") if getattr(args, name)]
     return " ".join(words)
 
@@ -303,22 +269,25 @@ def main(args) -> int:
     torch.backends.cudnn.allow_tf32 = False
     present = {"torch-cuda": torch.cuda.is_available(), "scikit-learn": sklearn_available()}
     backends = [b for b in args.backends if present.get(b, True)]
+    absent = [b for b in args.backends if b not in backends]
     info = machine.describe(threads)
     print(bench_report.machine_text(info), file=sys.stderr, flush=True)
-    peaks = [gemm_peak()]
-    results = []
+    probe = GemmProbe(args.gemm_n)
+    probe.sample()
+    results, skipped = [], []
     for dtype in args.dtype:
         for name in args.sizes:
             size = SIZES[name]
             size_backends = [b for b in backends if b == "torch-cuda" or not size.gpu_only]
-            if size.gpu_only and "torch-cuda" not in size_backends:
-                print(f"  {name}: GPU-only size, no CUDA device: skipped", file=sys.stderr)
+            if not size_backends:
+                print(f"  {name}: GPU-only size and no CUDA device: skipped", file=sys.stderr)
+                skipped.append(name)
                 continue
-            results.append(bench_size(size, dtype, size_backends, args.seed))
+            results.append(bench_size(size, dtype, size_backends, probe, args.seed))
             print(f"  {name} [{dtype}] done", file=sys.stderr, flush=True)
-    peaks.append(gemm_peak())
-    run = {"command": command_line(args), "machine": info, "gemm_peak_gflops": max(peaks), "gemm_peak_runs": peaks,
-           "backends_missing": [b for b in BACKENDS if b not in backends], "results": results}
+    run = {"command": command_line(args), "machine": info, "gemm_n": probe.n, "gemm_peak_gflops": probe.peak,
+           "gemm_samples_gflops": probe.samples, "backends_missing": absent,
+           "sizes_skipped": sorted(set(skipped)), "results": results}
     bench_report.add_derived(run)
     print(bench_report.text(run))
     if args.json:
