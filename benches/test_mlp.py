@@ -36,6 +36,7 @@ def setup(size: str, dtype: str, backend: str, agreed):
     agreed(size, dtype, device_of(backend))
     torch_twin, manual_twin = bench.timing_twins(bench.SIZES[size], dtype, device_of(backend))
     (x, y), = bench.batches(bench.SIZES[size], dtype, 1)
+    bench.settle()  # the agreement check ran both libraries: let their threads stop spinning
     return (manual_twin if backend == "manual" else torch_twin), x, y
 
 

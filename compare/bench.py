@@ -7,15 +7,17 @@ step then skips dL/d(data), as a torch training step does for data without requi
 Linear is told so with `needs_input_grad = False`.
 
 Timing: one round runs one epoch (`Size.batches` distinct batches) per backend, the backends one after another,
-so a noisy neighbour slows all of them alike; ms/step is the best round divided by its steps (the least
-disturbed), the median is in the JSON. scikit-learn's epoch is one `partial_fit` over the same data (its
+so a noisy neighbour slows all of them alike, each after a pause that lets the previous library's threads stop
+spinning (`settle`); ms/step is the best round divided by its steps (the least disturbed), the median is kept
+too. scikit-learn's epoch is one `partial_fit` over the same data (its
 per-call input checks amortised over the epoch).
 
 FLOPs (`Size.flops`, exact for the products, per step, Linear layers d_0 -> d_1 -> ... -> d_L, batch B):
 forward 2·B·d_(l-1)·d_l per layer; backward 2·B·d_(l-1)·d_l for dW of every layer and the same again for dX of
 every layer but the first. Ignored as lower order (O(B·d) and O(d²) against O(B·d²)): bias add and bias
-gradient, ReLU and its mask, softmax and cross-entropy, the SGD update. GFLOP/s are compared with the machine's
-float32 GEMM peak, sampled between the timing rounds of the same run (`GemmProbe`).
+gradient, ReLU and its mask, softmax and cross-entropy, the SGD update. GFLOP/s (best round) are set against
+the machine's float32 GEMM peak, sampled once per round in the same run (`GemmProbe`): the share of the peak is
+the median over rounds of (that round's GFLOP/s / that round's GEMM sample), so that both see the same machine.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from compare.memory import torch_cpu_peak, torch_cuda_peak, traced_peak
 from compare.twins import Twin, build_twins
 
 LR = 0.01
+SETTLE_SECONDS = 0.3  # pause before each timed epoch (see `settle`)
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,15 @@ def epoch_runners(size: Size, dtype: str, backends: list[str], data, seed: int =
     return runners
 
 
+def settle() -> None:
+    """Wait until the worker threads of the library that ran last have stopped spinning.
+
+    After a product OpenBLAS's threads busy-wait for new work for about 0.1 s; on 2 cores a torch product
+    started meanwhile ran 10-70 times slower (measured here), and GNU OpenMP's threads spin likewise after torch.
+    """
+    time.sleep(SETTLE_SECONDS)
+
+
 def time_rounds(runners: dict, rounds: int, steps: int, probe: GemmProbe | None = None) -> dict[str, list[float]]:
     """Seconds per step of each round; the backends alternate within every round, then the probe samples."""
     for run in runners.values():
@@ -192,10 +204,12 @@ def time_rounds(runners: dict, rounds: int, steps: int, probe: GemmProbe | None 
     seconds = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
+            settle()
             start = time.perf_counter()
             run()
             seconds[name].append((time.perf_counter() - start) / steps)
         if probe is not None:
+            settle()
             probe.sample()
     return seconds
 
@@ -227,15 +241,18 @@ def bench_size(size: Size, dtype: str, backends: list[str], probe: GemmProbe, se
     first_sample = len(probe.samples)
     seconds = time_rounds(epoch_runners(size, dtype, backends, data, seed), size.rounds, size.batches, probe)
     memory = measure_memory(size, dtype, backends, data, seed)
+    samples = probe.samples[first_sample:]  # one per round, taken just after that round's backends
     rows = {}
     for backend, per_step in seconds.items():
         best = min(per_step)
+        shares = [size.flops / s / 1e9 / gemm for s, gemm in zip(per_step, samples)]
         rows[backend] = {"ms_best": 1e3 * best, "ms_median": 1e3 * statistics.median(per_step),
-                         "gflops": size.flops / best / 1e9, "peak_bytes": memory[backend][0],
-                         "growth_bytes": memory[backend][1], "ms_rounds": [1e3 * s for s in per_step]}
+                         "gflops": size.flops / best / 1e9, "peak_share": statistics.median(shares),
+                         "peak_bytes": memory[backend][0], "growth_bytes": memory[backend][1],
+                         "ms_rounds": [1e3 * s for s in per_step]}
     return {"size": size.name, "shape": size.describe(), "dtype": dtype, "flops": size.flops,
             "steps_per_round": size.batches, "rounds": size.rounds, "backends": rows,
-            "gemm_samples_gflops": probe.samples[first_sample:]}
+            "gemm_samples_gflops": samples}
 
 
 # -- the command -------------------------------------------------------------------------------------------

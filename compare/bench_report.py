@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import operator
+import statistics
 
 KIB = 2 ** 10
 
@@ -17,18 +18,17 @@ TARGETS = [
     ("scikit-learn / manual time per epoch", "medium", "scikit-learn/manual", ">=", 1.6),
 ]
 COMPARE = {"<=": operator.le, ">=": operator.ge}
+# time ratios: per round (the backends ran one after another within it), then the median over rounds
+RATIOS = [("manual", "torch-cpu"), ("scikit-learn", "manual"), ("torch-cpu", "torch-cuda")]
 
 
 def add_derived(run: dict) -> None:
-    """Share of the GEMM peak per backend, and the ratios between backends, into each result."""
+    """The ratios between backends (and manual's share of the GEMM peak, a target) into each result."""
     for result in run["results"]:
         rows = result["backends"]
-        for row in rows.values():
-            row["peak_share"] = row["gflops"] / run["gemm_peak_gflops"]
-        ms = {name: row["ms_best"] for name, row in rows.items()}
-        ratios = {"manual/torch-cpu": ("manual", "torch-cpu"), "scikit-learn/manual": ("scikit-learn", "manual"),
-                  "torch-cpu/torch-cuda": ("torch-cpu", "torch-cuda")}
-        result["ratios"] = {name: ms[a] / ms[b] for name, (a, b) in ratios.items() if a in ms and b in ms}
+        rounds = {name: row["ms_rounds"] for name, row in rows.items()}
+        result["ratios"] = {f"{a}/{b}": statistics.median(x / y for x, y in zip(rounds[a], rounds[b]))
+                            for a, b in RATIOS if a in rounds and b in rounds}
         if "manual" in rows:
             result["ratios"]["manual peak share"] = rows["manual"]["peak_share"]
 
@@ -64,12 +64,12 @@ def backend_rows(run: dict) -> list[list[str]]:
 
 
 def ratio_rows(run: dict) -> list[list[str]]:
-    names = ("manual/torch-cpu", "scikit-learn/manual", "torch-cpu/torch-cuda")
+    names = [f"{a}/{b}" for a, b in RATIOS]
     return [[r["size"], r["shape"], r["dtype"], f"{r['flops'] / 1e6:.4g}"]
             + [f"{r['ratios'][n]:.3f}" if n in r["ratios"] else "-" for n in names] for r in run["results"]]
 
 
-BACKEND_HEADER = ["size", "dtype", "backend", "ms/step best", "ms/step median", "GFLOP/s", "of GEMM peak",
+BACKEND_HEADER = ["size", "dtype", "backend", "ms/step best", "ms/step median", "GFLOP/s", "of GEMM peak (paired)",
                   "peak KiB above baseline", "growth B/step"]
 RATIO_HEADER = ["size", "shape", "dtype", "MFLOP/step", "manual/torch-cpu", "scikit-learn/manual",
                 "torch-cpu/torch-cuda"]
@@ -102,8 +102,9 @@ def machine_lines(run_or_info: dict) -> list[str]:
 def peak_line(run: dict) -> str:
     samples = run["gemm_samples_gflops"]
     spread = f"{min(samples):.0f}-{max(samples):.0f}" if samples else "-"
-    return (f"float32 GEMM peak: {run['gemm_peak_gflops']:.1f} GFLOP/s, the best of {len(samples)} NumPy sgemm "
-            f"{run['gemm_n']}x{run['gemm_n']} samples taken at the start and once per timing round (range {spread})")
+    return (f"float32 GEMM peak: best {run['gemm_peak_gflops']:.1f} GFLOP/s, median {statistics.median(samples):.1f}, "
+            f"range {spread} over {len(samples)} NumPy sgemm {run['gemm_n']}x{run['gemm_n']} samples, one at the start "
+            f"and one per timing round")
 
 
 def machine_text(info: dict) -> str:
@@ -133,7 +134,7 @@ def markdown(run: dict, notes: str) -> str:
         f"    {run['command']}", "", "## Machine", "", *[f"- {line}" for line in machine_lines(run)],
         f"- {peak_line(run)}", missing,
         "## Time, throughput and memory per training step", "", _markdown_table(BACKEND_HEADER, backend_rows(run)), "",
-        "## Ratios (best rounds, measured side by side)", "", _markdown_table(RATIO_HEADER, ratio_rows(run)), "",
+        "## Time ratios (per round, side by side; median over rounds)", "", _markdown_table(RATIO_HEADER, ratio_rows(run)), "",
         "## Targets", "", _markdown_table(TARGET_HEADER, target_rows(run)), "", notes])
 
 

@@ -101,8 +101,9 @@ def test_the_timed_step_matches_the_checked_step():
                                    err_msg=name)
 
 
-def test_bench_command_writes_its_report(tmp_path, capsys):
+def test_bench_command_writes_its_report(tmp_path, capsys, monkeypatch):
     from compare.__main__ import main
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "RESULTS.md"
     threads = torch.get_num_threads()  # pinning is process-wide: keep the count the other tests run with
     assert main(["bench", "--sizes", "tiny", "--backends", "manual", "torch-cpu", "--gemm-n", "256",
