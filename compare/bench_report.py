@@ -141,7 +141,8 @@ def markdown(run: dict, notes: str) -> str:
 def write_markdown(run: dict, path: str) -> None:
     from compare import bench
     with open(path, "w") as f:
-        f.write(markdown(run, "## What the numbers mean\n\n" + bench.__doc__.split("\n", 2)[2] + MEMORY_NOTE))
+        f.write(markdown(run, "## What the numbers mean\n\n" + bench.__doc__.split("\n", 2)[2] + MEMORY_NOTE
+                         + "\nWhere the time goes, why targets are missed, and the changes proposed: benches/README.md.\n"))
 
 
 MEMORY_NOTE = """
