@@ -23,7 +23,8 @@ TIMING = {"tiny": (500, 20), "small": (200, 10), "medium": (50, 2), "large": (8,
 
 
 def grouped(phase: str):
-    return [pytest.param(size, dtype, id=f"{size}-{dtype}", marks=pytest.mark.benchmark(group=f"{phase} {size} {dtype}"))
+    return [pytest.param(size, dtype, id=f"{size}-{dtype}",
+                         marks=pytest.mark.benchmark(group=f"{phase} {size} {dtype}"))
             for size in TIMING for dtype in DTYPES]
 
 

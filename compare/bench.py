@@ -144,8 +144,7 @@ def sklearn_available() -> bool:
 class GemmProbe:
     """The machine's float32 GEMM ceiling: GFLOP/s of a NumPy (BLAS) C = A·B on n×n matrices (2n³ flops).
 
-    Sampled once per timing round, beside the backends, so that it sees the same neighbours they do; the
-    peak is the best sample of the run (as ms/step is the best round).
+    Sampled once per timing round, just after the backends, so that it sees the machine they saw.
     """
 
     def __init__(self, n: int = 4096):
@@ -161,10 +160,6 @@ class GemmProbe:
         np.matmul(self.a, self.b, out=self.c)
         self.samples.append(2 * self.n ** 3 / (time.perf_counter() - start) / 1e9)
         return self.samples[-1]
-
-    @property
-    def peak(self) -> float:
-        return max(self.samples)
 
 
 # -- one size ----------------------------------------------------------------------------------------------
@@ -302,13 +297,13 @@ def main(args) -> int:
                 continue
             results.append(bench_size(size, dtype, size_backends, probe, args.seed))
             print(f"  {name} [{dtype}] done", file=sys.stderr, flush=True)
-    run = {"command": command_line(args), "machine": info, "gemm_n": probe.n, "gemm_peak_gflops": probe.peak,
+    run = {"command": command_line(args), "machine": info, "gemm_n": probe.n,
            "gemm_samples_gflops": probe.samples, "backends_missing": absent,
            "sizes_skipped": sorted(set(skipped)), "results": results}
-    bench_report.add_derived(run)
+    bench_report.add_ratios(run)
     print(bench_report.text(run))
     if args.json:
         bench_report.write_json(run, args.json)
     if args.markdown:
-        bench_report.write_markdown(run, args.markdown)
+        bench_report.write_markdown(run, args.markdown, __doc__.split("\n", 2)[2])
     return 0
