@@ -6,18 +6,19 @@ GPU, inside the step). Before timing, the harness checks that the twins agree (`
 step then skips dL/d(data), as a torch training step does for data without requires_grad: manual's first
 Linear is told so with `needs_input_grad = False`.
 
-Timing: one round runs one epoch (`Size.batches` distinct batches) per backend, the backends one after another,
-so a noisy neighbour slows all of them alike, each after a pause that lets the previous library's threads stop
-spinning (`settle`); ms/step is the best round divided by its steps (the least disturbed), the median is kept
-too. scikit-learn's epoch is one `partial_fit` over the same data (its
-per-call input checks amortised over the epoch).
+Timing: one round runs one epoch (`Size.batches` distinct batches) per backend, one backend after another, each
+after a pause that lets the previous library's threads stop spinning (`settle`), then samples the GEMM probe.
+ms/step is the best round divided by its steps (the least disturbed), and the median. Ratios between backends
+and shares of the GEMM peak are taken within each round, where both sides saw the same machine, and the median
+over rounds is reported. scikit-learn's epoch is one `partial_fit` over the same data (its per-call input
+checks amortised over the epoch).
 
 FLOPs (`Size.flops`, exact for the products, per step, Linear layers d_0 -> d_1 -> ... -> d_L, batch B):
 forward 2·B·d_(l-1)·d_l per layer; backward 2·B·d_(l-1)·d_l for dW of every layer and the same again for dX of
 every layer but the first. Ignored as lower order (O(B·d) and O(d²) against O(B·d²)): bias add and bias
-gradient, ReLU and its mask, softmax and cross-entropy, the SGD update. GFLOP/s (best round) are set against
-the machine's float32 GEMM peak, sampled once per round in the same run (`GemmProbe`): the share of the peak is
-the median over rounds of (that round's GFLOP/s / that round's GEMM sample), so that both see the same machine.
+gradient, ReLU and its mask, softmax and cross-entropy, the SGD update. GFLOP/s are from the best round; the
+share of the machine's float32 GEMM peak (`GemmProbe`, a NumPy sgemm sampled once per round) is the median over
+rounds of that round's GFLOP/s over that round's GEMM sample.
 """
 from __future__ import annotations
 
