@@ -17,8 +17,8 @@ FLOPs (`Size.flops`, exact for the products, per step, Linear layers d_0 -> d_1 
 forward 2·B·d_(l-1)·d_l per layer; backward 2·B·d_(l-1)·d_l for dW of every layer and the same again for dX of
 every layer but the first. Ignored as lower order (O(B·d) and O(d²) against O(B·d²)): bias add and bias
 gradient, ReLU and its mask, softmax and cross-entropy, the SGD update. GFLOP/s are from the best round; the
-share of the machine's float32 GEMM peak (`GemmProbe`, a NumPy sgemm sampled once per round) is the median over
-rounds of that round's GFLOP/s over that round's GEMM sample.
+share of the float32 GEMM peak (`GemmProbe`: a NumPy sgemm, and torch.mm on the GPU with TF32 off, sampled once
+per round) is the median over rounds of that round's GFLOP/s over that round's GEMM sample on the same device.
 """
 from __future__ import annotations
 
@@ -143,22 +143,28 @@ def sklearn_available() -> bool:
 
 # -- the machine's limit -----------------------------------------------------------------------------------
 class GemmProbe:
-    """The machine's float32 GEMM ceiling: GFLOP/s of a NumPy (BLAS) C = A·B on n×n matrices (2n³ flops).
-
-    Sampled once per timing round, just after the backends, so that it sees the machine they saw.
+    """The float32 GEMM ceiling of a device: GFLOP/s of C = A·B on n×n matrices (2n³ flops), through NumPy's BLAS
+    on "cpu" and torch.mm on "cuda" (TF32 off, as `main` sets it), sampled once per timing round, just after
+    the backends, so that it sees the machine they saw.
     """
 
-    def __init__(self, n: int = 4096):
+    def __init__(self, n: int, device: str = "cpu"):
         rng = np.random.default_rng(0)
-        self.a, self.b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
-        self.c = np.empty_like(self.a)
-        self.n = n
+        a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+        if device == "cpu":
+            c = np.empty_like(a)
+            self.multiply = lambda: np.matmul(a, b, out=c)
+        else:
+            a, b = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
+            c = torch.empty_like(a)
+            self.multiply = lambda: (torch.mm(a, b, out=c), synchronize(device))
+        self.n, self.device = n, device
         self.samples: list[float] = []
-        np.matmul(self.a, self.b, out=self.c)  # warm-up: thread pool, pages
+        self.multiply()  # warm-up: thread pool, pages, kernels
 
     def sample(self) -> float:
         start = time.perf_counter()
-        np.matmul(self.a, self.b, out=self.c)
+        self.multiply()
         self.samples.append(2 * self.n ** 3 / (time.perf_counter() - start) / 1e9)
         return self.samples[-1]
 
@@ -193,8 +199,8 @@ def settle() -> None:
     time.sleep(SETTLE_SECONDS)
 
 
-def time_rounds(runners: dict, rounds: int, steps: int, probe: GemmProbe | None = None) -> dict[str, list[float]]:
-    """Seconds per step of each round; the backends alternate within every round, then the probe samples."""
+def time_rounds(runners: dict, rounds: int, steps: int, probes=()) -> dict[str, list[float]]:
+    """Seconds per step of each round; the backends alternate within every round, then the probes sample."""
     for run in runners.values():
         run()  # warm-up: caches, thread pools, lazily created state
     seconds = {name: [] for name in runners}
@@ -204,7 +210,7 @@ def time_rounds(runners: dict, rounds: int, steps: int, probe: GemmProbe | None 
             start = time.perf_counter()
             run()
             seconds[name].append((time.perf_counter() - start) / steps)
-        if probe is not None:
+        for probe in probes:
             settle()
             probe.sample()
     return seconds
@@ -230,18 +236,21 @@ def measure_memory(size: Size, dtype: str, backends: list[str], data, seed: int 
     return memory
 
 
-def bench_size(size: Size, dtype: str, backends: list[str], probe: GemmProbe, seed: int = 0) -> dict:
+def bench_size(size: Size, dtype: str, backends: list[str], probes: dict[str, GemmProbe], seed: int = 0) -> dict:
+    """Check, time and measure one size; `probes`: device -> GEMM probe, sampled once per round."""
     for device in {"cuda" if backend == "torch-cuda" else "cpu" for backend in backends}:
         check_agreement(size, dtype, device, seed)
     data = batches(size, dtype, size.batches, seed)
-    first_sample = len(probe.samples)
-    seconds = time_rounds(epoch_runners(size, dtype, backends, data, seed), size.rounds, size.batches, probe)
+    first = {device: len(probe.samples) for device, probe in probes.items()}
+    runners = epoch_runners(size, dtype, backends, data, seed)
+    seconds = time_rounds(runners, size.rounds, size.batches, probes.values())
     memory = measure_memory(size, dtype, backends, data, seed)
-    samples = probe.samples[first_sample:]  # one per round, taken just after that round's backends
+    samples = {device: probe.samples[first[device]:] for device, probe in probes.items()}  # one per round
     rows = {}
     for backend, per_step in seconds.items():
         best = min(per_step)
-        shares = [size.flops / s / 1e9 / gemm for s, gemm in zip(per_step, samples)]
+        gemm = samples["cuda" if backend == "torch-cuda" else "cpu"]
+        shares = [size.flops / s / 1e9 / g for s, g in zip(per_step, gemm)]
         rows[backend] = {"ms_best": 1e3 * best, "ms_median": 1e3 * statistics.median(per_step),
                          "gflops": size.flops / best / 1e9, "peak_share": statistics.median(shares),
                          "peak_bytes": memory[backend][0], "growth_bytes": memory[backend][1],
@@ -285,8 +294,11 @@ def main(args) -> int:
     absent = [b for b in args.backends if b not in backends]
     info = machine.describe(threads)
     print(bench_report.machine_text(info), file=sys.stderr, flush=True)
-    probe = GemmProbe(args.gemm_n)
-    probe.sample()
+    probes = {"cpu": GemmProbe(args.gemm_n)}
+    if "torch-cuda" in backends:
+        probes["cuda"] = GemmProbe(8192, "cuda")
+    for probe in probes.values():
+        probe.sample()
     results, skipped = [], []
     for dtype in args.dtype:
         for name in args.sizes:
@@ -296,10 +308,11 @@ def main(args) -> int:
                 print(f"  {name}: GPU-only size and no CUDA device: skipped", file=sys.stderr)
                 skipped.append(name)
                 continue
-            results.append(bench_size(size, dtype, size_backends, probe, args.seed))
+            results.append(bench_size(size, dtype, size_backends, probes, args.seed))
             print(f"  {name} [{dtype}] done", file=sys.stderr, flush=True)
-    run = {"command": command_line(args), "machine": info, "gemm_n": probe.n,
-           "gemm_samples_gflops": probe.samples, "backends_missing": absent,
+    run = {"command": command_line(args), "machine": info,
+           "gemm": {device: {"n": probe.n, "samples_gflops": probe.samples} for device, probe in probes.items()},
+           "backends_missing": absent,
            "sizes_skipped": sorted(set(skipped)), "results": results}
     bench_report.add_ratios(run)
     print(bench_report.text(run))
