@@ -73,7 +73,7 @@ SIZES = {size.name: size for size in [
     Size("large", 1024, (784, 1024, 1024, 10), batches=3, rounds=9),
     Size("gpu-xl", 8192, (4096, 4096, 4096, 10), batches=3, rounds=5, gpu_only=True),
 ]}
-DEFAULT_SIZES = ("tiny", "small", "medium", "large")
+DEFAULT_SIZES = ("tiny", "small", "medium", "large", "gpu-xl")
 BACKENDS = ("manual", "torch-cpu", "torch-cuda", "scikit-learn")
 
 
@@ -263,7 +263,7 @@ def bench_size(size: Size, dtype: str, backends: list[str], probes: dict[str, Ge
 # -- the command -------------------------------------------------------------------------------------------
 def add_arguments(parser) -> None:
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(DEFAULT_SIZES),
-                        help=f"sizes to run (default: {' '.join(DEFAULT_SIZES)}; gpu-xl runs only on CUDA)")
+                        help=f"sizes to run (default: {' '.join(DEFAULT_SIZES)}; gpu-xl only with CUDA)")
     parser.add_argument("--dtype", nargs="+", choices=["float32", "float64"], default=["float32"])
     parser.add_argument("--threads", type=int, default=2, help="threads for NumPy's BLAS and torch (default 2)")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
