@@ -9,6 +9,7 @@ SUBCOMMANDS = {
     "cv": ("compare.cv", "cross-validate one recipe on a real dataset with both backends (and scikit-learn)"),
     "train": ("compare.train", "train both backends side by side on a real dataset, epoch by epoch"),
     "plots": ("compare.plots", "draw the six figures from both backends' computations (PNG + JSON data)"),
+    "bench": ("compare.bench", "time training steps: manual vs torch (CPU, CUDA) vs scikit-learn vs the GEMM peak"),
 }
 
 

@@ -14,7 +14,14 @@ class Linear(Module):
     W_c = weightᵀ of shape (in, out): `model.weight.data.T` is the course's W.
     Init (torch's kaiming_uniform_(a=√5)): weight and bias ~ U(-1/√in_features, 1/√in_features).
     Backward: dL/dx = G W, dL/dW = Gᵀ X, dL/db = Σ_rows G (derived in `functional.linear`).
+
+    `needs_input_grad`: torch computes dL/dx only when x requires grad, and data does not. A NumPy array
+    carries no such flag, so the layer that reads the data (the first of a network) is told instead:
+    `model[0].needs_input_grad = False` skips the product G W (a third of that layer's backward) and its
+    backward returns None.
     """
+
+    needs_input_grad = True
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
         super().__init__()
@@ -29,17 +36,21 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
-        check_float_input(self.label(), x, self.weight.dtype)
-        check_last_dim(self.label(), x, self.in_features)
+        weight, bias = self.weight.data, self.bias
+        if getattr(x, "dtype", None) != weight.dtype or x.shape[-1:] != (self.in_features,):
+            check_float_input(self.label(), x, weight.dtype)  # raise, naming the layer; only on this path,
+            check_last_dim(self.label(), x, self.in_features)  # so a good call does not build the message
         self.save_for_backward(x)
-        return F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
+        return F.linear(x, weight, None if bias is None else bias.data)
 
     def backward(self, grad_output):
         (x,) = self.saved_for_backward()
-        grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, x, self.weight.data, self.bias is not None)
-        self.weight.accumulate_grad(grad_weight)
-        if self.bias is not None:
-            self.bias.accumulate_grad(grad_bias)
+        weight, bias = self.weight, self.bias
+        grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, x, weight.data, bias is not None,
+                                                               self.needs_input_grad)
+        weight.accumulate_grad(grad_weight, fresh=True)
+        if bias is not None:
+            bias.accumulate_grad(grad_bias, fresh=True)
         return grad_input
 
     def extra_repr(self):

@@ -31,13 +31,18 @@ class Parameter:
     def dtype(self):
         return self.data.dtype
 
-    def accumulate_grad(self, grad: np.ndarray) -> None:
-        """`p.grad += grad`, creating `p.grad` (owning its memory) on the first call, like autograd."""
+    def accumulate_grad(self, grad: np.ndarray, *, fresh: bool = False) -> None:
+        """`p.grad += grad`, creating `p.grad` (owning its memory) on the first call, like autograd.
+
+        On the first call `grad` is copied, since the caller may still hold it; `fresh=True` promises it was
+        computed for this call alone (a new product or sum), so it becomes `p.grad` without a copy (autograd's
+        AccumulateGrad likewise takes over a gradient nothing else references).
+        """
         if grad.shape != self.data.shape or grad.dtype != self.data.dtype:
             raise ValueError(f"gradient of shape {grad.shape} / {grad.dtype} for a parameter of shape "
                              f"{self.data.shape} / {self.data.dtype}")
         if self.grad is None:
-            self.grad = np.array(grad, copy=True)
+            self.grad = grad if fresh else np.array(grad, copy=True)
         else:
             self.grad += grad
 
@@ -59,10 +64,15 @@ class Module:
         object.__setattr__(self, "training", True)
 
     # -- registration ---------------------------------------------------------------------------------
+    # Parameters, buffers and submodules are listed in their tables (`_parameters`, `_buffers`, `_modules`:
+    # names, order, state_dict) and are also plain instance attributes, so `self.weight` is a dict lookup
+    # rather than a failed lookup plus `__getattr__` (about 0.8 µs, several times per layer and step).
+    # Every assignment goes through `__setattr__` / `register_*` / `__delattr__`, which keep the two in step.
     def __setattr__(self, name, value):
         if isinstance(value, Parameter):
             self.register_parameter(name, value)
-        elif isinstance(value, Module):
+            return
+        if isinstance(value, Module):
             self._modules[name] = value
         elif name in self._parameters:
             if value is not None:
@@ -70,8 +80,7 @@ class Module:
             self._parameters[name] = None
         elif name in self._buffers:
             self._buffers[name] = value
-        else:
-            object.__setattr__(self, name, value)
+        object.__setattr__(self, name, value)
 
     def __getattr__(self, name):
         for table in ("_parameters", "_buffers", "_modules"):
@@ -80,11 +89,19 @@ class Module:
                 return entries[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
+    def __delattr__(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        self._non_persistent.discard(name)
+        object.__delattr__(self, name)
+
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         self._parameters[name] = param
+        object.__setattr__(self, name, param)
 
     def register_buffer(self, name: str, array: np.ndarray | None, persistent: bool = True) -> None:
         self._buffers[name] = array
+        object.__setattr__(self, name, array)
         if not persistent:
             self._non_persistent.add(name)
 

@@ -4,6 +4,24 @@ import numpy as np
 from manual.optim._ops import add
 from manual.optim.optimizer import Optimizer, non_negative
 
+BLOCK = 1 << 14  # elements per block of `add_scaled_`'s temporaries (128 KiB each in float64: they stay in cache)
+
+
+def add_scaled_(target: np.ndarray, alpha: float, x: np.ndarray) -> None:
+    """target += alpha·x in place, rounded as torch's `target.add_(x, alpha=alpha)` (see `_ops.add`).
+
+    NumPy has no fused a·x + y, so alpha·x needs temporaries: for the whole parameter they would raise the
+    step's peak memory by a multiple of the largest parameter's size (torch's add_ needs none), so large
+    arrays are taken a block of rows at a time. Each element is rounded the same way either way.
+    """
+    if target.ndim == 0 or target.size <= BLOCK:
+        target[...] = add(target, x, alpha)
+        return
+    rows = max(1, BLOCK * len(target) // target.size)
+    for start in range(0, len(target), rows):
+        block = slice(start, start + rows)
+        target[block] = add(target[block], x[block], alpha)
+
 
 def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, momentum, dampening, weight_decay,
                nesterov, maximize):
@@ -23,9 +41,9 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, mome
             momentum_buffer = np.array(grad, copy=True)
         else:
             momentum_buffer *= momentum
-            momentum_buffer[...] = add(momentum_buffer, grad, alpha=1 - dampening)
+            add_scaled_(momentum_buffer, 1 - dampening, grad)
         grad = add(grad, momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
-    param[...] = add(param, grad, alpha=-lr)
+    add_scaled_(param, -lr, grad)
     return momentum_buffer
 
 

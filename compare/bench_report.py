@@ -1,0 +1,177 @@
+"""The bench report: per size and backend ms/step, GFLOP/s, share of the GEMM peak and memory; the ratios; the
+issue's targets against what was measured. Text for the terminal, Markdown for benches/RESULTS.md, and JSON."""
+from __future__ import annotations
+
+import json
+import operator
+import statistics
+
+KIB = 2 ** 10
+
+# time ratios: per round (the backends ran one after another within it), then the median over rounds
+RATIOS = [("manual", "torch-cpu"), ("scikit-learn", "manual"), ("torch-cpu", "torch-cuda")]
+
+
+def ratio(name: str):
+    return lambda result: result["ratios"].get(name)
+
+
+def manual_peak_share(result: dict):
+    return result["backends"].get("manual", {}).get("peak_share")
+
+
+# (what, size, measured(result), comparison, bound); all on float32, as the issue states them
+TARGETS = [
+    ("manual / torch-cpu step time", "tiny", ratio("manual/torch-cpu"), "<=", 0.3),
+    ("manual / torch-cpu step time", "small", ratio("manual/torch-cpu"), "<=", 0.3),
+    ("manual / torch-cpu step time", "medium", ratio("manual/torch-cpu"), "<=", 0.8),
+    ("manual / torch-cpu step time", "large", ratio("manual/torch-cpu"), "<=", 1.0),
+    ("manual share of the GEMM peak", "large", manual_peak_share, ">=", 0.85),
+    ("scikit-learn / manual time per epoch", "medium", ratio("scikit-learn/manual"), ">=", 1.6),
+]
+COMPARE = {"<=": operator.le, ">=": operator.ge}
+
+
+def add_ratios(run: dict) -> None:
+    for result in run["results"]:
+        rounds = {name: row["ms_rounds"] for name, row in result["backends"].items()}
+        result["ratios"] = {f"{a}/{b}": statistics.median(x / y for x, y in zip(rounds[a], rounds[b]))
+                            for a, b in RATIOS if a in rounds and b in rounds}
+
+
+def target_rows(run: dict) -> list[list[str]]:
+    by_size = {r["size"]: r for r in run["results"] if r["dtype"] == "float32"}
+    rows = []
+    for what, size, measure, comparison, bound in TARGETS:
+        measured = measure(by_size[size]) if size in by_size else None
+        verdict = ("not measured" if measured is None
+                   else "holds" if COMPARE[comparison](measured, bound) else "MISSED")
+        rows.append([what, size, f"{comparison} {bound:g}", "-" if measured is None else f"{measured:.3f}", verdict])
+    for result in (r for r in run["results"] if r["dtype"] == "float32" and "manual" in r["backends"]):
+        manual, torch_cpu = result["backends"]["manual"], result["backends"].get("torch-cpu")
+        growth = manual["growth_bytes"]
+        rows.append(["manual array memory growth per step after the first", result["size"], "<= 0 B",
+                     f"{growth:g} B", "holds" if growth <= 0 else "MISSED"])
+        if torch_cpu:
+            rows.append(["manual peak above baseline <= torch-cpu's", result["size"],
+                         f"<= {torch_cpu['peak_bytes'] / KIB:.1f} KiB", f"{manual['peak_bytes'] / KIB:.1f} KiB",
+                         "holds" if manual["peak_bytes"] <= torch_cpu["peak_bytes"] else "MISSED"])
+    return rows
+
+
+def backend_rows(run: dict) -> list[list[str]]:
+    rows = []
+    for result in run["results"]:
+        for backend, row in result["backends"].items():
+            rows.append([result["size"], result["dtype"], backend, f"{row['ms_best']:.4g}", f"{row['ms_median']:.4g}",
+                         f"{row['gflops']:.3g}", f"{100 * row['peak_share']:.2g}%", f"{row['peak_bytes'] / KIB:.1f}",
+                         f"{row['growth_bytes']:g}"])
+    return rows
+
+
+def ratio_rows(run: dict) -> list[list[str]]:
+    names = [f"{a}/{b}" for a, b in RATIOS]
+    return [[r["size"], r["shape"], r["dtype"], f"{r['flops'] / 1e6:.4g}"]
+            + [f"{r['ratios'][n]:.3f}" if n in r["ratios"] else "-" for n in names] for r in run["results"]]
+
+
+BACKEND_HEADER = ["size", "dtype", "backend", "ms/step best", "ms/step median", "GFLOP/s", "of GEMM peak (paired)",
+                  "peak KiB above baseline", "growth B/step"]
+RATIO_HEADER = ["size", "shape", "dtype", "MFLOP/step", "manual/torch-cpu", "scikit-learn/manual",
+                "torch-cpu/torch-cuda"]
+TARGET_HEADER = ["target (float32)", "size", "bound", "measured", "verdict"]
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [header] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def machine_lines(run_or_info: dict) -> list[str]:
+    info = run_or_info.get("machine", run_or_info)
+    threads = info["threads"]
+    return [f"CPU: {info['cpu']}, {info['logical_cpus']} logical CPUs",
+            f"Python {info['python']}; NumPy {info['numpy']} with {info['numpy_blas']}",
+            f"torch {info['torch']} (BLAS {info['torch_blas']}, oneDNN {info['torch_mkldnn']}); "
+            f"CUDA device: {info['cuda'] or 'none'}; scikit-learn {info['scikit_learn'] or 'not installed'}",
+            f"threads: NumPy BLAS {threads['numpy_blas'] if threads['numpy_blas'] is not None else 'unknown'}, "
+            f"torch {threads['torch']} (requested {threads['requested']})"]
+
+
+def peak_lines(run: dict) -> list[str]:
+    lines = []
+    for device, gemm in run["gemm"].items():
+        samples, n = gemm["samples_gflops"], gemm["n"]
+        how = "NumPy sgemm" if device == "cpu" else "torch.mm, TF32 off,"
+        lines.append(f"float32 GEMM peak ({device}): best {max(samples):.1f} GFLOP/s, median "
+                     f"{statistics.median(samples):.1f}, range {min(samples):.0f}-{max(samples):.0f} over "
+                     f"{len(samples)} {how} {n}x{n} samples, one at the start and one per timing round")
+    return lines
+
+
+def machine_text(info: dict) -> str:
+    return "\n".join(machine_lines(info))
+
+
+def text(run: dict) -> str:
+    parts = machine_lines(run) + peak_lines(run) + ["", _text_table(BACKEND_HEADER, backend_rows(run)), "",
+                                  _text_table(RATIO_HEADER, ratio_rows(run)), "",
+                                  _text_table(TARGET_HEADER, target_rows(run))]
+    return "\n".join(parts + [f"not measured here: {line}" for line in not_measured(run)])
+
+
+def not_measured(run: dict) -> list[str]:
+    lines = []
+    if run["backends_missing"]:
+        lines.append(f"{', '.join(run['backends_missing'])} (not present on this machine)")
+    if run["sizes_skipped"]:
+        lines.append(f"size {', '.join(run['sizes_skipped'])} (GPU-only, and no CUDA device here)")
+    return lines
+
+
+def markdown(run: dict, notes: str) -> str:
+    missing = "\n".join([""] + [f"**Not measured here**: {line}." for line in not_measured(run)] + [""])
+    return "\n".join([
+        "# Benchmarks: manual vs torch vs scikit-learn", "",
+        "Generated by one command (rerun it to refresh this file; timings on a shared machine are noisy):", "",
+        f"    {run['command']}", "", "## Machine", "", *[f"- {line}" for line in machine_lines(run)],
+        *[f"- {line}" for line in peak_lines(run)], missing,
+        "## Time, throughput and memory per training step", "",
+        _markdown_table(BACKEND_HEADER, backend_rows(run)), "",
+        "## Time ratios (per round, side by side; median over rounds)", "",
+        _markdown_table(RATIO_HEADER, ratio_rows(run)), "",
+        "## Targets", "", _markdown_table(TARGET_HEADER, target_rows(run)), "", notes])
+
+
+def write_markdown(run: dict, path: str, method: str) -> None:
+    """`method`: how the timing and FLOPs were done (compare.bench's docstring, less its title line)."""
+    with open(path, "w") as f:
+        f.write(markdown(run, "## What the numbers mean\n\n" + method + MEMORY_NOTE + "\nWhere the time goes, why "
+                         "targets are missed, and the changes proposed: benches/README.md.\n"))
+
+
+MEMORY_NOTE = """
+Memory, per backend: bytes live above what was live just before one step, at the step's peak; growth per step
+after the first (manual and scikit-learn: live NumPy array data, from tracemalloc snapshots; torch: tensor
+storage over one profiled step):
+- manual and scikit-learn: `tracemalloc`, which sees every NumPy array (scikit-learn's figure is one
+  `partial_fit` over the epoch, not one step).
+- torch-cpu: torch's allocator is invisible to tracemalloc, so tensor storage comes from the profiler's
+  allocation events (`profile_memory=True`, summed in time order over a second profiled step), and torch's
+  Python objects from tracemalloc over another identical step; the two peaks are added (an upper bound of
+  their simultaneous peak). torch's C++ bookkeeping (autograd nodes, TensorImpl) is visible to neither, while
+  manual's equivalent (Python objects, a few KiB) is counted: the comparison leans slightly towards torch.
+- torch-cuda: `torch.cuda.max_memory_allocated()` above `memory_allocated()` before the step.
+"""
+
+
+def write_json(run: dict, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(run, f, indent=1)

@@ -1,0 +1,118 @@
+"""What the benchmarks rely on: manual's fast paths change no result, the instruments can see what they claim,
+the FLOP count is exact, and `python -m compare bench` writes its report. (The timings live in benches/.)"""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import manual.nn as nn
+from compare import bench
+from compare.memory import traced_peak
+from manual.optim._ops import add
+from manual.optim.sgd import BLOCK, add_scaled_
+
+
+def test_linear_without_input_grad_skips_only_the_input_gradient():
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+    full, lean = nn.Linear(4, 3, dtype="float64"), nn.Linear(4, 3, dtype="float64")
+    lean.load_state_dict(full.state_dict())
+    lean.needs_input_grad = False
+    full(x), lean(x)
+    assert full.backward(g).shape == x.shape
+    assert lean.backward(g) is None
+    np.testing.assert_array_equal(lean.weight.grad, full.weight.grad)
+    np.testing.assert_array_equal(lean.bias.grad, full.bias.grad)
+
+
+def test_linear_still_names_itself_on_bad_input():
+    layer = nn.Linear(4, 3)
+    with pytest.raises(TypeError, match=r"Linear\(in_features=4.*float64"):
+        layer(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"Linear\(in_features=4.*\(\*, 4\)"):
+        layer(np.zeros((2, 5), dtype=np.float32))
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        layer([[0.0] * 4])
+
+
+def test_accumulate_grad_adopts_only_fresh_gradients():
+    shared, fresh = np.ones(3), np.ones(3)
+    copied, adopted = nn.Parameter(np.zeros(3)), nn.Parameter(np.zeros(3))
+    copied.accumulate_grad(shared)
+    adopted.accumulate_grad(fresh, fresh=True)
+    assert copied.grad is not shared and adopted.grad is fresh
+    copied.accumulate_grad(shared)
+    np.testing.assert_array_equal(copied.grad, [2, 2, 2])
+    np.testing.assert_array_equal(shared, [1, 1, 1])  # the caller's array is untouched
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (3, 5), (BLOCK + 3,), (300, 100), (5, 4000, 2)])
+def test_add_scaled_in_blocks_equals_the_whole_array_op_bit_for_bit(shape):
+    rng = np.random.default_rng(1)
+    target, x = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    expected = add(target, x, alpha=-0.01)  # torch's add_ rounding, on the whole array at once
+    add_scaled_(target, -0.01, x)
+    np.testing.assert_array_equal(target, expected)
+    assert target.dtype == np.float32
+
+
+def test_registered_names_stay_plain_attributes_and_table_entries():
+    layer = nn.Linear(2, 2)
+    assert layer.weight is layer._parameters["weight"]
+    replacement = nn.Parameter(np.zeros((2, 2), dtype=np.float32))
+    layer.weight = replacement
+    assert layer.weight is replacement and layer._parameters["weight"] is replacement
+    layer.bias = None
+    assert layer.bias is None and list(layer.state_dict()) == ["weight"]
+    layer.register_buffer("scale", np.ones(2))
+    layer.scale = np.zeros(2)
+    np.testing.assert_array_equal(layer.state_dict()["scale"], [0, 0])
+    del layer.scale
+    assert "scale" not in layer.state_dict() and not hasattr(layer, "scale")
+    with pytest.raises(TypeError, match="parameter 'weight'"):
+        layer.weight = np.zeros((2, 2))
+
+
+def test_flops_count_the_products_exactly():
+    # tiny, 4-4-1, batch 1: forward 2·4·4 + 2·4·1 = 40, dW 40, dX of the second layer only 8
+    assert bench.SIZES["tiny"].flops == 88
+    large = bench.SIZES["large"]
+    forward = 2 * 1024 * (784 * 1024 + 1024 * 1024 + 1024 * 10)
+    assert large.flops == 2 * forward + 2 * 1024 * (1024 * 1024 + 1024 * 10)
+
+
+def test_traced_peak_sees_a_temporary_and_a_leak():
+    kept = []
+    peak, growth = traced_peak(lambda: np.ones(10_000).sum())
+    assert 80_000 <= peak < 90_000 and growth == 0
+    _, growth = traced_peak(lambda: kept.append(np.ones(1_000)))
+    assert growth == pytest.approx(8_000, abs=200)
+
+
+def test_the_timed_step_matches_the_checked_step():
+    """timing_twins only switches off dL/d(data): one timed step leaves both twins with equal weights."""
+    size = bench.SIZES["small"]
+    torch_twin, manual_twin = bench.timing_twins(size, "float64")
+    (x, y), = bench.batches(size, "float64", 1)
+    bench.manual_step(manual_twin, x, y)
+    bench.torch_step(torch_twin, x, y, "cpu")
+    for name, value in torch_twin.model.state_dict().items():
+        np.testing.assert_allclose(manual_twin.model.state_dict()[name], value.numpy(), rtol=1e-12, atol=1e-14,
+                                   err_msg=name)
+
+
+def test_bench_command_writes_its_report(tmp_path, capsys, monkeypatch):
+    from compare.__main__ import main
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
+    json_path, markdown_path = tmp_path / "bench.json", tmp_path / "RESULTS.md"
+    threads = torch.get_num_threads()  # pinning is process-wide: keep the count the other tests run with
+    assert main(["bench", "--sizes", "tiny", "--backends", "manual", "torch-cpu", "--gemm-n", "256",
+                 "--threads", str(threads), "--json", str(json_path), "--markdown", str(markdown_path)]) == 0
+    run = json.loads(json_path.read_text())
+    (result,) = run["results"]
+    assert set(result["backends"]) == {"manual", "torch-cpu"} and "manual/torch-cpu" in result["ratios"]
+    assert run["machine"]["threads"]["torch"] == threads
+    markdown = markdown_path.read_text()
+    assert "python -m compare bench --sizes tiny" in markdown and "| manual / torch-cpu step time | tiny |" in markdown
+    assert "manual/torch-cpu" in capsys.readouterr().out
