@@ -22,6 +22,7 @@ per round) is the median over rounds of that round's GFLOP/s over that round's G
 """
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -293,6 +294,7 @@ def main(args) -> int:
     backends = [b for b in args.backends if present.get(b, True)]
     absent = [b for b in args.backends if b not in backends]
     info = machine.describe(threads)
+    load_before = os.getloadavg()
     print(bench_report.machine_text(info), file=sys.stderr, flush=True)
     probes = {"cpu": GemmProbe(args.gemm_n)}
     if "torch-cuda" in backends:
@@ -312,7 +314,7 @@ def main(args) -> int:
             print(f"  {name} [{dtype}] done", file=sys.stderr, flush=True)
     run = {"command": command_line(args), "machine": info,
            "gemm": {device: {"n": probe.n, "samples_gflops": probe.samples} for device, probe in probes.items()},
-           "backends_missing": absent,
+           "load_average": {"before": load_before, "after": os.getloadavg()}, "backends_missing": absent,
            "sizes_skipped": sorted(set(skipped)), "results": results}
     bench_report.add_ratios(run)
     print(bench_report.text(run))

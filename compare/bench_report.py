@@ -105,14 +105,22 @@ def machine_lines(run_or_info: dict) -> list[str]:
             f"torch {threads['torch']} (requested {threads['requested']})"]
 
 
+BUSY = 0.8  # a median GEMM sample below this share of the best one means the machine was busy during the run
+
+
 def peak_lines(run: dict) -> list[str]:
-    lines = []
+    lines = [f"load average (1 min) before and after: {run['load_average']['before'][0]:.2f}, "
+             f"{run['load_average']['after'][0]:.2f} on {run['machine']['logical_cpus']} logical CPUs"]
     for device, gemm in run["gemm"].items():
         samples, n = gemm["samples_gflops"], gemm["n"]
         how = "NumPy sgemm" if device == "cpu" else "torch.mm, TF32 off,"
         lines.append(f"float32 GEMM peak ({device}): best {max(samples):.1f} GFLOP/s, median "
                      f"{statistics.median(samples):.1f}, range {min(samples):.0f}-{max(samples):.0f} over "
                      f"{len(samples)} {how} {n}x{n} samples, one at the start and one per timing round")
+        if statistics.median(samples) < BUSY * max(samples):
+            share = statistics.median(samples) / max(samples)
+            lines.append(f"WARNING: the median GEMM sample ({device}) is {share:.0%} of the best: other work shared the machine during this run, and torch's OpenMP threads "
+                         f"slow down far more than NumPy's under such load; re-run on a quiet machine")
     return lines
 
 
