@@ -198,14 +198,14 @@ GRADIENTS = [
     Misuse("mse-none-grad-shape", manual_backward(mnn.MSELoss(reduction="none"), f32(3), f32(2), f32(3)), ValueError,
            ("MSELoss(reduction='none')", "grad_output must have shape (3,)", "got (2,)"),
            backward_of(lambda: torch.nn.MSELoss(reduction="none")(requiring_grad(t32(3)), t32(3)), (2,))),
-    *[Misuse(f"{name}-grad-shape", manual_backward(module, x, f32(1, 3)), ValueError,
-             (name, "grad_output of the output's shape (4, 3)", "got (1, 3)"),
+    *[Misuse(f"{name}-grad-shape", manual_backward(module, f32(4, 3), f32(1, 3)), ValueError,
+             (label, "grad_output of the output's shape (4, 3)", "got (1, 3)"),
              backward_of(lambda torch_module=torch_module: torch_module(requiring_grad(t32(4, 3))), (1, 3)))
-      for name, module, torch_module, x in (
-          ("ReLU()", mnn.ReLU(), torch.nn.ReLU(), f32(4, 3)),
-          ("Softmax(dim=1)", mnn.Softmax(dim=1), torch.nn.Softmax(dim=1), f32(4, 3)),
-          ("BatchNorm1d(3", mnn.BatchNorm1d(3), torch.nn.BatchNorm1d(3), f32(4, 3)),
-          ("Dropout(p=0.5", mnn.Dropout().eval(), torch.nn.Dropout().eval(), f32(4, 3)))],
+      for name, label, module, torch_module in (
+          ("relu", "ReLU()", mnn.ReLU(), torch.nn.ReLU()),
+          ("softmax", "Softmax(dim=1)", mnn.Softmax(dim=1), torch.nn.Softmax(dim=1)),
+          ("batchnorm", "BatchNorm1d(3", mnn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)),
+          ("dropout", "Dropout(p=0.5", mnn.Dropout().eval(), torch.nn.Dropout().eval()))],
     Misuse("maxout-grad-shape", manual_backward(mnn.Maxout(4, 3, 2), f32(4, 4), f32(1, 3)), ValueError,
            ("Maxout(in_features=4", "grad_output of the output's shape (4, 3)", "got (1, 3)"),
            backward_of(lambda: torch_ref.nn.Maxout(4, 3, 2)(t32(4, 4)), (1, 3))),
