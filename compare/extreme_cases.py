@@ -151,7 +151,8 @@ OPTIMIZER_CONFIGS = [
     ("Adam", {"lr": 1e-2, "weight_decay": 1e-2}),
     ("AdamW", {"lr": 1e-2}),
 ]
-EXTREME_OPTIMIZER_CASES = [(name, kwargs, gradient) for name, kwargs in OPTIMIZER_CONFIGS for gradient in (huge, spread)]
+EXTREME_OPTIMIZER_CASES = [(name, kwargs, gradient) for name, kwargs in OPTIMIZER_CONFIGS
+                           for gradient in (huge, spread)]
 
 DIVERGENT_CASE = Case("linreg-mse-sgd_lr1e10-diverges", ("LinearRegression", {"in_features": 5}), ("MSELoss", {}),
                       ("SGD", {"lr": 1e10}), REGRESSION, steps=40)

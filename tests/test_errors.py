@@ -83,7 +83,8 @@ INPUTS = [
            ("BatchNorm1d(3", "(N, 3, L)", "got (2, 3, 4, 5)"), lambda: torch.nn.BatchNorm1d(3)(t32(2, 3, 4, 5))),
     Misuse("maxout-feature-size", lambda: mnn.Maxout(4, 2, 3)(f32(2, 5)), ValueError,
            ("Maxout(in_features=4", "(*, 4)", "got (2, 5)"), lambda: torch_ref.nn.Maxout(4, 2, 3)(t32(2, 5))),
-    Misuse("maxout-rank-0", lambda: mnn.Maxout(4, 2, 3)(f32()), ValueError, ("Maxout(in_features=4", "(*, 4)", "got ()"),
+    Misuse("maxout-rank-0", lambda: mnn.Maxout(4, 2, 3)(f32()), ValueError,
+           ("Maxout(in_features=4", "(*, 4)", "got ()"),
            lambda: torch_ref.nn.Maxout(4, 2, 3)(t32())),
     Misuse("flatten-dim-out-of-range", lambda: mnn.Flatten()(f32(3)), IndexError,
            ("Flatten(start_dim=1", "expected to be in range of [-1, 0]", "got 1"), lambda: torch.nn.Flatten()(t32(3))),
@@ -144,8 +145,8 @@ TARGETS = [
              (f"{loss.__name__}(", "Target -1 is out of bounds", "[0, 3) or ignore_index=-100"),
              lambda loss=loss: getattr(torch.nn, loss.__name__)()(t32(2, 3), tlabels(0, -1)))
       for loss in (mnn.CrossEntropyLoss, mnn.NLLLoss)],
-    *[Misuse(f"{loss.__name__}-target-{dtype.__name__}", lambda loss=loss, dtype=dtype: loss()(f32(2, 3),
-                                                                                               labels(0, 1, dtype=dtype)),
+    *[Misuse(f"{loss.__name__}-target-{dtype.__name__}",
+             lambda loss=loss, dtype=dtype: loss()(f32(2, 3), labels(0, 1, dtype=dtype)),
              TypeError, (f"{loss.__name__}(", "int64 (or uint8)", f"got dtype {np.dtype(dtype)}"),
              lambda loss=loss, t=t: getattr(torch.nn, loss.__name__)()(t32(2, 3), tlabels(0, 1, dtype=t)))
       for loss in (mnn.CrossEntropyLoss, mnn.NLLLoss)
@@ -178,7 +179,8 @@ TARGETS = [
              lambda name=name: getattr(torch.nn, name)()(t32(3, 1), t32(3)), "warns")
       for name in ("L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss")],
     Misuse("mse-target-shape-incompatible", lambda: mnn.MSELoss()(f32(3, 2), f32(2, 3)), ValueError,
-           ("MSELoss(", "target must have shape (3, 2)", "got (2, 3)"), lambda: torch.nn.MSELoss()(t32(3, 2), t32(2, 3))),
+           ("MSELoss(", "target must have shape (3, 2)", "got (2, 3)"),
+           lambda: torch.nn.MSELoss()(t32(3, 2), t32(2, 3))),
 ]
 
 # -- gradients passed to backward ------------------------------------------------------------------------
@@ -196,14 +198,14 @@ GRADIENTS = [
     Misuse("mse-none-grad-shape", manual_backward(mnn.MSELoss(reduction="none"), f32(3), f32(2), f32(3)), ValueError,
            ("MSELoss(reduction='none')", "grad_output must have shape (3,)", "got (2,)"),
            backward_of(lambda: torch.nn.MSELoss(reduction="none")(requiring_grad(t32(3)), t32(3)), (2,))),
-    *[Misuse(f"{name}-grad-shape", manual_backward(module, x, f32(1, 3)), ValueError,
-             (name, "grad_output of the output's shape (4, 3)", "got (1, 3)"),
+    *[Misuse(f"{name}-grad-shape", manual_backward(module, f32(4, 3), f32(1, 3)), ValueError,
+             (label, "grad_output of the output's shape (4, 3)", "got (1, 3)"),
              backward_of(lambda torch_module=torch_module: torch_module(requiring_grad(t32(4, 3))), (1, 3)))
-      for name, module, torch_module, x in (
-          ("ReLU()", mnn.ReLU(), torch.nn.ReLU(), f32(4, 3)),
-          ("Softmax(dim=1)", mnn.Softmax(dim=1), torch.nn.Softmax(dim=1), f32(4, 3)),
-          ("BatchNorm1d(3", mnn.BatchNorm1d(3), torch.nn.BatchNorm1d(3), f32(4, 3)),
-          ("Dropout(p=0.5", mnn.Dropout().eval(), torch.nn.Dropout().eval(), f32(4, 3)))],
+      for name, label, module, torch_module in (
+          ("relu", "ReLU()", mnn.ReLU(), torch.nn.ReLU()),
+          ("softmax", "Softmax(dim=1)", mnn.Softmax(dim=1), torch.nn.Softmax(dim=1)),
+          ("batchnorm", "BatchNorm1d(3", mnn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)),
+          ("dropout", "Dropout(p=0.5", mnn.Dropout().eval(), torch.nn.Dropout().eval()))],
     Misuse("maxout-grad-shape", manual_backward(mnn.Maxout(4, 3, 2), f32(4, 4), f32(1, 3)), ValueError,
            ("Maxout(in_features=4", "grad_output of the output's shape (4, 3)", "got (1, 3)"),
            backward_of(lambda: torch_ref.nn.Maxout(4, 3, 2)(t32(4, 4)), (1, 3))),
@@ -249,8 +251,8 @@ PROTOCOL = [
              (case.module[0] + "(", *PROTOCOL_FRAGMENTS), None, None) for case in MODULE_CASES],
     Misuse("model-backward-before-forward", lambda: manual.models.MLP(4, [5], 3, batch_norm=True).backward(f32(2, 3)),
            RuntimeError, ("Linear(in_features=5, out_features=3", *PROTOCOL_FRAGMENTS), None, None),
-    Misuse("model-second-backward", model_second_backward(manual.models.MLP(4, [5], 3, dropout=0.5, activation="maxout"),
-                                                          f32(2, 4)),
+    Misuse("model-second-backward",
+           model_second_backward(manual.models.MLP(4, [5], 3, dropout=0.5, activation="maxout"), f32(2, 4)),
            RuntimeError, ("Linear(in_features=5, out_features=3", *PROTOCOL_FRAGMENTS), None, None),
 ]
 
