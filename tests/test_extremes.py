@@ -10,6 +10,7 @@ from compare.harness import compare_arrays
 from compare.module_check import build_pair, check_module_case, make_inputs
 from compare.tolerances import tolerance_for
 from compare.update_rule import run_update_rule
+from manual.nn.functional import relu, relu_backward
 
 DTYPES = ["float64", "float32"]
 
@@ -64,3 +65,11 @@ def test_tiny_variance_batchnorm_is_float32_accurate_where_torch_loses_digits(ca
     torch_error = compare_arrays(0, "output", torch_output, exact[0], tolerance)
     assert not torch_error.passed, (f"{case.name}: torch's float32 output is now accurate ({torch_error.describe()}): "
                                     "move the case to EXTREME_MODULE_CASES")
+
+
+def test_relu_backward_of_an_infinite_gradient_is_zero_where_the_unit_is_off_as_in_torch():
+    x = np.array([-1.0, 0.0, 2.0])
+    grad = np.array([np.inf, -np.inf, np.inf])
+    x_t = torch.from_numpy(x).requires_grad_(True)
+    torch.relu(x_t).backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(relu_backward(grad, relu(x)), x_t.grad.numpy())

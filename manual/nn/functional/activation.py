@@ -38,8 +38,12 @@ def relu(x):
 
 
 def relu_backward(grad_output, y):
-    """ReLU'(x) = 1 if x > 0 else 0; torch masks on the output y > 0, so the subgradient at 0 is 0."""
-    return grad_output * (y > 0)
+    """ReLU'(x) = 1 if x > 0 else 0; torch masks on the output y > 0, so the subgradient at 0 is 0.
+
+    A select, not g·[y > 0]: an infinite upstream gradient stays 0 where the unit is off (inf·0 would be NaN),
+    as torch's threshold_backward does.
+    """
+    return np.where(y > 0, grad_output, 0).astype(grad_output.dtype, copy=False)
 
 
 def leaky_relu(x, negative_slope: float = 0.01):
