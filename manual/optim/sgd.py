@@ -4,24 +4,24 @@ import numpy as np
 from manual.optim._ops import add
 from manual.optim.optimizer import Optimizer, non_negative
 
-BLOCK = 1 << 14  # elements of the temporary alpha·x in `add_scaled_` (64 KiB in float32: stays in cache)
+BLOCK = 1 << 12  # elements per block in `add_scaled_`: its float64 temporaries stay at 32 KiB each
 
 
 def add_scaled_(target: np.ndarray, alpha: float, x: np.ndarray) -> None:
-    """target += alpha·x in place, as torch's `target.add_(x, alpha=alpha)`.
+    """target += alpha·x in place, rounded as torch's `target.add_(x, alpha=alpha)` (see `_ops.add`).
 
-    NumPy has no fused a·x + y, so alpha·x needs a temporary: one for the whole parameter would raise the
-    step's peak memory by the largest parameter's size (torch's add_ needs none), so large arrays are taken a
-    block of rows at a time, each element rounded the same way either way. Unlike `_ops.add` this rounds alpha·x
-    before adding (torch's float32 kernel fuses the two: <= 1 ulp apart, far inside the float32 tolerance);
-    `_ops.add`'s exact emulation would need float64 temporaries, three times the memory of this one.
+    torch's float32 kernel fuses alpha·x + target (one rounding); `_ops.add` emulates that exactly through
+    float64 temporaries. That rounding matters when the update nearly cancels the parameter (huge gradients:
+    tests/test_extremes.py). Temporaries for a whole parameter would raise the step's peak memory by several
+    times its size (torch's add_ needs none), so large arrays are taken a block of rows at a time.
     """
     if target.ndim == 0 or target.size <= BLOCK:
-        target += alpha * x
+        target[...] = add(target, x, alpha)
         return
     rows = max(1, BLOCK * len(target) // target.size)
     for start in range(0, len(target), rows):
-        target[start:start + rows] += alpha * x[start:start + rows]
+        block = slice(start, start + rows)
+        target[block] = add(target[block], x[block], alpha)
 
 
 def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, momentum, dampening, weight_decay,
