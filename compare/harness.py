@@ -125,6 +125,35 @@ def _optimizer_state(optimizer, names: list[str]) -> dict[str, np.ndarray]:
                       for key, value in entries.items()}}
 
 
+def _model_pairs(torch_model, manual_model, after_step: bool) -> list[tuple]:
+    """(name, manual value, torch value) for every parameter's grad (and, after an optimizer step, the parameter
+    itself) and every buffer, by torch's names; the manual value is None where manual lacks the tensor."""
+    m_params = dict(manual_model.named_parameters())
+    pairs = []
+    for name, t_param in torch_model.named_parameters():
+        m_param = m_params.get(name)
+        pairs.append((f"grad.{name}", None if m_param is None else m_param.grad, t_param.grad))
+        if after_step:
+            pairs.append((f"param.{name}", None if m_param is None else m_param.data, t_param))
+    m_buffers = dict(manual_model.named_buffers())
+    return pairs + [(f"buffer.{name}", m_buffers.get(name), t_buffer) for name, t_buffer in torch_model.named_buffers()]
+
+
+def _compare_pairs(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLog | None) -> list[TensorError]:
+    """One TensorError per pair (a tensor missing on one side fails); NaN/Inf noted in `non_finite` when given."""
+    errors = []
+    for name, m_value, t_value in pairs:
+        if m_value is None or t_value is None:
+            missing = "manual" if m_value is None else "torch"
+            errors.append(TensorError(step, f"{name} (missing on {missing})", np.inf, np.inf, np.inf, (), np.nan, np.nan))
+            continue
+        t_value = to_numpy(t_value)
+        if non_finite is not None:
+            non_finite.note(step, name, m_value, t_value)
+        errors.append(compare_arrays(step, name, m_value, t_value, tolerance))
+    return errors
+
+
 def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: str, device: str,
               case_name: str = "custom", tolerance: Tolerance | None = None) -> CaseResult:
     """Train both twins on `steps` batches from the iterator `batches`, comparing everything at every step
@@ -143,26 +172,11 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
         result.seconds_manual += time.perf_counter() - start
 
         pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss), ("grad.input", m_grad_input, t_grad_input)]
-        m_params = dict(manual_twin.model.named_parameters())
-        for name, t_param in torch_twin.model.named_parameters():
-            m_param = m_params.get(name)
-            pairs.append((f"grad.{name}", None if m_param is None else m_param.grad, t_param.grad))
-            pairs.append((f"param.{name}", None if m_param is None else m_param.data, t_param))
-        m_buffers = dict(manual_twin.model.named_buffers())
-        pairs += [(f"buffer.{name}", m_buffers.get(name), t_buffer)
-                  for name, t_buffer in torch_twin.model.named_buffers()]
+        pairs += _model_pairs(torch_twin.model, manual_twin.model, after_step=True)
         m_state = _optimizer_state(manual_twin.optimizer, names)
         t_state = _optimizer_state(torch_twin.optimizer, names)
         pairs += [(name, m_state.get(name), t_state.get(name)) for name in sorted(m_state.keys() | t_state.keys())]
-        for name, m_value, t_value in pairs:
-            if m_value is None or t_value is None:
-                missing = "manual" if m_value is None else "torch"
-                result.errors.append(TensorError(step, f"{name} (missing on {missing})", np.inf, np.inf, np.inf, (),
-                                                 np.nan, np.nan))
-            else:
-                t_value = to_numpy(t_value)
-                result.non_finite.note(step, name, m_value, t_value)
-                result.errors.append(compare_arrays(step, name, m_value, t_value, tolerance))
+        result.errors += _compare_pairs(step, pairs, tolerance, result.non_finite)
         if tolerance.resync:
             copy_torch_state_into_manual(torch_twin, manual_twin)
     return result
@@ -189,15 +203,9 @@ def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, fir
         m_output = manual_twin.model(x)
         m_loss = manual_twin.loss_fn(m_output, y)
         m_grad_input = manual_twin.model.backward(manual_twin.loss_fn.backward())
-        m_params, m_buffers = dict(manual_twin.model.named_parameters()), dict(manual_twin.model.named_buffers())
         pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss), ("grad.input", m_grad_input, x_t.grad)]
-        pairs += [(f"grad.{name}", m_params[name].grad, p.grad) for name, p in torch_twin.model.named_parameters()]
-        pairs += [(f"buffer.{name}", m_buffers[name], b) for name, b in torch_twin.model.named_buffers()]
-        for name, m_value, t_value in pairs:
-            t_value = to_numpy(t_value)
-            if non_finite is not None:
-                non_finite.note(step, name, m_value, t_value)
-            errors.append(compare_arrays(step, name, m_value, t_value, tolerance))
+        pairs += _model_pairs(torch_twin.model, manual_twin.model, after_step=False)
+        errors += _compare_pairs(step, pairs, tolerance, non_finite)
     return errors
 
 
