@@ -233,6 +233,11 @@ LOSS_CASES = [
     ModuleCase("ce-none-smoothing", ("CrossEntropyLoss", {"reduction": "none", "label_smoothing": 0.2}),
                normal(6, 4), class_indices(6, classes=4)),
     ModuleCase("ce-3d-weight", ("CrossEntropyLoss", {"weight": W3}), normal(2, 3, 5), class_indices(2, 5, classes=3)),
+    ModuleCase("ce-3d", ("CrossEntropyLoss", {}), normal(2, 3, 5), class_indices(2, 5, classes=3)),
+    ModuleCase("ce-ignore-in-range", ("CrossEntropyLoss", {"ignore_index": 1}), normal(8, 4),  # unweighted, ignored rows
+               class_indices(8, classes=4, ignore=1, ignored_share=0.2)),
+    ModuleCase("ce-none-ignore", ("CrossEntropyLoss", {"reduction": "none"}), normal(6, 4),
+               class_indices(6, classes=4, ignore=-100, ignored_share=0.3)),
     ModuleCase("ce-unbatched", ("CrossEntropyLoss", {}), normal(4), class_indices(classes=4)),
     ModuleCase("ce-probability-targets", ("CrossEntropyLoss", {}), normal(6, 4), class_probabilities(6, 4)),
     ModuleCase("ce-probability-targets-weight-smoothing-sum",

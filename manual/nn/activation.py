@@ -20,13 +20,13 @@ class _Elementwise(Module):
         return {}
 
     def forward(self, x):
-        y = self.function(check_float_input(self.label(), x), **self.arguments())
+        y = self.function(check_float_input(self, x), **self.arguments())
         self.save_for_backward(y if self.saves_output else x)
         return y
 
     def backward(self, grad_output):
         (saved,) = self.saved_for_backward()
-        check_grad_output(self.label(), grad_output, saved.shape)  # saved (x or y) has the output's shape
+        check_grad_output(self, grad_output, saved.shape)  # saved (x or y) has the output's shape
         return self.derivative(grad_output, saved, **self.arguments())
 
     def extra_repr(self):
@@ -142,15 +142,15 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        check_float_input(self.label(), x)
+        check_float_input(self, x)
         dim = self.dim if self.dim is not None else F.implicit_softmax_dim(x.ndim)
-        y = self.function(x, wrap_dim(self.label(), dim, x.ndim))
+        y = self.function(x, wrap_dim(self, dim, x.ndim))
         self.save_for_backward(y, dim)
         return y
 
     def backward(self, grad_output):
         y, dim = self.saved_for_backward()
-        check_grad_output(self.label(), grad_output, y.shape)
+        check_grad_output(self, grad_output, y.shape)
         return self.derivative(grad_output, y, dim)
 
     def extra_repr(self):

@@ -33,7 +33,7 @@ class Dropout(Module):
         return mask
 
     def forward(self, x):
-        check_float_input(self.label(), x)
+        check_float_input(self, x)
         if not self.training or self.p == 0:
             scale = np.ones((), dtype=x.dtype)
         elif self.p == 1:  # everything dropped: no mask drawn (torch draws none either)
@@ -45,7 +45,7 @@ class Dropout(Module):
 
     def backward(self, grad_output):
         scale, shape = self.saved_for_backward()
-        check_grad_output(self.label(), grad_output, shape)
+        check_grad_output(self, grad_output, shape)
         return F.dropout_backward(grad_output, scale)
 
     def extra_repr(self):

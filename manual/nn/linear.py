@@ -37,9 +37,9 @@ class Linear(Module):
 
     def forward(self, x):
         weight, bias = self.weight.data, self.bias
-        if getattr(x, "dtype", None) != weight.dtype or x.shape[-1:] != (self.in_features,):
-            check_float_input(self.label(), x, weight.dtype)  # raise, naming the layer; only on this path,
-            check_last_dim(self.label(), x, self.in_features)  # so a good call does not build the message
+        if getattr(x, "dtype", None) != weight.dtype or x.shape[-1:] != (self.in_features,):  # one test per call
+            check_float_input(self, x, weight.dtype)  # raise, naming the layer
+            check_last_dim(self, x, self.in_features)
         self.save_for_backward(x)
         return F.linear(x, weight, None if bias is None else bias.data)
 
@@ -68,8 +68,8 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        check_float_input(self.label(), x)
-        start, end = (wrap_dim(self.label(), d, x.ndim) for d in (self.start_dim, self.end_dim))
+        check_float_input(self, x)
+        start, end = (wrap_dim(self, d, x.ndim) for d in (self.start_dim, self.end_dim))
         if x.ndim and start > end:
             raise ValueError(f"{self.label()}: flatten() has invalid args: start_dim cannot come after end_dim "
                              f"for an input of shape {x.shape}")

@@ -35,7 +35,7 @@ class _Loss(Module):
                                    f"pass backward(grad_output) of shape {loss_shape}")
             return np.asarray(1, dtype=dtype)
         grad_output = np.asarray(grad_output, dtype=dtype)
-        check_same_shape(self.label(), "grad_output", grad_output, loss_shape)
+        check_same_shape(self, "grad_output", grad_output, loss_shape)
         return grad_output
 
     def check_weight(self, name: str, value, input, shape) -> None:
@@ -64,9 +64,9 @@ class _ElementwiseLoss(_Loss):
         """Extra input checks of one loss (BCE's probability range)."""
 
     def forward(self, input, target):
-        check_float_input(self.label(), input)
+        check_float_input(self, input)
         target = np.asarray(target)
-        check_same_shape(self.label(), "target", target, input.shape)
+        check_same_shape(self, "target", target, input.shape)
         check_float_input(self.label() + " target", target, input.dtype)
         self.check(input, target)
         loss = self.function(input, target, reduction=self.reduction, **self.arguments())
@@ -135,8 +135,8 @@ class BCELoss(_ElementwiseLoss):
         self.register_buffer("weight", None if weight is None else np.asarray(weight))
 
     def check(self, input, target):
-        check_between(self.label(), "input", input, 0, 1, " (probabilities; use BCEWithLogitsLoss on logits)")
-        check_between(self.label(), "target", target, 0, 1)
+        check_between(self, "input", input, 0, 1, " (probabilities; use BCEWithLogitsLoss on logits)")
+        check_between(self, "target", target, 0, 1)
         self.check_weight("weight", self.weight, input, input.shape)
 
     def arguments(self):

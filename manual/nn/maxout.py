@@ -35,15 +35,15 @@ class Maxout(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
-        check_float_input(self.label(), x, self.weight.dtype)
-        check_last_dim(self.label(), x, self.in_features)
+        check_float_input(self, x, self.weight.dtype)
+        check_last_dim(self, x, self.in_features)
         y, winner = F.maxout(x, self.weight.data, None if self.bias is None else self.bias.data, self.pieces)
         self.save_for_backward(x, winner)
         return y
 
     def backward(self, grad_output):
         x, winner = self.saved_for_backward()
-        check_grad_output(self.label(), grad_output, winner.shape)  # one winner per output unit
+        check_grad_output(self, grad_output, winner.shape)  # one winner per output unit
         grad_input, grad_weight, grad_bias = F.maxout_backward(grad_output, x, self.weight.data, winner, self.pieces,
                                                                self.bias is not None)
         self.weight.accumulate_grad(grad_weight)

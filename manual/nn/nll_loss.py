@@ -16,7 +16,8 @@ class NLLLoss(_Loss):
     """
 
     probability_targets = False
-    function, derivative = staticmethod(F.nll_loss), staticmethod(F.nll_loss_backward)
+    label_smoothing = 0.0
+    derivative = staticmethod(F.nll_loss_backward)
 
     def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
                  reduction: str = "mean"):
@@ -27,37 +28,42 @@ class NLLLoss(_Loss):
     def check_target(self, input, target):
         n_classes = input.shape[0 if input.ndim == 1 else 1]
         if self.weight is not None:
-            check_same_shape(self.label(), "weight", self.weight, (n_classes,))
+            check_same_shape(self, "weight", self.weight, (n_classes,))
             check_float_input(self.label() + " weight", self.weight, input.dtype)
         if self.probability_targets and target.shape == input.shape:
             check_float_input(self.label() + " probability target", target, input.dtype)
             return
-        check_same_shape(self.label(), "class-index target", target, F.sample_shape(input))
+        check_same_shape(self, "class-index target", target, F.sample_shape(input))
         if target.dtype not in CLASS_INDEX_DTYPES:  # torch: "expected target dtype to be Long or Byte"
             raise TypeError(f"{self.label()}: class-index targets must be integers of dtype int64 (or uint8), "
                             f"got dtype {target.dtype}")
+        if target.size == 0 or (target.min() >= 0 and target.max() < n_classes):
+            return  # every target a class (two reductions; the mask below only when some is not)
         bad = (target != self.ignore_index) & ((target < 0) | (target >= n_classes))
         if bad.any():
             raise IndexError(f"{self.label()}: Target {target[bad].flat[0]} is out of bounds: "
                              f"expected class indices in [0, {n_classes}) or ignore_index={self.ignore_index}")
 
-    def arguments(self) -> dict:
-        return {"weight": self.weight, "ignore_index": self.ignore_index, "reduction": self.reduction}
+    def log_probabilities(self, rows):
+        """lp from the input's rows: NLLLoss is given log-probabilities."""
+        return rows
 
     def forward(self, input, target):
-        check_float_input(self.label(), input)
+        check_float_input(self, input)
         if input.ndim == 0:
             raise ValueError(f"{self.label()}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got ()")
         target = np.asarray(target)
         self.check_target(input, target)
-        loss = self.function(input, target, **self.arguments())
-        self.save_for_backward(input, target, loss.shape)
+        targets = F.target_weights(input, target, self.weight, self.ignore_index, self.label_smoothing)
+        log_probs = self.log_probabilities(F.classes_last(input))
+        loss = F.weighted_nll(log_probs, targets, F.sample_shape(input), self.reduction)
+        self.save_for_backward(log_probs, targets, loss.shape, input.shape)
         return loss
 
     def backward(self, grad_output=None):
-        input, target, loss_shape = self.saved_for_backward()
-        grad_output = self.upstream(grad_output, loss_shape, input.dtype)
-        return self.derivative(grad_output, input, target, **self.arguments())
+        log_probs, targets, loss_shape, input_shape = self.saved_for_backward()
+        grad_output = self.upstream(grad_output, loss_shape, log_probs.dtype)
+        return F.classes_back(self.derivative(grad_output, log_probs, targets, self.reduction), input_shape)
 
     def extra_repr(self):
         return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
@@ -75,7 +81,7 @@ class CrossEntropyLoss(NLLLoss):
     """
 
     probability_targets = True
-    function, derivative = staticmethod(F.cross_entropy), staticmethod(F.cross_entropy_backward)
+    derivative = staticmethod(F.cross_entropy_backward)
 
     def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
                  reduction: str = "mean", label_smoothing: float = 0.0):
@@ -84,8 +90,8 @@ class CrossEntropyLoss(NLLLoss):
             raise ValueError(f"CrossEntropyLoss: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
         self.label_smoothing = label_smoothing
 
-    def arguments(self) -> dict:
-        return {**super().arguments(), "label_smoothing": self.label_smoothing}
+    def log_probabilities(self, rows):
+        return F.log_softmax(rows, dim=1)
 
     def extra_repr(self):
         return f"{super().extra_repr()}, label_smoothing={self.label_smoothing}"

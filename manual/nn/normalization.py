@@ -43,7 +43,7 @@ class BatchNorm1d(Module):
         with batch statistics (training, or no running statistics) more than one value per channel and eps > 0,
         otherwise eps >= 0."""
         stored = self.weight.data if self.weight is not None else self.running_mean
-        check_float_input(self.label(), x, None if stored is None else stored.dtype)
+        check_float_input(self, x, None if stored is None else stored.dtype)
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
             raise ValueError(f"{self.label()}: expected input of shape (N, {self.num_features}) or "
                              f"(N, {self.num_features}, L), got {x.shape}")
@@ -76,7 +76,7 @@ class BatchNorm1d(Module):
 
     def backward(self, grad_output):
         (saved,) = self.saved_for_backward()
-        check_grad_output(self.label(), grad_output, saved[0].shape)  # saved[0] is x̂, of the output's shape
+        check_grad_output(self, grad_output, saved[0].shape)  # saved[0] is x̂, of the output's shape
         grad_input, grad_weight, grad_bias = F.batch_norm_backward(grad_output, self._data("weight"), saved)
         if self.weight is not None:
             self.weight.accumulate_grad(grad_weight)

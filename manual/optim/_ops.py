@@ -41,6 +41,18 @@ def add(a: np.ndarray, b: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     return a + alpha * b
 
 
+def add_(a: np.ndarray, b: np.ndarray, alpha: float = 1.0) -> None:
+    """a.add_(b, alpha=alpha): a += alpha·b in place, rounded as `add`, with one temporary the size of b."""
+    alpha = float(alpha)
+    if _is_float32(a):
+        fused = b.astype(np.float64)
+        fused *= float(np.float32(alpha))  # exact: two float32 significands fit in a float64 one
+        fused += a
+        a[...] = fused  # the one rounding to float32
+    else:
+        a += alpha * b
+
+
 def addcmul(a: np.ndarray, b: np.ndarray, c: np.ndarray, value: float = 1.0) -> np.ndarray:
     """torch.addcmul(a, b, c, value=value) = a + value·b·c."""
     value = float(value)

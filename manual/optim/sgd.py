@@ -1,27 +1,27 @@
 """Stochastic gradient descent with momentum, dampening, L2 weight decay and Nesterov, as torch.optim.SGD."""
 import numpy as np
 
-from manual.optim._ops import add
+from manual.optim._ops import add, add_
 from manual.optim.optimizer import Optimizer, non_negative
 
-BLOCK = 1 << 12  # elements per block in `add_scaled_`: its float64 temporaries stay at 32 KiB each
+BLOCK = 1 << 14  # elements per block in `add_scaled_`: its float64 temporary stays at 128 KiB
 
 
 def add_scaled_(target: np.ndarray, alpha: float, x: np.ndarray) -> None:
-    """target += alpha·x in place, rounded as torch's `target.add_(x, alpha=alpha)` (see `_ops.add`).
+    """target += alpha·x in place, rounded as torch's `target.add_(x, alpha=alpha)` (see `_ops.add_`).
 
-    torch's float32 kernel fuses alpha·x + target (one rounding); `_ops.add` emulates that exactly through
-    float64 temporaries. That rounding matters when the update nearly cancels the parameter (huge gradients:
-    tests/test_extremes.py). Temporaries for a whole parameter would raise the step's peak memory by several
-    times its size (torch's add_ needs none), so large arrays are taken a block of rows at a time.
+    torch's float32 kernel fuses alpha·x + target (one rounding); `_ops.add_` emulates that exactly through a
+    float64 temporary (the model's arrays stay float32). That rounding matters when the update nearly cancels
+    the parameter (huge gradients: tests/test_extremes.py). A temporary for a whole parameter would raise the
+    step's peak memory by twice its size (torch's add_ needs none), so large arrays go a block of rows at a time.
     """
     if target.ndim == 0 or target.size <= BLOCK:
-        target[...] = add(target, x, alpha)
+        add_(target, x, alpha)
         return
     rows = max(1, BLOCK * len(target) // target.size)
     for start in range(0, len(target), rows):
         block = slice(start, start + rows)
-        target[block] = add(target[block], x[block], alpha)
+        add_(target[block], x[block], alpha)
 
 
 def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, momentum, dampening, weight_decay,

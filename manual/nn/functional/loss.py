@@ -20,8 +20,11 @@ def reduce(loss: np.ndarray, reduction: str, denominator=None) -> np.ndarray:
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return total
-    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 = NaN when every target is ignored, as torch
-        return total / (loss.size if denominator is None else denominator)
+    denominator = loss.size if denominator is None else denominator
+    if denominator == 0:
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 = NaN when every target is ignored, as torch
+            return total / denominator
+    return total / denominator
 
 
 def reduced_grad(local_grad: np.ndarray, grad_output, reduction: str, denominator=None) -> np.ndarray:

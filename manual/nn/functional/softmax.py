@@ -28,7 +28,8 @@ def softmax_backward(grad_output, y, dim: int):
 def log_softmax(x, dim: int):
     """log y_i = (x_i - M) - log Σ_j e^(x_j - M); never log(softmax(x)), which gives -inf in float32."""
     shifted = x - x.max(axis=dim, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    shifted -= np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    return shifted
 
 
 def log_softmax_backward(grad_output, y, dim: int):
