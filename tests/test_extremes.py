@@ -67,9 +67,20 @@ def test_tiny_variance_batchnorm_is_float32_accurate_where_torch_loses_digits(ca
                                     "move the case to EXTREME_MODULE_CASES")
 
 
-def test_relu_backward_of_an_infinite_gradient_is_zero_where_the_unit_is_off_as_in_torch():
-    x = np.array([-1.0, 0.0, 2.0])
-    grad = np.array([np.inf, -np.inf, np.inf])
+NAN, INF = np.nan, np.inf
+
+
+@pytest.mark.parametrize("x, grad", [
+    ([-1.0, 0.0, 2.0], [INF, -INF, INF]),  # off units take 0, not inf·0 = NaN
+    ([-1.0, 0.0, 2.0], [NAN, NAN, NAN]),  # a NaN gradient stops at an off unit too
+    ([NAN, -1.0, 2.0], [5.0, -3.0, 7.0]),  # a NaN unit is not "<= 0", so it passes its gradient
+    ([NAN, -1.0, 2.0], [INF, INF, -INF]),
+], ids=["inf-upstream", "nan-upstream", "nan-unit", "nan-unit-inf-upstream"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_backward_selects_as_torch_with_non_finite_values(x, grad, dtype):
+    x, grad = np.array(x, dtype=dtype), np.array(grad, dtype=dtype)
     x_t = torch.from_numpy(x).requires_grad_(True)
     torch.relu(x_t).backward(torch.from_numpy(grad))
-    np.testing.assert_array_equal(relu_backward(grad, relu(x)), x_t.grad.numpy())
+    manual = relu_backward(grad, relu(x))
+    assert manual.dtype == dtype
+    np.testing.assert_array_equal(manual, x_t.grad.numpy())
