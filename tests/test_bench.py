@@ -1,6 +1,8 @@
 """What the benchmarks rely on: manual's fast paths change no result, the instruments can see what they claim,
 the FLOP count is exact, and `python -m compare bench` writes its report. (The timings live in benches/.)"""
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import torch
 import manual.nn as nn
 from compare import bench
 from compare.memory import traced_peak
+import manual.optim.sgd as sgd
 from manual.optim._ops import add
 from manual.optim.sgd import BLOCK, add_scaled_
 
@@ -116,3 +119,15 @@ def test_bench_command_writes_its_report(tmp_path, capsys, monkeypatch):
     markdown = markdown_path.read_text()
     assert "python -m compare bench --sizes tiny" in markdown and "| manual / torch-cpu step time | tiny |" in markdown
     assert "manual/torch-cpu" in capsys.readouterr().out
+
+
+def test_profile_step_reports_and_puts_the_exact_sgd_update_back(capsys):
+    path = Path(__file__).resolve().parents[1] / "benches" / "profile_step.py"
+    spec = importlib.util.spec_from_file_location("profile_step", path)
+    profile_step = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(profile_step)
+    exact = sgd.add_scaled_
+    profile_step.profile(bench.SIZES["tiny"], steps=5)
+    assert sgd.add_scaled_ is exact
+    report = capsys.readouterr().out
+    assert all(phase in report for phase in profile_step.PHASES) and "plain float32 SGD update" in report
