@@ -16,37 +16,37 @@ def resolve_dtype(dtype) -> np.dtype:
     return resolved
 
 
-def name(owner) -> str:
+def label_of(owner) -> str:
     return owner if isinstance(owner, str) else owner.label()
 
 
 def check_float_input(owner, x, dtype: np.dtype | None = None) -> np.ndarray:
     """`x` as an ndarray of a float dtype, equal to the parameters' `dtype` when the layer has any."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name(owner)}: expected a numpy.ndarray input, got {type(x).__name__}")
+        raise TypeError(f"{label_of(owner)}: expected a numpy.ndarray input, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name(owner)}: expected a float32 or float64 input, got dtype {x.dtype}")
+        raise TypeError(f"{label_of(owner)}: expected a float32 or float64 input, got dtype {x.dtype}")
     if dtype is not None and x.dtype != dtype:
-        raise TypeError(f"{name(owner)}: input dtype {x.dtype} does not match the parameters' dtype {dtype} "
+        raise TypeError(f"{label_of(owner)}: input dtype {x.dtype} does not match the parameters' dtype {dtype} "
                         f"(torch raises here too; cast the input or the module)")
     return x
 
 
 def check_last_dim(owner, x: np.ndarray, size: int, min_ndim: int = 1) -> None:
     if x.ndim < min_ndim or x.shape[-1] != size:
-        raise ValueError(f"{name(owner)}: expected input of shape (*, {size}), got {x.shape}")
+        raise ValueError(f"{label_of(owner)}: expected input of shape (*, {size}), got {x.shape}")
 
 
 def check_same_shape(owner, what: str, given, expected_shape) -> None:
     if np.shape(given) != tuple(expected_shape):
-        raise ValueError(f"{name(owner)}: {what} must have shape {tuple(expected_shape)}, got {np.shape(given)}")
+        raise ValueError(f"{label_of(owner)}: {what} must have shape {tuple(expected_shape)}, got {np.shape(given)}")
 
 
 def wrap_dim(owner, dim: int, ndim: int) -> int:
     """`dim` in [-ndim, ndim) as a non-negative axis (a 0-d input counts as 1-d, as torch); IndexError otherwise."""
     size = max(ndim, 1)
     if not -size <= dim < size:
-        raise IndexError(f"{name(owner)}: Dimension out of range (expected to be in range of [{-size}, {size - 1}], "
+        raise IndexError(f"{label_of(owner)}: Dimension out of range (expected to be in range of [{-size}, {size - 1}], "
                          f"but got {dim}) for an input with {ndim} dimension(s)")
     return dim % size
 
@@ -56,7 +56,7 @@ def check_between(owner, what: str, values: np.ndarray, low: float, high: float,
     inside = (values >= low) & (values <= high)
     if not inside.all():
         bad = values[~inside].flat[0]
-        raise ValueError(f"{name(owner)}: all elements of {what} should be between {low} and {high}{hint}, "
+        raise ValueError(f"{label_of(owner)}: all elements of {what} should be between {low} and {high}{hint}, "
                          f"got {bad} (values in [{np.min(values)}, {np.max(values)}])")
 
 
@@ -64,5 +64,5 @@ def check_grad_output(owner, grad_output, output_shape) -> None:
     """backward(grad_output) needs dL/d(output) of the output's shape (torch: "Mismatch in shape"); NumPy would
     broadcast a wrong one silently."""
     if np.shape(grad_output) != tuple(output_shape):
-        raise ValueError(f"{name(owner)}: backward expected grad_output of the output's shape {tuple(output_shape)}, "
+        raise ValueError(f"{label_of(owner)}: backward expected grad_output of the output's shape {tuple(output_shape)}, "
                          f"got {np.shape(grad_output)}")

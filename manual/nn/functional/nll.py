@@ -88,9 +88,12 @@ def _scale(grad_output, targets: TargetWeights, reduction: str, dtype):
     """dL/dℓ_row: per row ('none', a column), dL/dℓ ('sum') or dL/dℓ / D ('mean')."""
     if reduction == "none":
         return np.reshape(grad_output, (-1, 1))
-    if reduction == "mean" and targets.denominator != 0:  # D = 0: every row ignored, q = 0, the gradient is 0
-        grad_output = grad_output / targets.denominator
-    return np.asarray(grad_output, dtype=dtype)
+    if reduction == "sum":
+        return np.asarray(grad_output, dtype=dtype)
+    if targets.denominator == 0:  # every row ignored: dL/dℓ / 0 = inf, which meets only q = 0 (skipped)
+        with np.errstate(divide="ignore"):
+            return np.asarray(grad_output / targets.denominator, dtype=dtype)
+    return np.asarray(grad_output / targets.denominator, dtype=dtype)
 
 
 def nll_loss_backward(grad_output, log_probs, targets: TargetWeights, reduction: str = "mean"):
