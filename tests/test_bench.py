@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import manual.nn as nn
+import manual.optim.sgd as sgd
 from compare import bench
 from compare.memory import traced_peak
-import manual.optim.sgd as sgd
 from manual.optim._ops import add
 from manual.optim.sgd import BLOCK, add_scaled_
 

@@ -37,8 +37,8 @@ class Linear(Module):
 
     def forward(self, x):
         weight, bias = self.weight.data, self.bias
-        if getattr(x, "dtype", None) != weight.dtype or x.shape[-1:] != (self.in_features,):  # one test per call
-            check_float_input(self, x, weight.dtype)  # raise, naming the layer
+        if getattr(x, "dtype", None) != weight.dtype or x.shape[-1:] != (self.in_features,):
+            check_float_input(self, x, weight.dtype)  # raise, naming the layer (only a bad input gets here)
             check_last_dim(self, x, self.in_features)
         self.save_for_backward(x)
         return F.linear(x, weight, None if bias is None else bias.data)
