@@ -36,7 +36,7 @@ from compare.batches import Batches
 from compare.cases import Case
 from compare.harness import run_twins
 from compare.memory import torch_cpu_peak, torch_cuda_peak, traced_peak
-from compare.twins import Twin, build_twins
+from compare.twins import Twin, build_twins, manual_step, synchronize, torch_step
 
 LR = 0.01
 SETTLE_SECONDS = 0.3  # pause before each timed epoch (see `settle`)
@@ -98,29 +98,6 @@ def timing_twins(size: Size, dtype: str, device: str = "cpu", seed: int = 0) -> 
 def batches(size: Size, dtype: str, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     stream = size.case.data.stream(seed, dtype)
     return [next(stream) for _ in range(count)]
-
-
-def synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def manual_step(twin: Twin, x: np.ndarray, y: np.ndarray):
-    twin.optimizer.zero_grad()
-    loss = twin.loss_fn(twin.model(x), y)
-    twin.model.backward(twin.loss_fn.backward())
-    twin.optimizer.step()
-    return loss
-
-
-def torch_step(twin: Twin, x: np.ndarray, y: np.ndarray, device: str):
-    x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-    twin.optimizer.zero_grad()
-    loss = twin.loss_fn(twin.model(x), y)
-    loss.backward()
-    twin.optimizer.step()
-    synchronize(device)
-    return loss
 
 
 def sklearn_classifier(size: Size, seed: int = 0):

@@ -16,7 +16,7 @@ import torch
 from compare.masks import share_dropout_masks
 from compare.non_finite import NonFiniteLog
 from compare.tolerances import Tolerance, tolerance_for
-from compare.twins import Twin, build_twins, copy_torch_state_into_manual, to_numpy
+from compare.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, to_numpy, torch_step
 
 
 @dataclass
@@ -90,32 +90,6 @@ class CaseResult:
         return 1e3 * self.seconds_manual / self.steps, 1e3 * self.seconds_torch / self.steps
 
 
-def _synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _torch_step(twin: Twin, x: np.ndarray, y: np.ndarray, device: str):
-    x_t = torch.from_numpy(x).to(device).requires_grad_(True)
-    y_t = torch.from_numpy(y).to(device)
-    twin.optimizer.zero_grad()
-    output = twin.model(x_t)
-    loss = twin.loss_fn(output, y_t)
-    loss.backward()
-    twin.optimizer_step(loss)
-    _synchronize(device)
-    return output, loss, x_t.grad
-
-
-def _manual_step(twin: Twin, x: np.ndarray, y: np.ndarray):
-    twin.optimizer.zero_grad()
-    output = twin.model(x)
-    loss = twin.loss_fn(output, y)
-    grad_input = twin.model.backward(twin.loss_fn.backward())
-    twin.optimizer_step(loss)
-    return output, loss, grad_input
-
-
 def _optimizer_state(optimizer, names: list[str]) -> dict[str, np.ndarray]:
     """Every optimizer-state tensor by parameter name, and each group's current lr (schedulers change it)."""
     state_dict = optimizer.state_dict()
@@ -165,10 +139,10 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
     for step in range(steps):
         x, y = next(batches)
         start = time.perf_counter()
-        t_output, t_loss, t_grad_input = _torch_step(torch_twin, x, y, device)
+        t_output, t_loss, t_grad_input = torch_step(torch_twin, x, y, device, input_grad=True)
         result.seconds_torch += time.perf_counter() - start
         start = time.perf_counter()
-        m_output, m_loss, m_grad_input = _manual_step(manual_twin, x, y)
+        m_output, m_loss, m_grad_input = manual_step(manual_twin, x, y)
         result.seconds_manual += time.perf_counter() - start
 
         pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss), ("grad.input", m_grad_input, t_grad_input)]

@@ -20,7 +20,7 @@ from compare.datasets import Dataset, Standardizer
 from compare.harness import compare_arrays
 from compare.inspection_check import assert_same_summary
 from compare.tolerances import tolerance_for
-from compare.twins import build_twins, to_numpy
+from compare.twins import build_twins, manual_step, synchronize, to_numpy, torch_step
 from manual.data import DataLoader
 
 INDEX_TARGET_LOSSES = ("CrossEntropyLoss", "NLLLoss")  # class indices (n,) int64; every other loss: (n, 1) floats
@@ -97,33 +97,18 @@ class TwinTrainer:
     def _timed(self, side: str, function, *args):
         start = time.perf_counter()
         result = function(*args)
-        if self.recipe.device.startswith("cuda"):
-            torch.cuda.synchronize()
+        synchronize(self.recipe.device)
         self.seconds[side] += time.perf_counter() - start
         return result
-
-    def _torch_step(self, x, y) -> float:
-        twin, device = self.torch, self.recipe.device
-        twin.optimizer.zero_grad()
-        loss = twin.loss_fn(twin.model(torch.from_numpy(x).to(device)), torch.from_numpy(y).to(device))
-        loss.backward()
-        twin.optimizer.step()
-        return loss.item()
-
-    def _manual_step(self, x, y) -> float:
-        twin = self.manual
-        twin.optimizer.zero_grad()
-        loss = twin.loss_fn(twin.model(x), y)
-        twin.model.backward(twin.loss_fn.backward())
-        twin.optimizer.step()
-        return float(loss)
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training rows; the mean training loss (weighted by batch size) of each backend."""
         totals = {"manual": 0.0, "torch": 0.0}
         for x, y in self.loader:
-            totals["torch"] += len(x) * self._timed("torch", self._torch_step, x, y)
-            totals["manual"] += len(x) * self._timed("manual", self._manual_step, x, y)
+            _, torch_loss, _ = self._timed("torch", torch_step, self.torch, x, y, self.recipe.device)
+            _, manual_loss, _ = self._timed("manual", manual_step, self.manual, x, y)
+            totals["torch"] += len(x) * torch_loss.item()
+            totals["manual"] += len(x) * float(manual_loss)
         return {side: total / len(self.split.y_train) for side, total in totals.items()}
 
     def _torch_eval(self):

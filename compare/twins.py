@@ -1,4 +1,4 @@
-"""Build the torch and manual twins of a case from one spec, and move state between them."""
+"""Build the torch and manual twins of a case from one spec, run one training step on each, and move state between them."""
 import functools
 from dataclasses import dataclass
 from typing import Callable
@@ -65,6 +65,35 @@ class Twin:
             metric = loss.detach() if isinstance(loss, torch.Tensor) else loss
             self.scheduler.step(*([float(metric)] if needs_metric else []))
 
+
+
+def synchronize(device: str) -> None:
+    """Wait until the GPU has run what was queued (for timings and the end of a step); nothing on the CPU."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def manual_step(twin: Twin, x: np.ndarray, y: np.ndarray):
+    """One training step of the manual twin: (output, loss, dL/dx, None when its first layer skips it)."""
+    twin.optimizer.zero_grad()
+    output = twin.model(x)
+    loss = twin.loss_fn(output, y)
+    grad_input = twin.model.backward(twin.loss_fn.backward())
+    twin.optimizer_step(loss)
+    return output, loss, grad_input
+
+
+def torch_step(twin: Twin, x: np.ndarray, y: np.ndarray, device: str, input_grad: bool = False):
+    """The same step of the torch twin on a NumPy batch: (output, loss, dL/dx). dL/dx is computed only with
+    `input_grad` (the harness compares it); otherwise it is None, as for data in training."""
+    x_t = torch.from_numpy(x).to(device).requires_grad_(input_grad)
+    twin.optimizer.zero_grad()
+    output = twin.model(x_t)
+    loss = twin.loss_fn(output, torch.from_numpy(y).to(device))
+    loss.backward()
+    twin.optimizer_step(loss)
+    synchronize(device)
+    return output, loss, x_t.grad
 
 def _extras(case, optimizer, scheduler_module, clip_module) -> dict:
     """The case's optional scheduler and clipping, looked up by the same name on each side."""
