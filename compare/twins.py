@@ -1,4 +1,5 @@
-"""Build the torch and manual twins of a case from one spec, run one training step on each, and move state between them."""
+"""Build the torch and manual twins of a case from one spec, run one training step on each, and move state
+between them."""
 import functools
 from dataclasses import dataclass
 from typing import Callable
