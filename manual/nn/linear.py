@@ -45,12 +45,9 @@ class Linear(Module):
 
     def backward(self, grad_output):
         (x,) = self.saved_for_backward()
-        weight, bias = self.weight, self.bias
-        grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, x, weight.data, bias is not None,
-                                                               self.needs_input_grad)
-        weight.accumulate_grad(grad_weight, fresh=True)
-        if bias is not None:
-            bias.accumulate_grad(grad_bias, fresh=True)
+        grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, x, self.weight.data,
+                                                               self.bias is not None, self.needs_input_grad)
+        self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
         return grad_input
 
     def extra_repr(self):

@@ -46,9 +46,7 @@ class Maxout(Module):
         check_grad_output(self, grad_output, winner.shape)  # one winner per output unit
         grad_input, grad_weight, grad_bias = F.maxout_backward(grad_output, x, self.weight.data, winner, self.pieces,
                                                                self.bias is not None)
-        self.weight.accumulate_grad(grad_weight)
-        if self.bias is not None:
-            self.bias.accumulate_grad(grad_bias)
+        self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
         return grad_input
 
     def extra_repr(self):

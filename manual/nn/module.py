@@ -46,6 +46,13 @@ class Parameter:
         else:
             self.grad += grad
 
+    def clear_grad(self, set_to_none: bool = True) -> None:
+        """zero_grad for this parameter: drop `.grad` (torch's default) or fill it with zeros."""
+        if set_to_none:
+            self.grad = None
+        elif self.grad is not None:
+            self.grad.fill(0)
+
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
@@ -173,10 +180,15 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for param in self.parameters():
-            if set_to_none:
-                param.grad = None
-            elif param.grad is not None:
-                param.grad.fill(0)
+            param.clear_grad(set_to_none)
+
+    def accumulate_parameter_grads(self, **grads) -> None:
+        """For a backward: add each freshly computed dL/d(name) into the parameter `name`, if it exists (a layer
+        built with bias=False has `bias` None)."""
+        for name, grad in grads.items():
+            param = self._parameters[name]
+            if param is not None:
+                param.accumulate_grad(grad, fresh=True)
 
     # -- state_dict -----------------------------------------------------------------------------------
     def _state_entries(self):

@@ -78,10 +78,7 @@ class BatchNorm1d(Module):
         (saved,) = self.saved_for_backward()
         check_grad_output(self, grad_output, saved[0].shape)  # saved[0] is x̂, of the output's shape
         grad_input, grad_weight, grad_bias = F.batch_norm_backward(grad_output, self._data("weight"), saved)
-        if self.weight is not None:
-            self.weight.accumulate_grad(grad_weight)
-        if self.bias is not None:
-            self.bias.accumulate_grad(grad_bias)
+        self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
         return grad_input
 
     def extra_repr(self):

@@ -74,10 +74,7 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
             for param in group["params"]:
-                if set_to_none:
-                    param.grad = None
-                elif param.grad is not None:
-                    param.grad.fill(0)
+                param.clear_grad(set_to_none)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; `closure` (optional) recomputes and returns the loss."""
