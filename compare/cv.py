@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from compare import datasets
 from compare.progress import Progress
-from compare.recipe_args import add_recipe_arguments, recipe_from_args
+from compare.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args
 from compare.training import Recipe, TwinTrainer, agreement, prepare_split
 from manual.data import KFold, LeaveOneOut, StratifiedKFold, holdout_split
 
@@ -134,9 +133,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    dataset = datasets.load(args.dataset)
-    if args.limit:
-        dataset = datasets.subset(dataset, args.limit, seed=args.seed)
+    dataset = dataset_from_args(args)
     recipe = recipe_from_args(args, dataset)
     scheme, splits = make_splits(dataset, args.folds, args.loo, args.holdout, not args.no_stratify, args.seed)
     start = time.perf_counter()

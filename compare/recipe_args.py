@@ -16,6 +16,7 @@ import manual.models
 import manual.nn
 import manual.optim
 import torch_ref.models
+from compare import datasets
 from compare.datasets import DATASETS, Dataset
 from compare.training import INDEX_TARGET_LOSSES, Recipe
 
@@ -90,6 +91,12 @@ def _require(kind: str, name: str, *namespaces) -> None:
     for namespace in namespaces:
         if not inspect.isclass(getattr(namespace, name, None)):
             raise SystemExit(f"{kind} {name}: {namespace.__name__} has no such class")
+
+
+def dataset_from_args(args) -> Dataset:
+    """The dataset `--dataset` names, cut to `--limit` samples (stratified) when given."""
+    dataset = datasets.load(args.dataset)
+    return datasets.subset(dataset, args.limit, seed=args.seed) if args.limit else dataset
 
 
 def recipe_from_args(args, dataset: Dataset) -> Recipe:

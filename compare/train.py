@@ -9,9 +9,8 @@ the test metrics of each backend and their difference. Exit status 0 when the fi
 from __future__ import annotations
 
 import manual
-from compare import datasets
 from compare.cv import METRICS
-from compare.recipe_args import add_recipe_arguments, recipe_from_args
+from compare.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args
 from compare.training import TwinTrainer, agreement, prepare_split
 from manual.data import holdout_split
 
@@ -22,9 +21,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    dataset = datasets.load(args.dataset)
-    if args.limit:
-        dataset = datasets.subset(dataset, args.limit, seed=args.seed)
+    dataset = dataset_from_args(args)
     recipe = recipe_from_args(args, dataset)
     train_idx, test_idx = holdout_split(len(dataset.y), args.test_size, seed=args.seed,
                                         stratify=dataset.y if dataset.is_classification else None)
