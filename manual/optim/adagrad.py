@@ -1,8 +1,8 @@
 """Adagrad with lr decay, L2 weight decay and an initial accumulator, as torch.optim.Adagrad."""
 import numpy as np
 
-from manual.optim._ops import add, addcdiv, addcmul
-from manual.optim.optimizer import Optimizer, new_step, non_negative
+from manual.optim._ops import addcdiv, addcmul
+from manual.optim.optimizer import Optimizer, l2_gradient, new_step, non_negative
 
 
 def adagrad_update(param: np.ndarray, grad: np.ndarray, state_sum: np.ndarray, step: float, *, lr, lr_decay,
@@ -14,9 +14,7 @@ def adagrad_update(param: np.ndarray, grad: np.ndarray, state_sum: np.ndarray, s
         sum = sum + g²
         p   = p - clr·g / (sqrt(sum) + eps)          # eps outside the square root
     """
-    grad = -grad if maximize else grad
-    if weight_decay != 0:
-        grad = add(grad, param, alpha=weight_decay)
+    grad = l2_gradient(param, grad, weight_decay, maximize)
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum[...] = addcmul(state_sum, grad, grad, value=1)
     std = np.sqrt(state_sum) + eps

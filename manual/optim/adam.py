@@ -1,8 +1,8 @@
 """Adam with AMSGrad, L2 (or decoupled) weight decay and maximize, as torch.optim.Adam."""
 import numpy as np
 
-from manual.optim._ops import add, addcdiv, addcmul, lerp
-from manual.optim.optimizer import Optimizer, new_step, non_negative
+from manual.optim._ops import addcdiv, addcmul, lerp
+from manual.optim.optimizer import Optimizer, l2_gradient, new_step, non_negative
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, max_exp_avg_sq,
@@ -20,12 +20,9 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_av
         p     = p - lr/(1 - β1^t) · m / (sqrt(s)/sqrt(1 - β2^t) + eps)
     The bias corrections are Python doubles, cast to the parameter dtype where they meet an array.
     """
-    grad = -grad if maximize else grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            grad = add(grad, param, alpha=weight_decay)
+    if decoupled_weight_decay and weight_decay != 0:
+        param *= 1 - lr * weight_decay
+    grad = l2_gradient(param, grad, 0 if decoupled_weight_decay else weight_decay, maximize)
     exp_avg[...] = lerp(exp_avg, grad, 1 - beta1)
     exp_avg_sq *= beta2
     exp_avg_sq[...] = addcmul(exp_avg_sq, grad, grad, value=1 - beta2)

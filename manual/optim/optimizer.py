@@ -14,6 +14,7 @@ import copy
 import numpy as np
 
 from manual.nn.module import Parameter
+from manual.optim._ops import add
 
 STEP_DTYPE = np.float32  # torch keeps `step` as a 0-d float32 tensor
 GROUP_KEYS_KEPT = ("initial_lr",)  # set by an lr scheduler; loaded with the state like the hyperparameters
@@ -22,6 +23,12 @@ GROUP_KEYS_KEPT = ("initial_lr",)  # set by an lr scheduler; loaded with the sta
 def non_negative(name: str) -> tuple:
     """A RULES entry: `name` >= 0 (NaN fails too, as in torch's `not 0.0 <= value`)."""
     return (name,), lambda group: 0.0 <= group[name], f"{name} >= 0"
+
+
+def l2_gradient(param: np.ndarray, grad: np.ndarray, weight_decay: float, maximize: bool) -> np.ndarray:
+    """g = (-g if maximize else g) + weight_decay·p: the gradient every update rule starts from (L2 decay)."""
+    grad = -grad if maximize else grad
+    return add(grad, param, alpha=weight_decay) if weight_decay != 0 else grad
 
 
 def new_step() -> np.ndarray:

@@ -2,7 +2,7 @@
 import numpy as np
 
 from manual.optim._ops import add, addcdiv, addcmul, lerp
-from manual.optim.optimizer import Optimizer, new_step, non_negative
+from manual.optim.optimizer import Optimizer, l2_gradient, new_step, non_negative
 
 
 def rmsprop_update(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray, grad_avg, momentum_buffer, *, lr,
@@ -17,9 +17,7 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray, 
         b   = momentum·b + g/avg ;  p = p - lr·b            momentum > 0 (b starts at zeros)
         p   = p - lr·g/avg                                  otherwise
     """
-    grad = -grad if maximize else grad
-    if weight_decay != 0:
-        grad = add(grad, param, alpha=weight_decay)
+    grad = l2_gradient(param, grad, weight_decay, maximize)
     square_avg *= alpha
     square_avg[...] = addcmul(square_avg, grad, grad, value=1 - alpha)
     if centered:

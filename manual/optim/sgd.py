@@ -2,7 +2,7 @@
 import numpy as np
 
 from manual.optim._ops import add, add_
-from manual.optim.optimizer import Optimizer, non_negative
+from manual.optim.optimizer import Optimizer, l2_gradient, non_negative
 
 BLOCK = 1 << 14  # elements per block in `add_scaled_`: its float64 temporary stays at 128 KiB
 
@@ -34,9 +34,7 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, mome
         g  = g + momentum·b  if nesterov  else  b
         p  = p - lr·g
     """
-    grad = -grad if maximize else grad
-    if weight_decay != 0:
-        grad = add(grad, param, alpha=weight_decay)
+    grad = l2_gradient(param, grad, weight_decay, maximize)
     if momentum != 0:
         if momentum_buffer is None:
             momentum_buffer = np.array(grad, copy=True)
