@@ -148,18 +148,25 @@ class GemmProbe:
 
 
 # -- one size ----------------------------------------------------------------------------------------------
-def epoch_runners(size: Size, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
-    """backend -> a function that trains one epoch over `data`, each from the same torch-initialised weights."""
-    runners = {}
+def twin_steps(size: Size, dtype: str, backends: list[str], seed: int = 0) -> dict:
+    """backend -> step(x, y), one training step of its twin; manual and torch-cpu start from equal weights."""
+    steps = {}
     if "manual" in backends or "torch-cpu" in backends:
         torch_twin, manual_twin = timing_twins(size, dtype, "cpu", seed)
-    if "manual" in backends:
-        runners["manual"] = lambda: [manual_step(manual_twin, x, y) for x, y in data]
-    if "torch-cpu" in backends:
-        runners["torch-cpu"] = lambda: [torch_step(torch_twin, x, y, "cpu") for x, y in data]
+        if "manual" in backends:
+            steps["manual"] = lambda x, y: manual_step(manual_twin, x, y)
+        if "torch-cpu" in backends:
+            steps["torch-cpu"] = lambda x, y: torch_step(torch_twin, x, y, "cpu")
     if "torch-cuda" in backends:
         cuda_twin, _ = timing_twins(size, dtype, "cuda", seed)
-        runners["torch-cuda"] = lambda: [torch_step(cuda_twin, x, y, "cuda") for x, y in data]
+        steps["torch-cuda"] = lambda x, y: torch_step(cuda_twin, x, y, "cuda")
+    return steps
+
+
+def epoch_runners(size: Size, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
+    """backend -> a function that trains one epoch over `data`, each from the same torch-initialised weights."""
+    runners = {backend: (lambda step=step: [step(x, y) for x, y in data])
+               for backend, step in twin_steps(size, dtype, backends, seed).items()}
     if "scikit-learn" in backends:
         classifier = sklearn_classifier(size, seed)
         x_all, y_all = np.concatenate([x for x, _ in data]), np.concatenate([y for _, y in data])
@@ -195,19 +202,18 @@ def time_rounds(runners: dict, rounds: int, steps: int, probes=()) -> dict[str, 
 
 
 def measure_memory(size: Size, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
+    """backend -> (peak bytes above the baseline, growth bytes per step), each with its own instrument."""
     x, y = data[0]
+    steps = twin_steps(size, dtype, backends, seed)
     memory = {}
-    if "manual" in backends or "torch-cpu" in backends:
-        torch_twin, manual_twin = timing_twins(size, dtype, "cpu", seed)
-    if "manual" in backends:
-        memory["manual"] = traced_peak(lambda: manual_step(manual_twin, x, y))
-    if "torch-cpu" in backends:
-        storage_peak, storage_growth = torch_cpu_peak(lambda: torch_step(torch_twin, x, y, "cpu"))
-        python_peak, _ = traced_peak(lambda: torch_step(torch_twin, x, y, "cpu"))
+    if "manual" in steps:
+        memory["manual"] = traced_peak(lambda: steps["manual"](x, y))
+    if "torch-cpu" in steps:
+        storage_peak, storage_growth = torch_cpu_peak(lambda: steps["torch-cpu"](x, y))
+        python_peak, _ = traced_peak(lambda: steps["torch-cpu"](x, y))
         memory["torch-cpu"] = storage_peak + python_peak, storage_growth
-    if "torch-cuda" in backends:
-        cuda_twin, _ = timing_twins(size, dtype, "cuda", seed)
-        memory["torch-cuda"] = torch_cuda_peak(lambda: torch_step(cuda_twin, x, y, "cuda"))
+    if "torch-cuda" in steps:
+        memory["torch-cuda"] = torch_cuda_peak(lambda: steps["torch-cuda"](x, y))
     if "scikit-learn" in backends:
         run = epoch_runners(size, dtype, ["scikit-learn"], data, seed)["scikit-learn"]
         memory["scikit-learn"] = traced_peak(run, repeats=2)
