@@ -6,6 +6,8 @@ import json
 import operator
 import statistics
 
+from manual.atomic import atomic_write
+
 KIB = 2 ** 10
 
 # time ratios: per round (the backends ran one after another within it), then the median over rounds
@@ -160,7 +162,7 @@ def markdown(run: dict, notes: str) -> str:
 
 def write_markdown(run: dict, path: str, method: str) -> None:
     """`method`: how the timing and FLOPs were done (compare.bench's docstring, less its title line)."""
-    with open(path, "w") as f:
+    with atomic_write(path, "w") as f:
         f.write(markdown(run, "## What the numbers mean\n\n" + method + MEMORY_NOTE + "\nWhere the time goes, why "
                          "targets are missed, and the changes proposed: benches/README.md.\n"))
 
@@ -181,5 +183,5 @@ storage over one profiled step):
 
 
 def write_json(run: dict, path: str) -> None:
-    with open(path, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(run, f, indent=1)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from manual import persistence
+from manual.atomic import atomic_write
 
 
 def to_torch_state_dict(state_dict) -> "OrderedDict[str, torch.Tensor]":
@@ -41,9 +42,15 @@ def torch_to_manual(torch_model: torch.nn.Module, manual_model):
     return manual_model
 
 
+def _save_pt(state_dict, path: str | os.PathLike) -> None:
+    """torch.save, atomically (manual.atomic): a failed save leaves the file at `path` as it was."""
+    with atomic_write(path) as file:
+        torch.save(state_dict, file)
+
+
 def save_pt(manual_model, path: str | os.PathLike) -> None:
     """Write a manual model's state_dict as a torch `.pt` file (CPU tensors)."""
-    torch.save(to_torch_state_dict(manual_model.state_dict()), path)
+    _save_pt(to_torch_state_dict(manual_model.state_dict()), path)
 
 
 def load_pt(manual_model, path: str | os.PathLike):
@@ -55,11 +62,10 @@ def load_pt(manual_model, path: str | os.PathLike):
 
 def npz_to_pt(npz_path: str | os.PathLike, pt_path: str | os.PathLike) -> None:
     """Convert a `manual.save` archive into a torch `.pt` state_dict file."""
-    torch.save(to_torch_state_dict(persistence.load_state_dict(npz_path)), pt_path)
+    _save_pt(to_torch_state_dict(persistence.load_state_dict(npz_path)), pt_path)
 
 
 def pt_to_npz(pt_path: str | os.PathLike, npz_path: str | os.PathLike) -> None:
     """Convert a torch `.pt` state_dict file into an archive that `manual.load` reads."""
-    state_dict = to_numpy_state_dict(torch.load(pt_path, map_location="cpu", weights_only=True))
-    with open(npz_path, "wb") as f:
-        np.savez(f, **state_dict)
+    persistence.save_state_dict(to_numpy_state_dict(torch.load(pt_path, map_location="cpu", weights_only=True)),
+                                npz_path)

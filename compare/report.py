@@ -3,6 +3,7 @@ import json
 import math
 
 from compare.harness import CaseResult, TensorError
+from manual.atomic import atomic_write
 
 COLUMNS = ("case", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result", "ms/step manual",
            "ms/step torch")
@@ -70,5 +71,6 @@ def to_json(results: list[CaseResult]) -> dict:
 
 
 def write_json(results: list[CaseResult], path: str) -> None:
-    with open(path, "w") as f:
+    """Atomically (manual.atomic): an interrupted or failed write leaves the file at `path` as it was."""
+    with atomic_write(path, "w") as f:
         json.dump(to_json(results), f, indent=1)

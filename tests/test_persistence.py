@@ -1,14 +1,23 @@
 """Saving and loading lose nothing: manual -> .npz -> manual and manual -> torch -> .pt -> torch -> manual are
-bit-identical (dtype, shape, bytes, key order), special values included."""
+bit-identical (dtype, shape, bytes, key order), special values included; and a save or report that fails
+half-way (an error, Ctrl-C, a full disk) loses nothing: the old file stays byte for byte."""
+import errno
+import json
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
 
 import manual
+import manual.atomic
 import manual.models
 import manual.nn as mnn
 import torch_ref.models
-from compare import convert
+from compare import bench_report, convert, report
+from compare.plots import common as plots_common
+from manual.atomic import atomic_write
 
 MODELS = [
     ("LinearRegression", {"in_features": 5, "out_features": 2}),
@@ -97,3 +106,133 @@ def test_loading_a_mismatched_archive_names_the_problem(tmp_path):
     convert.save_pt(manual.models.MLP(4, [6], 3), tmp_path / "mlp.pt")
     with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "0\.weight"'):
         convert.load_pt(manual.models.LinearRegression(4, 3), tmp_path / "mlp.pt")
+
+
+class NamedLikeSavezArguments(mnn.Module):
+    """Parameters named as `np.savez`'s own parameters (`file`, `allow_pickle`), which it cannot save."""
+
+    def __init__(self):
+        super().__init__()
+        self.file = mnn.Parameter(np.arange(3.0))
+        self.allow_pickle = mnn.Parameter(np.array([[1.5, -2.0]], dtype=np.float32))
+
+
+def test_parameters_named_file_and_allow_pickle_round_trip(tmp_path):
+    original = NamedLikeSavezArguments()
+    manual.save(original, tmp_path / "m.npz")
+    restored = NamedLikeSavezArguments()
+    restored.file.data[...] = 0.0
+    restored.allow_pickle.data[...] = 0.0
+    assert_bit_identical(manual.load(restored, tmp_path / "m.npz").state_dict(), original.state_dict())
+    convert.npz_to_pt(tmp_path / "m.npz", tmp_path / "m.pt")
+    convert.pt_to_npz(tmp_path / "m.pt", tmp_path / "n.npz")
+    assert_bit_identical(manual.persistence.load_state_dict(tmp_path / "n.npz"), original.state_dict())
+
+
+class Raises(mnn.Module):
+    def state_dict(self):
+        raise RuntimeError("state_dict failed")
+
+
+class UnwritableSecondArray(mnn.Module):
+    """The first array is written, the second (an object array: allow_pickle=False) fails half-way."""
+
+    def state_dict(self):
+        return {"weight": np.ones(1000), "names": np.array(["a", None], dtype=object)}
+
+
+def interrupt_second_array(monkeypatch):
+    write_array, calls = np.lib.format.write_array, []
+
+    def write_then_interrupt(file, array, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            file.write(b"partial")
+            raise KeyboardInterrupt
+        write_array(file, array, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", write_then_interrupt)
+
+
+def disk_full_at_fsync(monkeypatch):
+    def fsync(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(manual.atomic.os, "fsync", fsync)
+
+
+# name -> (model to save, monkeypatching before the save, the exception that must come through)
+FAILED_SAVES = {
+    "not a model": (lambda: object(), None, AttributeError),
+    "state_dict raises": (Raises, None, RuntimeError),
+    "array fails mid-save": (UnwritableSecondArray, None, ValueError),
+    "Ctrl-C mid-save": (lambda: manual.models.MLP(4, [6], 3), interrupt_second_array, KeyboardInterrupt),
+    "disk full": (lambda: manual.models.MLP(4, [6], 3), disk_full_at_fsync, OSError),
+}
+
+
+@pytest.mark.parametrize("failure", FAILED_SAVES)
+def test_a_failed_save_leaves_the_old_file_byte_identical(tmp_path, monkeypatch, failure):
+    make_model, patch, error = FAILED_SAVES[failure]
+    path = tmp_path / "model.npz"
+    manual.save(manual.models.MLP(2, [3], 2), path)
+    old = path.read_bytes()
+    model = make_model()
+    if patch:
+        patch(monkeypatch)
+    with pytest.raises(error):
+        manual.save(model, path)
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary file left behind
+
+
+def test_atomic_write_keeps_permissions_follows_links_and_refuses_other_modes(tmp_path):
+    target = tmp_path / "report.txt"
+    with atomic_write(target, "w") as f:
+        f.write("one")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+    target.chmod(0o640)
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    with atomic_write(link, "w") as f:
+        f.write("two")
+    assert link.is_symlink() and target.read_text() == "two" and stat.S_IMODE(target.stat().st_mode) == 0o640
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_write(target, "a"):
+            pass
+    with pytest.raises(IsADirectoryError):
+        with atomic_write(tmp_path, "w"):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "report.txt"]
+
+
+def interrupting_json_dump(data, file, **kwargs):
+    file.write('{"passed": true, "cases": [')  # a report cut short would still parse as far as this
+    raise KeyboardInterrupt
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+# every report the command line writes: name -> write(path)
+WRITERS = {
+    "check --json": lambda path: report.write_json([], path),
+    "bench --json": lambda path: bench_report.write_json({}, path),
+    "bench --markdown": lambda path: bench_report.write_markdown({}, path, ""),
+    "plots NAME.json": lambda path: plots_common.write_json({"rows": []}, path),
+}
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_an_interrupted_report_leaves_the_previous_one(tmp_path, monkeypatch, writer):
+    monkeypatch.setattr(json, "dump", interrupting_json_dump)
+    monkeypatch.setattr(bench_report, "markdown", interrupt)
+    path = tmp_path / "report"
+    path.write_text("the previous report\n")
+    with pytest.raises(KeyboardInterrupt):
+        WRITERS[writer](path)
+    assert path.read_text() == "the previous report\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]

@@ -5,7 +5,8 @@ A figure's data is {"settings": {...}, "checks": [...], "rows": [{...}, ...]}: `
 verdicts on the training runs behind the figure (each {"run", "passed", ...}); in `rows`, every quantity both
 backends compute sits as a pair of columns `<quantity>_manual` / `<quantity>_torch` beside the row's `dtype`, so
 one function (`worst_error`) judges any figure against compare/tolerances.py. The JSON file holds the rows
-column by column ({"columns": {name: [values]}}), which keeps the names out of every row.
+column by column ({"columns": {name: [values]}}), which keeps the names out of every row. Both files are written
+atomically (manual.atomic): a figure interrupted while writing leaves the previous files as they were.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from compare.harness import TensorError, compare_arrays
+from manual.atomic import atomic_write
 
 DPI = 96
 MATPLOTLIB_MISSING = "python -m compare plots needs matplotlib: pip install 'backprop-crosscheck[plot]'"
@@ -37,13 +39,15 @@ def save_png(figure, path) -> None:
     figure.set_dpi(DPI)
     figure.canvas.draw()
     image = Image.frombuffer("RGBA", figure.canvas.get_width_height(), figure.canvas.buffer_rgba()).convert("RGB")
-    image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    image = image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    with atomic_write(path) as file:
+        image.save(file, format="PNG", optimize=True)
 
 
 def write_json(data: dict, path) -> None:
     rows = data["rows"]
     columns = {key: [row[key] for row in rows] for key in (rows[0] if rows else {})}
-    with open(path, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump({**{k: v for k, v in data.items() if k != "rows"}, "columns": columns}, f, separators=(",", ":"))
         f.write("\n")
 
