@@ -1,8 +1,13 @@
 """`python -m compare` (the check), and its other subcommands. `python -m compare --help` lists them."""
-import argparse
 import importlib
+import os
+import signal
 import sys
 
+from compare import __version__
+from compare.arguments import Parser, UsageError, nearest
+
+PROG = "python -m compare"
 # subcommand -> module with add_arguments(parser) and main(args) -> exit code
 SUBCOMMANDS = {
     "check": ("compare.check", "run the catalogue on both backends, step by step (the default)"),
@@ -11,20 +16,75 @@ SUBCOMMANDS = {
     "plots": ("compare.plots", "draw the six figures from both backends' computations (PNG + JSON data)"),
     "bench": ("compare.bench", "time training steps: manual vs torch (CPU, CUDA) vs scikit-learn vs the GEMM peak"),
 }
+TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
+
+
+def _versions() -> str:
+    import numpy
+    import torch
+    return f"backprop-crosscheck {__version__} (numpy {numpy.__version__}, torch {torch.__version__})"
+
+
+def build_parser() -> tuple[Parser, dict[str, Parser]]:
+    parser = Parser(prog=PROG, description=__doc__)
+    parser.add_argument("--version", action="version", version=_versions())
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    commands = {}
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        commands[name] = subparsers.add_parser(name, help=help_text)
+        importlib.import_module(module_name).add_arguments(commands[name])
+    return parser, commands
+
+
+def parse(argv: list[str]):
+    """The parsed arguments; a command line that names no subcommand runs `check`. Raises UsageError."""
+    if not argv or argv[0].startswith("-") and argv[0] not in TOP_LEVEL_OPTIONS:
+        argv = ["check", *argv]
+    elif argv[0] not in SUBCOMMANDS and argv[0] not in TOP_LEVEL_OPTIONS:
+        raise UsageError(f"invalid choice: {argv[0]!r} (choose from {', '.join(SUBCOMMANDS)})"
+                         + nearest(argv[0], SUBCOMMANDS), PROG)
+    parser, commands = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        command = commands[args.command]
+        options = [o for action in command._actions for o in action.option_strings]
+        hint = next((nearest(word, options) for word in extras if word.startswith("-")), "")
+        hint += next((f" (the subcommand comes first: {PROG} {word} [options])" for word in extras
+                      if word in SUBCOMMANDS), "")
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)}{hint}", command.prog)
+    return args
 
 
 def main(argv=None) -> int:
+    """Run one command line; returns the exit status (2: refused before any work, 130: interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
-        argv.insert(0, "check")
-    parser = argparse.ArgumentParser(prog="python -m compare", description=__doc__)
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text)
-        importlib.import_module(module_name).add_arguments(sub)
-    args = parser.parse_args(argv)
-    return importlib.import_module(SUBCOMMANDS[args.command][0]).main(args)
+    prog = PROG
+    try:
+        try:
+            args = parse(argv)
+        except SystemExit as exit:  # --help, --version
+            return exit.code
+        prog = f"{PROG} {args.command}"
+        return importlib.import_module(SUBCOMMANDS[args.command][0]).main(args)
+    except UsageError as error:
+        print(f"{error.prog or prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def run() -> int:
+    """`main` for a process: a reader that goes away (`python -m compare --list | head -1`) ends it quietly,
+    with the status of a process killed by SIGPIPE (141), as `yes | head -1` does, and no traceback."""
+    try:
+        status = main()
+        sys.stdout.flush()  # a closed pipe shows up here when the output is still in the buffer
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail again
+        return 128 + signal.SIGPIPE
+    return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from compare import bench_report, machine
+from compare import arguments, bench_report, machine
 from compare.batches import Batches
 from compare.cases import Case
 from compare.harness import run_twins
@@ -249,13 +249,35 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(DEFAULT_SIZES),
                         help=f"sizes to run (default: {' '.join(DEFAULT_SIZES)}; gpu-xl only with CUDA)")
     parser.add_argument("--dtype", nargs="+", choices=["float32", "float64"], default=["float32"])
-    parser.add_argument("--threads", type=int, default=2, help="threads for NumPy's BLAS and torch (default 2)")
+    parser.add_argument("--threads", type=arguments.threads(allow_default=False), default=2,
+                        help="threads for NumPy's BLAS and torch (default 2)")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
                         help="default: all that are present")
-    parser.add_argument("--gemm-n", type=int, default=4096, help="side of the GEMM-peak probe (default 4096)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", metavar="PATH", help="also write every measurement as JSON")
-    parser.add_argument("--markdown", metavar="PATH", help="also write the report as Markdown (benches/RESULTS.md)")
+    parser.add_argument("--gemm-n", type=arguments.positive_int, default=4096,
+                        help="side of the GEMM-peak probe (default 4096)")
+    parser.add_argument("--seed", type=arguments.seed, default=0)
+    parser.add_argument("--json", metavar="PATH", type=arguments.output_file,
+                        help="also write every measurement as JSON")
+    parser.add_argument("--markdown", metavar="PATH", type=arguments.output_file,
+                        help="also write the report as Markdown (benches/RESULTS.md)")
+
+
+def plan(args) -> tuple[dict[str, list[str]], list[str], list[str]]:
+    """(size -> the backends that run it, skipped sizes, absent backends) for the requested sizes and the
+    backends present here; refuses a command line under which nothing would run."""
+    present = {"torch-cuda": torch.cuda.is_available(), "scikit-learn": sklearn_available()}
+    backends = [b for b in dict.fromkeys(args.backends) if present.get(b, True)]
+    absent = [b for b in dict.fromkeys(args.backends) if b not in backends]
+    if not backends:
+        raise arguments.UsageError(f"--backends {' '.join(args.backends)}: none of them is present here "
+                                   "(torch-cuda needs a CUDA device, scikit-learn the [sklearn] extra)")
+    runs = {name: [b for b in backends if b == "torch-cuda" or not SIZES[name].gpu_only]
+            for name in dict.fromkeys(args.sizes)}
+    skipped = [name for name, size_backends in runs.items() if not size_backends]
+    if len(skipped) == len(runs):
+        raise arguments.UsageError(f"--sizes {' '.join(args.sizes)}: no size can run with the backends present "
+                                   f"({', '.join(backends)}): GPU-only sizes need torch-cuda")
+    return {name: size_backends for name, size_backends in runs.items() if size_backends}, skipped, absent
 
 
 def command_line(args) -> str:
@@ -270,12 +292,11 @@ def command_line(args) -> str:
 
 
 def main(args) -> int:
+    runs, skipped, absent = plan(args)
+    backends = list(dict.fromkeys(b for size_backends in runs.values() for b in size_backends))
     threads = machine.pin_threads(args.threads)
     torch.backends.cuda.matmul.allow_tf32 = False  # float32 on the GPU stays float32
     torch.backends.cudnn.allow_tf32 = False
-    present = {"torch-cuda": torch.cuda.is_available(), "scikit-learn": sklearn_available()}
-    backends = [b for b in args.backends if present.get(b, True)]
-    absent = [b for b in args.backends if b not in backends]
     info = machine.describe(threads)
     load_before = os.getloadavg()
     print(bench_report.machine_text(info), file=sys.stderr, flush=True)
@@ -284,16 +305,12 @@ def main(args) -> int:
         probes["cuda"] = GemmProbe(8192, "cuda")
     for probe in probes.values():
         probe.sample()
-    results, skipped = [], []
-    for dtype in args.dtype:
-        for name in args.sizes:
-            size = SIZES[name]
-            size_backends = [b for b in backends if b == "torch-cuda" or not size.gpu_only]
-            if not size_backends:
-                print(f"  {name}: GPU-only size and no CUDA device: skipped", file=sys.stderr)
-                skipped.append(name)
-                continue
-            results.append(bench_size(size, dtype, size_backends, probes, args.seed))
+    for name in skipped:
+        print(f"  {name}: GPU-only size and no torch-cuda backend: skipped", file=sys.stderr)
+    results = []
+    for dtype in dict.fromkeys(args.dtype):
+        for name, size_backends in runs.items():
+            results.append(bench_size(SIZES[name], dtype, size_backends, probes, args.seed))
             print(f"  {name} [{dtype}] done", file=sys.stderr, flush=True)
     run = {"command": command_line(args), "machine": info,
            "gemm": {device: {"n": probe.n, "samples_gflops": probe.samples} for device, probe in probes.items()},

@@ -18,9 +18,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from compare import arguments
 from compare.progress import Progress
-from compare.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args
+from compare.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
 from compare.training import Recipe, TwinTrainer, agreement, prepare_split
+from manual.atomic import atomic_write
 from manual.data import KFold, LeaveOneOut, StratifiedKFold, holdout_split
 
 
@@ -124,18 +126,32 @@ def _mean_std(values, fmt: str) -> str:
 def add_arguments(parser) -> None:
     add_recipe_arguments(parser)
     scheme = parser.add_mutually_exclusive_group()
-    scheme.add_argument("--folds", type=int, default=5, metavar="K", help="K-fold cross-validation (default 5)")
+    scheme.add_argument("--folds", type=arguments.int_in(2), default=5, metavar="K",
+                        help="K-fold cross-validation (default 5)")
     scheme.add_argument("--loo", action="store_true", help="leave-one-out (one fold per sample; see --limit)")
-    scheme.add_argument("--holdout", type=float, metavar="FRACTION", help="one hold-out split with this test share")
+    scheme.add_argument("--holdout", type=arguments.fraction, metavar="FRACTION",
+                        help="one hold-out split with this test share")
     parser.add_argument("--no-stratify", action="store_true", help="plain KFold / hold-out for classification too")
     parser.add_argument("--no-sklearn", action="store_true", help="leave out the scikit-learn peer column")
-    parser.add_argument("--json", metavar="PATH", help="also write every fold's metrics as JSON")
+    parser.add_argument("--json", metavar="PATH", type=arguments.output_file,
+                        help="also write every fold's metrics as JSON")
+
+
+def _needs(args) -> tuple[int, str]:
+    """(samples per class, the scheme that needs them): every class in every training part (and, stratified
+    K-fold, in every test fold)."""
+    if args.no_stratify:
+        return 1, "every class"
+    if args.holdout is not None or args.loo:
+        return 2, "leave-one-out" if args.loo else "a stratified hold-out split"
+    return args.folds, f"{args.folds}-fold stratified cross-validation"
 
 
 def main(args) -> int:
-    dataset = dataset_from_args(args)
+    dataset = dataset_from_args(args, *_needs(args))
+    scheme, splits = split_or_refuse(lambda: make_splits(dataset, args.folds, args.loo, args.holdout,
+                                                         not args.no_stratify, args.seed))
     recipe = recipe_from_args(args, dataset)
-    scheme, splits = make_splits(dataset, args.folds, args.loo, args.holdout, not args.no_stratify, args.seed)
     start = time.perf_counter()
     results = run_cv(dataset, recipe, splits, peer=not args.no_sklearn, progress=Progress())
     elapsed = time.perf_counter() - start
@@ -152,7 +168,7 @@ def main(args) -> int:
     print(f"{agreed} of {len(results)} folds agree (accuracy exactly, loss/MAE/MSE within {recipe.dtype} tolerance "
           "of compare/tolerances.py); param err = max|manual - torch| / max|torch| over the final parameters")
     if args.json:
-        with open(args.json, "w") as f:
+        with atomic_write(args.json, "w") as f:
             json.dump({"dataset": dataset.name, "scheme": scheme, "recipe": asdict(recipe),
                        "folds": [asdict(r) for r in results]}, f, indent=1)
     return 0 if agreed == len(results) else 1

@@ -3,6 +3,9 @@
 Names are resolved, never translated: `--model mlp` is `MLP` in manual.models and torch_ref.models,
 `--loss CrossEntropyLoss` in manual.nn and torch.nn, `--optimizer adam` is `Adam` in manual.optim and
 torch.optim (case-insensitive). A name that one backend lacks is refused with the names it has.
+Everything is checked before any training (compare/arguments.py): counts and shares by their `type=`, the
+dataset's size against the split it must feed (`check_class_counts`), and the recipe by building its twins once
+(`recipe_from_args`), so a constructor argument either backend refuses is reported in one line, exit status 2.
 """
 from __future__ import annotations
 
@@ -10,15 +13,19 @@ import argparse
 import ast
 import inspect
 
+import numpy as np
 import torch
 
 import manual.models
 import manual.nn
 import manual.optim
 import torch_ref.models
-from compare import datasets
+from compare import arguments, datasets
+from compare.arguments import UsageError
+from compare.cases import Case
 from compare.datasets import DATASETS, Dataset
 from compare.training import INDEX_TARGET_LOSSES, Recipe
+from compare.twins import build_twins
 
 # --model -> (class name, its keyword arguments from (in_features, outputs, args))
 MODELS = {
@@ -35,7 +42,9 @@ DEFAULT_LR = {"SGD": 0.05}  # torch's SGD default (1e-3) is too small for a few 
 
 
 def _hidden(text: str) -> list[int]:
-    return [int(width) for width in text.split(",") if width.strip()]
+    """Comma-separated positive widths ("" for no hidden layer)."""
+    width = arguments.positive_int
+    return [width(part.strip()) for part in text.split(",") if part.strip()]
 
 
 def _model_arg(text: str) -> tuple[str, object]:
@@ -59,17 +68,18 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss", help="loss class name in manual.nn and torch.nn (default: CrossEntropyLoss, "
                                        "BCEWithLogitsLoss for breast_cancer, MSELoss for diabetes)")
     parser.add_argument("--optimizer", default="adam", help="optimizer in manual.optim and torch.optim (default adam)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: 0.05 for sgd, the optimizer's own otherwise)")
-    parser.add_argument("--momentum", type=float, help="passed to the optimizer when given")
-    parser.add_argument("--weight-decay", type=float, help="passed to the optimizer when given")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=arguments.nonnegative_float,
+                        help="learning rate (default: 0.05 for sgd, the optimizer's own otherwise)")
+    parser.add_argument("--momentum", type=arguments.nonnegative_float, help="passed to the optimizer when given")
+    parser.add_argument("--weight-decay", type=arguments.nonnegative_float, help="passed to the optimizer when given")
+    parser.add_argument("--epochs", type=arguments.positive_int, default=20)
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=32)
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                         help="default float64: both backends then agree to float64 tolerance, accuracies exactly")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="the torch twin's device")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, metavar="N", help="use N samples (stratified) of the dataset")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--seed", type=arguments.seed, default=0)
+    parser.add_argument("--limit", type=arguments.int_in(2), metavar="N", help="use N samples (stratified) of the dataset")
+    parser.add_argument("--threads", type=arguments.threads(allow_default=True), default=1,
                         help="torch CPU threads (default 1: fastest for these small models, and steady on a busy "
                              "machine, where torch's default multi-threading was measured up to 40x slower; "
                              "0 keeps torch's default)")
@@ -79,29 +89,49 @@ def _optimizer_name(name: str) -> str:
     manual_names = {n.lower(): n for n, cls in vars(manual.optim).items() if inspect.isclass(cls)
                     and issubclass(cls, manual.optim.Optimizer) and cls is not manual.optim.Optimizer}
     if name.lower() not in manual_names:
-        raise SystemExit(f"--optimizer {name}: manual.optim has no such optimizer "
+        raise UsageError(f"--optimizer {name}: manual.optim has no such optimizer "
                          f"(available: {', '.join(sorted(n.lower() for n in manual_names.values()))})")
     resolved = manual_names[name.lower()]
     if not hasattr(torch.optim, resolved):
-        raise SystemExit(f"--optimizer {name}: torch.optim has no {resolved}")
+        raise UsageError(f"--optimizer {name}: torch.optim has no {resolved}")
     return resolved
 
 
 def _require(kind: str, name: str, *namespaces) -> None:
     for namespace in namespaces:
         if not inspect.isclass(getattr(namespace, name, None)):
-            raise SystemExit(f"{kind} {name}: {namespace.__name__} has no such class")
+            raise UsageError(f"{kind} {name}: {namespace.__name__} has no such class")
 
 
-def dataset_from_args(args) -> Dataset:
-    """The dataset `--dataset` names, cut to `--limit` samples (stratified) when given."""
-    dataset = datasets.load(args.dataset)
-    return datasets.subset(dataset, args.limit, seed=args.seed) if args.limit else dataset
+def dataset_from_args(args, per_class: int, needed_by: str) -> Dataset:
+    """The dataset `--dataset` names, cut to `--limit` samples (stratified) when given. A classification set
+    that keeps fewer than `per_class` samples of a class is refused: the split `needed_by` describes would
+    train or test without that class."""
+    try:
+        full = datasets.load(args.dataset)
+    except ImportError as error:  # scikit-learn, the [sklearn] extra, holds the datasets
+        raise UsageError(str(error)) from None
+    dataset = datasets.subset(full, args.limit, seed=args.seed) if args.limit else full
+    if dataset.is_classification:
+        counts = np.bincount(dataset.y, minlength=full.n_classes)
+        if counts.min() < per_class:
+            raise UsageError(f"{len(dataset.y)} samples of {dataset.name} leave class {int(counts.argmin())} with "
+                             f"{int(counts.min())}; {needed_by} needs at least {per_class} per class (raise --limit)")
+    return dataset
+
+
+def split_or_refuse(make_split):
+    """`make_split()`, with the ValueError manual.data raises for a split the rows cannot fill as a UsageError."""
+    try:
+        return make_split()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def recipe_from_args(args, dataset: Dataset) -> Recipe:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    """The recipe the options describe, built once on both backends to refuse what either one refuses; then
+    torch's thread count is set (`--threads`)."""
+    arguments.require_device(args.device)
     default_model, default_loss = TASK_DEFAULTS[dataset.task]
     model_key, loss_name = args.model or default_model, args.loss or default_loss
     _require("--loss", loss_name, manual.nn, torch.nn)
@@ -109,11 +139,19 @@ def recipe_from_args(args, dataset: Dataset) -> Recipe:
     class_name, build_kwargs = MODELS[model_key]
     _require("--model", class_name, manual.models, torch_ref.models)
     if model_key == "logreg" and outputs != 1:
-        raise SystemExit(f"--model logreg has one logit; pair it with --loss BCEWithLogitsLoss, not {loss_name}")
+        raise UsageError(f"--model logreg has one logit; pair it with --loss BCEWithLogitsLoss, not {loss_name}")
     optimizer = _optimizer_name(args.optimizer)
     options = {"lr": args.lr if args.lr is not None else DEFAULT_LR.get(optimizer), "momentum": args.momentum,
                "weight_decay": args.weight_decay}
     model_kwargs = {**build_kwargs(dataset.X.shape[1], outputs, args), **dict(args.model_arg)}
-    return Recipe(model=(class_name, model_kwargs), loss=(loss_name, {}),
-                  optimizer=(optimizer, {k: v for k, v in options.items() if v is not None}), epochs=args.epochs,
-                  batch_size=args.batch_size, dtype=args.dtype, device=args.device, seed=args.seed)
+    recipe = Recipe(model=(class_name, model_kwargs), loss=(loss_name, {}),
+                    optimizer=(optimizer, {k: v for k, v in options.items() if v is not None}), epochs=args.epochs,
+                    batch_size=args.batch_size, dtype=args.dtype, device=args.device, seed=args.seed)
+    try:
+        build_twins(Case("recipe", recipe.model, recipe.loss, recipe.optimizer, data=None), recipe.dtype,
+                    recipe.device, recipe.seed)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"the recipe cannot be built: {' '.join(str(error).split())}") from None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return recipe

@@ -9,22 +9,24 @@ the test metrics of each backend and their difference. Exit status 0 when the fi
 from __future__ import annotations
 
 import manual
+from compare import arguments
 from compare.cv import METRICS
-from compare.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args
+from compare.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
 from compare.training import TwinTrainer, agreement, prepare_split
 from manual.data import holdout_split
 
 
 def add_arguments(parser) -> None:
     add_recipe_arguments(parser)
-    parser.add_argument("--test-size", type=float, default=0.2, help="share of the rows held out (default 0.2)")
+    parser.add_argument("--test-size", type=arguments.fraction, default=0.2,
+                        help="share of the rows held out (default 0.2)")
 
 
 def main(args) -> int:
-    dataset = dataset_from_args(args)
+    dataset = dataset_from_args(args, 2, "a stratified hold-out split")
+    train_idx, test_idx = split_or_refuse(lambda: holdout_split(
+        len(dataset.y), args.test_size, seed=args.seed, stratify=dataset.y if dataset.is_classification else None))
     recipe = recipe_from_args(args, dataset)
-    train_idx, test_idx = holdout_split(len(dataset.y), args.test_size, seed=args.seed,
-                                        stratify=dataset.y if dataset.is_classification else None)
     split = prepare_split(dataset, train_idx, test_idx, recipe.loss[0], recipe.dtype)
     trainer = TwinTrainer(recipe, split)  # asserts the twins' summaries are equal
     print(f"{dataset.name} ({dataset.task}): {len(train_idx)} training rows, {len(test_idx)} test rows")

@@ -9,9 +9,10 @@ pass, 1 when one does not, 2 when matplotlib (the optional extra `[plot]`) is mi
 from __future__ import annotations
 
 import importlib
-import sys
 import time
 from pathlib import Path
+
+from compare.arguments import UsageError, output_dir
 
 FIGURES = {  # file name -> module
     "loss_curves": "compare.plots.loss_curves",
@@ -24,7 +25,8 @@ FIGURES = {  # file name -> module
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", metavar="DIR", required=True, help="where to write NAME.png and NAME.json")
+    parser.add_argument("--out", metavar="DIR", required=True, type=output_dir,
+                        help="where to write NAME.png and NAME.json (created if missing)")
     parser.add_argument("--only", choices=list(FIGURES), action="append", help="one figure (repeatable)")
     parser.add_argument("--quick", action="store_true",
                         help="small settings (fewer steps, epochs and points): the same checks in a few seconds")
@@ -35,13 +37,12 @@ def main(args) -> int:
         import matplotlib  # noqa: F401
     except ImportError:
         from compare.plots.common import MATPLOTLIB_MISSING
-        print(MATPLOTLIB_MISSING, file=sys.stderr)
-        return 2
+        raise UsageError(MATPLOTLIB_MISSING) from None
     import torch
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    names = args.only or list(FIGURES)
+    names = list(dict.fromkeys(args.only or FIGURES))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small models: one thread is fastest, and steady on a busy machine
     try:

@@ -1,0 +1,178 @@
+"""`python -m compare` never reports success for nothing: a command line that cannot mean a real run is refused
+in one line with exit status 2 before any work; Ctrl-C reports what finished and writes no JSON; a reader that
+closes the pipe ends it quietly. In-process (`main(argv)`) except where a real process is needed."""
+import importlib.metadata
+import signal
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+import compare
+import manual
+import torch_ref
+from compare import bench, check, cv, plots, train
+from compare.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (command line, a phrase of the one-line message); "{tmp}" is a fresh directory, "{file}" a file in it
+REFUSED = [
+    # the top level
+    (["chek"], "invalid choice: 'chek'"),
+    (["chek"], "did you mean check?"),
+    (["bnech", "--sizes", "tiny"], "did you mean bench?"),
+    (["cv", "--flods", "3"], "did you mean --folds?"),
+    (["--seed", "1", "cv"], "the subcommand comes first: python -m compare cv"),
+    # check (the default)
+    (["--only", "no-such-case"], "matches no case"),
+    (["--only", "softmaxreg-ce-adamw-cosinus"], "close: optim-softmaxreg-ce-adamw-cosine"),
+    (["--list", "--only", "no-such-case"], "matches no case"),
+    (["--steps", "0"], "--steps: expected an integer of at least 1, got '0'"),
+    (["--steps", "-2"], "--steps: expected an integer of at least 1"),
+    (["--steps", "two"], "--steps: expected an integer, got 'two'"),
+    (["--json", ""], "--json: expected a file path, got an empty string"),
+    (["--json", "{tmp}/missing/out.json"], "does not exist"),
+    (["--json", "{tmp}"], "is a directory"),
+    (["--json", "{file}/out.json"], "is not a directory"),
+    (["--threads", "-3"], "--threads: expected an integer in [0,"),
+    (["--threads", "1000000"], "--threads: expected an integer in [0,"),
+    (["--seed", "-1"], "--seed: expected an integer in [0,"),
+    (["--device", "cuda"], "no CUDA device"),
+    (["--dtype", "float16"], "invalid choice: 'float16'"),
+    # cv and train
+    (["cv", "--folds", "1"], "--folds: expected an integer of at least 2"),
+    (["cv", "--holdout", "1.5"], "--holdout: expected a fraction strictly between 0 and 1"),
+    (["cv", "--holdout", "0"], "--holdout: expected a fraction"),
+    (["cv", "--limit", "5"], "needs at least 5 per class"),
+    (["cv", "--limit", "1"], "--limit: expected an integer of at least 2"),
+    (["cv", "--limit", "30", "--folds", "3", "--loo"], "not allowed with argument"),
+    (["cv", "--dataset", "diabetes", "--limit", "3", "--folds", "4"], "n_splits=4 greater than the number of samples"),
+    (["cv", "--epochs", "0"], "--epochs: expected an integer of at least 1"),
+    (["cv", "--batch-size", "0"], "--batch-size: expected an integer of at least 1"),
+    (["cv", "--device", "cuda"], "no CUDA device"),
+    (["cv", "--lr", "-1"], "--lr: expected a number >= 0"),
+    (["cv", "--lr", "nan"], "--lr: expected a finite number"),
+    (["cv", "--hidden", "64,0"], "--hidden: expected an integer of at least 1, got '0'"),
+    (["cv", "--model-arg", "batch_norm"], "--model-arg: expected KEY=VALUE"),
+    (["cv", "--model-arg", "foo=1"], "unexpected keyword argument 'foo'"),
+    (["cv", "--activation", "nosuch"], "unknown activation 'nosuch'"),
+    (["cv", "--optimizer", "adam", "--momentum", "0.9"], "unexpected keyword argument 'momentum'"),
+    (["cv", "--optimizer", "nosuch"], "manual.optim has no such optimizer (available: adagrad, adam"),
+    (["cv", "--optimizer", "sgd", "--loss", "NoSuchLoss"], "--loss NoSuchLoss: manual.nn has no such class"),
+    (["cv", "--model", "logreg"], "--model logreg has one logit"),
+    (["cv", "--json", ""], "--json: expected a file path"),
+    (["cv", "--json", "{tmp}/missing/cv.json"], "does not exist"),
+    (["train", "--epochs", "0"], "--epochs: expected an integer of at least 1"),
+    (["train", "--test-size", "1"], "--test-size: expected a fraction strictly between 0 and 1"),
+    (["train", "--limit", "5"], "a stratified hold-out split needs at least 2 per class"),
+    (["train", "--threads", "-3"], "--threads: expected an integer in [0,"),
+    (["train", "--device", "cuda"], "no CUDA device"),
+    # plots
+    (["plots"], "the following arguments are required: --out"),
+    (["plots", "--out", ""], "--out: expected a directory path"),
+    (["plots", "--out", "{file}"], "is a file; expected a directory"),
+    (["plots", "--out", "{file}/figures"], "is not a directory"),
+    (["plots", "--out", "{tmp}", "--only", "nosuch"], "invalid choice: 'nosuch'"),
+    # bench
+    (["bench", "--sizes", "gpu-xl"], "no size can run"),
+    (["bench", "--sizes", "gpu-xl", "--backends", "manual"], "no size can run"),
+    (["bench", "--backends", "torch-cuda"], "none of them is present"),
+    (["bench", "--sizes", "huge"], "invalid choice: 'huge'"),
+    (["bench", "--threads", "0"], "--threads: expected an integer in [1,"),
+    (["bench", "--gemm-n", "0"], "--gemm-n: expected an integer of at least 1"),
+    (["bench", "--json", "{tmp}/missing/bench.json"], "does not exist"),
+    (["bench", "--markdown", "{tmp}"], "is a directory"),
+]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """No CUDA (the refusals must not depend on the machine), and every command's work made to fail loudly."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    def work(*args, **kwargs):
+        raise AssertionError("work started before the command line was refused")
+
+    for module, name in [(check, "run_case"), (cv, "run_cv"), (train, "TwinTrainer"), (bench, "bench_size"),
+                         (bench.machine, "pin_threads"), (plots, "_figure")]:
+        monkeypatch.setattr(module, name, work)
+
+
+@pytest.mark.parametrize("argv, phrase", REFUSED, ids=[" ".join(argv) or "-" for argv, _ in REFUSED])
+def test_a_command_line_that_cannot_mean_a_run_is_refused_in_one_line(argv, phrase, tmp_path, capsys, no_work):
+    (tmp_path / "a_file").write_text("")
+    argv = [word.format(tmp=tmp_path, file=tmp_path / "a_file") for word in argv]
+    threads = torch.get_num_threads()
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith("python -m compare") and ": error: " in err and phrase in err, err
+    assert torch.get_num_threads() == threads
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written, no directory made
+
+
+@pytest.mark.parametrize("command", ["cv", "train"])
+def test_cv_and_train_without_scikit_learn_say_which_extra(command, capsys, monkeypatch, no_work):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    assert main([command]) == 2
+    assert "pip install 'backprop-crosscheck[sklearn]'" in capsys.readouterr().err
+
+
+def test_help_and_version(capsys):
+    assert main(["--help"]) == 0 and "{check,cv,train,plots,bench}" in capsys.readouterr().out
+    assert main(["cv", "--help"]) == 0 and "--folds K" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+    assert f"backprop-crosscheck {compare.__version__}" in capsys.readouterr().out
+
+
+def test_one_version_from_pyproject():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert manual.__version__ == torch_ref.__version__ == compare.__version__ == version
+    assert importlib.metadata.version("backprop-crosscheck") == version
+
+
+def test_the_packages_ship_their_type_hints_and_the_license():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for package in ("manual", "torch_ref", "compare"):
+        assert (ROOT / package / "py.typed").is_file()
+        assert project["tool"]["setuptools"]["package-data"][package] == ["py.typed"]
+    assert project["project"]["license"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
+
+
+def test_a_valid_filter_still_lists(capsys):
+    assert main(["--list", "--only", "adamw"]) == 0
+    assert "optim-softmaxreg-ce-adamw-cosine" in capsys.readouterr().out
+
+
+def start(args, tmp_path, **kwargs):
+    # SIGINT back to its default, so that Python installs its handler even when the test runner ignores it
+    return subprocess.Popen([sys.executable, "-m", "compare", *args], cwd=tmp_path, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+
+
+def test_ctrl_c_reports_the_finished_rows_and_writes_no_json(tmp_path):
+    report = tmp_path / "out.json"
+    report.write_text("the previous run's report\n")
+    process = start(["--json", str(report)], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first_row = process.stderr.readline()  # the first case run has finished
+    assert first_row.rstrip().endswith(("PASS", "FAIL")), first_row
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    case = first_row.split()[0]
+    assert case in out and "INTERRUPTED after" in out and "no JSON written" in out, out
+    assert "Traceback" not in err
+    assert report.read_text() == "the previous run's report\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left either
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    process = start(["--list"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # as `| head -1` does once it has its line: every write now meets a closed pipe
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert err == ""
