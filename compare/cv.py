@@ -141,7 +141,7 @@ def _needs(args) -> tuple[int, str]:
     """(samples per class, the scheme that needs them): every class in every training part (and, stratified
     K-fold, in every test fold)."""
     if args.no_stratify:
-        return 1, "every class"
+        return 1, "a split that trains on every class"
     if args.holdout is not None or args.loo:
         return 2, "leave-one-out" if args.loo else "a stratified hold-out split"
     return args.folds, f"{args.folds}-fold stratified cross-validation"

@@ -4,7 +4,7 @@ Names are resolved, never translated: `--model mlp` is `MLP` in manual.models an
 `--loss CrossEntropyLoss` in manual.nn and torch.nn, `--optimizer adam` is `Adam` in manual.optim and
 torch.optim (case-insensitive). A name that one backend lacks is refused with the names it has.
 Everything is checked before any training (compare/arguments.py): counts and shares by their `type=`, the
-dataset's size against the split it must feed (`check_class_counts`), and the recipe by building its twins once
+dataset's size against the split it must feed (`dataset_from_args`), and the recipe by building its twins once
 (`recipe_from_args`), so a constructor argument either backend refuses is reported in one line, exit status 2.
 """
 from __future__ import annotations
@@ -78,7 +78,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default float64: both backends then agree to float64 tolerance, accuracies exactly")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="the torch twin's device")
     parser.add_argument("--seed", type=arguments.seed, default=0)
-    parser.add_argument("--limit", type=arguments.int_in(2), metavar="N", help="use N samples (stratified) of the dataset")
+    parser.add_argument("--limit", type=arguments.int_in(2), metavar="N",
+                        help="use N samples (stratified) of the dataset")
     parser.add_argument("--threads", type=arguments.threads(allow_default=True), default=1,
                         help="torch CPU threads (default 1: fastest for these small models, and steady on a busy "
                              "machine, where torch's default multi-threading was measured up to 40x slower; "
