@@ -9,7 +9,7 @@ instances (compare.testing's `assert_module_matches` calls it too), `check_modul
   positionally: `backward(grad_output)` for one output, `backward(grad_output, grad_h_n)` for two.
 - manual's backward returns dL/d(input) when the module has one input besides the target, otherwise a tuple
   with one entry per input (None for integer inputs, whose entry is not compared).
-Each compared tensor is named after the argument of manual's `forward` (`grad.input`, `grad.hx`), the output
+Each compared tensor is named after the argument of manual's `forward` (`grad.input`, then e.g. `grad.hx`), the output
 (`output`, or `output.0`, `output.1`, ...), the parameter (`grad.weight`) or the buffer (`buffer.running_mean`).
 """
 import copy
@@ -89,10 +89,13 @@ def _as_tuple(value) -> tuple:
 
 
 def input_names(module, count: int) -> list[str]:
-    """The names of the first `count` positional parameters of `module.forward` (`input`, `hx`, ...)."""
+    """`input` (torch's name of a first argument), then the names of `module.forward`'s next positional
+    parameters (`hx`, ...); `input1`, `input2`, ... where forward takes *args."""
     names = [p.name for p in inspect.signature(module.forward).parameters.values()
              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return names[:count] if len(names) >= count else [f"input{i}" if i else "input" for i in range(count)]
+    if len(names) < count:
+        names = [f"input{i}" for i in range(count)]
+    return ["input", *names[1:count]]
 
 
 def manual_input_grads(module, grads, count: int) -> tuple:

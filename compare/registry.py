@@ -10,7 +10,7 @@ manual.models / torch_ref.models, manual.optim / torch.optim). A registered clas
 built-in class it stands beside: a module or loss with the case's kwargs (manual's also with `dtype=` when its
 constructor takes one), a model with the case's kwargs plus `dtype=` (manual) or `device=, dtype=` (torch), an
 optimizer with (parameters, **kwargs). Registered cases join the catalogue's `select()` (module_cases.select for
-a ModuleCase, cases.select for a training Case), so `python -m compare --only NAME` runs them too.
+a ModuleCase, cases.select for a training Case) in the process that registered them.
 
 Nothing here imports torch or the catalogues: a case is told apart by its fields (`module` or `model`).
 """
@@ -87,4 +87,7 @@ def isolated():
     finally:
         for table, before in zip((_MODULES, _OPTIMIZERS, _MODULE_CASES, _TRAINING_CASES), saved):
             table.clear()
-            table.update(before) if isinstance(table, dict) else table.extend(before)
+            if isinstance(table, dict):
+                table.update(before)
+            else:
+                table.extend(before)

@@ -8,15 +8,14 @@ from compare import module_cases
 from compare.module_check import build_pair, check_module_case, check_pair, fix_dropout_masks, make_arguments
 from compare.twins import to_numpy
 from compare.tolerances import GRADCHECK_TOLERANCE
-from manual import gradcheck
+from manual.gradcheck import check_call
 
 
 @pytest.mark.parametrize("case", [c for c in module_cases.MODULE_CASES if c.gradcheck], ids=lambda c: c.name)
 def test_backward_matches_finite_differences(case):
     _, module = build_pair(case, "float64")
     fix_dropout_masks(module)
-    result = gradcheck.check_call(module, make_arguments(case, "float64"), target=case.target is not None,
-                                  eps=case.fd_eps)
+    result = check_call(module, make_arguments(case, "float64"), target=case.target is not None, eps=case.fd_eps)
     assert result.passed(GRADCHECK_TOLERANCE), f"{case.name}: {result}"
 
 
@@ -76,12 +75,12 @@ def test_several_inputs_integer_input_and_two_outputs_are_compared():
     comparisons = check_pair(torch_module, manual_module, arguments, "float64")
     assert [c.name for c in comparisons] == ["output.0", "output.1", "grad.x", "grad.weight"]  # no grad for index
     assert all(c.passed for c in comparisons), [c.describe() for c in comparisons]
-    assert gradcheck.check_call(manual_module, arguments).passed(GRADCHECK_TOLERANCE)
+    assert check_call(manual_module, arguments).passed(GRADCHECK_TOLERANCE)
 
 
 def test_a_wrong_input_gradient_fails_by_name_and_finite_differences_see_it():
     torch_module, manual_module, arguments = scaled_lookup_pair(wrong_x_grad=True)
     failing = [c.name for c in check_pair(torch_module, manual_module, arguments, "float64") if not c.passed]
     assert failing == ["grad.x"]
-    result = gradcheck.check_call(manual_module, arguments)
+    result = check_call(manual_module, arguments)
     assert not result.passed(GRADCHECK_TOLERANCE) and result.where[0] == "input1"
