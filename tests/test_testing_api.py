@@ -233,6 +233,19 @@ def test_dtype_and_seed_options_reach_the_fixtures(pytester):
     result.assert_outcomes(passed=1)
 
 
+def test_a_user_model_trains_like_its_torch_twin_through_the_fixture(pytester):
+    result = run_user_project(pytester, {"test_model": (
+        "import manual, torch\n"
+        "def test_model(crosscheck):\n"
+        "    m = manual.nn.Sequential(manual.nn.Linear(4, 8), manual.nn.ReLU(), manual.nn.Linear(8, 3))\n"
+        "    t = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))\n"
+        "    crosscheck.model_trains_like(\n"
+        "        m, t, loss=(manual.nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()),\n"
+        "        optimizer=(manual.optim.Adam(m.parameters(), lr=1e-2), torch.optim.Adam(t.parameters(), lr=1e-2)),\n"
+        "        batches=lambda rng: (rng.standard_normal((16, 4)), rng.integers(0, 3, 16)), steps=20)\n")})
+    result.assert_outcomes(passed=1)
+
+
 def test_the_plugin_is_registered_under_its_module_name():
     """Named as the module, the installed entry point and `-p compare.pytest_plugin` are one plugin, not two."""
     entry_points = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
