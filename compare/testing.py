@@ -123,6 +123,19 @@ def _batch_stream(batches, dtype: str, seed: int):
         yield cast_float(np.asarray(x), dtype), cast_float(np.asarray(y), dtype)
 
 
+def hyperparameter_differences(manual_optimizer, torch_optimizer) -> list[str]:
+    """Every param_group setting both optimizers have (torch-only ones such as `foreach` aside) that differs,
+    and a different number of groups or of parameters per group."""
+    manual_groups = manual_optimizer.state_dict()["param_groups"]
+    torch_groups = torch_optimizer.state_dict()["param_groups"]
+    if len(manual_groups) != len(torch_groups):
+        return [f"{len(manual_groups)} param groups vs {len(torch_groups)}"]
+    return [f"group {i} {key}: manual {m_group[key]!r} vs torch {t_group[key]!r}"
+            for i, (m_group, t_group) in enumerate(zip(manual_groups, torch_groups))
+            for key in m_group.keys() & t_group.keys()
+            if (len(m_group[key]) != len(t_group[key]) if key == "params" else m_group[key] != t_group[key])]
+
+
 def _dtype_of(torch_model) -> str:
     dtype = next(torch_model.parameters()).dtype
     return next(name for name, torch_dtype in TORCH_DTYPES.items() if torch_dtype == dtype)
@@ -138,12 +151,17 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
         lr=0.1))`).
     batches: an iterable of (x, y) NumPy pairs, or a function of a NumPy generator returning one pair.
     Before the first step torch's parameters and buffers are loaded into the manual model; the optimizers (and
-    schedulers) are taken as given, so give fresh ones, built with the same arguments. The dtype is the torch model's; float32 runs start every step from torch's state (the
+    schedulers) are taken as given, so give fresh ones, built with the same arguments (a hyperparameter that
+    differs between their param_groups fails before the first step). The dtype is the torch model's; float32 runs start every step from torch's state (the
     harness's resync, compare/tolerances.py), float64 runs are free-running. Each step compares output, loss,
     dL/d(input), every grad, parameter, buffer and optimizer-state tensor. Returns the harness's CaseResult.
     """
     dtype = _dtype_of(torch_model)
     (manual_loss, torch_loss), (manual_opt, torch_opt) = loss, optimizer
+    differences = hyperparameter_differences(manual_opt, torch_opt)
+    if differences:  # checked first: the float32 resync copies torch's groups into manual at every step
+        raise AssertionError(f"{type(manual_opt).__name__} vs torch {type(torch_opt).__name__}: the optimizers' "
+                             f"hyperparameters differ: " + "; ".join(differences))
     manual_scheduler, torch_scheduler = scheduler or (None, None)
     torch_twin = Twin(torch_model, torch_loss, torch_opt, torch_scheduler)
     manual_twin = Twin(manual_model, manual_loss, manual_opt, manual_scheduler)

@@ -118,11 +118,28 @@ def test_user_built_models_train_alike(dtype):
     assert result.steps == 10 and result.dtype == dtype and result.worst_rel("param.") > 0  # compared, not skipped
 
 
-def test_a_wrong_optimizer_setting_fails_at_the_step_it_first_shows_naming_the_parameter():
-    manual_model, torch_model = mlp_pair("float64")
+def test_optimizers_built_with_different_settings_fail_before_the_first_step():
+    manual_model, torch_model = mlp_pair("float32")
     optimizers = (manual.optim.SGD(manual_model.parameters(), lr=0.1, momentum=0.9),
                   torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.8))
-    # the first momentum buffer is the gradient itself whatever the momentum: step 0 agrees, step 1 does not
+    with pytest.raises(AssertionError, match=r"hyperparameters differ: group 0 momentum: manual 0.9 vs torch 0.8$"):
+        assert_model_trains_like(manual_model, torch_model, (mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()),
+                                 optimizers, classification_batch, 3)
+
+
+class MomentumIgnoringSGD(manual.optim.SGD):
+    """A wrong update rule a user could write: plain SGD steps, the momentum buffer kept but never applied."""
+
+    def update(self, param, state, group):
+        state["momentum_buffer"] = param.grad.copy()
+        param.data -= group["lr"] * param.grad
+
+
+def test_a_wrong_update_rule_fails_at_the_step_it_first_shows_naming_the_parameter():
+    manual_model, torch_model = mlp_pair("float64")
+    optimizers = (MomentumIgnoringSGD(manual_model.parameters(), lr=0.1, momentum=0.9),
+                  torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9))
+    # the first momentum buffer is the gradient itself: step 0 agrees, step 1 does not
     with pytest.raises(AssertionError, match=r"first: step 1, param\.0\.weight\[") as raised:
         assert_model_trains_like(manual_model, torch_model, (mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()),
                                  optimizers, [classification_batch(np.random.default_rng(i)) for i in range(3)], 3)
