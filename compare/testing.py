@@ -112,14 +112,15 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
 
 
 
-def _batch_stream(batches, dtype: str, seed: int):
-    """(x, y) pairs with float arrays in `dtype`, from an iterable of pairs or a function of a generator."""
-    if callable(batches):
-        rng = np.random.default_rng(seed)
-        source = iter(lambda: batches(rng), None)
-    else:
-        source = iter(batches)
-    for x, y in source:
+def _batch_stream(batches, steps: int, dtype: str, seed: int):
+    """`steps` (x, y) pairs with float arrays in `dtype`, from an iterable of pairs or a function of a generator."""
+    rng = np.random.default_rng(seed)
+    source = iter(lambda: batches(rng), None) if callable(batches) else iter(batches)
+    for step in range(steps):
+        pair = next(source, None)
+        if pair is None:
+            raise ValueError(f"assert_model_trains_like: batches ran out after {step} of {steps} steps")
+        x, y = pair
         yield cast_float(np.asarray(x), dtype), cast_float(np.asarray(y), dtype)
 
 
@@ -152,9 +153,10 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
     batches: an iterable of (x, y) NumPy pairs, or a function of a NumPy generator returning one pair.
     Before the first step torch's parameters and buffers are loaded into the manual model; the optimizers (and
     schedulers) are taken as given, so give fresh ones, built with the same arguments (a hyperparameter that
-    differs between their param_groups fails before the first step). The dtype is the torch model's; float32 runs start every step from torch's state (the
-    harness's resync, compare/tolerances.py), float64 runs are free-running. Each step compares output, loss,
-    dL/d(input), every grad, parameter, buffer and optimizer-state tensor. Returns the harness's CaseResult.
+    differs between their param_groups fails before the first step). The dtype is the torch model's; float32
+    runs start every step from torch's state (the harness's resync, compare/tolerances.py), float64 runs are
+    free-running. Each step compares output, loss, dL/d(input), every grad, parameter, buffer and
+    optimizer-state tensor. Returns the harness's CaseResult.
     """
     dtype = _dtype_of(torch_model)
     (manual_loss, torch_loss), (manual_opt, torch_opt) = loss, optimizer
@@ -170,7 +172,7 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
     share_dropout_masks(torch_model, manual_model)
     torch.manual_seed(seed)
     name = f"{_label(manual_model)} vs torch {type(torch_model).__name__}"
-    result = run_twins(torch_twin, manual_twin, _batch_stream(batches, dtype, seed), steps, dtype, device, name)
+    result = run_twins(torch_twin, manual_twin, _batch_stream(batches, steps, dtype, seed), steps, dtype, device, name)
     report = mismatch_report(f"{name}, {steps} steps", result.errors, dtype)
     if report:
         raise AssertionError(report)

@@ -118,6 +118,14 @@ def test_user_built_models_train_alike(dtype):
     assert result.steps == 10 and result.dtype == dtype and result.worst_rel("param.") > 0  # compared, not skipped
 
 
+def test_too_few_batches_say_so():
+    manual_model, torch_model = mlp_pair("float64")
+    optimizers = (manual.optim.SGD(manual_model.parameters(), lr=0.1), torch.optim.SGD(torch_model.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="batches ran out after 2 of 3 steps"):
+        assert_model_trains_like(manual_model, torch_model, (mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()),
+                                 optimizers, [classification_batch(np.random.default_rng(i)) for i in range(2)], 3)
+
+
 def test_optimizers_built_with_different_settings_fail_before_the_first_step():
     manual_model, torch_model = mlp_pair("float32")
     optimizers = (manual.optim.SGD(manual_model.parameters(), lr=0.1, momentum=0.9),
