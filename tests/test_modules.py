@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import manual.nn as mnn
-from compare import module_cases
+from compare import module_cases, registry
+from compare.module_cases import ModuleCase, class_indices, normal
 from compare.module_check import build_pair, check_module_case, check_pair, fix_dropout_masks, make_arguments
 from compare.twins import to_numpy
 from compare.tolerances import GRADCHECK_TOLERANCE
@@ -31,9 +32,9 @@ def test_matches_torch_autograd(case, dtype):
 class ManualScaledLookup(mnn.Module):
     """y = weight[index] ⊙ x and s = Σ_j y_j: (index (N,) int, x (N, D)) -> ((N, D), (N,))."""
 
-    def __init__(self, num: int, dim: int, wrong_x_grad: bool = False):
+    def __init__(self, num: int, dim: int, wrong_x_grad: bool = False, dtype=None):
         super().__init__()
-        self.weight = mnn.Parameter(np.zeros((num, dim)))
+        self.weight = mnn.Parameter(np.zeros((num, dim), dtype=dtype))
         self.wrong_x_grad = wrong_x_grad
 
     def forward(self, index, x):
@@ -52,7 +53,7 @@ class ManualScaledLookup(mnn.Module):
 
 
 class TorchScaledLookup(torch.nn.Module):
-    def __init__(self, num: int, dim: int):
+    def __init__(self, num: int, dim: int, wrong_x_grad: bool = False):
         super().__init__()
         self.weight = torch.nn.Parameter(torch.randn(num, dim, dtype=torch.float64))
 
@@ -84,3 +85,21 @@ def test_a_wrong_input_gradient_fails_by_name_and_finite_differences_see_it():
     assert failing == ["grad.x"]
     result = check_call(manual_module, arguments)
     assert not result.passed(GRADCHECK_TOLERANCE) and result.where[0] == "input1"
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_a_registered_case_with_an_integer_input_and_extra_inputs_runs_the_catalogue_checks(wrong):
+    case = ModuleCase("user-scaled-lookup", ("ScaledLookup", {"num": 4, "dim": 3, "wrong_x_grad": wrong}),
+                      class_indices(5, classes=4), extra_inputs=(normal(5, 3),))
+    with registry.isolated():
+        registry.register_module("ScaledLookup", ManualScaledLookup, TorchScaledLookup)
+        registry.register_case(case)
+        (selected,) = module_cases.select("user-scaled")
+        index, x = make_arguments(selected, "float32")
+        assert index.dtype == np.int64 and x.dtype == np.float32
+        for dtype in ("float32", "float64"):
+            failing = [c.name for c in check_module_case(selected, dtype) if not c.passed]
+            assert failing == (["grad.x"] if wrong else []), dtype
+        _, module = build_pair(selected, "float64")
+        assert check_call(module, make_arguments(selected, "float64"), eps=selected.fd_eps).passed(
+            GRADCHECK_TOLERANCE) is not wrong
