@@ -13,15 +13,16 @@ BatchNorm breaks the identity: ℓ_i then depends on its whole shard through the
 - Plain BatchNorm1d under DDP normalises each shard with its own mean and variance, so the averaged gradient
   is (1/W)·Σ_r ∇L_r with per-shard statistics, not the full-batch gradient. The "per-shard" reference
   computes exactly that in manual: each shard through the model on its own (forward and backward), the
-  accumulated gradients divided by W, one optimizer step. Running statistics: with broadcast_buffers=True
-  (DDP's default) every forward first copies rank 0's buffers to all ranks, then each rank updates them from
-  its own shard; after a step rank r holds update(rank 0's buffers of the previous step, shard r), so ranks
-  differ until the next forward. The reference replays this, and each rank checks its own buffers.
+  accumulated gradients divided by W, one optimizer step. Running statistics: by default (forward_sync_buffers
+  in torch 2.13, which deprecates broadcast_buffers; True either way) every forward of the DDP module first
+  copies rank 0's buffers to all ranks, then each rank updates them from its own shard; after a step rank r
+  holds update(rank 0's buffers of the previous step, shard r), so ranks differ until the next forward. The
+  reference replays this, and each rank checks its own buffers.
 - SyncBatchNorm (`torch.nn.SyncBatchNorm.convert_sync_batchnorm`) all-gathers the statistics, so it would
   equal the full-batch step (and every rank would hold the same running statistics), but torch 2.13 runs it
   on GPU modules only: DistributedDataParallel raises "SyncBatchNorm layers only work with GPU modules" for a
-  CPU module, and SyncBatchNorm.forward refuses CPU input. It is not checked here (tests/test_ddp.py checks
-  that torch still refuses it).
+  CPU module, and SyncBatchNorm.forward refuses CPU input (torch/nn/modules/batchnorm.py). It is not checked
+  here (tests/test_ddp.py checks that torch still refuses it).
 
 float64 runs free from the first step to the last; float32 steps each start from the rank's torch state
 (parameters, optimizer state), as in the main check (compare/tolerances.py), so each step is checked on its own.
@@ -87,7 +88,7 @@ class Comparison:
         return max(self.errors, key=lambda e: e.ratio)
 
     def worst_rel(self, prefix: str) -> float | None:
-        """Largest relative error among tensors named `prefix`...; None when there are none (no buffers)."""
+        """Largest relative error among the tensors whose names start with `prefix`; None if there are none."""
         return max((e.max_rel for e in self.errors if e.name.startswith(prefix)), default=None)
 
 
@@ -126,7 +127,7 @@ def run_case(spec: Case, batch_norm: str, dtype: str, rank: int, settings: Setti
     """Train the torch twin under DDP on this rank's shard and, beside it, every manual reference on the whole
     batch; compare every parameter's averaged grad, every parameter and every buffer after each step."""
     torch_twin, _ = build_twins(spec, dtype, "cpu", settings.seed)
-    ddp_model = DistributedDataParallel(torch_twin.model)  # broadcast_buffers=True, the default
+    ddp_model = DistributedDataParallel(torch_twin.model)  # buffers from rank 0 at every forward, the default
     references = {"full-batch": build_twins(spec, dtype, "cpu", settings.seed)[1]}
     if batch_norm == "plain":
         references["per-shard"] = build_twins(spec, dtype, "cpu", settings.seed)[1]
