@@ -131,12 +131,16 @@ def _error(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
 
 
+def _ratio(value: float) -> str:
+    return f"{value:.0%}" if value < 100 else f"{value:.0e} x"
+
+
 def table(comparisons: list[Comparison]) -> str:
     """One row per case, reference and rank (ranks side by side), then each failure, then the legend."""
     comparisons = sorted(comparisons, key=lambda c: (c.dtype, c.case, c.reference, c.rank))
     rows = [[c.case, c.dtype, c.reference, "equal" if c.expect_equal else "differ", str(c.rank),
              _error(c.worst_rel("grad.")), _error(c.worst_rel("param.")), _error(c.worst_rel("buffer.")),
-             f"{c.worst.ratio:.0%}" if c.worst.ratio < 100 else f"{c.worst.ratio:.0e} x", "PASS" if c.passed else "FAIL"]
+             _ratio(c.worst.ratio), "PASS" if c.passed else "FAIL"]
             for c in comparisons]
     lines = [_text_table(HEADER, rows)]
     for c in comparisons:
