@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "train": ("compare.train", "train both backends side by side on a real dataset, epoch by epoch"),
     "plots": ("compare.plots", "draw the six figures from both backends' computations (PNG + JSON data)"),
     "bench": ("compare.bench", "time training steps: manual vs torch (CPU, CUDA) vs scikit-learn vs the GEMM peak"),
+    "ddp": ("compare.ddp", "train torch_ref models under DistributedDataParallel (gloo, this machine) against manual"),
 }
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 
