@@ -30,7 +30,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     matters to the backward; accepted here as in torch's signature)."""
     if max_norm is not None:
         embedding_renorm_(weight, input, max_norm, norm_type)
-    return weight[input]
+    return np.take(weight, input, axis=0)  # a copy, also for a 0-d index
 
 
 def embedding_backward(grad_output, input, num_embeddings: int, padding_idx=None, scale_grad_by_freq: bool = False):
