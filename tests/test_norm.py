@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 import torch
 
+import manual.models
 import manual.nn as mnn
+import torch_ref.models
 from compare.harness import compare_arrays
-from compare.tolerances import tolerance_for
+from compare.inspection_check import assert_same_summary
+from compare.tolerances import GRADCHECK_TOLERANCE, tolerance_for
 from compare.twins import TORCH_DTYPES, to_numpy
-from manual import random
+from manual import gradcheck, random
 
 CONSTRUCTORS = [
     ("BatchNorm2d", (3,), {}), ("BatchNorm2d", (3,), {"momentum": None, "affine": False}),
@@ -128,6 +131,39 @@ def test_embedding_output_is_a_copy_for_a_0d_index():
     row = layer(np.array(1))
     row += 1.0
     assert row.shape == (2,) and not np.shares_memory(row, layer.weight.data)
+
+
+# -- the models that use them -------------------------------------------------------------------------------
+MODELS = [("EmbeddingClassifier", {"num_embeddings": 7, "embedding_dim": 4, "num_classes": 3, "padding_idx": 0},
+           (5, 6)),
+          ("MLP", {"in_features": 4, "hidden": [6, 5], "out_features": 3, "layer_norm": True}, (2, 4)),
+          ("MLP", {"in_features": 4, "hidden": [6], "out_features": 2, "layer_norm": True, "batch_norm": True,
+                   "activation": "maxout"}, (3, 4))]
+
+
+def model_twins(name, kwargs, dtype="float64"):
+    torch.manual_seed(0)
+    torch_model = getattr(torch_ref.models, name)(**kwargs, dtype=TORCH_DTYPES[dtype])
+    manual_model = getattr(manual.models, name)(**kwargs, dtype=dtype)
+    manual_model.load_state_dict(to_numpy(torch_model.state_dict()))
+    return torch_model, manual_model
+
+
+@pytest.mark.parametrize("name,kwargs,shape", MODELS, ids=lambda v: str(v))
+def test_model_twins_have_the_same_keys_and_summary(name, kwargs, shape):
+    """Same state_dict keys; `summary` feeds an Embedding-first model int64 indices on both sides."""
+    torch_model, manual_model = model_twins(name, kwargs)
+    assert list(manual_model.state_dict()) == list(torch_model.state_dict())
+    assert_same_summary(manual_model, torch_model, shape)
+
+
+def test_embedding_classifier_backward_matches_finite_differences():
+    """The mean over the sequence and the scatter-add, through the whole model (the indices are held fixed)."""
+    _, model = model_twins("EmbeddingClassifier", {"num_embeddings": 5, "embedding_dim": 3, "num_classes": 2})
+    tokens = np.random.default_rng(0).integers(0, 5, (4, 6))
+    result = gradcheck.check_call(model, (tokens,), eps=1e-5)
+    assert result.passed(GRADCHECK_TOLERANCE), str(result)
+    assert set(result.per_tensor) == {"embedding.weight", "linear.weight", "linear.bias"}
 
 
 # -- what both refuse (torch's exception class, or manual's where torch has a different one) ---------------
