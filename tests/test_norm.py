@@ -126,6 +126,16 @@ def test_embedding_max_norm_renormalises_the_table_in_place_as_torch(norm_type, 
     assert (np.linalg.norm(before, ord=norm_type, axis=1) > 1.2).any()  # the case really rescales
 
 
+def test_embedding_weight_given_is_used_as_is():
+    """`_weight` (torch's from_pretrained route): the table as given, the padding row not zeroed, as torch."""
+    table = np.arange(6.0).reshape(3, 2)
+    layer = mnn.Embedding(3, 2, padding_idx=0, _weight=table, dtype="float64")
+    torch_layer = torch.nn.Embedding(3, 2, padding_idx=0, _weight=torch.from_numpy(table))
+    np.testing.assert_array_equal(layer.weight.data, to_numpy(torch_layer.weight))
+    with pytest.raises(ValueError, match=r"_weight must have shape \(3, 2\), got \(2, 3\)"):
+        mnn.Embedding(3, 2, _weight=table.T)
+
+
 def test_embedding_output_is_a_copy_for_a_0d_index():
     layer = mnn.Embedding(3, 2, dtype="float64")
     row = layer(np.array(1))

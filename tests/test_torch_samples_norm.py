@@ -25,9 +25,10 @@ MODULES = ("BatchNorm2d", "LayerNorm", "Embedding")
 EXPECTED = {
     ("BatchNorm2d", True, "zero_batch"): pytest.mark.xfail(
         raises=ValueError, strict=True,
-        reason="an empty (0, C, H, W) batch in training: torch returns it empty, counts it in num_batches_tracked and leaves the "
-               "statistics alone; manual still refuses it (fewer than 2 values per channel). BatchNorm's empty-batch "
-               "rule is helper safety's change to the shared _BatchNorm; once merged this passes and the mark goes"),
+        reason="an empty (0, C, H, W) batch in training: torch returns it empty, counts it in num_batches_tracked and "
+               "leaves the statistics alone; manual still refuses it (fewer than 2 values per channel). BatchNorm's "
+               "empty-batch rule is helper safety's change to the shared _BatchNorm; once merged this passes and the "
+               "mark goes"),
 }
 
 

@@ -48,8 +48,8 @@ class LogisticRegression(LinearRegression):
 
 
 class MLP(nn.Sequential):
-    """Blocks Linear [-> BatchNorm1d] [-> LayerNorm] -> activation [-> Dropout] per hidden width (Maxout replaces Linear +
-    activation for activation="maxout"), then a final Linear; keys as manual.models.MLP for every option.
+    """Blocks Linear [-> BatchNorm1d] [-> LayerNorm] -> activation [-> Dropout] per hidden width (Maxout replaces
+    Linear + activation for activation="maxout"), then a final Linear; keys as manual.models.MLP for every option.
     With batch_norm the hidden Linear layers have no bias (BatchNorm subtracts the mean; see manual.models.MLP)."""
 
     def __init__(self, in_features: int, hidden, out_features: int, activation: str = "relu", batch_norm: bool = False,

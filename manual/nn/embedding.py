@@ -37,7 +37,8 @@ class Embedding(Module):
                                  f"[{-num_embeddings}, {num_embeddings}), got {padding_idx}")
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
-        self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = max_norm, norm_type, scale_grad_by_freq, sparse
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         dtype = resolve_dtype(dtype)
         if _weight is None:
             weight = random.generator().standard_normal((num_embeddings, embedding_dim)).astype(dtype)

@@ -138,8 +138,9 @@ class LayerNorm(_Normalization):
         check_float_input(self, x, None if self.weight is None else self.weight.dtype)
         size = len(self.normalized_shape)
         if x.ndim < size or x.shape[x.ndim - size:] != self.normalized_shape:
-            raise ValueError(f"{self.label()}: expected input of shape (*, {', '.join(map(str, self.normalized_shape))})"
-                             f" (its last dims normalized_shape), got {x.shape}")
+            shape = ", ".join(map(str, self.normalized_shape))
+            raise ValueError(f"{self.label()}: expected input of shape (*, {shape}) (its last dims normalized_shape), "
+                             f"got {x.shape}")
         y, saved = F.layer_norm(x, self.normalized_shape, self._data("weight"), self._data("bias"), self.eps)
         self.save_for_backward(saved)
         return y

@@ -20,7 +20,7 @@ def embedding_renorm_(weight, indices, max_norm: float, norm_type: float = 2.0):
     rows = np.unique(indices)
     norms = np.linalg.norm(weight[rows].astype(np.float64), ord=norm_type, axis=1)
     over = norms > max_norm
-    scale = (max_norm / (norms[over] + 1e-7)).astype(weight.dtype)  # torch: a double scale, multiplied in weight's dtype
+    scale = (max_norm / (norms[over] + 1e-7)).astype(weight.dtype)  # torch: a double, multiplied in weight's dtype
     weight[rows[over]] *= scale[:, None]
     return weight
 
