@@ -1,5 +1,5 @@
-"""BatchNorm1d, BatchNorm2d and LayerNorm: parameters and running statistics; the math and its derivations are in
-`functional.normalization` (batch norm) and `functional.layer_norm`."""
+"""BatchNorm1d, BatchNorm2d and LayerNorm: parameters and running statistics; the math and its derivations (one
+shared backward of the standardisation) are in `functional.normalization`."""
 import numpy as np
 
 from manual.nn import functional as F
@@ -8,9 +8,25 @@ from manual.nn.module import Module, Parameter
 
 
 class _Normalization(Module):
+    """What batch and layer norm share: the optional affine γ (weight, 1s) and β (bias, 0s), and a backward that
+    is their functional backward (grad_output, γ, what the forward saved) plus the parameter gradients."""
+
+    _backward = None  # staticmethod: F.batch_norm_backward or F.layer_norm_backward
+
+    def _affine_parameters(self, shape, affine: bool, bias: bool, dtype) -> None:
+        self.register_parameter("weight", Parameter(np.ones(shape, dtype)) if affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(shape, dtype)) if affine and bias else None)
+
     def _data(self, name):
         param = self._parameters[name]
         return None if param is None else param.data
+
+    def backward(self, grad_output):
+        (saved,) = self.saved_for_backward()
+        check_grad_output(self, grad_output, saved[0].shape)  # saved[0] is x̂, of the output's shape
+        grad_input, grad_weight, grad_bias = self._backward(grad_output, self._data("weight"), saved)
+        self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
+        return grad_input
 
 
 class _BatchNorm(_Normalization):
@@ -27,26 +43,20 @@ class _BatchNorm(_Normalization):
     (int64, 0-d) when track_running_stats; keys in torch's order.
     """
 
+    _INPUT_SHAPES: dict = {}  # ndim -> the shape accepted, e.g. {2: "(N, {C})", 3: "(N, {C}, L)"}
+    _backward = staticmethod(F.batch_norm_backward)
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, dtype=None, *, bias: bool = True):
         super().__init__()
         dtype = resolve_dtype(dtype)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(np.ones(num_features, dtype))
-        else:
-            self.register_parameter("weight", None)
-        if affine and bias:
-            self.bias = Parameter(np.zeros(num_features, dtype))
-        else:
-            self.register_parameter("bias", None)
+        self._affine_parameters(num_features, affine, bias, dtype)
         tracked = track_running_stats
         self.register_buffer("running_mean", np.zeros(num_features, dtype) if tracked else None)
         self.register_buffer("running_var", np.ones(num_features, dtype) if tracked else None)
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64) if tracked else None)
-
-    _INPUT_SHAPES: dict = {}  # ndim -> the shape accepted, e.g. {2: "(N, {C})", 3: "(N, {C}, L)"}
 
     def _check_input(self, x, use_batch_stats: bool):
         """As torch: the dtype of the parameters (or, without them, of the running statistics); a shape in
@@ -80,13 +90,6 @@ class _BatchNorm(_Normalization):
         self.save_for_backward(saved)
         return y
 
-    def backward(self, grad_output):
-        (saved,) = self.saved_for_backward()
-        check_grad_output(self, grad_output, saved[0].shape)  # saved[0] is x̂, of the output's shape
-        grad_input, grad_weight, grad_bias = F.batch_norm_backward(grad_output, self._data("weight"), saved)
-        self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
-        return grad_input
-
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
@@ -118,6 +121,8 @@ class LayerNorm(_Normalization):
     (derived in `functional.normalization`).
     """
 
+    _backward = staticmethod(F.layer_norm_backward)
+
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
                  dtype=None):
         super().__init__()
@@ -125,32 +130,18 @@ class LayerNorm(_Normalization):
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
         self.normalized_shape = tuple(int(d) for d in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype))
-        else:
-            self.register_parameter("weight", None)
-        if elementwise_affine and bias:
-            self.bias = Parameter(np.zeros(self.normalized_shape, dtype))
-        else:
-            self.register_parameter("bias", None)
+        self._affine_parameters(self.normalized_shape, elementwise_affine, bias, dtype)
 
-    def forward(self, x):
-        check_float_input(self, x, None if self.weight is None else self.weight.dtype)
+    def forward(self, input):
+        check_float_input(self, input, None if self.weight is None else self.weight.dtype)
         size = len(self.normalized_shape)
-        if x.ndim < size or x.shape[x.ndim - size:] != self.normalized_shape:
+        if input.ndim < size or input.shape[input.ndim - size:] != self.normalized_shape:
             shape = ", ".join(map(str, self.normalized_shape))
             raise ValueError(f"{self.label()}: expected input of shape (*, {shape}) (its last dims normalized_shape), "
-                             f"got {x.shape}")
-        y, saved = F.layer_norm(x, self.normalized_shape, self._data("weight"), self._data("bias"), self.eps)
+                             f"got {input.shape}")
+        y, saved = F.layer_norm(input, self.normalized_shape, self._data("weight"), self._data("bias"), self.eps)
         self.save_for_backward(saved)
         return y
-
-    def backward(self, grad_output):
-        (saved,) = self.saved_for_backward()
-        check_grad_output(self, grad_output, saved[0].shape)  # saved[0] is x̂, of the output's shape
-        grad_input, grad_weight, grad_bias = F.layer_norm_backward(grad_output, self._data("weight"), saved)
-        self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
-        return grad_input
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
