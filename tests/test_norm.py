@@ -10,7 +10,9 @@ import manual.nn as mnn
 import torch_ref.models
 from compare.harness import compare_arrays
 from compare.inspection_check import assert_same_summary
+from compare.peer import peer_metrics
 from compare.tolerances import GRADCHECK_TOLERANCE, tolerance_for
+from compare.training import Recipe
 from compare.twins import TORCH_DTYPES, to_numpy
 from manual import gradcheck, random
 
@@ -165,6 +167,14 @@ def test_model_twins_have_the_same_keys_and_summary(name, kwargs, shape):
     torch_model, manual_model = model_twins(name, kwargs)
     assert list(manual_model.state_dict()) == list(torch_model.state_dict())
     assert_same_summary(manual_model, torch_model, shape)
+
+
+def test_no_scikit_learn_peer_for_a_layer_norm_mlp():
+    """`compare cv` puts scikit-learn's MLP beside the twins only where it builds the same network: it has no
+    LayerNorm, so a layer_norm recipe gets no peer (as batch_norm and dropout)."""
+    recipe = Recipe(("MLP", {"in_features": 4, "hidden": [6], "out_features": 3, "layer_norm": True}),
+                    ("CrossEntropyLoss", {}), ("SGD", {"lr": 0.1}))
+    assert peer_metrics(recipe, split=None, hyper={"lr": 0.1}, task="classification") is None
 
 
 def test_embedding_classifier_backward_matches_finite_differences():
