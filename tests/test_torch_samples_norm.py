@@ -33,13 +33,23 @@ EXPECTED = {
 
 
 def module_db():
+    """torch's module_db, imported without leaving torch's global state changed: on import, its test utilities
+    freeze torch.backends' flags (`disable_global_flags`: a later `torch.backends.cudnn.benchmark = ...`, as in
+    the benches, raises) and wrap TorchScript's `__call__`; both are put back."""
     if "expecttest" not in sys.modules:
         try:
             import expecttest  # noqa: F401
         except ImportError:
             sys.modules["expecttest"] = types.ModuleType("expecttest")
             sys.modules["expecttest"].TestCase = unittest.TestCase
-    from torch.testing._internal.common_modules import module_db as db
+    frozen = torch.backends.flags_frozen()
+    script_calls = torch._C.ScriptFunction.__call__, torch._C.ScriptMethod.__call__
+    try:
+        from torch.testing._internal.common_modules import module_db as db
+    finally:
+        torch._C.ScriptFunction.__call__, torch._C.ScriptMethod.__call__ = script_calls
+        if not frozen:  # the flag disable_global_flags() clears (torch.backends has no function to set it again)
+            torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True
     return db
 
 
@@ -76,6 +86,12 @@ def test_torch_sample_matches(name, training, sample):
     failing = [c.describe() for c in comparisons if not c.passed]
     assert not failing, f"{name}{args}{kwargs}: " + "; ".join(failing)
     assert {c.name for c in comparisons} >= {"output"} | {f"grad.{n}" for n, _ in torch_module.named_parameters()}
+
+
+def test_importing_module_db_leaves_torch_global_flags_settable():
+    module_db()
+    assert not torch.backends.flags_frozen()
+    torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark  # raises while the flags are frozen
 
 
 def test_every_module_has_samples():
