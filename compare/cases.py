@@ -133,7 +133,8 @@ OPTIMIZER_CASES = [
 ]
 
 # issue 13: LayerNorm inside an MLP; Embedding in a bag-of-embeddings classifier on padded token sequences
-# (integer inputs: no dL/d(input) on either side). BatchNorm2d trains inside the convolutional cases.
+# (integer inputs: no dL/d(input) on either side). BatchNorm2d has no training case yet: it belongs after a
+# Conv2d, in a CNN (its module cases and torch's samples check it meanwhile).
 TOKENS = Batches("tokens", in_features=12, targets=3, batch_size=16, seq_len=6)
 NORM_CASES = [
     Case("mlp8-8_relu_ln-ce-sgd_mom-train_then_eval",
