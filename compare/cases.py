@@ -133,7 +133,26 @@ OPTIMIZER_CASES = [
                 scheduler=("StepLR", {"step_size": 25, "gamma": 0.5}), clip=("clip_grad_norm_", {"max_norm": 0.5})),
 ]
 
-CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES
+# issue 13: LayerNorm inside an MLP; Embedding in a bag-of-embeddings classifier on padded token sequences
+# (integer inputs: no dL/d(input) on either side). BatchNorm2d has no training case yet: it belongs after a
+# Conv2d, in a CNN (its module cases and torch's samples check it meanwhile).
+TOKENS = Batches("tokens", in_features=12, targets=3, batch_size=16, seq_len=6)
+NORM_CASES = [
+    Case("mlp8-8_relu_ln-ce-sgd_mom-train_then_eval",
+         ("MLP", {"in_features": 4, "hidden": [8, 8], "out_features": 3, "layer_norm": True}),
+         ("CrossEntropyLoss", {}), SGD_MOMENTUM, THREE_CLASSES, steps=40, eval_steps=3),
+    Case("mlp8_tanh_ln_bn-regression-mse-adam",
+         ("MLP", {"in_features": 5, "hidden": [8], "out_features": 2, "activation": "tanh", "layer_norm": True,
+                  "batch_norm": True}), ("MSELoss", {}), ("Adam", {"lr": 0.01}), REGRESSION2),
+    Case("embedclf12x5_pad0-ce-sgd_mom",
+         ("EmbeddingClassifier", {"num_embeddings": 12, "embedding_dim": 5, "num_classes": 3, "padding_idx": 0}),
+         ("CrossEntropyLoss", {}), SGD_MOMENTUM, TOKENS, eval_steps=2),
+    Case("embedclf12x5-ce-adam",
+         ("EmbeddingClassifier", {"num_embeddings": 12, "embedding_dim": 5, "num_classes": 3}),
+         ("CrossEntropyLoss", {}), ("Adam", {"lr": 0.05}), TOKENS, steps=40),
+]
+
+CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES + NORM_CASES
 
 
 def select(only: str | None = None) -> list[Case]:

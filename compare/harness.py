@@ -113,6 +113,11 @@ def _model_pairs(torch_model, manual_model, after_step: bool) -> list[tuple]:
     return pairs + [(f"buffer.{name}", m_buffers.get(name), t_buffer) for name, t_buffer in torch_model.named_buffers()]
 
 
+def _input_grad_pair(x, m_grad_input, t_grad_input) -> list[tuple]:
+    """dL/d(input) to compare, for float inputs; integer ones (token indices) have none on either side."""
+    return [("grad.input", m_grad_input, t_grad_input)] if np.asarray(x).dtype.kind == "f" else []
+
+
 def _compare_pairs(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLog | None) -> list[TensorError]:
     """One TensorError per pair (a tensor missing on one side fails); NaN/Inf noted in `non_finite` when given."""
     errors = []
@@ -145,7 +150,8 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
         m_output, m_loss, m_grad_input = manual_step(manual_twin, x, y)
         result.seconds_manual += time.perf_counter() - start
 
-        pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss), ("grad.input", m_grad_input, t_grad_input)]
+        pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss)] + _input_grad_pair(x, m_grad_input,
+                                                                                             t_grad_input)
         pairs += _model_pairs(torch_twin.model, manual_twin.model, after_step=True)
         m_state = _optimizer_state(manual_twin.optimizer, names)
         t_state = _optimizer_state(torch_twin.optimizer, names)
@@ -168,7 +174,8 @@ def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, fir
     errors = []
     for step in range(first_step, first_step + steps):
         x, y = next(batches)
-        x_t = torch.from_numpy(x).to(device).requires_grad_(True)
+        x_t = torch.from_numpy(x).to(device)
+        x_t.requires_grad_(x_t.is_floating_point())
         torch_twin.model.zero_grad()
         t_output = torch_twin.model(x_t)
         t_loss = torch_twin.loss_fn(t_output, torch.from_numpy(y).to(device))
@@ -177,7 +184,7 @@ def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, fir
         m_output = manual_twin.model(x)
         m_loss = manual_twin.loss_fn(m_output, y)
         m_grad_input = manual_twin.model.backward(manual_twin.loss_fn.backward())
-        pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss), ("grad.input", m_grad_input, x_t.grad)]
+        pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss)] + _input_grad_pair(x, m_grad_input, x_t.grad)
         pairs += _model_pairs(torch_twin.model, manual_twin.model, after_step=False)
         errors += _compare_pairs(step, pairs, tolerance, non_finite)
     return errors

@@ -87,8 +87,9 @@ def manual_step(twin: Twin, x: np.ndarray, y: np.ndarray):
 
 def torch_step(twin: Twin, x: np.ndarray, y: np.ndarray, device: str, input_grad: bool = False):
     """The same step of the torch twin on a NumPy batch: (output, loss, dL/dx). dL/dx is computed only with
-    `input_grad` (the harness compares it); otherwise it is None, as for data in training."""
-    x_t = torch.from_numpy(x).to(device).requires_grad_(input_grad)
+    `input_grad` (the harness compares it) and x is float; otherwise it is None, as for data in training."""
+    x_t = torch.from_numpy(x).to(device)
+    x_t.requires_grad_(input_grad and x_t.is_floating_point())  # integer inputs (token indices) have no gradient
     twin.optimizer.zero_grad()
     output = twin.model(x_t)
     loss = twin.loss_fn(output, torch.from_numpy(y).to(device))

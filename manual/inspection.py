@@ -3,7 +3,8 @@ weight statistics. `torch_ref.summary` builds the same structure for a torch mod
 asserts that twins give equal summaries).
 
 Layers: one row per module in `named_modules()` order, the model itself first (name ""), each with the
-output shape of its forward on a zeros batch of `input_shape` (batch dimension included), the number of
+output shape of its forward on a zeros batch of `input_shape` (batch dimension included; int64 token indices
+when the model's first layer is an Embedding, else the parameters' dtype), the number of
 parameter elements it owns directly (children are counted in their own rows, so the rows add up to the
 total), and whether those parameters are trainable (None when it owns none; manual has no frozen parameters,
 so a manual Parameter is trainable unless it carries `requires_grad = False`).
@@ -18,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from manual.nn.embedding import Embedding
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ def _output_shapes(model, x) -> dict[str, tuple]:
     return shapes
 
 
+def _leaves(model):
+    return (module for module in model.modules() if not module._modules)
+
+
 def summary(model, input_shape) -> Summary:
     """Layers, output shapes for an input of `input_shape` (batch dimension included), counts and statistics."""
     input_shape = tuple(int(d) for d in input_shape)
@@ -108,7 +115,8 @@ def summary(model, input_shape) -> Summary:
     saved = [(module.training, module.__dict__.get("_saved")) for module in modules]
     model.eval()
     try:
-        shapes = _output_shapes(model, np.zeros(input_shape, dtype=dtype))
+        takes_indices = isinstance(next(_leaves(model), None), Embedding)
+        shapes = _output_shapes(model, np.zeros(input_shape, dtype=np.int64 if takes_indices else dtype))
     finally:
         for module, (training, saved_for_backward) in zip(modules, saved):
             object.__setattr__(module, "training", training)

@@ -62,17 +62,20 @@ class LogisticRegression(LinearRegression):
 class MLP(nn.Sequential):
     """Hidden blocks, one per width in `hidden`, then a final Linear (logits / regression outputs).
 
-    A block is Linear(width, h) [-> BatchNorm1d(h) if batch_norm] -> activation [-> Dropout(dropout) if dropout > 0].
-    activation="maxout" replaces Linear + activation by Maxout(width, h, pieces) (BatchNorm1d and Dropout
+    A block is Linear(width, h) [-> BatchNorm1d(h) if batch_norm] [-> LayerNorm(h) if layer_norm] -> activation
+    [-> Dropout(dropout) if dropout > 0].
+    activation="maxout" replaces Linear + activation by Maxout(width, h, pieces) (the norms and Dropout
     still follow it); `pieces` is used only then. Other names: see ACTIVATIONS. With batch_norm the hidden
     Linear layers have no bias: BatchNorm subtracts the batch mean, so a bias before it would get a gradient of
     exactly 0 (only rounding noise) and never train (Maxout keeps its bias: the max is not shift-invariant per piece).
+    LayerNorm alone keeps the bias: it subtracts each sample's mean over the features, which removes only the
+    mean of the bias vector, not the bias.
     `MLP(4, [6, 7], 3, activation="relu")` is Sequential(Linear(4,6), ReLU, Linear(6,7), ReLU, Linear(7,3)),
     state_dict keys `0.weight, 0.bias, 2.weight, ...`, the same as `torch_ref.models.MLP` for every option.
     """
 
     def __init__(self, in_features: int, hidden, out_features: int, activation: str = "relu", batch_norm: bool = False,
-                 dropout: float = 0.0, pieces: int = 2, dtype=None):
+                 dropout: float = 0.0, pieces: int = 2, dtype=None, layer_norm: bool = False):
         if activation not in MLP_ACTIVATIONS:
             raise ValueError(f"MLP: unknown activation {activation!r}, expected one of {MLP_ACTIVATIONS}")
         layers, width = [], in_features
@@ -83,12 +86,44 @@ class MLP(nn.Sequential):
                 layers.append(nn.Linear(width, hidden_width, bias=not batch_norm, dtype=dtype))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(hidden_width, dtype=dtype))
+            if layer_norm:
+                layers.append(nn.LayerNorm(hidden_width, dtype=dtype))
             if activation != "maxout":
                 layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = hidden_width
         super().__init__(*layers, nn.Linear(width, out_features, dtype=dtype))
+
+
+class EmbeddingClassifier(nn.Module):
+    """Token sequences (N, L) of indices in [0, num_embeddings) -> logits (N, num_classes): each token's vector
+    (Embedding), their mean over the sequence (a bag of embeddings), then Linear.
+
+    h = (1/L) Σ_t E[x_t];  logits = h weightᵀ + bias. Backward: dL/dh from Linear, then every position t gets
+    dL/dE[x_t] = dL/dh / L, scatter-added into the table by Embedding (tokens repeated in a sequence or across
+    the batch accumulate; padding_idx's row gets none). The indices get no gradient: backward returns None.
+    Keys `embedding.weight` (num_embeddings, embedding_dim), `linear.weight`, `linear.bias`, as
+    `torch_ref.models.EmbeddingClassifier`.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, num_classes: int, padding_idx: int | None = None,
+                 dtype=None):
+        super().__init__()
+        self.embedding = nn.Embedding(num_embeddings, embedding_dim, padding_idx, dtype=dtype)
+        self.linear = nn.Linear(embedding_dim, num_classes, dtype=dtype)
+
+    def forward(self, x):
+        if np.ndim(x) != 2:
+            raise ValueError(f"{type(self).__name__}: expected token indices of shape (N, L), got {np.shape(x)}")
+        vectors = self.embedding(x)
+        self.save_for_backward(vectors.shape)
+        return self.linear(vectors.mean(axis=1))
+
+    def backward(self, grad_output):
+        (shape,) = self.saved_for_backward()
+        grad_mean = self.linear.backward(grad_output)
+        return self.embedding.backward(np.broadcast_to(grad_mean[:, None, :] / shape[1], shape))
 
 
 class Perceptron(nn.Module):

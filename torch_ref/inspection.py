@@ -92,7 +92,9 @@ def summary(model: torch.nn.Module, input_shape) -> Summary:
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(input_shape, dtype=reference.dtype, device=reference.device))
+            first_leaf = next((m for m in model.modules() if not list(m.children())), None)
+            dtype = torch.int64 if isinstance(first_leaf, torch.nn.Embedding) else reference.dtype  # token indices
+            model(torch.zeros(input_shape, dtype=dtype, device=reference.device))
     finally:
         for handle in handles:
             handle.remove()

@@ -48,12 +48,12 @@ class LogisticRegression(LinearRegression):
 
 
 class MLP(nn.Sequential):
-    """Blocks Linear [-> BatchNorm1d] -> activation [-> Dropout] per hidden width (Maxout replaces Linear +
-    activation for activation="maxout"), then a final Linear; keys as manual.models.MLP for every option.
+    """Blocks Linear [-> BatchNorm1d] [-> LayerNorm] -> activation [-> Dropout] per hidden width (Maxout replaces
+    Linear + activation for activation="maxout"), then a final Linear; keys as manual.models.MLP for every option.
     With batch_norm the hidden Linear layers have no bias (BatchNorm subtracts the mean; see manual.models.MLP)."""
 
     def __init__(self, in_features: int, hidden, out_features: int, activation: str = "relu", batch_norm: bool = False,
-                 dropout: float = 0.0, pieces: int = 2, device=None, dtype=None):
+                 dropout: float = 0.0, pieces: int = 2, device=None, dtype=None, layer_norm: bool = False):
         if activation not in MLP_ACTIVATIONS:
             raise ValueError(f"MLP: unknown activation {activation!r}, expected one of {MLP_ACTIVATIONS}")
         factory = {"device": device, "dtype": dtype}
@@ -65,12 +65,28 @@ class MLP(nn.Sequential):
                 layers.append(nn.Linear(width, hidden_width, bias=not batch_norm, **factory))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(hidden_width, **factory))
+            if layer_norm:
+                layers.append(nn.LayerNorm(hidden_width, **factory))
             if activation != "maxout":
                 layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = hidden_width
         super().__init__(*layers, nn.Linear(width, out_features, **factory))
+
+
+class EmbeddingClassifier(nn.Module):
+    """Token indices (N, L) -> Embedding -> mean over the sequence -> Linear logits; keys `embedding.weight`,
+    `linear.weight`, `linear.bias`, as manual.models.EmbeddingClassifier."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, num_classes: int, padding_idx: int | None = None,
+                 device=None, dtype=None):
+        super().__init__()
+        self.embedding = nn.Embedding(num_embeddings, embedding_dim, padding_idx, device=device, dtype=dtype)
+        self.linear = nn.Linear(embedding_dim, num_classes, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.embedding(x).mean(dim=1))
 
 
 class Perceptron(nn.Module):

@@ -4,12 +4,13 @@ from manual.nn.activation import (ELU, GELU, SELU, Identity, LeakyReLU, LogSoftm
                                   Softplus, Tanh)
 from manual.nn.container import Sequential
 from manual.nn.dropout import Dropout
+from manual.nn.embedding import Embedding
 from manual.nn.linear import Flatten, Linear
 from manual.nn.loss import BCELoss, BCEWithLogitsLoss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
 from manual.nn.maxout import Maxout
 from manual.nn.module import Module, Parameter
 from manual.nn.nll_loss import CrossEntropyLoss, NLLLoss
-from manual.nn.normalization import BatchNorm1d
+from manual.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from manual.nn import utils
 
 __all__ = ["functional", "Module", "Parameter", "Sequential",
@@ -17,4 +18,5 @@ __all__ = ["functional", "Module", "Parameter", "Sequential",
            "Identity", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax",
            "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
-           "CrossEntropyLoss"]
+           "CrossEntropyLoss",
+           "BatchNorm2d", "LayerNorm", "Embedding"]

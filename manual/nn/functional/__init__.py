@@ -5,6 +5,7 @@ Mirrors `torch.nn.functional` names (`relu`, `softmax`, `cross_entropy`, ...); e
 """
 from manual.nn.functional.activation import *  # noqa: F401,F403
 from manual.nn.functional.dropout import *  # noqa: F401,F403
+from manual.nn.functional.embedding import *  # noqa: F401,F403
 from manual.nn.functional.linear import *  # noqa: F401,F403
 from manual.nn.functional.loss import *  # noqa: F401,F403
 from manual.nn.functional.maxout import *  # noqa: F401,F403

@@ -1,23 +1,32 @@
-"""Batch normalisation over the batch (and length) axes of (N, C) or (N, C, L) inputs, per channel C.
+"""Normalisation: batch norm per channel over (N, *spatial), layer norm per sample over its last dims.
 
-Forward (training, batch statistics; n = N or N·L values per channel):
-    μ = (1/n) Σ x,   σ² = (1/n) Σ (x - μ)²          (biased variance normalises the batch)
-    x̂ = (x - μ)·s,   s = 1/√(σ² + eps),   y = γ ⊙ x̂ + β
+Both standardise a set R of n values, x̂ = (x - μ)·s with μ = (1/n) Σ_R x, σ² = (1/n) Σ_R (x - μ)² (biased) and
+s = 1/√(σ² + eps), and share one backward. Given g = dL/dx̂ on R, x̂ depends on x directly and through μ and
+σ²:  ∂μ/∂x_i = 1/n,  ∂σ²/∂x_i = 2(x_i - μ)/n, so
+    dL/dσ² = Σ g (x - μ)·(-½) s³;   dL/dμ = -s Σ g   (the σ² term's Σ(x - μ) is 0)
+    dL/dx = s·g + dL/dσ²·2(x - μ)/n + dL/dμ/n = s·(g - mean_R(g) - x̂·mean_R(g ⊙ x̂))        (normalize_backward)
+i.e. the Jacobian s(I - 11ᵀ/n - x̂x̂ᵀ/n) of the standardisation, symmetric, applied to g.
+
+Batch norm (n = N or N·L or N·H·W values per channel C; R = one channel):
+    y = γ ⊙ x̂ + β;  training: μ, σ² of the batch, and
     running_mean ← (1-f)·running_mean + f·μ,   running_var ← (1-f)·running_var + f·σ²·n/(n-1)   (unbiased)
-Forward (eval): μ, σ² are the running statistics; nothing is updated.
-
-Backward (training), with G = dL/dy and Σ over the n values of a channel. x̂ depends on x directly and
-through μ and σ²:  ∂μ/∂x_i = 1/n,  ∂σ²/∂x_i = 2(x_i - μ)/n, so
-    dL/dx̂ = γG;   dL/dσ² = Σ γG (x - μ)·(-½) s³;   dL/dμ = -s Σ γG   (the σ² term's Σ(x-μ) is 0)
-    dL/dx = s·γG + dL/dσ²·2(x - μ)/n + dL/dμ/n = (γ·s/n)·(n·G - Σ G - x̂ Σ(G ⊙ x̂))
-    dL/dγ = Σ G ⊙ x̂,   dL/dβ = Σ G
-Backward (eval): μ and σ² are constants, so dL/dx = G·γ·s (dL/dγ and dL/dβ as above).
+    eval: μ, σ² are the running statistics, constants, so dL/dx = G·γ·s.
+    g = γG (γ is one number per channel, so dL/dx = (γ·s/n)·(n·G - Σ G - x̂ Σ(G ⊙ x̂)));
+    dL/dγ = Σ G ⊙ x̂,  dL/dβ = Σ G, over N and the spatial dims.
+Layer norm (R = the last len(normalized_shape) dims of one sample, n = their product):
+    y = γ ⊙ x̂ + β with γ, β of shape normalized_shape (one value per ELEMENT of R, not per row), so
+    g = G ⊙ γ varies within the row and stays inside the sums:  dL/dx = s·(g - mean_R(g) - x̂·mean_R(g ⊙ x̂));
+    dL/dγ = Σ_rows G ⊙ x̂,  dL/dβ = Σ_rows G (over the leading dims). Layer norm has no running statistics
+    and computes the same in training and eval.
 
 Statistics and the normalisation are computed in float64 and the output cast to the input's dtype: torch's
-CPU kernel accumulates float32 statistics in double (`acc_type<float, false>` is double), so this lands
-closest to it.
+CPU batch-norm kernel accumulates float32 statistics in double (`acc_type<float, false>` is double), so this
+lands closest to it. Its layer-norm kernel computes float32 in float32; the rounded float64 result stays within
+2.4e-7 of it relative to each tensor's scale (compare/module_cases.py NORM_CASES, 14% of the float32 tolerance).
 """
 import numpy as np
+
+__all__ = ["batch_norm", "batch_norm_backward", "layer_norm", "layer_norm_backward", "normalize_backward"]
 
 
 def _channel_axes(x):
@@ -26,9 +35,18 @@ def _channel_axes(x):
     return axes, shape
 
 
+def normalize_backward(g, x_hat, invstd, axes):
+    """dL/dx = s·(g - mean(g) - x̂·mean(g ⊙ x̂)) with the means over `axes` (the set normalised together);
+    `invstd` s broadcasts against g. All float64."""
+    mean_g = g.mean(axis=axes, keepdims=True)
+    mean_g_xhat = (g * x_hat).mean(axis=axes, keepdims=True)
+    return invstd * (g - mean_g - x_hat * mean_g_xhat)
+
+
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5):
-    """Returns (y, saved for backward). `running_mean`/`running_var` (or None) are updated in place when training."""
+    """Returns (y, saved for backward). `running_mean`/`running_var` (or None) are updated in place when training.
+    x is (N, C, *spatial): (N, C), (N, C, L), (N, C, H, W), ..."""
     axes, shape = _channel_axes(x)
     x64 = x.astype(np.float64)
     if training:
@@ -55,13 +73,35 @@ def batch_norm_backward(grad_output, weight, saved):
     axes, shape = _channel_axes(grad_output)
     g = grad_output.astype(np.float64)
     gamma = 1.0 if weight is None else weight.astype(np.float64).reshape(shape)
-    sum_g = g.sum(axis=axes)
-    sum_g_xhat = (g * x_hat).sum(axis=axes)
     if training:
-        n = g.size // g.shape[1]
-        grad_input = (gamma * invstd.reshape(shape) / n) * (
-            n * g - sum_g.reshape(shape) - x_hat * sum_g_xhat.reshape(shape))
+        grad_input = normalize_backward(g * gamma, x_hat, invstd.reshape(shape), axes)
     else:
         grad_input = g * gamma * invstd.reshape(shape)
     dtype = grad_output.dtype
-    return grad_input.astype(dtype), sum_g_xhat.astype(dtype), sum_g.astype(dtype)
+    return grad_input.astype(dtype), (g * x_hat).sum(axis=axes).astype(dtype), g.sum(axis=axes).astype(dtype)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
+    """Returns (y, saved for backward): each sample standardised over its last dims `normalized_shape`, then
+    y = γ ⊙ x̂ + β (γ, β of shape normalized_shape, or None)."""
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=axes, keepdims=True)
+    invstd = 1 / np.sqrt(((x64 - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    x_hat = (x64 - mean) * invstd
+    y = x_hat if weight is None else x_hat * weight
+    if bias is not None:
+        y = y + bias
+    return y.astype(x.dtype), (x_hat, invstd, axes)
+
+
+def layer_norm_backward(grad_output, weight, saved):
+    """Returns (dL/dx, dL/dγ, dL/dβ) from the forward's (x̂, s, normalised axes) and γ (None without
+    elementwise_affine); dL/dγ and dL/dβ sum over the leading (not normalised) dims."""
+    x_hat, invstd, axes = saved
+    g = grad_output.astype(np.float64)
+    gamma = 1.0 if weight is None else weight.astype(np.float64)
+    leading = tuple(range(x_hat.ndim - len(axes)))
+    dtype = grad_output.dtype
+    return (normalize_backward(g * gamma, x_hat, invstd, axes).astype(dtype),
+            (g * x_hat).sum(axis=leading).astype(dtype), g.sum(axis=leading).astype(dtype))
