@@ -10,6 +10,7 @@ from manual.nn.maxout import Maxout
 from manual.nn.module import Module, Parameter
 from manual.nn.nll_loss import CrossEntropyLoss, NLLLoss
 from manual.nn.normalization import BatchNorm1d
+from manual.nn.recurrent import RNN, GRUCell, LSTMCell, RNNCell
 from manual.nn import utils
 
 __all__ = ["functional", "Module", "Parameter", "Sequential",
@@ -17,4 +18,5 @@ __all__ = ["functional", "Module", "Parameter", "Sequential",
            "Identity", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax",
            "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
-           "CrossEntropyLoss"]
+           "CrossEntropyLoss",
+           "RNNCell", "LSTMCell", "GRUCell", "RNN"]
