@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from compare import registry
 from compare.batches import Batches
 
 DTYPES = ("float32", "float64")
@@ -136,4 +137,5 @@ CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES
 
 
 def select(only: str | None = None) -> list[Case]:
-    return [case for case in CATALOGUE if only is None or only in case.name]
+    """The catalogue and the cases user code registered (compare.registry.register_case), by name fragment."""
+    return [case for case in CATALOGUE + registry.training_cases() if only is None or only in case.name]

@@ -1,7 +1,11 @@
 """The catalogue of single modules and losses, each with the inputs that exercise it (edges included).
 
-A module spec (class name, kwargs) is looked up in `manual.nn` and in `torch.nn` (or `torch_ref.nn` for
-what torch.nn lacks). Inputs are made in float64 by a function of a NumPy generator and cast per dtype.
+A module spec (class name, kwargs) is looked up in `compare.registry` first (classes user code registered),
+then in `manual.nn` and in `torch.nn` (or `torch_ref.nn` for what torch.nn lacks). The module is called with
+the positional arguments (input, *extra_inputs, target): each made in float64 by a function of one NumPy
+generator (in that order) and, when it is a float array, cast per dtype; integer arrays (Embedding indices,
+class targets) are passed as they are. Every float argument but the target gets a gradient (see
+compare/module_check.py for the backward convention of several inputs and outputs).
 Each case is checked three ways (tests/test_modules.py): float64 backward vs central differences (unless
 `gradcheck=False`: an input sits on a kink or a bound on purpose), and vs torch autograd in float64 and float32.
 
@@ -17,18 +21,20 @@ from typing import Callable
 
 import numpy as np
 
+from compare import registry
 
 @dataclass(frozen=True)
 class ModuleCase:
     name: str
     module: tuple
     input: Callable[[np.random.Generator], np.ndarray]
-    target: Callable[[np.random.Generator], np.ndarray] | None = None  # losses only
+    target: Callable[[np.random.Generator], np.ndarray] | None = None  # losses only: the last argument, no gradient
     gradcheck: bool = True  # False only where central differences straddle a kink or a bound on purpose
     train: bool = True  # the mode both modules run in (BatchNorm, Dropout)
     state: Callable[[np.random.Generator], dict] | None = None  # overrides part of torch's initial state_dict
     finite: bool = True  # outputs and gradients must be finite (False: NaN is torch's answer too)
     fd_eps: float = 1e-5  # central-difference step, see "Step" in the module docstring
+    extra_inputs: tuple = ()  # makers of the arguments after `input` (RNN's h0, ...): float ones get gradients
 
 
 def normal(*shape, scale=1.0):
@@ -255,4 +261,5 @@ MODULE_CASES = ACTIVATION_CASES + LAYER_CASES + LOSS_CASES
 
 
 def select(only: str | None = None) -> list[ModuleCase]:
-    return [case for case in MODULE_CASES if only is None or only in case.name]
+    """The catalogue and the cases user code registered (compare.registry.register_case), by name fragment."""
+    return [case for case in MODULE_CASES + registry.module_cases() if only is None or only in case.name]

@@ -1,4 +1,18 @@
-"""One module or loss, manual vs torch autograd: output, dL/d(input), every parameter's grad, every buffer."""
+"""One module or loss, manual vs torch autograd: output(s), dL/d(each input), every parameter's grad, every buffer.
+
+The module is called with positional arguments (input, *more inputs, target): `check_pair` works on any pair of
+instances (compare.testing's `assert_module_matches` calls it too), `check_module_case` on a catalogue case.
+- Float arguments get gradients, except a loss's target (the last argument when `target=True`); integer ones
+  (Embedding indices, class targets) are passed as they are and get none.
+- A module may return one array or a tuple of them (RNN: (output, h_n)). Each output gets its own random
+  dL/d(output) (a loss's 0-d output gets None, i.e. 1, as `loss.backward()`), and manual's backward takes them
+  positionally: `backward(grad_output)` for one output, `backward(grad_output, grad_h_n)` for two.
+- manual's backward returns dL/d(input) when the module has one input besides the target, otherwise a tuple
+  with one entry per input (None for integer inputs, whose entry is not compared).
+Each compared tensor is named after the argument of manual's `forward` (`grad.input`, then e.g. `grad.hx`), the output
+(`output`, or `output.0`, `output.1`, ...), the parameter (`grad.weight`) or the buffer (`buffer.running_mean`).
+"""
+import copy
 import inspect
 
 import numpy as np
@@ -6,16 +20,26 @@ import torch
 
 import manual.nn
 import torch_ref.nn as torch_extra
-from compare.harness import TensorError, compare_arrays
+from compare import registry
+from compare.harness import TensorError, _compare_pairs, _model_pairs
 from compare.masks import share_dropout_masks
 from compare.tolerances import tolerance_for
 from compare.twins import TORCH_DTYPES, cast_arrays, to_numpy, to_torch
 
 
 def torch_class(name: str):
-    found = getattr(torch.nn, name, None) or getattr(torch_extra, name, None)
+    registered = registry.module_classes(name)
+    found = registered[1] if registered else getattr(torch.nn, name, None) or getattr(torch_extra, name, None)
     if found is None:
-        raise LookupError(f"neither torch.nn nor torch_ref.nn has {name}")
+        raise LookupError(f"neither compare.registry, torch.nn nor torch_ref.nn has {name}")
+    return found
+
+
+def manual_class(name: str):
+    registered = registry.module_classes(name)
+    found = registered[0] if registered else getattr(manual.nn, name, None)
+    if found is None:
+        raise LookupError(f"neither compare.registry nor manual.nn has {name}")
     return found
 
 
@@ -32,8 +56,9 @@ def build_pair(case, dtype: str, seed: int = 0):
     if case.state is not None:
         state = {**torch_module.state_dict(), **case.state(np.random.default_rng(seed + 2))}
         torch_module.load_state_dict(to_torch(state, "cpu", TORCH_DTYPES[dtype]))
-    manual_kwargs = {**cast_arrays(kwargs, dtype), **({"dtype": dtype} if _takes_dtype(name) else {})}
-    manual_module = getattr(manual.nn, name)(**manual_kwargs)
+    cls = manual_class(name)
+    takes_dtype = "dtype" in inspect.signature(cls).parameters
+    manual_module = cls(**cast_arrays(kwargs, dtype), **({"dtype": dtype} if takes_dtype else {}))
     manual_module.load_state_dict(to_numpy(torch_module.state_dict()))
     torch_module.train(case.train)
     manual_module.train(case.train)
@@ -41,47 +66,119 @@ def build_pair(case, dtype: str, seed: int = 0):
     return torch_module, manual_module
 
 
-def _takes_dtype(name: str) -> bool:
-    return "dtype" in inspect.signature(getattr(manual.nn, name)).parameters
+def cast_float(value, dtype):
+    """A float array in `dtype`; anything else (integer indices and targets) unchanged."""
+    return value.astype(dtype) if isinstance(value, np.ndarray) and value.dtype.kind == "f" else value
+
+
+def make_arguments(case, dtype: str, seed: int = 0) -> tuple:
+    """The case's positional arguments (input, *extra_inputs, target), drawn in that order from one generator."""
+    rng = np.random.default_rng(seed)
+    makers = (case.input, *case.extra_inputs, *(() if case.target is None else (case.target,)))
+    return tuple(cast_float(np.asarray(make(rng)), dtype) for make in makers)
 
 
 def make_inputs(case, dtype: str, seed: int = 0):
+    """(input, target or None): the first and the target argument of `make_arguments`."""
+    arguments = make_arguments(case, dtype, seed)
+    return arguments[0], (None if case.target is None else arguments[-1])
+
+
+def _as_tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def input_names(module, count: int) -> list[str]:
+    """`input` (torch's name of a first argument), then the names of `module.forward`'s next positional
+    parameters (`hx`, ...); `input1`, `input2`, ... where forward takes *args."""
+    names = [p.name for p in inspect.signature(module.forward).parameters.values()
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(names) < count:
+        names = [f"input{i}" for i in range(count)]
+    return ["input", *names[1:count]]
+
+
+def manual_input_grads(module, grads, count: int) -> tuple:
+    """backward's result as a tuple with one entry per input (the convention in the module docstring)."""
+    if count == 1 and not isinstance(grads, tuple):
+        return (grads,)
+    if not isinstance(grads, tuple) or len(grads) != count:
+        raise TypeError(f"{module.label()}: backward must return a tuple of {count} input gradients (None for an "
+                        f"integer input), got {type(grads).__name__}"
+                        + (f" of {len(grads)}" if isinstance(grads, tuple) else ""))
+    return grads
+
+
+def random_grad_outputs(outputs, dtype, seed: int, target: bool) -> tuple:
+    """One dL/d(output) per output, standard normal; None (i.e. 1) for a loss's 0-d output."""
     rng = np.random.default_rng(seed)
-    x = case.input(rng).astype(dtype)
-    target = None if case.target is None else case.target(rng)
-    if target is not None and target.dtype.kind == "f":
-        target = target.astype(dtype)
-    return x, target
+    return tuple(None if target and np.ndim(out) == 0 else rng.standard_normal(np.shape(out)).astype(dtype)
+                 for out in outputs)
+
+
+def check_pair(torch_module, manual_module, arguments: tuple, dtype: str, *, target: bool = False,
+               grad_seed: int = 1, finite: bool = True) -> list[TensorError]:
+    """Forward and backward on both; one comparison per tensor, passing or not (see the module docstring).
+
+    The modules must already hold the same state (build_pair, or compare.testing). `finite`: a NaN/Inf in a
+    manual output or gradient fails even where torch has the same one."""
+    tolerance = tolerance_for(dtype)
+    inputs = arguments[:-1] if target else arguments
+    torch_arguments = [torch.from_numpy(a) for a in arguments]
+    for tensor in torch_arguments[:len(inputs)]:
+        tensor.requires_grad_(tensor.is_floating_point())
+    t_outputs = _as_tuple(torch_module(*torch_arguments))
+    m_outputs = _as_tuple(manual_module(*arguments))
+    grad_outputs = random_grad_outputs(m_outputs, dtype, grad_seed, target)
+    differentiable = [(out, grad) for out, grad in zip(t_outputs, grad_outputs) if out.requires_grad]
+    if differentiable:
+        torch.autograd.backward([out for out, _ in differentiable],
+                                [None if grad is None else torch.from_numpy(grad) for _, grad in differentiable])
+    m_grads = manual_input_grads(manual_module, manual_module.backward(*grad_outputs), len(inputs))
+
+    output_names = ["output"] if len(m_outputs) == 1 else [f"output.{i}" for i in range(len(m_outputs))]
+    pairs = list(zip(output_names, m_outputs, t_outputs))
+    for name, value, m_grad, t_arg in zip(input_names(manual_module, len(inputs)), inputs, m_grads, torch_arguments):
+        if value.dtype.kind == "f":  # autograd leaves .grad None for an input the output does not depend on
+            zeros = np.zeros_like(value)
+            pairs.append((f"grad.{name}", zeros if m_grad is None else m_grad,
+                          zeros if t_arg.grad is None else t_arg.grad))
+    pairs += _model_pairs(torch_module, manual_module, after_step=False)
+    comparisons = _compare_pairs(0, pairs, tolerance, None)
+    if finite:
+        manual_values = [(name, value) for name, value, _ in pairs if name.startswith(("output", "grad."))]
+        comparisons += [_not_finite(name, value) for name, value in manual_values
+                        if value is not None and not np.isfinite(value).all()]
+    return comparisons
 
 
 def check_module_case(case, dtype: str, seed: int = 0) -> list[TensorError]:
-    tolerance = tolerance_for(dtype)
+    """Every comparison of one catalogue case (passing ones included): `[c for c in ... if not c.passed]` fails."""
     torch_module, manual_module = build_pair(case, dtype, seed)
-    x, target = make_inputs(case, dtype, seed)
-    x_t = torch.from_numpy(x).requires_grad_(True)
-    if case.target is None:
-        t_out = torch_module(x_t)
-        m_out = manual_module(x)
-    else:
-        t_out = torch_module(x_t, torch.from_numpy(target))
-        m_out = manual_module(x, target)
-    grad_output = None
-    if np.ndim(m_out) > 0 or case.target is None:
-        grad_output = np.random.default_rng(seed + 1).standard_normal(np.shape(m_out)).astype(dtype)
-    t_out.backward(None if grad_output is None else torch.from_numpy(grad_output))
-    m_grad = manual_module.backward(grad_output)
-    errors = [compare_arrays(0, "output", m_out, to_numpy(t_out), tolerance),
-              compare_arrays(0, "grad.input", m_grad, to_numpy(x_t.grad), tolerance)]
-    m_params = dict(manual_module.named_parameters())
-    errors += [compare_arrays(0, f"grad.{n}", m_params[n].grad, to_numpy(p.grad), tolerance)
-               for n, p in torch_module.named_parameters()]
-    m_buffers = dict(manual_module.named_buffers())
-    errors += [compare_arrays(0, f"buffer.{n}", m_buffers[n], to_numpy(b), tolerance)
-               for n, b in torch_module.named_buffers()]
-    if case.finite:
-        manual_values = {"output": m_out, "grad.input": m_grad, **{f"grad.{n}": p.grad for n, p in m_params.items()}}
-        errors += [_not_finite(name, value) for name, value in manual_values.items() if not np.isfinite(value).all()]
-    return errors
+    return check_pair(torch_module, manual_module, make_arguments(case, dtype, seed), dtype,
+                      target=case.target is not None, grad_seed=seed + 1, finite=case.finite)
+
+
+def fix_dropout_masks(module, seed: int = 0) -> None:
+    """Finite differences need a deterministic function: every Dropout keeps one mask for all forwards."""
+    rng = np.random.default_rng(seed)
+    for layer in module.modules():
+        if isinstance(layer, manual.nn.Dropout):
+            masks = {}
+            layer.mask_provider = lambda shape, p=layer.p, masks=masks: masks.setdefault(tuple(shape),
+                                                                                         rng.random(shape) >= p)
+
+
+def cast_module(module, dtype: str):
+    """A deep copy of a manual module with every float parameter and buffer in `dtype` (as torch's `.to(dtype)`).
+    Built-in layers read their dtype from their parameters; a user layer must do the same."""
+    module = copy.deepcopy(module)
+    for layer in module.modules():
+        for param in (p for p in layer._parameters.values() if p is not None):
+            param.data, param.grad = cast_float(param.data, dtype), None
+        for name, buffer in list(layer._buffers.items()):
+            setattr(layer, name, cast_float(buffer, dtype))
+    return module
 
 
 def _not_finite(name: str, value) -> TensorError:

@@ -12,6 +12,7 @@ import manual.models
 import manual.nn.utils
 import manual.optim.lr_scheduler
 import torch_ref.models
+from compare import registry
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -108,19 +109,33 @@ def _extras(case, optimizer, scheduler_module, clip_module) -> dict:
     return extras
 
 
+def classes(name: str, manual_namespace, torch_namespace, registered=registry.module_classes) -> tuple:
+    """(manual class, torch class) for `name`: what compare.registry holds, else the attributes of the two
+    namespaces (manual.models / torch_ref.models, manual.nn / torch.nn, manual.optim / torch.optim)."""
+    found = registered(name) or (getattr(manual_namespace, name, None), getattr(torch_namespace, name, None))
+    if None in found:
+        raise LookupError(f"{name}: not in compare.registry, and missing from "
+                          + " and ".join(ns.__name__ for ns, cls in zip((manual_namespace, torch_namespace), found)
+                                         if cls is None))
+    return found
+
+
 def build_twins(case, dtype: str, device: str, seed: int) -> tuple[Twin, Twin]:
     """(torch twin, manual twin) with identical weights: torch initialises, manual loads its state_dict."""
     torch.manual_seed(seed)
     (model_name, model_kwargs), (loss_name, loss_kwargs), (opt_name, opt_kwargs) = case.model, case.loss, case.optimizer
-    torch_model = getattr(torch_ref.models, model_name)(**model_kwargs, device=device, dtype=TORCH_DTYPES[dtype])
-    manual_model = getattr(manual.models, model_name)(**model_kwargs, dtype=dtype)
+    manual_model_cls, torch_model_cls = classes(model_name, manual.models, torch_ref.models)
+    manual_loss_cls, torch_loss_cls = classes(loss_name, manual.nn, torch.nn)
+    manual_opt_cls, torch_opt_cls = classes(opt_name, manual.optim, torch.optim, registry.optimizer_classes)
+    torch_model = torch_model_cls(**model_kwargs, device=device, dtype=TORCH_DTYPES[dtype])
+    manual_model = manual_model_cls(**model_kwargs, dtype=dtype)
     manual_model.load_state_dict(to_numpy(torch_model.state_dict()))
     loss_kwargs = cast_arrays(loss_kwargs, dtype)
-    torch_opt = getattr(torch.optim, opt_name)(torch_model.parameters(), **opt_kwargs)
-    manual_opt = getattr(manual.optim, opt_name)(manual_model.parameters(), **opt_kwargs)
-    torch_twin = Twin(torch_model, getattr(torch.nn, loss_name)(**to_torch(loss_kwargs, device)), torch_opt,
+    torch_opt = torch_opt_cls(torch_model.parameters(), **opt_kwargs)
+    manual_opt = manual_opt_cls(manual_model.parameters(), **opt_kwargs)
+    torch_twin = Twin(torch_model, torch_loss_cls(**to_torch(loss_kwargs, device)), torch_opt,
                       **_extras(case, torch_opt, torch.optim.lr_scheduler, torch.nn.utils))
-    manual_twin = Twin(manual_model, getattr(manual.nn, loss_name)(**loss_kwargs), manual_opt,
+    manual_twin = Twin(manual_model, manual_loss_cls(**loss_kwargs), manual_opt,
                        **_extras(case, manual_opt, manual.optim.lr_scheduler, manual.nn.utils))
     return torch_twin, manual_twin
 

@@ -91,3 +91,41 @@ def check_loss(loss_fn, input: np.ndarray, target, grad_output=None, eps: float 
     weight = 1.0 if grad_output is None else grad_output
     analytic = {"input": loss_fn.backward(grad_output)}
     return _compare(lambda: float(np.sum(weight * loss_fn(input, target))), {"input": input}, analytic, eps)
+
+
+def check_call(module, arguments, *, target: bool = False, grad_outputs=None, eps: float = 1e-6, seed: int = 0):
+    """`check_module` for any call `module(*arguments)`: several inputs, several outputs, a loss's target.
+
+    The float arguments are perturbed, except the target (the last argument when `target`); integer ones
+    (indices) are held fixed. A tuple of outputs is checked through L = Σ_k Σ G_k ⊙ output_k, with
+    `backward(G_1, G_2, ...)`; a 0-d output of a loss gets G = None (1). backward returns dL/d(input) for a
+    single input, otherwise a tuple with one entry per input (None for an integer one).
+    """
+    arguments = [np.array(a, copy=True) for a in arguments]
+    inputs = arguments[:-1] if target else arguments
+    varied = {f"input{i}" if i else "input": a for i, a in enumerate(inputs) if a.dtype.kind == "f"}
+    params = dict(module.named_parameters())
+    _require_float64(module.label(), *varied.values(), *(p.data for p in params.values()))
+    saved_state = module.state_dict()  # forward may update buffers (BatchNorm); put them back afterwards
+
+    def outputs():
+        result = module(*(a.copy() for a in arguments))  # copies: what forward saved is not perturbed later
+        return result if isinstance(result, tuple) else (result,)
+
+    first = outputs()
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed)
+        grad_outputs = tuple(None if target and np.ndim(out) == 0 else rng.standard_normal(np.shape(out))
+                             for out in first)
+    module.zero_grad()
+    grads = module.backward(*grad_outputs)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    names = [f"input{i}" if i else "input" for i in range(len(inputs))]
+    analytic = {name: grad for name, grad in zip(names, grads) if name in varied}
+    analytic.update({name: p.grad if p.grad is not None else np.zeros_like(p.data) for name, p in params.items()})
+    tensors = {**varied, **{name: p.data for name, p in params.items()}}
+    weights = [1.0 if g is None else g for g in grad_outputs]
+    result = _compare(lambda: sum(float(np.sum(w * out)) for w, out in zip(weights, outputs())), tensors, analytic,
+                      eps)
+    module.load_state_dict(saved_state)
+    return result

@@ -1,0 +1,57 @@
+"""pytest plugin (entry point `pytest11`, loaded wherever backprop-crosscheck is installed): the `crosscheck`
+and `rng` fixtures and the `--crosscheck-dtype` / `--crosscheck-seed` options.
+
+A user's test of a hand-written layer is then three lines:
+
+    from swish import Swish, TorchSwish
+
+    def test_swish(crosscheck):
+        crosscheck.module_matches(Swish(5), TorchSwish(5), lambda rng: rng.standard_normal((4, 5)))
+
+`crosscheck.module_matches` is compare.testing.assert_module_matches and `crosscheck.model_trains_like` is
+assert_model_trains_like, with the dtypes and seed of the command line (explicit keyword arguments win).
+Without the entry point installed, load it with `pytest -p compare.pytest_plugin`. torch and compare.testing
+are imported only when a test asks for `crosscheck`, so the plugin costs other test runs nothing.
+"""
+import numpy as np
+import pytest
+
+DTYPE_CHOICES = {"float32": ("float32",), "float64": ("float64",), "both": ("float32", "float64")}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("crosscheck", "manual vs torch checks (backprop-crosscheck)")
+    group.addoption("--crosscheck-dtype", choices=sorted(DTYPE_CHOICES), default="both",
+                    help="dtypes the crosscheck fixture compares in (default: both)")
+    group.addoption("--crosscheck-seed", type=int, default=0,
+                    help="seed of the rng fixture and of the inputs crosscheck draws (default: 0)")
+
+
+class CrossCheck:
+    """compare.testing's assertions with the run's dtypes and seed filled in."""
+
+    def __init__(self, dtypes: tuple, seed: int):
+        self.dtypes, self.seed = dtypes, seed
+
+    def module_matches(self, manual_module, torch_module, inputs, **options):
+        from compare.testing import assert_module_matches
+        return assert_module_matches(manual_module, torch_module, inputs,
+                                     **{"dtypes": self.dtypes, "seed": self.seed, **options})
+
+    def model_trains_like(self, manual_model, torch_model, loss, optimizer, batches, steps, **options):
+        """The models' own dtype is used (cast them to each dtype of `self.dtypes` to run them in several)."""
+        from compare.testing import assert_model_trains_like
+        return assert_model_trains_like(manual_model, torch_model, loss, optimizer, batches, steps,
+                                        **{"seed": self.seed, **options})
+
+
+@pytest.fixture
+def crosscheck(request) -> CrossCheck:
+    config = request.config
+    return CrossCheck(DTYPE_CHOICES[config.getoption("crosscheck_dtype")], config.getoption("crosscheck_seed"))
+
+
+@pytest.fixture
+def rng(request) -> np.random.Generator:
+    """A NumPy generator seeded by --crosscheck-seed (default 0): the same draws on every run."""
+    return np.random.default_rng(request.config.getoption("crosscheck_seed"))

@@ -1,0 +1,159 @@
+"""Check a hand-written layer or model against its torch twin from any project: no registration, no name lookup.
+
+    from compare.testing import assert_module_matches
+    assert_module_matches(Swish(8), TorchSwish(8), lambda rng: rng.standard_normal((4, 8)))
+
+`assert_module_matches` runs the module catalogue's check (compare/module_check.py) on the two instances:
+forward output(s), dL/d(each float input), every parameter's grad and every buffer, in each dtype, against
+torch autograd, with the tolerances of compare/tolerances.py; then manual's backward against central
+differences in float64 (manual.gradcheck). `assert_model_trains_like` runs the training harness
+(compare/harness.py: forward, loss, backward, optimizer step, every tensor compared at every step) on a model
+pair the caller built, with optimizers on either side. Both raise AssertionError naming the first and the worst mismatch: step, tensor,
+index, manual's value and torch's.
+
+Weights: torch's state is copied into the manual side (as the catalogue does: torch initialises), so the two
+instances need the same state_dict keys and shapes but not the same values. The instances passed in are not
+changed by `assert_module_matches` (it works on a cast copy of each per dtype); `assert_model_trains_like`
+trains the instances themselves (their optimizers hold their parameters).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+from compare.harness import CaseResult, TensorError, run_twins
+from compare.masks import share_dropout_masks
+from compare.module_check import cast_float, cast_module, check_pair, fix_dropout_masks
+from compare.tolerances import GRADCHECK_TOLERANCE, tolerance_for
+from compare.twins import TORCH_DTYPES, Twin, to_numpy
+from manual.gradcheck import check_call
+
+DTYPES = ("float32", "float64")
+
+
+def mismatch_report(title: str, comparisons: list[TensorError], dtype: str) -> str | None:
+    """None when every comparison passes; otherwise how many failed, the first and the worst of them."""
+    failing = [c for c in comparisons if not c.passed]
+    if not failing:
+        return None
+    tolerance = tolerance_for(dtype)
+    worst = max(failing, key=lambda c: c.ratio)
+    return (f"{title} [{dtype}]: {len(failing)} of {len(comparisons)} compared tensors differ from torch beyond "
+            f"|manual - torch| <= {tolerance.rtol:g}·|torch| + {tolerance.atol:g}\n"
+            f"  first: {failing[0].describe()}\n"
+            f"  worst: {worst.describe()}, {worst.ratio:.3g}x the tolerance")
+
+
+def _label(module) -> str:
+    return module.label() if hasattr(module, "label") else type(module).__name__
+
+
+def _draw(inputs, target, seed: int) -> tuple:
+    """The positional arguments in float64: inputs (an array, a tuple of arrays, or a function of a NumPy
+    generator returning either), then the target (likewise), drawn in that order from one generator."""
+    rng = np.random.default_rng(seed)
+    drawn = inputs(rng) if callable(inputs) else inputs
+    arguments = tuple(drawn) if isinstance(drawn, (tuple, list)) else (drawn,)
+    if target is not None:
+        arguments += (target(rng) if callable(target) else target,)
+    return tuple(np.asarray(a) for a in arguments)
+
+
+def _pair_in(manual_module, torch_module, dtype: str, train: bool):
+    """Cast copies of both, in `train` mode, the manual copy holding torch's state."""
+    torch_copy = copy.deepcopy(torch_module).to(TORCH_DTYPES[dtype]).train(train)
+    manual_copy = cast_module(manual_module, dtype).train(train)
+    manual_copy.load_state_dict(to_numpy(torch_copy.state_dict()))
+    return torch_copy, manual_copy
+
+
+def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterable[str] = DTYPES, train: bool = True,
+                          target=None, gradcheck: bool = True, fd_eps: float = 1e-5, finite: bool = True,
+                          seed: int = 0) -> dict[str, list[TensorError]]:
+    """Assert that a manual module computes what its torch twin computes, forward and backward.
+
+    inputs: an array, a tuple of arrays (the positional arguments), or a function of a NumPy generator
+        returning either; made in float64 and cast per dtype (integer arrays are passed as they are).
+    target: for a loss, its target (array or function of the generator, drawn after the inputs): passed last,
+        never differentiated. A 0-d output then gets the gradient 1, as `loss.backward()`.
+    dtypes: each runs on copies of both modules cast to it (torch's `.to(dtype)`, manual's float parameters and
+        buffers cast alike), the manual copy loaded with the torch copy's state.
+    train: the mode of both copies (Dropout masks are shared, as in the catalogue).
+    gradcheck: also compare manual's backward with central differences of step `fd_eps` in float64 (input(s) and
+        parameters), within compare.tolerances.GRADCHECK_TOLERANCE; turn off where an input sits on a kink.
+    finite: a NaN/Inf in a manual output or gradient fails, even where torch has the same one.
+    Returns every comparison per dtype (passing ones included); raises AssertionError listing, per failing
+    dtype, the first and the worst mismatch, and the worst finite-difference error.
+    """
+    arguments64 = _draw(inputs, target, seed)
+    title = f"{_label(manual_module)} vs torch {type(torch_module).__name__}"
+    failures, results = [], {}
+    for dtype in dtypes:
+        torch_copy, manual_copy = _pair_in(manual_module, torch_module, dtype, train)
+        share_dropout_masks(torch_copy, manual_copy)
+        torch.manual_seed(seed)
+        results[dtype] = check_pair(torch_copy, manual_copy, tuple(cast_float(a, dtype) for a in arguments64), dtype,
+                                    target=target is not None, grad_seed=seed + 1, finite=finite)
+        failures.append(mismatch_report(title, results[dtype], dtype))
+    if gradcheck:
+        _, manual64 = _pair_in(manual_module, torch_module, "float64", train)
+        fix_dropout_masks(manual64, seed)
+        result = check_call(manual64, arguments64, target=target is not None, eps=fd_eps, seed=seed + 1)
+        if not result.passed(GRADCHECK_TOLERANCE):
+            failures.append(f"{title} [float64 finite differences, eps {fd_eps:g}]: {result} "
+                            f"(allowed {GRADCHECK_TOLERANCE:g})")
+    failures = [f for f in failures if f]
+    if failures:
+        raise AssertionError("\n".join(failures))
+    return results
+
+
+
+def _batch_stream(batches, dtype: str, seed: int):
+    """(x, y) pairs with float arrays in `dtype`, from an iterable of pairs or a function of a generator."""
+    if callable(batches):
+        rng = np.random.default_rng(seed)
+        source = iter(lambda: batches(rng), None)
+    else:
+        source = iter(batches)
+    for x, y in source:
+        yield cast_float(np.asarray(x), dtype), cast_float(np.asarray(y), dtype)
+
+
+def _dtype_of(torch_model) -> str:
+    dtype = next(torch_model.parameters()).dtype
+    return next(name for name, torch_dtype in TORCH_DTYPES.items() if torch_dtype == dtype)
+
+
+def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: tuple,
+                             batches: Iterable | Callable, steps: int, *, scheduler: tuple | None = None,
+                             device: str = "cpu", seed: int = 0) -> CaseResult:
+    """Assert that `steps` training steps of the manual model follow the torch model's, tensor by tensor.
+
+    loss, optimizer, scheduler: (manual instance, torch instance) pairs, the optimizers built on the two
+        models' parameters (e.g. `(manual.optim.SGD(m.parameters(), lr=0.1), torch.optim.SGD(t.parameters(),
+        lr=0.1))`).
+    batches: an iterable of (x, y) NumPy pairs, or a function of a NumPy generator returning one pair.
+    Before the first step torch's parameters and buffers are loaded into the manual model; the optimizers (and
+    schedulers) are taken as given, so give fresh ones, built with the same arguments. The dtype is the torch model's; float32 runs start every step from torch's state (the
+    harness's resync, compare/tolerances.py), float64 runs are free-running. Each step compares output, loss,
+    dL/d(input), every grad, parameter, buffer and optimizer-state tensor. Returns the harness's CaseResult.
+    """
+    dtype = _dtype_of(torch_model)
+    (manual_loss, torch_loss), (manual_opt, torch_opt) = loss, optimizer
+    manual_scheduler, torch_scheduler = scheduler or (None, None)
+    torch_twin = Twin(torch_model, torch_loss, torch_opt, torch_scheduler)
+    manual_twin = Twin(manual_model, manual_loss, manual_opt, manual_scheduler)
+    manual_model.load_state_dict(to_numpy(torch_model.state_dict()))  # not the optimizers': that would copy the
+    # hyperparameters too (load_state_dict replaces param_groups), and a wrong one would go unseen
+    share_dropout_masks(torch_model, manual_model)
+    torch.manual_seed(seed)
+    name = f"{_label(manual_model)} vs torch {type(torch_model).__name__}"
+    result = run_twins(torch_twin, manual_twin, _batch_stream(batches, dtype, seed), steps, dtype, device, name)
+    report = mismatch_report(f"{name}, {steps} steps", result.errors, dtype)
+    if report:
+        raise AssertionError(report)
+    return result
