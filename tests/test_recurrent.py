@@ -6,10 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+import manual
+import manual.models
 import manual.nn as mnn
+import torch_ref
+import torch_ref.models
 from compare import cases
 from compare.batches import TextWindows, load_text
 from compare.harness import run_case
+from compare.inspection_check import assert_same_summary
 from compare.testing import assert_module_matches
 from compare.twins import to_numpy
 
@@ -170,3 +175,16 @@ def test_char_rnn_learns_the_shipped_text_identically_on_both_backends():
     losses = {side: [getattr(e, side) for e in result.errors if e.name == "loss"] for side in ("manual", "torch")}
     for side, values in losses.items():
         assert np.mean(values[-10:]) < 0.75 * values[0], (side, values[0], values[-10:])
+
+
+@pytest.mark.parametrize("name, kwargs, shape", [
+    ("CharRNN", {"vocab_size": 6, "hidden_size": 5, "num_layers": 2}, (3, 4, 6)),
+    ("RNNRegression", {"input_size": 2, "hidden_size": 5, "out_features": 3, "nonlinearity": "relu"}, (3, 4, 2))])
+def test_twin_summaries_list_both_outputs_of_the_rnn(name, kwargs, shape):
+    torch.manual_seed(0)
+    torch_model = getattr(torch_ref.models, name)(**kwargs)
+    manual_model = getattr(manual.models, name)(**kwargs)
+    manual_model.load_state_dict(to_numpy(torch_model.state_dict()))
+    assert_same_summary(manual_model, torch_model, shape)
+    row = next(row for row in manual.summary(manual_model, shape).layers if row.name == "rnn")
+    assert row.output_shape == ((3, 4, 5), (kwargs.get("num_layers", 1), 3, 5))  # (output, h_n)
