@@ -81,6 +81,19 @@ class _CellBase(Module):
                              f"expected {self.hidden_size}")
         return state
 
+    def forward(self, input, hx=None):
+        """For the cells with one state (RNNCell, GRUCell): h' = `_step`(x, h); LSTMCell has its own."""
+        x, h = self._batched_input(input), self._batched_state(hx, input)
+        output, saved = self._step(x, h)
+        self.save_for_backward(x, h, saved, input.shape, hx is not None)
+        return output.reshape(input.shape[:-1] + (self.hidden_size,))
+
+    def backward(self, grad_output):
+        x, h, saved, input_shape, hx_given = self.saved_for_backward()
+        check_grad_output(self, grad_output, input_shape[:-1] + (self.hidden_size,))
+        return self._finish_backward(self._step_backward(grad_output.reshape(h.shape), x, h, saved), input_shape,
+                                     hx_given)
+
     def _finish_backward(self, grads, input_shape, hx_given: bool):
         """Accumulate (dW_ih, dW_hh, db_ih, db_hh) = grads[2:]; return dL/d(input) in the input's shape, with
         dL/d(hx) = grads[1] when hx was given."""
@@ -103,18 +116,13 @@ class RNNCell(_CellBase):
         super().__init__(input_size, hidden_size, bias, dtype)
         self.nonlinearity = nonlinearity
 
-    def forward(self, input, hx=None):
-        x, h = self._batched_input(input), self._batched_state(hx, input)
+    def _step(self, x, h):
         output = F.rnn_cell(x, h, *self._weights(), self.nonlinearity)
-        self.save_for_backward(x, h, output, input.shape, hx is not None)
-        return output.reshape(input.shape[:-1] + (self.hidden_size,))
+        return output, output  # φ' is read from the output
 
-    def backward(self, grad_output):
-        x, h, output, input_shape, hx_given = self.saved_for_backward()
-        check_grad_output(self, grad_output, input_shape[:-1] + (self.hidden_size,))
-        grads = F.rnn_cell_backward(grad_output.reshape(output.shape), x, h, output, self.weight_ih.data,
-                                    self.weight_hh.data, self.bias, self.nonlinearity)
-        return self._finish_backward(grads, input_shape, hx_given)
+    def _step_backward(self, grad_output, x, h, output):
+        return F.rnn_cell_backward(grad_output, x, h, output, self.weight_ih.data, self.weight_hh.data, self.bias,
+                                   self.nonlinearity)
 
     def extra_repr(self):
         return super().extra_repr() + ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity}")
@@ -159,18 +167,11 @@ class GRUCell(_CellBase):
 
     gates = 3
 
-    def forward(self, input, hx=None):
-        x, h = self._batched_input(input), self._batched_state(hx, input)
-        output, gates = F.gru_cell(x, h, *self._weights())
-        self.save_for_backward(x, h, gates, input.shape, hx is not None)
-        return output.reshape(input.shape[:-1] + (self.hidden_size,))
+    def _step(self, x, h):
+        return F.gru_cell(x, h, *self._weights())
 
-    def backward(self, grad_output):
-        x, h, gates, input_shape, hx_given = self.saved_for_backward()
-        check_grad_output(self, grad_output, input_shape[:-1] + (self.hidden_size,))
-        grads = F.gru_cell_backward(grad_output.reshape(h.shape), x, h, gates, self.weight_ih.data,
-                                    self.weight_hh.data, self.bias)
-        return self._finish_backward(grads, input_shape, hx_given)
+    def _step_backward(self, grad_output, x, h, gates):
+        return F.gru_cell_backward(grad_output, x, h, gates, self.weight_ih.data, self.weight_hh.data, self.bias)
 
 
 class RNN(Module):
