@@ -20,7 +20,12 @@ try:
     import expecttest  # noqa: F401  (torch's test utilities import it; only its TestCase base class is used)
 except ImportError:  # not a dependency: a stand-in is enough to read the sample database
     sys.modules["expecttest"] = types.SimpleNamespace(TestCase=unittest.TestCase, ACCEPT=False)
+flags_were_frozen = torch.backends.flags_frozen()
 from torch.testing._internal.common_modules import module_db  # noqa: E402
+
+if not flags_were_frozen:  # importing torch's test utilities freezes the torch.backends flags (a guard for torch's
+    # own suite, `disable_global_flags`); other tests here set them (cudnn.allow_tf32), so thaw them as they were
+    torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True
 
 NAMES = ("RNNCell", "LSTMCell", "GRUCell", "RNN")
 
@@ -72,3 +77,7 @@ def test_torch_sample_matches(module_cls, sample, dtype):
     failing = [c.describe() for c in (compare_arrays(0, name, m, to_numpy(t), tolerance) for name, m, t in pairs)
                if not c.passed]
     assert not failing, "; ".join(failing)
+
+
+def test_reading_the_samples_left_the_backend_flags_settable():
+    assert not torch.backends.flags_frozen()  # tests/test_bench.py and compare.check set cudnn.allow_tf32
