@@ -57,7 +57,8 @@ def test_lstm_cell_returns_the_state_gradients_as_a_tuple_only_when_given_a_stat
 
 
 SPECS = [("RNNCell", (4, 3), {"nonlinearity": "relu"}), ("LSTMCell", (4, 3), {}), ("GRUCell", (4, 3), {"bias": False}),
-         ("RNN", (4, 3), {"num_layers": 2, "bidirectional": True}), ("RNN", (4, 5), {"bias": False, "batch_first": True})]
+         ("RNN", (4, 3), {"num_layers": 2, "bidirectional": True}),
+         ("RNN", (4, 5), {"bias": False, "batch_first": True})]
 
 
 @pytest.mark.parametrize("name, args, kwargs", SPECS, ids=lambda v: str(v))

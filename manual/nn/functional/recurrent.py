@@ -33,11 +33,10 @@ NONLINEARITIES = {"tanh": np.tanh, "relu": relu}
 NONLINEARITY_BACKWARDS = {"tanh": tanh_backward, "relu": relu_backward}  # (G, output) -> G ⊙ φ'
 
 
-def affine_pair_backward(grad_ih, grad_hh, input, hx, weight_ih, weight_hh, has_bias: bool = True,
-                         needs_input_grad: bool = True):
+def affine_pair_backward(grad_ih, grad_hh, input, hx, weight_ih, weight_hh, has_bias: bool = True):
     """The backward of the two affine maps every cell starts with, x W_ihᵀ + b_ih and h W_hhᵀ + b_hh, given the
-    gradients of their results: (dL/dx or None, dL/dh, dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh)."""
-    grad_input, grad_weight_ih, grad_bias_ih = linear_backward(grad_ih, input, weight_ih, has_bias, needs_input_grad)
+    gradients of their results: (dL/dx, dL/dh, dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh)."""
+    grad_input, grad_weight_ih, grad_bias_ih = linear_backward(grad_ih, input, weight_ih, has_bias)
     grad_hx, grad_weight_hh, grad_bias_hh = linear_backward(grad_hh, hx, weight_hh, has_bias)
     return grad_input, grad_hx, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
 
@@ -68,10 +67,10 @@ def rnn_layer(input, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonli
 
 
 def rnn_layer_backward(grad_states, grad_h_n, input, h0, states, weight_ih, weight_hh, has_bias: bool = True,
-                       nonlinearity: str = "tanh", reverse: bool = False, needs_input_grad: bool = True):
+                       nonlinearity: str = "tanh", reverse: bool = False):
     """BPTT for `rnn_layer` (module docstring): grad_states = G_t (T, N, H), grad_h_n = dL/dh_n or None.
 
-    Returns (dL/dx (T, N, I) or None, dL/dh0, dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh).
+    Returns (dL/dx (T, N, I), dL/dh0, dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh).
     """
     act_backward = NONLINEARITY_BACKWARDS[nonlinearity]
     grad_z = np.empty_like(states)
@@ -80,9 +79,9 @@ def rnn_layer_backward(grad_states, grad_h_n, input, h0, states, weight_ih, weig
         grad_z[t] = act_backward(grad_states[t] + carried, states[t])
         carried = grad_z[t] @ weight_hh
     previous = np.concatenate([states[1:], h0[None]] if reverse else [h0[None], states[:-1]])  # h_{t∓1}
-    grad_input, _, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh = affine_pair_backward(
-        grad_z, grad_z, input, previous, weight_ih, weight_hh, has_bias, needs_input_grad)
-    return grad_input, carried, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
+    grad_input, _, *param_grads = affine_pair_backward(grad_z, grad_z, input, previous, weight_ih, weight_hh,
+                                                       has_bias)
+    return grad_input, carried, *param_grads
 
 
 def rnn(input, hx, weights, nonlinearity: str = "tanh", bidirectional: bool = False):
@@ -103,25 +102,23 @@ def rnn(input, hx, weights, nonlinearity: str = "tanh", bidirectional: bool = Fa
     return layer_input, h_n, (layer_inputs, all_states)
 
 
-def rnn_backward(grad_output, grad_h_n, hx, weights, saved, nonlinearity: str = "tanh", bidirectional: bool = False,
-                 needs_input_grad: bool = True):
+def rnn_backward(grad_output, grad_h_n, hx, weights, saved, nonlinearity: str = "tanh", bidirectional: bool = False):
     """BPTT through `rnn`, layers top-down. grad_output (T, N, D·H); grad_h_n (L·D, N, H) or None.
 
-    Returns (dL/dx (T, N, I) or None, dL/dhx (L·D, N, H), [(dW_ih, dW_hh, db_ih, db_hh) per layer and direction]).
+    Returns (dL/dx (T, N, I), dL/dhx (L·D, N, H), [(dW_ih, dW_hh, db_ih, db_hh) per layer and direction]).
     """
     layer_inputs, all_states = saved
     directions, hidden = (2 if bidirectional else 1), hx.shape[-1]
     grad_hx, param_grads = np.empty_like(hx), [None] * len(weights)
     grad_layer_output = grad_output
     for layer in reversed(range(len(layer_inputs))):
-        needs_grad = needs_input_grad or layer > 0
         grad_input = None
         for d in range(directions):
             k = layer * directions + d
             grad_x, grad_hx[k], *param_grads[k] = rnn_layer_backward(
                 grad_layer_output[..., d * hidden:(d + 1) * hidden], None if grad_h_n is None else grad_h_n[k],
                 layer_inputs[layer], hx[k], all_states[k], weights[k][0], weights[k][1], weights[k][2] is not None,
-                nonlinearity, reverse=d == 1, needs_input_grad=needs_grad)
+                nonlinearity, reverse=d == 1)
             grad_input = grad_x if grad_input is None else grad_input + grad_x
         grad_layer_output = grad_input
     return grad_layer_output, grad_hx, param_grads
