@@ -1,7 +1,9 @@
 """Recurrent cells (Elman tanh/ReLU, LSTM, GRU), sequences of stacked Elman layers, and backprop through time.
 
 Shapes (torch's): a step's input x (N, I), state h (N, H); weight_ih (H, I), weight_hh (H, H), bias_ih and
-bias_hh (H,). Sequences are time-major here: x (T, N, I), output (T, N, H) (modules transpose batch_first).
+bias_hh (H,); the LSTM and GRU cells stack 4 and 3 such blocks along dim 0 (gates i, f, g, o and r, z, n;
+their derivations are in `lstm_cell_backward`, `gru_cell_backward`). Sequences are time-major here: x (T, N, I),
+output (T, N, H) (modules transpose batch_first).
 
 Cell:  z = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh,   h' = φ(z),   φ = tanh or relu.
 Backward, with G = dL/dh' (N, H):  dZ = G ⊙ φ'(z), φ' read from the output (1 - h'² for tanh, [h' > 0] for
