@@ -1,5 +1,6 @@
 """Seeded batches: one NumPy generator makes each batch, and the same array goes to both backends."""
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 
@@ -50,3 +51,54 @@ class Batches:
             scores = token_scores.sum(axis=1) / lengths[:, None] + 0.1 * rng.standard_normal((self.batch_size,
                                                                                                self.targets))
             yield x.astype(np.int64), scores.argmax(axis=1).astype(np.int64)
+
+def load_text(name: str = "tiny_text.txt") -> str:
+    """A text shipped in compare/data (package data): tiny_text.txt is a 2.6 KB passage written for this project."""
+    return resources.files("compare").joinpath("data", name).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class TextWindows:
+    """Windows of a shipped text for character-level models: (one-hot characters, the next characters).
+
+    x (batch, seq_len, vocab_size) one-hot float of text[s : s + seq_len], y (batch, seq_len) int64 indices of
+    text[s + 1 : s + seq_len + 1], the window starts s drawn uniformly from the run's seed. The vocabulary is the
+    text's sorted set of characters (`vocab`), so index i is the i-th smallest character.
+    """
+    seq_len: int = 16
+    batch_size: int = 8
+    text: str = "tiny_text.txt"
+
+    @property
+    def vocab(self) -> str:
+        return "".join(sorted(set(load_text(self.text))))
+
+    def stream(self, seed: int, dtype):
+        text, vocab = load_text(self.text), self.vocab
+        codes = np.array([vocab.index(c) for c in text])
+        one_hot = np.eye(len(vocab), dtype=dtype)
+        rng = np.random.default_rng(seed)
+        while True:
+            starts = rng.integers(0, len(codes) - self.seq_len, size=self.batch_size)
+            windows = codes[starts[:, None] + np.arange(self.seq_len + 1)]
+            yield one_hot[windows[:, :-1]], windows[:, 1:].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SineSequences:
+    """Noisy sine waves for sequence regression: predict the next value at every step.
+
+    Each sample has its own frequency ω ~ U(0.2, 0.6) and phase φ ~ U(0, 2π); with v_t = sin(ω t + φ),
+    x (batch, seq_len, 1) = v_0..v_{T-1} + 0.05·noise and y (batch, seq_len, 1) = v_1..v_T (clean).
+    """
+    seq_len: int = 12
+    batch_size: int = 8
+
+    def stream(self, seed: int, dtype):
+        rng = np.random.default_rng(seed)
+        steps = np.arange(self.seq_len + 1)
+        while True:
+            omega, phase = rng.uniform(0.2, 0.6, (self.batch_size, 1)), rng.uniform(0, 2 * np.pi, (self.batch_size, 1))
+            values = np.sin(omega * steps + phase)
+            x = values[:, :-1] + 0.05 * rng.standard_normal((self.batch_size, self.seq_len))
+            yield x[..., None].astype(dtype), values[:, 1:, None].astype(dtype)

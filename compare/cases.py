@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compare import registry
-from compare.batches import Batches
+from compare.batches import Batches, SineSequences, TextWindows
 
 DTYPES = ("float32", "float64")
 
@@ -152,7 +152,27 @@ NORM_CASES = [
          ("CrossEntropyLoss", {}), ("Adam", {"lr": 0.05}), TOKENS, steps=40),
 ]
 
-CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES + NORM_CASES
+# issue 13: recurrent models. CharRNN reads one-hot windows of the shipped text (compare/data/tiny_text.txt) and
+# predicts the next character at every step (CrossEntropyLoss over (N, vocab, T)); RNNRegression predicts the
+# next value of noisy sine waves at every step (MSELoss).
+TEXT = TextWindows(seq_len=16, batch_size=8)
+VOCAB_SIZE = len(TEXT.vocab)
+RNN_CASES = [
+    Case("charrnn32-ce-sgd_mom", ("CharRNN", {"vocab_size": VOCAB_SIZE, "hidden_size": 32}), CE,
+         ("SGD", {"lr": 0.5, "momentum": 0.9}), TEXT, steps=40),
+    Case("charrnn24x2_relu-ce-adam", ("CharRNN", {"vocab_size": VOCAB_SIZE, "hidden_size": 24, "num_layers": 2,
+                                                  "nonlinearity": "relu"}), CE, ("Adam", {"lr": 0.01}), TEXT,
+         steps=40),
+    # clipping with SGD: Adam's first step lr·g/(|g| + eps) has slope lr·eps/(|g| + eps)² ≈ 1e4 at a gradient of
+    # 1e-7 (one weight_hh element here), so float32 rounding of that gradient moved the parameter by 0.7 of atol
+    Case("charrnn32-ce-sgd_nesterov-clipnorm", ("CharRNN", {"vocab_size": VOCAB_SIZE, "hidden_size": 32}), CE,
+         ("SGD", {"lr": 0.5, "momentum": 0.9, "nesterov": True}), TEXT, steps=40,
+         clip=("clip_grad_norm_", {"max_norm": 1.0})),
+    Case("rnnreg16-sine-mse-adam", ("RNNRegression", {"input_size": 1, "hidden_size": 16}), ("MSELoss", {}),
+         ("Adam", {"lr": 0.01}), SineSequences(seq_len=12, batch_size=8), steps=40),
+]
+
+CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES + NORM_CASES + RNN_CASES
 
 
 def select(only: str | None = None) -> list[Case]:

@@ -339,7 +339,40 @@ NORM_CASES = [
                indices(4, 5, num=6), gradcheck=False),
 ]
 
-MODULE_CASES = ACTIVATION_CASES + LAYER_CASES + LOSS_CASES + NORM_CASES
+# Recurrent layers (issue 13): hx is the second argument (extra_inputs) where given; RNN returns (output, h_n) and
+# LSTMCell (h', c'), each output with its own gradient. LSTMCell's hx is a tuple (h0, c0), which a flat argument
+# list cannot pass to torch's LSTMCell, so LSTMCell with a given state is checked in tests/test_recurrent.py.
+RECURRENT_CASES = [
+    ModuleCase("rnncell-tanh", ("RNNCell", {"input_size": 4, "hidden_size": 3}), normal(5, 4)),
+    ModuleCase("rnncell-relu-h0", ("RNNCell", {"input_size": 4, "hidden_size": 3, "nonlinearity": "relu"}),
+               normal(5, 4), extra_inputs=(normal(5, 3),)),
+    ModuleCase("rnncell-unbatched-h0-nobias", ("RNNCell", {"input_size": 4, "hidden_size": 3, "bias": False}),
+               normal(4), extra_inputs=(normal(3),)),
+    ModuleCase("lstmcell", ("LSTMCell", {"input_size": 4, "hidden_size": 3}), normal(5, 4, scale=2)),
+    ModuleCase("lstmcell-unbatched-nobias", ("LSTMCell", {"input_size": 4, "hidden_size": 3, "bias": False}),
+               normal(4, scale=2)),
+    ModuleCase("grucell", ("GRUCell", {"input_size": 4, "hidden_size": 3}), normal(5, 4, scale=2)),
+    ModuleCase("grucell-h0", ("GRUCell", {"input_size": 4, "hidden_size": 3}), normal(5, 4),
+               extra_inputs=(normal(5, 3),)),
+    ModuleCase("grucell-unbatched-h0-nobias", ("GRUCell", {"input_size": 4, "hidden_size": 3, "bias": False}),
+               normal(4), extra_inputs=(normal(3),)),
+    ModuleCase("rnn-tanh", ("RNN", {"input_size": 4, "hidden_size": 3}), normal(6, 2, 4)),
+    ModuleCase("rnn-relu-h0", ("RNN", {"input_size": 4, "hidden_size": 3, "nonlinearity": "relu"}), normal(6, 2, 4),
+               extra_inputs=(normal(1, 2, 3),)),
+    ModuleCase("rnn-batch_first-2layers-h0", ("RNN", {"input_size": 4, "hidden_size": 3, "num_layers": 2,
+                                                      "batch_first": True}),
+               normal(2, 6, 4), extra_inputs=(normal(2, 2, 3),)),
+    ModuleCase("rnn-relu-2layers-nobias", ("RNN", {"input_size": 4, "hidden_size": 3, "num_layers": 2,
+                                                   "nonlinearity": "relu", "bias": False}), normal(5, 3, 4)),
+    ModuleCase("rnn-unbatched-h0", ("RNN", {"input_size": 4, "hidden_size": 3, "num_layers": 2}), normal(6, 4),
+               extra_inputs=(normal(2, 3),)),
+    ModuleCase("rnn-bidirectional-2layers-h0", ("RNN", {"input_size": 4, "hidden_size": 3, "num_layers": 2,
+                                                        "bidirectional": True}),
+               normal(5, 2, 4), extra_inputs=(normal(4, 2, 3),)),
+    ModuleCase("rnn-tanh-long-saturated", ("RNN", {"input_size": 2, "hidden_size": 3}), normal(40, 2, 2, scale=4)),
+]
+
+MODULE_CASES = ACTIVATION_CASES + LAYER_CASES + LOSS_CASES + NORM_CASES + RECURRENT_CASES
 
 
 def select(only: str | None = None) -> list[ModuleCase]:

@@ -173,3 +173,43 @@ class Perceptron(nn.Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}"
+
+
+class RNNRegression(nn.Module):
+    """A sequence model: RNN (batch_first) -> Linear on every step. x (N, T, input_size) -> (N, T, out_features).
+
+    h_t = φ(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh) (num_layers stacked), y_t = h_t W_decᵀ + b_dec; backward
+    is Linear's on every step, then backprop through time (`manual.nn.functional.recurrent`). The initial state
+    is zeros. Keys `rnn.weight_ih_l0, ..., decoder.weight, decoder.bias`, as `torch_ref.models.RNNRegression`.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, out_features: int = 1, num_layers: int = 1,
+                 nonlinearity: str = "tanh", dtype=None):
+        super().__init__()
+        self.rnn = nn.RNN(input_size, hidden_size, num_layers, nonlinearity, batch_first=True, dtype=dtype)
+        self.decoder = nn.Linear(hidden_size, out_features, dtype=dtype)
+
+    def forward(self, x):
+        hidden, _ = self.rnn(x)
+        return self.decoder(hidden)
+
+    def backward(self, grad_output):
+        return self.rnn.backward(self.decoder.backward(grad_output))
+
+
+class CharRNN(RNNRegression):
+    """Character-level language model: one-hot characters x (N, T, vocab_size) -> RNN -> Linear on every step ->
+    next-character logits (N, vocab_size, T), CrossEntropyLoss's (N, C, d1) layout, so the targets are the next
+    characters' indices (N, T) (compare.batches.TextWindows makes both). The loss is the mean over all N·T
+    predictions. Keys as RNNRegression's and `torch_ref.models.CharRNN`'s.
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 dtype=None):
+        super().__init__(vocab_size, hidden_size, vocab_size, num_layers, nonlinearity, dtype=dtype)
+
+    def forward(self, x):
+        return super().forward(x).transpose(0, 2, 1)
+
+    def backward(self, grad_output):
+        return super().backward(grad_output.transpose(0, 2, 1))

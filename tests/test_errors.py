@@ -230,9 +230,10 @@ def backward_before_forward(case):
 def second_backward(case):
     module, x, target = fresh_module(case)
     output = module(x) if target is None else module(x, target)
-    grad = None if target is not None and np.ndim(output) == 0 else np.ones_like(output)
-    module.backward(grad)
-    return module.backward(grad)
+    outputs = output if isinstance(output, tuple) else (output,)  # RNN's (output, h_n): one gradient per output
+    grads = [None if target is not None and np.ndim(out) == 0 else np.ones_like(out) for out in outputs]
+    module.backward(*grads)
+    return module.backward(*grads)
 
 
 def model_second_backward(model, x):

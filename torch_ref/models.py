@@ -125,3 +125,31 @@ class Perceptron(nn.Module):
             if mistakes[-1] == 0:
                 break
         return mistakes
+
+
+class RNNRegression(nn.Module):
+    """nn.RNN (batch_first) -> nn.Linear on every step: (N, T, input_size) -> (N, T, out_features), zero initial
+    state; keys as manual.models.RNNRegression."""
+
+    def __init__(self, input_size: int, hidden_size: int, out_features: int = 1, num_layers: int = 1,
+                 nonlinearity: str = "tanh", device=None, dtype=None):
+        super().__init__()
+        self.rnn = nn.RNN(input_size, hidden_size, num_layers, nonlinearity, batch_first=True, device=device,
+                          dtype=dtype)
+        self.decoder = nn.Linear(hidden_size, out_features, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.rnn(x)
+        return self.decoder(hidden)
+
+
+class CharRNN(RNNRegression):
+    """One-hot characters (N, T, vocab_size) -> next-character logits (N, vocab_size, T) for nn.CrossEntropyLoss
+    with targets (N, T); keys as manual.models.CharRNN."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 device=None, dtype=None):
+        super().__init__(vocab_size, hidden_size, vocab_size, num_layers, nonlinearity, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).transpose(1, 2)

@@ -11,6 +11,7 @@ from manual.nn.maxout import Maxout
 from manual.nn.module import Module, Parameter
 from manual.nn.nll_loss import CrossEntropyLoss, NLLLoss
 from manual.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from manual.nn.recurrent import RNN, GRUCell, LSTMCell, RNNCell
 from manual.nn import utils
 
 __all__ = ["functional", "Module", "Parameter", "Sequential",
@@ -19,4 +20,5 @@ __all__ = ["functional", "Module", "Parameter", "Sequential",
            "LogSoftmax",
            "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
            "CrossEntropyLoss",
-           "BatchNorm2d", "LayerNorm", "Embedding"]
+           "BatchNorm2d", "LayerNorm", "Embedding",
+           "RNNCell", "LSTMCell", "GRUCell", "RNN"]
