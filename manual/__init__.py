@@ -2,9 +2,10 @@
 
 Never imports torch. `import manual.nn as nn` reads like `import torch.nn as nn`.
 """
-from manual import data, nn, optim
+from manual import data, gradcheck, nn, optim
 from manual.inspection import summary
+from manual.nn.grad_mode import no_grad
 from manual.persistence import load, save
 from manual.random import manual_seed
 
-__all__ = ["nn", "optim", "data", "manual_seed", "summary", "save", "load"]
+__all__ = ["nn", "optim", "data", "manual_seed", "summary", "save", "load", "gradcheck", "no_grad"]

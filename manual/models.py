@@ -4,6 +4,7 @@ from functools import partial
 import numpy as np
 
 from manual import nn
+from manual.nn.grad_mode import no_grad
 
 # activation name -> module factory; the same names and arguments as torch_ref.models.ACTIVATIONS
 ACTIVATIONS = {
@@ -22,8 +23,8 @@ class LinearRegression(nn.Module):
         super().__init__()
         self.linear = nn.Linear(in_features, out_features, dtype=dtype)
 
-    def forward(self, x):
-        return self.linear(x)
+    def forward(self, input):
+        return self.linear(input)
 
     def backward(self, grad_output):
         return self.linear.backward(grad_output)
@@ -49,8 +50,8 @@ class LogisticRegression(LinearRegression):
         if sigmoid:
             self.sigmoid = nn.Sigmoid()
 
-    def forward(self, x):
-        z = self.linear(x)
+    def forward(self, input):
+        z = self.linear(input)
         return self.sigmoid(z) if "sigmoid" in self._modules else z
 
     def backward(self, grad_output):
@@ -108,8 +109,9 @@ class Perceptron(nn.Module):
         self.in_features = in_features
         self.linear = nn.Linear(in_features, 1, dtype=dtype)
 
-    def forward(self, x):
-        scores = self.linear(x)[..., 0]
+    def forward(self, input):
+        with no_grad():  # no backward will follow (sign is flat): keep nothing, lock nothing
+            scores = self.linear(input)[..., 0]
         return np.where(scores >= 0, 1, -1).astype(scores.dtype)
 
     def backward(self, grad_output):

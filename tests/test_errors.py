@@ -243,7 +243,7 @@ def model_second_backward(model, x):
     return call
 
 
-PROTOCOL_FRAGMENTS = ("backward called without a matching forward", "no forward yet, or backward already ran")
+PROTOCOL_FRAGMENTS = ("backward called without a matching forward", "no forward yet, backward already ran")
 PROTOCOL = [
     *[Misuse(f"backward-before-forward-{case.name}", lambda case=case: backward_before_forward(case), RuntimeError,
              (case.module[0] + "(", *PROTOCOL_FRAGMENTS), None, None) for case in MODULE_CASES],

@@ -12,6 +12,8 @@ through μ and σ²:  ∂μ/∂x_i = 1/n,  ∂σ²/∂x_i = 2(x_i - μ)/n, so
     dL/dx = s·γG + dL/dσ²·2(x - μ)/n + dL/dμ/n = (γ·s/n)·(n·G - Σ G - x̂ Σ(G ⊙ x̂))
     dL/dγ = Σ G ⊙ x̂,   dL/dβ = Σ G
 Backward (eval): μ and σ² are constants, so dL/dx = G·γ·s (dL/dγ and dL/dβ as above).
+An empty batch (n = 0, torch accepts it) has no statistics: the output is empty, the running statistics are
+left as they are, and the gradients are empty (input) and zero (γ, β: empty sums).
 
 Statistics and the normalisation are computed in float64 and the output cast to the input's dtype: torch's
 CPU kernel accumulates float32 statistics in double (`acc_type<float, false>` is double), so this lands
@@ -31,7 +33,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     """Returns (y, saved for backward). `running_mean`/`running_var` (or None) are updated in place when training."""
     axes, shape = _channel_axes(x)
     x64 = x.astype(np.float64)
-    if training:
+    if training and x.shape[0] * int(np.prod(x.shape[2:])) == 0:  # empty batch: nothing to normalise
+        mean, var = np.zeros(x.shape[1]), np.ones(x.shape[1])
+    elif training:
         n = x.size // x.shape[1]
         mean = x64.mean(axis=axes)
         var = ((x64 - mean.reshape(shape)) ** 2).mean(axis=axes)
@@ -57,7 +61,9 @@ def batch_norm_backward(grad_output, weight, saved):
     gamma = 1.0 if weight is None else weight.astype(np.float64).reshape(shape)
     sum_g = g.sum(axis=axes)
     sum_g_xhat = (g * x_hat).sum(axis=axes)
-    if training:
+    if training and g.size == 0:
+        grad_input = g
+    elif training:
         n = g.size // g.shape[1]
         grad_input = (gamma * invstd.reshape(shape) / n) * (
             n * g - sum_g.reshape(shape) - x_hat * sum_g_xhat.reshape(shape))
