@@ -41,6 +41,13 @@ def build_pair(case, dtype: str, seed: int = 0):
     return torch_module, manual_module
 
 
+def build_manual(case, dtype: str = "float64"):
+    """The case's manual module alone (no torch twin), in `dtype` and the case's mode; Dropout draws its own masks."""
+    name, kwargs = case.module
+    module = getattr(manual.nn, name)(**cast_arrays(kwargs, dtype), **({"dtype": dtype} if _takes_dtype(name) else {}))
+    return module.train(case.train)
+
+
 def _takes_dtype(name: str) -> bool:
     return "dtype" in inspect.signature(getattr(manual.nn, name)).parameters
 

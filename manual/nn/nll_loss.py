@@ -61,11 +61,13 @@ class NLLLoss(_Loss):
         targets = F.target_weights(input, target, self.weight, self.ignore_index, self.label_smoothing)
         log_probs = self.log_probabilities(F.classes_last(input))
         loss = F.weighted_nll(log_probs, targets, F.sample_shape(input), self.reduction)
-        self.save_for_backward(log_probs, targets, loss.shape, input.shape)
+        # `target` too: plain class indices are kept as a view of it (targets.labels), and only the saved array
+        # objects are made read-only, so without it an in-place edit of the target would go unseen
+        self.save_for_backward(log_probs, targets, loss.shape, input.shape, target)
         return loss
 
     def backward(self, grad_output=None):
-        log_probs, targets, loss_shape, input_shape = self.saved_for_backward()
+        log_probs, targets, loss_shape, input_shape, _ = self.saved_for_backward()
         grad_output = self.upstream(grad_output, loss_shape, log_probs.dtype)
         return F.classes_back(self.derivative(grad_output, log_probs, targets, self.reduction), input_shape)
 
