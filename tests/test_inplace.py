@@ -75,9 +75,9 @@ def test_in_place_edit_between_forward_and_backward_raises_or_changes_nothing(ca
 
 
 def test_edits_of_saved_arrays_raise_in_most_of_the_catalogue():
-    """Where the backward reads the caller's input or output (x for Linear, BatchNorm, the elementwise losses;
+    """Where the backward reads the caller's input or output (x for Linear, Maxout, the elementwise losses;
     y for ReLU, Sigmoid, Tanh, Softmax), the edit raises; the others keep a shape, a mask or values of their
-    own (Identity, Flatten, Dropout, CrossEntropyLoss's log-probabilities)."""
+    own (Identity, Flatten, Dropout, BatchNorm1d's x̂, CrossEntropyLoss's log-probabilities)."""
     raised = []
     for case in MODULE_CASES:
         for which in ("input", "output"):
@@ -157,6 +157,19 @@ def test_a_view_saved_before_its_base_is_unlocked_with_the_base():
     assert not view.flags.writeable  # NumPy refuses a writeable view of a read-only base
     second.backward(np.ones((4, 2)))
     assert view.flags.writeable and base.flags.writeable
+
+
+def test_a_waiting_view_saved_again_stays_locked_after_its_base_is_released():
+    first, second, third, base = linear(), linear(), linear(), np.ones((4, 3))
+    view = base[:2]
+    first(view)
+    second(base)
+    first.backward(np.ones((2, 2)))  # the view waits for its base
+    third(view)  # and is saved again
+    second.backward(np.ones((4, 2)))
+    assert base.flags.writeable and not view.flags.writeable
+    third.backward(np.ones((2, 2)))
+    assert view.flags.writeable
 
 
 def test_a_training_step_leaves_no_lock_behind():

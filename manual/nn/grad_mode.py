@@ -76,7 +76,7 @@ def lock(values) -> tuple:
         entry = _locks.get(id(array))
         if entry is not None:
             entry[1] += 1
-        elif array.flags.writeable:
+        elif array.flags.writeable or _pending.pop(id(array), None) is not None:  # a pending view is ours still
             array.flags.writeable = False
             _locks[id(array)] = [array, 1]
         else:
