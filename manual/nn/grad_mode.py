@@ -61,39 +61,37 @@ class no_grad:
         return wrapper
 
 
-def _arrays(values):
+def lock(values, held=None) -> list:
+    """Make the ndarrays among `values` (and inside its tuples and lists) read-only; returns the ones this call
+    holds, to pass to `release`. On the hot path of every forward: plain loops, `setflags`, one dict lookup."""
+    if held is None:
+        held = []
     for value in values:
         if isinstance(value, np.ndarray):
-            yield value
+            entry = _locks.get(id(value))
+            if entry is not None:
+                entry[1] += 1
+            elif value.flags.writeable or _pending.pop(id(value), None) is not None:  # a waiting view is ours
+                value.setflags(write=False)
+                _locks[id(value)] = [value, 1]
+            else:
+                continue  # read-only already, and not by us: left alone
+            held.append(value)
         elif isinstance(value, (tuple, list)):
-            yield from _arrays(value)
+            lock(value, held)
+    return held
 
 
-def lock(values) -> tuple:
-    """Make the ndarrays among `values` read-only; returns the ones this call holds (to pass to `release`)."""
-    held = []
-    for array in _arrays(values):
-        entry = _locks.get(id(array))
-        if entry is not None:
-            entry[1] += 1
-        elif array.flags.writeable or _pending.pop(id(array), None) is not None:  # a pending view is ours still
-            array.flags.writeable = False
-            _locks[id(array)] = [array, 1]
-        else:
-            continue
-        held.append(array)
-    return tuple(held)
-
-
-def release(held: tuple) -> None:
+def release(held) -> None:
     """Undo one `lock`: each array becomes writeable again when no other save holds it."""
     for array in held:
         entry = _locks[id(array)]
-        entry[1] -= 1
-        if entry[1] == 0:
-            del _locks[id(array)]
-            _unlock(array)
-    if _pending and held:
+        if entry[1] > 1:
+            entry[1] -= 1
+            continue
+        del _locks[id(array)]
+        _unlock(array)
+    if _pending:
         for array in list(_pending.values()):
             _unlock(array)
 
@@ -101,7 +99,7 @@ def release(held: tuple) -> None:
 def _unlock(array: np.ndarray) -> None:
     """writeable again; a view cannot be while its base is read-only, so it waits in `_pending` for that."""
     try:
-        array.flags.writeable = True
+        array.setflags(write=True)
         _pending.pop(id(array), None)
     except ValueError:
         _pending[id(array)] = array

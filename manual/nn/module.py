@@ -151,9 +151,12 @@ class Module:
         Releases what the previous forward saved. Under `manual.no_grad()` nothing is saved or locked."""
         if self._locked:
             grad_mode.release(self._locked)
-        enabled = grad_mode.is_grad_enabled()
-        object.__setattr__(self, "_locked", grad_mode.lock(values) if enabled else ())
-        object.__setattr__(self, "_saved", values if enabled else None)
+        if grad_mode.is_grad_enabled():
+            object.__setattr__(self, "_locked", grad_mode.lock(values))
+            object.__setattr__(self, "_saved", values)
+        else:
+            object.__setattr__(self, "_locked", ())
+            object.__setattr__(self, "_saved", None)
 
     def saved_for_backward(self) -> tuple:
         """What the last forward saved; consumed (and its arrays writeable again), so a second backward raises."""
