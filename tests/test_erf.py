@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from manual.nn.functional.activation import erf, gelu, gelu_backward
+from manual.nn.functional.activation import gelu, gelu_backward
+from manual.nn.functional.erf import erf
 
 
 def grid():
