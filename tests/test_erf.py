@@ -1,4 +1,4 @@
-"""erf in NumPy (Cody's rational approximations, manual.nn.functional.activation), under GELU's exact form.
+"""erf in NumPy (Cody's rational approximations, manual.nn.functional.erf), under GELU's exact form.
 
 Accuracy against math.erf (the C library's, correctly rounded to within 1 ulp) on a dense grid with the tails
 and special values; against torch.erf; and the memory of GELU (the former np.vectorize(math.erf) went through
