@@ -56,9 +56,7 @@ def build_pair(case, dtype: str, seed: int = 0):
     if case.state is not None:
         state = {**torch_module.state_dict(), **case.state(np.random.default_rng(seed + 2))}
         torch_module.load_state_dict(to_torch(state, "cpu", TORCH_DTYPES[dtype]))
-    cls = manual_class(name)
-    takes_dtype = "dtype" in inspect.signature(cls).parameters
-    manual_module = cls(**cast_arrays(kwargs, dtype), **({"dtype": dtype} if takes_dtype else {}))
+    manual_module = build_manual(case, dtype)
     manual_module.load_state_dict(to_numpy(torch_module.state_dict()))
     torch_module.train(case.train)
     manual_module.train(case.train)
@@ -76,6 +74,14 @@ def make_arguments(case, dtype: str, seed: int = 0) -> tuple:
     rng = np.random.default_rng(seed)
     makers = (case.input, *case.extra_inputs, *(() if case.target is None else (case.target,)))
     return tuple(cast_float(np.asarray(make(rng)), dtype) for make in makers)
+
+
+def build_manual(case, dtype: str = "float64"):
+    """The case's manual module alone (no torch twin), in `dtype` and the case's mode; Dropout draws its own masks."""
+    name, kwargs = case.module
+    cls = manual_class(name)
+    takes_dtype = "dtype" in inspect.signature(cls).parameters
+    return cls(**cast_arrays(kwargs, dtype), **({"dtype": dtype} if takes_dtype else {})).train(case.train)
 
 
 def make_inputs(case, dtype: str, seed: int = 0):

@@ -21,6 +21,7 @@ from compare.harness import compare_arrays
 from compare.inspection_check import assert_same_summary
 from compare.tolerances import tolerance_for
 from compare.twins import build_twins, manual_step, synchronize, to_numpy, torch_step
+from manual import no_grad
 from manual.data import DataLoader
 
 INDEX_TARGET_LOSSES = ("CrossEntropyLoss", "NLLLoss")  # class indices (n,) int64; every other loss: (n, 1) floats
@@ -123,8 +124,9 @@ class TwinTrainer:
     def _manual_eval(self):
         twin = self.manual
         twin.model.eval()
-        output = twin.model(self.split.X_test)
-        loss = float(twin.loss_fn(output, self.split.y_test))
+        with no_grad():  # as torch.no_grad() on the torch side: no backward follows, nothing is kept
+            output = twin.model(self.split.X_test)
+            loss = float(twin.loss_fn(output, self.split.y_test))
         twin.model.train()
         return output, loss
 

@@ -9,9 +9,10 @@ try:
 except _metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
-from manual import data, nn, optim
+from manual import data, gradcheck, nn, optim
 from manual.inspection import summary
+from manual.nn.grad_mode import no_grad
 from manual.persistence import load, save
 from manual.random import manual_seed
 
-__all__ = ["__version__", "nn", "optim", "data", "manual_seed", "summary", "save", "load"]
+__all__ = ["__version__", "nn", "optim", "data", "manual_seed", "summary", "save", "load", "gradcheck", "no_grad"]

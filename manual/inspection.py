@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from manual.nn.embedding import Embedding
+from manual.nn.grad_mode import no_grad
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ def _output_shapes(model, x) -> dict[str, tuple]:
             return output
         object.__setattr__(module, "forward", recording)
     try:
-        model(x)
+        with no_grad():  # a look at shapes: keep nothing for a backward, lock nothing
+            model(x)
     finally:
         for _, module in modules:
             module.__dict__.pop("forward", None)

@@ -4,6 +4,7 @@ from functools import partial
 import numpy as np
 
 from manual import nn
+from manual.nn.grad_mode import no_grad
 
 # activation name -> module factory; the same names and arguments as torch_ref.models.ACTIVATIONS
 ACTIVATIONS = {
@@ -22,8 +23,8 @@ class LinearRegression(nn.Module):
         super().__init__()
         self.linear = nn.Linear(in_features, out_features, dtype=dtype)
 
-    def forward(self, x):
-        return self.linear(x)
+    def forward(self, input):
+        return self.linear(input)
 
     def backward(self, grad_output):
         return self.linear.backward(grad_output)
@@ -49,8 +50,8 @@ class LogisticRegression(LinearRegression):
         if sigmoid:
             self.sigmoid = nn.Sigmoid()
 
-    def forward(self, x):
-        z = self.linear(x)
+    def forward(self, input):
+        z = self.linear(input)
         return self.sigmoid(z) if "sigmoid" in self._modules else z
 
     def backward(self, grad_output):
@@ -113,10 +114,10 @@ class EmbeddingClassifier(nn.Module):
         self.embedding = nn.Embedding(num_embeddings, embedding_dim, padding_idx, dtype=dtype)
         self.linear = nn.Linear(embedding_dim, num_classes, dtype=dtype)
 
-    def forward(self, x):
-        if np.ndim(x) != 2:
-            raise ValueError(f"{type(self).__name__}: expected token indices of shape (N, L), got {np.shape(x)}")
-        vectors = self.embedding(x)
+    def forward(self, input):
+        if np.ndim(input) != 2:
+            raise ValueError(f"{type(self).__name__}: expected token indices of shape (N, L), got {np.shape(input)}")
+        vectors = self.embedding(input)
         self.save_for_backward(vectors.shape)
         return self.linear(vectors.mean(axis=1))
 
@@ -143,8 +144,9 @@ class Perceptron(nn.Module):
         self.in_features = in_features
         self.linear = nn.Linear(in_features, 1, dtype=dtype)
 
-    def forward(self, x):
-        scores = self.linear(x)[..., 0]
+    def forward(self, input):
+        with no_grad():  # no backward will follow (sign is flat): keep nothing, lock nothing
+            scores = self.linear(input)[..., 0]
         return np.where(scores >= 0, 1, -1).astype(scores.dtype)
 
     def backward(self, grad_output):
@@ -189,8 +191,8 @@ class RNNRegression(nn.Module):
         self.rnn = nn.RNN(input_size, hidden_size, num_layers, nonlinearity, batch_first=True, dtype=dtype)
         self.decoder = nn.Linear(hidden_size, out_features, dtype=dtype)
 
-    def forward(self, x):
-        hidden, _ = self.rnn(x)
+    def forward(self, input):
+        hidden, _ = self.rnn(input)
         return self.decoder(hidden)
 
     def backward(self, grad_output):
@@ -208,8 +210,8 @@ class CharRNN(RNNRegression):
                  dtype=None):
         super().__init__(vocab_size, hidden_size, vocab_size, num_layers, nonlinearity, dtype=dtype)
 
-    def forward(self, x):
-        return super().forward(x).transpose(0, 2, 1)
+    def forward(self, input):
+        return super().forward(input).transpose(0, 2, 1)
 
     def backward(self, grad_output):
         return super().backward(grad_output.transpose(0, 2, 1))

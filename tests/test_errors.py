@@ -6,7 +6,7 @@ call: "raises" (asserted: whatever torch rejects, manual rejects too), "warns" o
 manual is deliberately stricter there, and the entry's comment says why), or None (no torch counterpart, e.g. the
 backward protocol, which autograd makes impossible to misuse).
 """
-import inspect
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -20,8 +20,7 @@ import manual.nn as mnn
 import manual.optim
 import torch_ref.nn
 from compare.module_cases import MODULE_CASES
-from compare.module_check import make_inputs
-from compare.twins import cast_arrays
+from compare.module_check import build_manual, make_arguments, make_inputs
 
 
 @dataclass(frozen=True)
@@ -215,11 +214,7 @@ GRADIENTS = [
 # -- the backward protocol: every module and loss, and composed models ----------------------------------
 def fresh_module(case):
     """The case's manual module, built directly (Dropout draws its own masks), and float64 inputs."""
-    name, kwargs = case.module
-    cls = getattr(mnn, name)
-    takes_dtype = "dtype" in inspect.signature(cls).parameters
-    module = cls(**cast_arrays(kwargs, "float64"), **({"dtype": "float64"} if takes_dtype else {}))
-    return module.train(case.train), *make_inputs(case, "float64")
+    return build_manual(case), *make_inputs(case, "float64")
 
 
 def backward_before_forward(case):
@@ -244,7 +239,7 @@ def model_second_backward(model, x):
     return call
 
 
-PROTOCOL_FRAGMENTS = ("backward called without a matching forward", "no forward yet, or backward already ran")
+PROTOCOL_FRAGMENTS = ("backward called without a matching forward", "no forward yet, backward already ran")
 PROTOCOL = [
     *[Misuse(f"backward-before-forward-{case.name}", lambda case=case: backward_before_forward(case), RuntimeError,
              (case.module[0] + "(", *PROTOCOL_FRAGMENTS), None, None) for case in MODULE_CASES],
@@ -400,7 +395,86 @@ HYPERPARAMETERS = [
            lambda: torch_ref.nn.Maxout(4, 2, 0)),
 ]
 
-CATALOGUE = INPUTS + DTYPES + TARGETS + GRADIENTS + PROTOCOL + STATE_DICTS + HYPERPARAMETERS
+# -- silent wrong results that become errors: foreign grads and state, integer parameters, ndarray subclasses --
+def stepped_with_grad(grad, side=mnn):
+    """One SGD step on a (2, 3) float32 parameter whose .grad is `grad` (torch refuses the assignment itself)."""
+    if side is mnn:
+        param = mnn.Parameter(f32(2, 3))
+        param.grad = grad
+        return lambda: manual.optim.SGD([param], lr=0.1).step()
+    return lambda: setattr(torch.nn.Parameter(t32(2, 3)), "grad", grad)
+
+
+def adam_state():
+    param = mnn.Parameter(f32(2))
+    adam = manual.optim.Adam([param])
+    param.grad = f32(2)
+    adam.step()
+    return adam.state_dict()
+
+
+def torch_adam_state():
+    param = torch.nn.Parameter(t32(2))
+    adam = torch.optim.Adam([param])
+    param.grad = t32(2)
+    adam.step()
+    return adam.state_dict()
+
+
+MATRIX, MASKED = f32(2, 3).view(np.matrix), np.ma.masked_array(f32(2, 3), mask=[[0, 1, 0], [0, 0, 0]])
+SILENT = [
+    # NumPy would broadcast a (1, 3) gradient into every row, or promote the float32 update to float64
+    Misuse("SGD-grad-shape", stepped_with_grad(f32(1, 3)), ValueError,
+           ("SGD: the .grad of parameter 0", "shape (2, 3) and dtype float32", "shape (1, 3)"),
+           stepped_with_grad(t32(1, 3), torch.nn)),
+    Misuse("SGD-grad-dtype", stepped_with_grad(f64(2, 3)), ValueError,
+           ("SGD: the .grad of parameter 0", "dtype float32", "dtype float64"), stepped_with_grad(t64(2, 3), torch.nn)),
+    Misuse("SGD-grad-matrix", stepped_with_grad(MATRIX), ValueError,
+           ("SGD: the .grad of parameter 0", "numpy.ndarray", "got matrix"), None, None),
+    Misuse("parameter-integer", lambda: mnn.Parameter(np.ones(3, np.int64)), TypeError,
+           ("Parameter: only floating point data", "got dtype int64"),
+           lambda: torch.nn.Parameter(torch.ones(3, dtype=torch.int64))),
+    # torch accepts complex parameters; manual has no complex arithmetic
+    Misuse("parameter-complex", lambda: mnn.Parameter(np.ones(3, np.complex64)), TypeError,
+           ("Parameter: only floating point data", "got dtype complex64"),
+           lambda: torch.nn.Parameter(torch.ones(3, dtype=torch.complex64)), "accepts"),
+    Misuse("parameter-masked", lambda: mnn.Parameter(MASKED), TypeError, ("Parameter: masked arrays",), None, None),
+    # torch's SGD loads Adam's state without a word and takes over its lr (and its exp_avg entries)
+    Misuse("SGD-load_state_dict-of-Adam",
+           lambda: manual.optim.SGD([mnn.Parameter(f32(2))], lr=0.5).load_state_dict(adam_state()), ValueError,
+           ("SGD: loaded state dict comes from another optimizer", "'betas'", "expected the hyperparameters"),
+           lambda: torch.optim.SGD([torch.nn.Parameter(t32(2))], lr=0.5).load_state_dict(torch_adam_state()),
+           "accepts"),
+    Misuse("Adam-load_state_dict-of-SGD",
+           lambda: manual.optim.Adam([mnn.Parameter(f32(2))]).load_state_dict(
+               manual.optim.SGD([mnn.Parameter(f32(2))], momentum=0.9).state_dict()), ValueError,
+           ("Adam: loaded state dict comes from another optimizer", "'dampening', 'momentum', 'nesterov'"),
+           lambda: torch.optim.Adam([torch.nn.Parameter(t32(2))]).load_state_dict(
+               torch.optim.SGD([torch.nn.Parameter(t32(2))], momentum=0.9).state_dict()), "accepts"),
+    # np.matrix turns `*` into a matrix product; a masked array's mask would be ignored
+    Misuse("linear-matrix-input", lambda: mnn.Linear(3, 2)(MATRIX), TypeError,
+           ("Linear(in_features=3", "plain numpy.ndarray input", "numpy.matrix"),
+           lambda: torch.nn.Linear(3, 2)(MATRIX)),
+    Misuse("relu-masked-input", lambda: mnn.ReLU()(MASKED), TypeError,
+           ("ReLU()", "plain numpy.ndarray input", "MaskedArray"), lambda: torch.nn.ReLU()(MASKED)),
+    Misuse("tanh-matrix-grad_output", manual_backward(mnn.Tanh(), f32(2, 3), MATRIX), TypeError,
+           ("Tanh()", "plain numpy.ndarray grad_output", "numpy.matrix"),
+           lambda: torch.nn.Tanh()(requiring_grad(t32(2, 3))).backward(MATRIX)),
+    Misuse("mse-none-masked-grad_output", manual_backward(mnn.MSELoss(reduction="none"), f32(2, 3), MASKED, f32(2, 3)),
+           TypeError, ("MSELoss(reduction='none')", "plain numpy.ndarray grad_output", "MaskedArray"),
+           lambda: torch.nn.MSELoss(reduction="none")(requiring_grad(t32(2, 3)), t32(2, 3)).backward(MASKED)),
+    Misuse("mse-matrix-target", lambda: mnn.MSELoss()(f32(2, 3), MATRIX), TypeError,
+           ("MSELoss(", "plain numpy.ndarray target", "numpy.matrix"), lambda: torch.nn.MSELoss()(t32(2, 3), MATRIX)),
+    Misuse("ce-masked-target", lambda: mnn.CrossEntropyLoss()(f32(2, 3), np.ma.masked_array(labels(0, 1))), TypeError,
+           ("CrossEntropyLoss(", "plain numpy.ndarray target", "MaskedArray"),
+           lambda: torch.nn.CrossEntropyLoss()(t32(2, 3), np.ma.masked_array(labels(0, 1)))),
+    Misuse("ce-ignore_index-probability-targets",
+           lambda: mnn.CrossEntropyLoss(ignore_index=1)(f32(2, 3), np.full((2, 3), 1 / 3, np.float32)), ValueError,
+           ("CrossEntropyLoss(ignore_index=1", "ignore_index is not supported for probability", "got 1"),
+           lambda: torch.nn.CrossEntropyLoss(ignore_index=1)(t32(2, 3), torch.full((2, 3), 1 / 3))),
+]
+
+CATALOGUE = INPUTS + DTYPES + TARGETS + GRADIENTS + PROTOCOL + STATE_DICTS + HYPERPARAMETERS + SILENT
 
 
 def test_catalogue_names_are_unique():
@@ -436,3 +510,52 @@ def test_load_state_dict_not_strict_loads_the_matching_keys_and_lists_the_others
     assert manual_keys.unexpected_keys == torch_keys.unexpected_keys == ["x"]
     np.testing.assert_array_equal(manual_model.state_dict()["1.weight"], np.ones((1, 3)))
     assert not np.array_equal(manual_model.state_dict()["0.bias"], np.ones(3))  # the missing key is left alone
+
+
+# -- every backward checks grad_output's shape, broadcastable wrong shapes included --------------------------
+def wrong_shapes(shape):
+    """Shapes NumPy would broadcast against `shape` ((1, ...) rows, a dropped leading dim) and one it would not."""
+    if shape == ():
+        return [(1,), (2,)]
+    wrong = [shape[1:], shape[:-1] + (shape[-1] + 1,)]
+    if shape[0] != 1:
+        wrong.append((1,) + shape[1:])
+    return wrong
+
+
+MODELS = [
+    ("mlp-batchnorm-dropout", lambda: manual.models.MLP(4, [5], 3, batch_norm=True, dropout=0.5), "Linear("),
+    ("mlp-maxout", lambda: manual.models.MLP(4, [5], 3, activation="maxout"), "Linear("),
+    ("sequential-ending-in-flatten", lambda: mnn.Sequential(mnn.Linear(4, 6), mnn.Flatten(0)), "Flatten("),
+    ("sequential-ending-in-identity", lambda: mnn.Sequential(mnn.Linear(4, 6), mnn.Identity()), "Identity("),
+    ("linear-regression", lambda: manual.models.LinearRegression(4, 2), "Linear("),
+    ("logistic-regression-sigmoid", lambda: manual.models.LogisticRegression(4, sigmoid=True), "Sigmoid("),
+]
+
+
+@pytest.mark.parametrize("case", MODULE_CASES, ids=lambda case: case.name)
+def test_every_backward_refuses_a_grad_output_of_another_shape(case):
+    """Each output's gradient in turn gets a wrong shape (the others the right one); the error names the layer
+    and the shape given."""
+    module, arguments = build_manual(case), make_arguments(case, "float64")
+    if isinstance(module, mnn.Dropout):
+        module.mask_provider = lambda shape: np.ones(shape, bool)
+    outputs = module(*arguments)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    right = [None if case.target is not None and np.ndim(out) == 0 else np.ones(np.shape(out)) for out in outputs]
+    for k, output in enumerate(outputs):
+        for shape in wrong_shapes(np.shape(output)):
+            module(*arguments)
+            grads = [*right[:k], np.ones(shape), *right[k + 1:]]
+            with pytest.raises(ValueError) as raised:
+                module.backward(*grads)
+            assert module.label() in str(raised.value) and str(shape) in str(raised.value), str(raised.value)
+
+
+@pytest.mark.parametrize("name, build, label", MODELS, ids=[m[0] for m in MODELS])
+def test_models_refuse_a_grad_output_of_another_shape(name, build, label):
+    model, x = build(), f32(2, 4)
+    for shape in wrong_shapes(np.shape(model(x))):
+        model(x)
+        with pytest.raises(ValueError, match=re.escape(label)):
+            model.backward(f32(*shape))

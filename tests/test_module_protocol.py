@@ -3,10 +3,13 @@ import numpy as np
 import pytest
 import torch
 
+import manual
 import manual.models
 import manual.nn as mnn
 import manual.optim
 import torch_ref.models
+from compare.module_cases import MODULE_CASES, ModuleCase
+from compare.module_check import build_manual, build_pair, make_inputs
 from compare.twins import to_numpy
 
 MODELS = [
@@ -100,3 +103,66 @@ def test_sgd_state_dict_layout_matches_torch():
     assert all(manual_sd["state"][i].keys() == torch_sd["state"][i].keys() for i in torch_sd["state"])
     assert manual_sd["param_groups"][0]["params"] == torch_sd["param_groups"][0]["params"]
     assert set(manual_sd["param_groups"][0]) <= set(torch_sd["param_groups"][0])
+
+
+@pytest.mark.parametrize("case", MODULE_CASES, ids=lambda case: case.name)
+def test_forward_takes_input_as_keyword_like_torch(case):
+    """torch's forward(input) (module_db's Linear sample passes `input=`); losses take (input, target)."""
+    module, (x, target) = build_manual(case), make_inputs(case, "float64")
+    output = module(input=x) if target is None else module(input=x, target=target)
+    expected = module(x) if target is None else module(x, target)
+    shapes = [np.shape(o) for o in (output if isinstance(output, tuple) else (output,))]
+    assert shapes == [np.shape(o) for o in (expected if isinstance(expected, tuple) else (expected,))]
+
+
+ZERO_SIZE = [
+    ("Softmax", {"dim": 1}, (3, 0)),
+    ("Softmax", {"dim": 1}, (0, 3)),
+    ("LogSoftmax", {"dim": 0}, (0,)),
+    ("LogSoftmax", {"dim": -1}, (2, 0)),
+    ("Linear", {"in_features": 0, "out_features": 3}, (2, 0)),
+    ("Linear", {"in_features": 3, "out_features": 0}, (2, 3)),
+    ("Linear", {"in_features": 3, "out_features": 2}, (0, 3)),
+    ("Maxout", {"in_features": 3, "out_features": 2, "pieces": 2}, (0, 3)),
+    ("Maxout", {"in_features": 3, "out_features": 0, "pieces": 2}, (2, 3)),
+    ("BatchNorm1d", {"num_features": 3}, (0, 3)),  # training: empty batch
+    ("BatchNorm1d", {"num_features": 3, "momentum": None}, (0, 3, 4)),
+    ("BatchNorm1d", {"num_features": 3, "affine": False}, (0, 3)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, shape", ZERO_SIZE, ids=lambda v: v if isinstance(v, str) else None)
+def test_zero_size_inputs_as_torch(name, kwargs, shape):
+    """Empty outputs, empty or zero gradients and (BatchNorm1d) num_batches_tracked + 1 with the running
+    statistics unchanged, as torch."""
+    case = ModuleCase(name, (name, kwargs), lambda rng: np.zeros(shape))
+    torch_module, manual_module = build_pair(case, "float64")
+    x = np.zeros(shape)
+    x_t = torch.from_numpy(x.copy()).requires_grad_(True)
+    t_out, m_out = torch_module(x_t), manual_module(x)
+    t_out.backward(torch.ones_like(t_out))
+    np.testing.assert_array_equal(m_out, t_out.detach().numpy())
+    np.testing.assert_array_equal(manual_module.backward(np.ones(m_out.shape)), x_t.grad.numpy())
+    m_params = dict(manual_module.named_parameters())
+    for key, param in torch_module.named_parameters():
+        np.testing.assert_array_equal(m_params[key].grad, param.grad.numpy(), err_msg=key)
+    for key, value in torch_module.state_dict().items():
+        np.testing.assert_array_equal(manual_module.state_dict()[key], value.numpy(), err_msg=key)
+
+
+class WrongTanh(mnn.Tanh):
+    """A broken backward: the derivative of tanh taken as 1 - y instead of 1 - y²."""
+
+    def backward(self, grad_output):
+        (y,) = self.saved_for_backward()
+        return grad_output * (1 - y)
+
+
+def test_gradcheck_is_callable_from_the_package_top_like_torch_autograd_gradcheck():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    assert manual.gradcheck(mnn.Linear(4, 2, dtype="float64"), (x,))
+    assert manual.gradcheck(mnn.MSELoss(reduction="none"), (x, np.zeros((3, 4))))
+    with pytest.raises(manual.gradcheck.GradcheckError, match=r"gradcheck\(WrongTanh\(\)\): Jacobian mismatch"):
+        manual.gradcheck(WrongTanh(), x)
+    assert manual.gradcheck(WrongTanh(), x, raise_exception=False) is False
+    assert manual.gradcheck.check_module(mnn.Tanh(), x).passed()  # the module's functions stay reachable

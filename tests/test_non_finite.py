@@ -36,11 +36,11 @@ class NaNTanh(mnn.Tanh):
     calls = 0
 
     def forward(self, x):
-        y = super().forward(x)
         self.calls += 1
-        if self.calls >= 3:
-            y[0, 0] = np.nan
-        return y
+        if self.calls >= 3:  # on a copy: the caller's input and the saved output are not to be written into
+            x = np.array(x)
+            x[0, 0] = np.nan
+        return super().forward(x)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -21,15 +21,8 @@ from compare.module_check import check_pair
 from compare.twins import to_numpy
 
 MODULES = ("BatchNorm2d", "LayerNorm", "Embedding")
-# what manual deliberately lacks or has not merged yet: (module, training, sample description) -> marks
-EXPECTED = {
-    ("BatchNorm2d", True, "zero_batch"): pytest.mark.xfail(
-        raises=ValueError, strict=True,
-        reason="an empty (0, C, H, W) batch in training: torch returns it empty, counts it in num_batches_tracked and "
-               "leaves the statistics alone; manual still refuses it (fewer than 2 values per channel). BatchNorm's "
-               "empty-batch rule is helper safety's change to the shared _BatchNorm; once merged this passes and the "
-               "mark goes"),
-}
+# what manual deliberately lacks: (module, training, sample description) -> marks (none today)
+EXPECTED = {}
 
 
 def module_db():

@@ -20,10 +20,21 @@ def label_of(owner) -> str:
     return owner if isinstance(owner, str) else owner.label()
 
 
+def refuse_subclass(owner, what: str, value) -> None:
+    """ndarray subclasses are refused: np.matrix turns `*` into a matrix product and 1-d rows into 2-d, a
+    masked array's mask would be silently ignored. Converting is the caller's explicit choice."""
+    if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
+        raise TypeError(f"{label_of(owner)}: expected a plain numpy.ndarray {what}, got "
+                        f"{type(value).__module__}.{type(value).__name__} (its semantics differ: np.matrix "
+                        f"multiplies as matrices, a masked array's mask would be ignored); convert it explicitly, "
+                        f"e.g. np.asarray(x) or x.filled()")
+
+
 def check_float_input(owner, x, dtype: np.dtype | None = None) -> np.ndarray:
-    """`x` as an ndarray of a float dtype, equal to the parameters' `dtype` when the layer has any."""
+    """`x` as a plain ndarray of a float dtype, equal to the parameters' `dtype` when the layer has any."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{label_of(owner)}: expected a numpy.ndarray input, got {type(x).__name__}")
+    refuse_subclass(owner, "input", x)
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{label_of(owner)}: expected a float32 or float64 input, got dtype {x.dtype}")
     if dtype is not None and x.dtype != dtype:
@@ -62,7 +73,8 @@ def check_between(owner, what: str, values: np.ndarray, low: float, high: float,
 
 def check_grad_output(owner, grad_output, output_shape) -> None:
     """backward(grad_output) needs dL/d(output) of the output's shape (torch: "Mismatch in shape"); NumPy would
-    broadcast a wrong one silently."""
+    broadcast a wrong one silently (a (1, out) or (out,) gradient would give wrong parameter gradients)."""
+    refuse_subclass(owner, "grad_output", grad_output)
     if np.shape(grad_output) != tuple(output_shape):
         raise ValueError(f"{label_of(owner)}: backward expected grad_output of the output's shape {tuple(output_shape)}, "
                          f"got {np.shape(grad_output)}")

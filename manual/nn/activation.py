@@ -1,9 +1,12 @@
 """Activation modules, torch's names and arguments; the math and its derivation are in `functional.activation`
 (elementwise) and `functional.softmax`. Every module keeps only what its derivative needs: the output y for
-Sigmoid, Tanh, ReLU, Softmax and LogSoftmax, the input x for the others (as torch's backward kernels).
+Sigmoid, Tanh, ReLU, Softmax and LogSoftmax, the input x for the others (as torch's backward kernels), only the
+shape for Identity. What is kept is read-only until the backward (`Module.save_for_backward`).
 
 `inplace=` is accepted for signature parity with torch; manual always returns a new array (same values).
 """
+import numpy as np
+
 from manual.nn import functional as F
 from manual.nn._checks import check_float_input, check_grad_output, wrap_dim
 from manual.nn.module import Module
@@ -19,9 +22,9 @@ class _Elementwise(Module):
     def arguments(self) -> dict:
         return {}
 
-    def forward(self, x):
-        y = self.function(check_float_input(self, x), **self.arguments())
-        self.save_for_backward(y if self.saves_output else x)
+    def forward(self, input):
+        y = self.function(check_float_input(self, input), **self.arguments())
+        self.save_for_backward(y if self.saves_output else input)
         return y
 
     def backward(self, grad_output):
@@ -34,10 +37,21 @@ class _Elementwise(Module):
 
 
 class Identity(_Elementwise):
-    """y = x; dL/dx = g. Any constructor arguments are ignored, as torch's nn.Identity."""
+    """y = x; dL/dx = g. Any constructor arguments are ignored, as torch's nn.Identity.
+
+    Keeps only the shape (for the grad_output check): y is x itself, which the caller owns."""
 
     def __init__(self, *args, **kwargs):
         super().__init__()
+
+    def forward(self, input):
+        self.save_for_backward(np.shape(check_float_input(self, input)))
+        return input
+
+    def backward(self, grad_output):
+        (shape,) = self.saved_for_backward()
+        check_grad_output(self, grad_output, shape)
+        return grad_output
 
 
 class ReLU(_Elementwise):
@@ -141,10 +155,10 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x):
-        check_float_input(self, x)
-        dim = self.dim if self.dim is not None else F.implicit_softmax_dim(x.ndim)
-        y = self.function(x, wrap_dim(self, dim, x.ndim))
+    def forward(self, input):
+        check_float_input(self, input)
+        dim = self.dim if self.dim is not None else F.implicit_softmax_dim(input.ndim)
+        y = self.function(input, wrap_dim(self, dim, input.ndim))
         self.save_for_backward(y, dim)
         return y
 

@@ -20,10 +20,10 @@ class Sequential(Module):
             for index, module in enumerate(modules):
                 setattr(self, str(index), module)
 
-    def forward(self, x):
+    def forward(self, input):
         for module in self._modules.values():
-            x = module(x)
-        return x
+            input = module(input)
+        return input
 
     def backward(self, grad_output):
         for module in reversed(self._modules.values()):

@@ -32,8 +32,8 @@ class Dropout(Module):
                              f"expected a bool mask of shape {tuple(shape)}")
         return mask
 
-    def forward(self, x):
-        check_float_input(self, x)
+    def forward(self, input):
+        x = check_float_input(self, input)
         if not self.training or self.p == 0:
             scale = np.ones((), dtype=x.dtype)
         elif self.p == 1:  # everything dropped: no mask drawn (torch draws none either)

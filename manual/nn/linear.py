@@ -1,9 +1,11 @@
 """Linear layer: parameters + a call into `functional.linear` (math and derivation live there)."""
+import math
+
 import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_last_dim, resolve_dtype, wrap_dim
+from manual.nn._checks import check_float_input, check_grad_output, check_last_dim, resolve_dtype, wrap_dim
 from manual.nn.module import Module, Parameter
 
 
@@ -35,16 +37,17 @@ class Linear(Module):
         else:
             self.register_parameter("bias", None)
 
-    def forward(self, x):
+    def forward(self, input):
         weight, bias = self.weight.data, self.bias
-        if getattr(x, "dtype", None) != weight.dtype or x.shape[-1:] != (self.in_features,):
-            check_float_input(self, x, weight.dtype)  # raise, naming the layer (only a bad input gets here)
-            check_last_dim(self, x, self.in_features)
-        self.save_for_backward(x)
-        return F.linear(x, weight, None if bias is None else bias.data)
+        if type(input) is not np.ndarray or input.dtype != weight.dtype or input.shape[-1:] != (self.in_features,):
+            check_float_input(self, input, weight.dtype)  # raise, naming the layer (only a bad input gets here)
+            check_last_dim(self, input, self.in_features)
+        self.save_for_backward(input)
+        return F.linear(input, weight, None if bias is None else bias.data)
 
     def backward(self, grad_output):
         (x,) = self.saved_for_backward()
+        check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,))
         grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, x, self.weight.data,
                                                                self.bias is not None, self.needs_input_grad)
         self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
@@ -64,19 +67,20 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x):
-        check_float_input(self, x)
+    def forward(self, input):
+        x = check_float_input(self, input)
         start, end = (wrap_dim(self, d, x.ndim) for d in (self.start_dim, self.end_dim))
         if x.ndim and start > end:
             raise ValueError(f"{self.label()}: flatten() has invalid args: start_dim cannot come after end_dim "
                              f"for an input of shape {x.shape}")
-        self.save_for_backward(x.shape)
-        if x.ndim == 0:
-            return x.reshape(1)
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+        y = x.reshape(1) if x.ndim == 0 else x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),)
+                                                        + x.shape[end + 1:])
+        self.save_for_backward(x.shape, y.shape)
+        return y
 
     def backward(self, grad_output):
-        (shape,) = self.saved_for_backward()
+        shape, output_shape = self.saved_for_backward()
+        check_grad_output(self, grad_output, output_shape)
         return grad_output.reshape(shape)
 
     def extra_repr(self):

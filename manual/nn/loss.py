@@ -7,7 +7,7 @@ torch broadcasts some mismatches with a warning, which silently averages over th
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_between, check_float_input, check_same_shape
+from manual.nn._checks import check_between, check_float_input, check_same_shape, refuse_subclass
 from manual.nn.module import Module
 
 
@@ -34,6 +34,7 @@ class _Loss(Module):
                 raise RuntimeError(f"{self.label()}: grad can be implicitly created only for scalar outputs; "
                                    f"pass backward(grad_output) of shape {loss_shape}")
             return np.asarray(1, dtype=dtype)
+        refuse_subclass(self, "grad_output", grad_output)
         grad_output = np.asarray(grad_output, dtype=dtype)
         check_same_shape(self, "grad_output", grad_output, loss_shape)
         return grad_output
@@ -65,6 +66,7 @@ class _ElementwiseLoss(_Loss):
 
     def forward(self, input, target):
         check_float_input(self, input)
+        refuse_subclass(self, "target", target)
         target = np.asarray(target)
         check_same_shape(self, "target", target, input.shape)
         check_float_input(self.label() + " target", target, input.dtype)

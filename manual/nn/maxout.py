@@ -34,8 +34,8 @@ class Maxout(Module):
         else:
             self.register_parameter("bias", None)
 
-    def forward(self, x):
-        check_float_input(self, x, self.weight.dtype)
+    def forward(self, input):
+        x = check_float_input(self, input, self.weight.dtype)
         check_last_dim(self, x, self.in_features)
         y, winner = F.maxout(x, self.weight.data, None if self.bias is None else self.bias.data, self.pieces)
         self.save_for_backward(x, winner)

@@ -1,10 +1,20 @@
 """Parameter and Module: torch.nn.Module's bookkeeping (names, state_dict, train/eval), without autograd.
 
 Protocol of every module:
-- `forward(x)` computes the output and keeps exactly what `backward` needs (`save_for_backward`);
+- `forward(input)` computes the output and keeps exactly what `backward` needs (`save_for_backward`);
 - `backward(grad_output)` returns dL/d(input) and adds dL/d(parameter) into each `Parameter.grad`
   (creating it when it is None), so gradients accumulate until `zero_grad()`, as in torch;
-- a `backward` with no matching `forward` (none yet, or a second one for the same forward) raises.
+- a `backward` with no matching `forward` (none yet, a second one for the same forward, or a forward run
+  under `manual.no_grad()`) raises.
+
+Saved arrays are read-only until their backward (torch's saved-tensor version check, in O(1)):
+`save_for_backward` marks every ndarray it is given read-only (`flags.writeable = False`), so an in-place
+edit of a saved input or output between forward and backward raises at the write ("assignment destination
+is read-only") instead of giving a wrong gradient. The lock is released when backward consumes the saved
+values, when the module's next forward replaces them, or at a forward under `manual.no_grad()` (which saves
+and locks nothing). Limits: an edit through another view of the same memory is not seen; outside `no_grad`
+a forward that is never followed by a backward keeps its arrays locked until the module's next forward.
+Details: `manual.nn.grad_mode` and docs/INPLACE.md.
 """
 from __future__ import annotations
 
@@ -13,14 +23,26 @@ from typing import Iterator
 
 import numpy as np
 
+from manual.nn import grad_mode
+
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter:
-    """A trainable array: `.data` holds the value, `.grad` the accumulated dL/d(data) or None."""
+    """A trainable array: `.data` holds the value, `.grad` the accumulated dL/d(data) or None.
+
+    The data must be floating point (torch: "Only Tensors of floating point and complex dtype can require
+    gradients"; manual has no complex arithmetic, so complex is refused too). It is copied into a plain ndarray
+    (an np.matrix becomes 2-d array semantics; a masked array is refused, its mask would be dropped).
+    """
 
     def __init__(self, data):
+        if isinstance(data, np.ma.MaskedArray):
+            raise TypeError("Parameter: masked arrays are not supported (the mask would be ignored); "
+                            "pass a plain numpy.ndarray")
         self.data = np.array(data, copy=True)
+        if self.data.dtype.kind != "f":
+            raise TypeError(f"Parameter: only floating point data can require gradients, got dtype {self.data.dtype}")
         self.grad: np.ndarray | None = None
 
     @property
@@ -68,6 +90,7 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_saved", None)
+        object.__setattr__(self, "_locked", ())
         object.__setattr__(self, "training", True)
 
     # -- registration ---------------------------------------------------------------------------------
@@ -122,16 +145,30 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
-    def save_for_backward(self, *arrays) -> None:
-        object.__setattr__(self, "_saved", arrays)
+    def save_for_backward(self, *values) -> None:
+        """Keep `values` for the next backward, their ndarrays read-only until then (see the module docstring).
+
+        Releases what the previous forward saved. Under `manual.no_grad()` nothing is saved or locked."""
+        if self._locked:
+            grad_mode.release(self._locked)
+        if grad_mode.is_grad_enabled():
+            object.__setattr__(self, "_locked", grad_mode.lock(values))
+            object.__setattr__(self, "_saved", values)
+        else:
+            object.__setattr__(self, "_locked", ())
+            object.__setattr__(self, "_saved", None)
 
     def saved_for_backward(self) -> tuple:
-        """What the last forward saved; consumed, so a second backward for one forward raises."""
+        """What the last forward saved; consumed (and its arrays writeable again), so a second backward raises."""
         saved = self._saved
         if saved is None:
             raise RuntimeError(f"{self.label()}: backward called without a matching forward "
-                               f"(no forward yet, or backward already ran for the last forward)")
+                               f"(no forward yet, backward already ran for the last forward, "
+                               f"or the forward ran under manual.no_grad())")
         object.__setattr__(self, "_saved", None)
+        if self._locked:
+            grad_mode.release(self._locked)
+            object.__setattr__(self, "_locked", ())
         return saved
 
     # -- traversal ------------------------------------------------------------------------------------

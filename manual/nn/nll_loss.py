@@ -2,7 +2,7 @@
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_same_shape
+from manual.nn._checks import check_float_input, check_same_shape, refuse_subclass
 from manual.nn.loss import _Loss
 
 CLASS_INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.uint8))  # torch's Long and Byte
@@ -32,6 +32,9 @@ class NLLLoss(_Loss):
             check_float_input(self.label() + " weight", self.weight, input.dtype)
         if self.probability_targets and target.shape == input.shape:
             check_float_input(self.label() + " probability target", target, input.dtype)
+            if self.ignore_index >= 0:  # torch: "ignore_index is not supported for floating point target"
+                raise ValueError(f"{self.label()}: ignore_index is not supported for probability (floating point) "
+                                 f"targets: expected ignore_index < 0, got {self.ignore_index}")
             return
         check_same_shape(self, "class-index target", target, F.sample_shape(input))
         if target.dtype not in CLASS_INDEX_DTYPES:  # torch: "expected target dtype to be Long or Byte"
@@ -52,16 +55,19 @@ class NLLLoss(_Loss):
         check_float_input(self, input)
         if input.ndim == 0:
             raise ValueError(f"{self.label()}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got ()")
+        refuse_subclass(self, "target", target)
         target = np.asarray(target)
         self.check_target(input, target)
         targets = F.target_weights(input, target, self.weight, self.ignore_index, self.label_smoothing)
         log_probs = self.log_probabilities(F.classes_last(input))
         loss = F.weighted_nll(log_probs, targets, F.sample_shape(input), self.reduction)
-        self.save_for_backward(log_probs, targets, loss.shape, input.shape)
+        # `target` too: plain class indices are kept as a view of it (targets.labels), and only the saved array
+        # objects are made read-only, so without it an in-place edit of the target would go unseen
+        self.save_for_backward(log_probs, targets, loss.shape, input.shape, target)
         return loss
 
     def backward(self, grad_output=None):
-        log_probs, targets, loss_shape, input_shape = self.saved_for_backward()
+        log_probs, targets, loss_shape, input_shape, _ = self.saved_for_backward()
         grad_output = self.upstream(grad_output, loss_shape, log_probs.dtype)
         return F.classes_back(self.derivative(grad_output, log_probs, targets, self.reduction), input_shape)
 

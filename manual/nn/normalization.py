@@ -1,5 +1,7 @@
 """BatchNorm1d, BatchNorm2d and LayerNorm: parameters and running statistics; the math and its derivations (one
 shared backward of the standardisation) are in `functional.normalization`."""
+import math
+
 import numpy as np
 
 from manual.nn import functional as F
@@ -61,13 +63,14 @@ class _BatchNorm(_Normalization):
     def _check_input(self, x, use_batch_stats: bool):
         """As torch: the dtype of the parameters (or, without them, of the running statistics); a shape in
         `_INPUT_SHAPES`; with batch statistics (training, or no running statistics) more than one value per
-        channel and eps > 0, otherwise eps >= 0."""
+        channel and eps > 0, otherwise eps >= 0. An empty batch is accepted, as torch: empty output, no statistics
+        update (but num_batches_tracked still counts it), zero parameter gradients."""
         stored = self.weight.data if self.weight is not None else self.running_mean
         check_float_input(self, x, None if stored is None else stored.dtype)
         if x.ndim not in self._INPUT_SHAPES or x.shape[1] != self.num_features:
             shapes = " or ".join(shape.format(C=self.num_features) for shape in self._INPUT_SHAPES.values())
             raise ValueError(f"{self.label()}: expected input of shape {shapes}, got {x.shape}")
-        if use_batch_stats and x.size // x.shape[1] <= 1:
+        if use_batch_stats and x.shape[0] * math.prod(x.shape[2:]) == 1:
             raise ValueError(f"{self.label()}: Expected more than 1 value per channel when training, "
                              f"got input size {x.shape}")
         if not (self.eps > 0 if use_batch_stats else self.eps >= 0):
@@ -75,7 +78,8 @@ class _BatchNorm(_Normalization):
                              f"{'with batch statistics (training)' if use_batch_stats else 'in eval'}, "
                              f"got {self.eps}")
 
-    def forward(self, x):
+    def forward(self, input):
+        x = input
         use_batch_stats = self.training or self.running_mean is None
         self._check_input(x, use_batch_stats)
         factor = 0.0 if self.momentum is None else self.momentum

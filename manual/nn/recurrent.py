@@ -85,11 +85,13 @@ class _CellBase(Module):
         """For the cells with one state (RNNCell, GRUCell): h' = `_step`(x, h); LSTMCell has its own."""
         x, h = self._batched_input(input), self._batched_state(hx, input)
         output, saved = self._step(x, h)
-        self.save_for_backward(x, h, saved, input.shape, hx is not None)
-        return output.reshape(input.shape[:-1] + (self.hidden_size,))
+        output = output.reshape(input.shape[:-1] + (self.hidden_size,))
+        # the caller's arrays (views of what is saved) are locked too, so an edit of them raises
+        self.save_for_backward((input, hx, output), x, h, saved, input.shape, hx is not None)
+        return output
 
     def backward(self, grad_output):
-        x, h, saved, input_shape, hx_given = self.saved_for_backward()
+        _, x, h, saved, input_shape, hx_given = self.saved_for_backward()
         check_grad_output(self, grad_output, input_shape[:-1] + (self.hidden_size,))
         return self._finish_backward(self._step_backward(grad_output.reshape(h.shape), x, h, saved), input_shape,
                                      hx_given)
@@ -143,12 +145,13 @@ class LSTMCell(_CellBase):
             raise TypeError(f"{self.label()}: hx must be a tuple (h0, c0) of two arrays, got {type(hx).__name__}")
         h, c = (self._batched_state(None if hx is None else hx[k], input, what) for k, what in enumerate(("h0", "c0")))
         h_new, c_new, gates = F.lstm_cell(x, h, c, *self._weights())
-        self.save_for_backward(x, h, c, c_new, gates, input.shape, hx is not None)
         shape = input.shape[:-1] + (self.hidden_size,)
-        return h_new.reshape(shape), c_new.reshape(shape)
+        outputs = h_new.reshape(shape), c_new.reshape(shape)
+        self.save_for_backward((input, hx, outputs), x, h, c, c_new, gates, input.shape, hx is not None)
+        return outputs
 
     def backward(self, grad_h, grad_c=None):
-        x, h, c, c_new, gates, input_shape, hx_given = self.saved_for_backward()
+        _, x, h, c, c_new, gates, input_shape, hx_given = self.saved_for_backward()
         shape = input_shape[:-1] + (self.hidden_size,)
         for grad in (grad_h, grad_c):
             if grad is not None:
@@ -256,11 +259,11 @@ class RNN(Module):
         x, h0 = self._time_major(input, hx)
         output, h_n, saved = F.rnn(x, h0, self._weights(), self.nonlinearity, self.bidirectional)
         output, h_n = self._caller_layout(output, h_n, input.ndim)
-        self.save_for_backward(h0, saved, input.ndim, hx is not None, output.shape, h_n.shape)
+        self.save_for_backward((input, hx, output, h_n), h0, saved, input.ndim, hx is not None, output.shape, h_n.shape)
         return output, h_n
 
     def backward(self, grad_output, grad_h_n=None):
-        h0, saved, input_ndim, hx_given, output_shape, h_n_shape = self.saved_for_backward()
+        _, h0, saved, input_ndim, hx_given, output_shape, h_n_shape = self.saved_for_backward()
         check_grad_output(self, grad_output, output_shape)
         if grad_h_n is not None:
             check_grad_output(self, grad_h_n, h_n_shape)

@@ -2,7 +2,9 @@
 per-parameter `state`, `zero_grad`, and `state_dict` in torch's layout (integer parameter indices).
 
 Subclasses implement `update(param, state, group)` for one parameter whose `.grad` is not None; parameters
-with `grad is None` are skipped entirely (no weight decay, no state, no step count), as in torch.
+with `grad is None` are skipped entirely (no weight decay, no state, no step count), as in torch. A `.grad`
+that is not a plain ndarray of its parameter's shape and dtype is refused at `step` (torch refuses it when
+it is assigned): NumPy would broadcast a (1, n) gradient into an (m, n) parameter, or promote the update.
 Subclasses list their hyperparameter checks in `RULES`; every param group (and the constructor's defaults)
 is checked against them, so a bad value raises a ValueError naming the optimizer, the argument, the value
 given and the value expected.
@@ -18,6 +20,7 @@ from manual.optim._ops import add
 
 STEP_DTYPE = np.float32  # torch keeps `step` as a 0-d float32 tensor
 GROUP_KEYS_KEPT = ("initial_lr",)  # set by an lr scheduler; loaded with the state like the hyperparameters
+TORCH_ONLY_KEYS = ("foreach", "fused", "differentiable", "capturable")  # torch implementation flags, ignored
 
 
 def non_negative(name: str) -> tuple:
@@ -88,9 +91,18 @@ class Optimizer:
         loss = None if closure is None else closure()
         for group in self.param_groups:
             for param in group["params"]:
-                if param.grad is not None:
+                grad = param.grad
+                if grad is not None:
+                    if type(grad) is not np.ndarray or grad.shape != param.data.shape or grad.dtype != param.data.dtype:
+                        self._refuse_grad(param, grad)
                     self.update(param, self.state.setdefault(param, {}), group)
         return loss
+
+    def _refuse_grad(self, param: Parameter, grad) -> None:
+        index = next(i for i, p in enumerate(self._indexed_params()) if p is param)
+        raise ValueError(f"{type(self).__name__}: the .grad of parameter {index} must be a numpy.ndarray of its "
+                         f"shape {param.data.shape} and dtype {param.data.dtype}, got "
+                         f"{type(grad).__name__} of shape {np.shape(grad)} and dtype {getattr(grad, 'dtype', None)}")
 
     def update(self, param: Parameter, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -118,6 +130,12 @@ class Optimizer:
         (`foreach`, `fused`, `differentiable`, `capturable`) are ignored.
         """
         groups = state_dict["param_groups"]
+        known = set(self.defaults) | set(GROUP_KEYS_KEPT) | set(TORCH_ONLY_KEYS) | {"params"}
+        foreign = sorted({key for group in groups for key in group if key not in known})
+        if foreign:  # another algorithm's state (Adam's betas in SGD); torch would load it and copy its lr
+            raise ValueError(f"{type(self).__name__}: loaded state dict comes from another optimizer: its param "
+                             f"groups have {foreign}, which {type(self).__name__} does not have (expected the "
+                             f"hyperparameters {sorted(self.defaults)})")
         if len(groups) != len(self.param_groups) or any(
                 len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)):
             raise ValueError(f"{type(self).__name__}: loaded state dict has groups of sizes "

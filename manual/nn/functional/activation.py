@@ -9,19 +9,14 @@ import math
 
 import numpy as np
 
+from manual.nn.functional.erf import erf
+
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 GELU_TANH_K = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5  # √(2/π), computed as torch's kernel does
 GELU_TANH_C = 0.044715
 INV_SQRT_2PI = (2.0 / math.sqrt(math.pi)) * math.sqrt(0.5) * 0.5  # 1/√(2π), torch's kBeta
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def erf(x):
-    """erf elementwise (NumPy has none): math.erf per element in float64 (accurate to < 1 ulp), cast back."""
-    return _erf(np.asarray(x, dtype=np.float64)).astype(np.result_type(x), copy=False)
-
+SQRT_HALF = math.sqrt(0.5)
 
 def identity(x):
     return x
@@ -92,7 +87,12 @@ def gelu(x, approximate: str = "none"):
     'tanh':  ½x(1 + tanh u), u = k(x + c·x³), k = √(2/π), c = 0.044715."""
     if approximate == "tanh":
         return 0.5 * x * (1 + np.tanh(GELU_TANH_K * (x + GELU_TANH_C * x * x * x)))
-    return x * 0.5 * (1 + erf(x * math.sqrt(0.5)))
+    y = np.multiply(x, SQRT_HALF, out=np.empty_like(x))  # an array also for 0-d x (x * c would be a scalar)
+    erf(y, out=y)  # in place on the fresh x·√½: one array the size of x in all
+    y += 1
+    y *= x
+    y *= 0.5  # x·½·(1 + erf) as torch; ·½ is exact, so the order of the two products does not change the value
+    return y
 
 
 def gelu_backward(grad_output, x, approximate: str = "none"):
@@ -103,9 +103,18 @@ def gelu_backward(grad_output, x, approximate: str = "none"):
         t = np.tanh(inner)
         du = GELU_TANH_K * (1 + 3 * GELU_TANH_C * x * x)
         return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-    cdf = 0.5 * (1 + erf(x * math.sqrt(0.5)))
-    pdf = INV_SQRT_2PI * np.exp(-0.5 * x * x)
-    return grad_output * (cdf + x * pdf)
+    cdf = np.multiply(x, SQRT_HALF, out=np.empty_like(x))
+    erf(cdf, out=cdf)
+    cdf += 1
+    cdf *= 0.5
+    pdf = np.multiply(x, x, out=np.empty_like(x))
+    pdf *= -0.5
+    np.exp(pdf, out=pdf)
+    pdf *= INV_SQRT_2PI
+    pdf *= x
+    cdf += pdf
+    cdf *= grad_output
+    return cdf
 
 
 def sigmoid(x):

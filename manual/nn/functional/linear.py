@@ -8,6 +8,8 @@ Backward, with G = dL/dy and the leading dims flattened into rows (X: (n, in), G
     dL/dW = Gᵀ X            sum over rows of the outer products g_r x_rᵀ -> (out, in)
     dL/db = Σ_rows G        b is broadcast to every row, so its gradient sums over them
 """
+import math
+
 import numpy as np
 
 
@@ -21,8 +23,9 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
 def linear_backward(grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray, has_bias: bool = True,
                     needs_input_grad: bool = True):
     """Returns (dL/dx or None, dL/dW, dL/db or None)."""
-    rows_g = grad_output.reshape(-1, weight.shape[0])
-    rows_x = x.reshape(-1, weight.shape[1])
+    rows = math.prod(x.shape[:-1])  # explicit: reshape(-1, 0) is ambiguous for zero-size arrays
+    rows_g = grad_output.reshape(rows, weight.shape[0])
+    rows_x = x.reshape(rows, weight.shape[1])
     grad_weight = rows_g.T @ rows_x
     grad_bias = rows_g.sum(axis=0) if has_bias else None
     grad_input = grad_output @ weight if needs_input_grad else None

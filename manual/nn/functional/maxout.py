@@ -26,5 +26,5 @@ def maxout_backward(grad_output, x, weight, winner, pieces: int, has_bias: bool 
     """Returns (dL/dx, dL/dW, dL/db or None): the gradient routed to each group's winner, then linear's backward."""
     grad_groups = np.zeros(grad_output.shape + (pieces,), dtype=grad_output.dtype)
     np.put_along_axis(grad_groups, winner[..., None], grad_output[..., None], axis=-1)
-    grad_z = grad_groups.reshape(grad_output.shape[:-1] + (-1,))
+    grad_z = grad_groups.reshape(grad_output.shape[:-1] + (grad_output.shape[-1] * pieces,))
     return linear_backward(grad_z, x, weight, has_bias)

@@ -18,6 +18,8 @@ Layer norm (R = the last len(normalized_shape) dims of one sample, n = their pro
     g = G ⊙ γ varies within the row and stays inside the sums:  dL/dx = s·(g - mean_R(g) - x̂·mean_R(g ⊙ x̂));
     dL/dγ = Σ_rows G ⊙ x̂,  dL/dβ = Σ_rows G (over the leading dims). Layer norm has no running statistics
     and computes the same in training and eval.
+An empty batch (n = 0, torch accepts it) has no statistics: the output is empty, the running statistics are
+left as they are, and the gradients are empty (input) and zero (γ, β: empty sums).
 
 Statistics and the normalisation are computed in float64 and the output cast to the input's dtype: torch's
 CPU batch-norm kernel accumulates float32 statistics in double (`acc_type<float, false>` is double), so this
@@ -49,7 +51,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     x is (N, C, *spatial): (N, C), (N, C, L), (N, C, H, W), ..."""
     axes, shape = _channel_axes(x)
     x64 = x.astype(np.float64)
-    if training:
+    if training and x.shape[0] * int(np.prod(x.shape[2:])) == 0:  # empty batch: nothing to normalise
+        mean, var = np.zeros(x.shape[1]), np.ones(x.shape[1])
+    elif training:
         n = x.size // x.shape[1]
         mean = x64.mean(axis=axes)
         var = ((x64 - mean.reshape(shape)) ** 2).mean(axis=axes)
@@ -73,7 +77,9 @@ def batch_norm_backward(grad_output, weight, saved):
     axes, shape = _channel_axes(grad_output)
     g = grad_output.astype(np.float64)
     gamma = 1.0 if weight is None else weight.astype(np.float64).reshape(shape)
-    if training:
+    if training and g.size == 0:  # empty batch
+        grad_input = g
+    elif training:
         grad_input = normalize_backward(g * gamma, x_hat, invstd.reshape(shape), axes)
     else:
         grad_input = g * gamma * invstd.reshape(shape)

@@ -14,9 +14,16 @@ def implicit_softmax_dim(ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+def _shift(x, dim: int):
+    """x - max along `dim`; a zero-size x (torch accepts it) has no max and gives an empty result."""
+    if x.size == 0:
+        return np.array(x, copy=True)
+    return x - x.max(axis=dim, keepdims=True)
+
+
 def softmax(x, dim: int):
     """y_i = e^(x_i - M) / Σ_j e^(x_j - M), M = max_j x_j along `dim` (the shift cancels; it prevents overflow)."""
-    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    e = np.exp(_shift(x, dim))
     return e / e.sum(axis=dim, keepdims=True)
 
 
@@ -27,7 +34,9 @@ def softmax_backward(grad_output, y, dim: int):
 
 def log_softmax(x, dim: int):
     """log y_i = (x_i - M) - log Σ_j e^(x_j - M); never log(softmax(x)), which gives -inf in float32."""
-    shifted = x - x.max(axis=dim, keepdims=True)
+    shifted = _shift(x, dim)
+    if shifted.size == 0:
+        return shifted
     shifted -= np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
     return shifted
 
