@@ -1,0 +1,113 @@
+"""The float64 reference of a float32 step: torch, in float64, from torch's own float32 state and batch.
+
+compare/tolerances.py bounds manual's float32 error by torch's measured float32 error against this reference
+(|t - r|). It is torch's computation in every respect but the precision: the twin is a copy of the float32
+torch model in float64, its optimizer the same class with the same groups, its loss function a float64 copy,
+its gradient clipping the same function, its Dropout layers replaying the mask the float32 twin drew (read out
+with compare.masks without touching torch's random stream). Before each step it takes over the float32 twin's
+parameters, buffers, optimizer state and group hyperparameters (`sync`), so the two start every step from the
+same numbers. No lr scheduler: the lr a scheduler sets is computed in double on every side, so the reference lr
+is torch's own (the harness takes `state.group*.lr` from the float32 twin).
+"""
+from __future__ import annotations
+
+import copy
+import types
+
+import numpy as np
+import torch
+
+from compare.masks import MaskRelay, draws_mask
+from compare.twins import Twin, torch_step
+
+
+class ReplayedDropout(torch.nn.Module):
+    """Dropout that applies the mask its float32 twin drew (from `relay`), scaled by 1/(1-p) as torch does."""
+
+    def __init__(self, p: float, relay: MaskRelay, holder):
+        super().__init__()
+        self.p, self.relay, self.holder = p, relay, holder
+
+    def forward(self, input):
+        if not draws_mask(self):
+            return input
+        mask = torch.from_numpy(self.holder.mask_provider(tuple(input.shape))).to(input.device)
+        return input * mask * (1.0 / (1.0 - self.p))
+
+
+def _float64_model(model: torch.nn.Module) -> tuple[torch.nn.Module, list[MaskRelay]]:
+    """A float64 copy of `model` without its hooks; each Dropout replays the mask `model`'s Dropout draws."""
+    reference = copy.deepcopy(model)
+    for module in reference.modules():
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+    relays = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Dropout):
+            holder = types.SimpleNamespace()
+            relay = MaskRelay(module, holder, name)
+            parent_name, _, child = name.rpartition(".")
+            parent = reference.get_submodule(parent_name) if parent_name else reference
+            replayed = ReplayedDropout(module.p, relay, holder)
+            replayed.train(module.training)
+            setattr(parent, child, replayed)
+            relays.append(relay)
+    return reference.to(torch.float64), relays
+
+
+class Reference:
+    """torch in float64, following a float32 torch twin step by step (see the module docstring)."""
+
+    def __init__(self, torch_twin: Twin):
+        self.source = torch_twin
+        model, self.relays = _float64_model(torch_twin.model)
+        self.params = list(model.parameters())
+        self.source_params = list(torch_twin.model.parameters())
+        index = {id(p): i for i, p in enumerate(self.source_params)}
+        groups = [{**{k: v for k, v in group.items() if k != "params"},
+                   "params": [self.params[index[id(p)]] for p in group["params"]]}
+                  for group in torch_twin.optimizer.param_groups]
+        optimizer = type(torch_twin.optimizer)(groups)
+        loss_fn = copy.deepcopy(torch_twin.loss_fn).to(torch.float64)
+        self.twin = Twin(model, loss_fn, optimizer, clip=torch_twin.clip)
+
+    def sync(self) -> None:
+        """Take over the float32 twin's parameters, buffers, optimizer state and hyperparameters (upcast), and
+        forget masks queued for a step the reference did not run."""
+        source, twin = self.source, self.twin
+        with torch.no_grad():
+            for mine, theirs in zip(self.params, self.source_params):
+                mine.copy_(theirs)
+            for mine, theirs in zip(twin.model.buffers(), source.model.buffers()):
+                mine.copy_(theirs)
+        for mine, theirs in zip(twin.optimizer.param_groups, source.optimizer.param_groups):
+            mine.update({k: v for k, v in theirs.items() if k != "params"})
+        twin.optimizer.state.clear()
+        for mine, theirs in zip(self.params, self.source_params):
+            state = source.optimizer.state.get(theirs)
+            if state:
+                twin.optimizer.state[mine] = {
+                    k: (v.clone() if k == "step" else v.to(torch.float64)) if isinstance(v, torch.Tensor) else v
+                    for k, v in state.items()}
+        for relay in self.relays:
+            relay.queue.clear()
+
+    def train(self, mode: bool) -> None:
+        self.twin.model.train(mode)
+
+    def step(self, x: np.ndarray, y: np.ndarray, device: str):
+        """One training step from the synced state: (output, loss, dL/dx), as `torch_step`."""
+        return torch_step(self.twin, _upcast(x), _upcast(y), device, input_grad=True)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, device: str):
+        """Forward, loss and backward without an optimizer step: (output, loss, dL/dx)."""
+        x_t = torch.from_numpy(_upcast(x)).to(device).requires_grad_(True)
+        self.twin.model.zero_grad()
+        output = self.twin.model(x_t)
+        loss = self.twin.loss_fn(output, torch.from_numpy(_upcast(y)).to(device))
+        loss.backward()
+        return output, loss, x_t.grad
+
+
+def _upcast(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.float64) if array.dtype.kind == "f" else array
