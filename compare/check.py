@@ -1,5 +1,6 @@
 """`python -m compare [check]`: run the catalogue on both backends and print the report."""
 import sys
+import time
 
 import torch
 
@@ -19,6 +20,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print where the time went: manual's steps, torch's steps, the harness's own work")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: the catalogue's models are tiny, and torch's default "
                              "multi-threading made its ms/step 10-40x slower on a busy 2-core machine; 0 keeps "
@@ -26,6 +29,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    start = time.perf_counter()
     selected = cases.select(args.only)
     if args.list:
         for case in selected:
@@ -47,6 +51,8 @@ def main(args) -> int:
                 print(f"  {case.name} [{dtype}, {device}] {'PASS' if results[-1].passed else 'FAIL'}",
                       file=sys.stderr, flush=True)
     print(report.table(results))
+    if args.profile:
+        print(report.profile(results, time.perf_counter() - start))
     if args.json:
         report.write_json(results, args.json)
     return 0 if all(r.passed for r in results) else 1

@@ -72,6 +72,10 @@ def compare_arrays(step: int, name: str, manual_value, torch_value, tolerance: T
 
 
 def _unravel(flat: int, shape: tuple) -> tuple:
+    if len(shape) == 1:
+        return (flat,)
+    if len(shape) == 2:
+        return divmod(flat, shape[1])
     index = []
     for size in reversed(shape):
         flat, i = divmod(flat, size)
@@ -133,7 +137,7 @@ def _flatten(values: list, sizes: np.ndarray) -> np.ndarray:
 def _as_array(value) -> np.ndarray:
     """A NumPy view of a value of either side (torch tensors on any device, arrays, Python numbers)."""
     if hasattr(value, "detach"):
-        value = value.detach()
+        value = value.data
         return (value if value.device.type == "cpu" else value.cpu()).numpy()
     return np.asarray(value)
 
@@ -157,7 +161,7 @@ def compare_step(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLo
         shapes.append(t_array.shape)
         manual_values.append(m_array)
         torch_values.append(t_array)
-    sizes = np.array([int(np.prod(s)) for s in shapes], dtype=np.int64)
+    sizes = np.array([t.size for t in torch_values], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else sizes
     a, b = _flatten(manual_values, sizes), _flatten(torch_values, sizes)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -199,32 +203,31 @@ def _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, t
 
 
 def _sliding_max(values: np.ndarray, width: int) -> np.ndarray:
-    """The maximum over each element and its (width - 1) / 2 neighbours on either side."""
+    """Along axis 0: the maximum over each row and its (width - 1) / 2 neighbours on either side."""
     half = width // 2
-    padded = np.pad(values, half, constant_values=-np.inf)
-    return np.lib.stride_tricks.sliding_window_view(padded, width).max(axis=1)
+    padded = np.pad(values, [(half, half)] + [(0, 0)] * (values.ndim - 1), constant_values=-np.inf)
+    return np.lib.stride_tricks.sliding_window_view(padded, width, axis=0).max(axis=-1)
 
 
 def judge(stats: list[StepStats], model: ErrorModel) -> list[TensorError]:
     """The errors of a run's steps under `model`: each tensor's bound pools its spread and magnitude over the
-    comparisons within ±model.window of the same tensor name (the steps, when every step has it), see
-    compare/tolerances.py."""
-    by_name: dict[str, list] = {}
-    for k, step_stats in enumerate(stats):
-        for j, name in enumerate(step_stats.names):
-            by_name.setdefault(name, []).append((k, j))
-    allowed = [np.zeros(len(s.names)) for s in stats]
+    steps within ±model.window among the steps that compare the same tensors (the training steps; the eval
+    steps), see compare/tolerances.py."""
+    phases: dict[tuple, list[int]] = {}
+    for i, step_stats in enumerate(stats):
+        phases.setdefault(tuple(step_stats.names), []).append(i)
+    bounds = [np.zeros(0)] * len(stats)
     width = 2 * model.window + 1
-    for entries in by_name.values():
-        spread = np.array([stats[k].spread[j] for k, j in entries])
-        magnitude = np.array([stats[k].magnitude[j] for k, j in entries])
+    for names, members in phases.items():
+        if not names:
+            continue
+        spread = np.array([stats[i].spread for i in members])
+        magnitude = np.array([stats[i].magnitude for i in members])
         spread = _sliding_max(np.where(np.isnan(spread), 0.0, spread), width)
-        bound = model.allowed(spread, _sliding_max(magnitude, width))
-        for (k, j), value in zip(entries, bound.tolist()):
-            allowed[k][j] = value
+        for i, bound in zip(members, model.allowed(spread, _sliding_max(magnitude, width))):
+            bounds[i] = bound
     errors = []
-    for step_stats, bound in zip(stats, allowed):
-        s = step_stats
+    for s, bound in zip(stats, bounds):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(s.max_abs == 0, 0.0, s.max_abs / bound)
             max_rel = np.where(s.magnitude > 0, s.max_abs / np.where(s.magnitude > 0, s.magnitude, 1), s.max_abs)

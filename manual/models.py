@@ -30,10 +30,25 @@ class LinearRegression(nn.Module):
 
 
 class SoftmaxRegression(LinearRegression):
-    """Logits O = x weightᵀ + bias for `num_classes` classes; the softmax lives in CrossEntropyLoss."""
+    """Logits O = x weightᵀ + bias for `num_classes` classes; the softmax lives in CrossEntropyLoss.
 
-    def __init__(self, in_features: int, num_classes: int, dtype=None):
+    log_softmax=True returns log_softmax(O) over the classes instead, for NLLLoss (LogSoftmax + NLLLoss =
+    CrossEntropyLoss); backward is LogSoftmax's (g - softmax·Σg) and then Linear's. The state_dict keys stay.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, dtype=None, log_softmax: bool = False):
         super().__init__(in_features, num_classes, dtype=dtype)
+        if log_softmax:
+            self.log_softmax = nn.LogSoftmax(dim=1)
+
+    def forward(self, x):
+        z = self.linear(x)
+        return self.log_softmax(z) if "log_softmax" in self._modules else z
+
+    def backward(self, grad_output):
+        if "log_softmax" in self._modules:
+            grad_output = self.log_softmax.backward(grad_output)
+        return self.linear.backward(grad_output)
 
 
 class LogisticRegression(LinearRegression):
