@@ -31,6 +31,7 @@ class TensorError:
     manual: float
     torch: float
     allowed: float = math.nan  # the allowed |a - b| at that element (compare/tolerances.py)
+    scale: float = math.nan  # max |b| over the tensor's finite elements
 
     @property
     def passed(self) -> bool:
@@ -68,7 +69,7 @@ def compare_arrays(step: int, name: str, manual_value, torch_value, tolerance: T
     scale = float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0))
     max_rel = float(diff.max()) / scale if scale > 0 else float(diff.max())
     return TensorError(step, name, float(diff.max()), max_rel, float(ratio[index]), tuple(int(i) for i in index),
-                       float(a[index]), float(b[index]), float(np.broadcast_to(allowed, a.shape)[index]))
+                       float(a[index]), float(b[index]), float(np.broadcast_to(allowed, a.shape)[index]), scale)
 
 
 def _unravel(flat: int, shape: tuple) -> tuple:
@@ -196,10 +197,11 @@ def _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, t
     max_abs = np.maximum.reduceat(diff, starts)
     scale = np.maximum.reduceat(np.abs(b), starts)
     max_rel = np.divide(max_abs, scale, out=max_abs.copy(), where=scale > 0)
-    return [TensorError(step, name, d, r, q, _unravel(p - s, shape), m, t, w)
-            for name, shape, d, r, q, p, s, m, t, w in zip(
+    return [TensorError(step, name, d, r, q, _unravel(p - s, shape), m, t, w, c)
+            for name, shape, d, r, q, p, s, m, t, w, c in zip(
                 names, shapes, max_abs.tolist(), max_rel.tolist(), ratio.tolist(), position.tolist(),
-                starts.tolist(), a[position].tolist(), b[position].tolist(), allowed[position].tolist())]
+                starts.tolist(), a[position].tolist(), b[position].tolist(), allowed[position].tolist(),
+                scale.tolist())]
 
 
 def _sliding_max(values: np.ndarray, width: int) -> np.ndarray:
@@ -231,8 +233,9 @@ def judge(stats: list[StepStats], model: ErrorModel) -> list[TensorError]:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(s.max_abs == 0, 0.0, s.max_abs / bound)
             max_rel = np.where(s.magnitude > 0, s.max_abs / np.where(s.magnitude > 0, s.magnitude, 1), s.max_abs)
-        errors += [TensorError(s.step, name, d, r, q, _unravel(p - start, shape), m, t, w)
-                   for name, shape, d, r, q, p, start, m, t, w in zip(
+        errors += [TensorError(s.step, name, d, r, q, _unravel(p - start, shape), m, t, w, c)
+                   for name, shape, d, r, q, p, start, m, t, w, c in zip(
                        s.names, s.shapes, s.max_abs.tolist(), max_rel.tolist(), ratio.tolist(), s.position.tolist(),
-                       s.starts.tolist(), s.manual.tolist(), s.torch.tolist(), bound.tolist())]
+                       s.starts.tolist(), s.manual.tolist(), s.torch.tolist(), bound.tolist(),
+                       s.magnitude.tolist())]
     return errors
