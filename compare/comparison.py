@@ -239,3 +239,13 @@ def judge(stats: list[StepStats], model: ErrorModel) -> list[TensorError]:
                        s.starts.tolist(), s.manual.tolist(), s.torch.tolist(), bound.tolist(),
                        s.magnitude.tolist())]
     return errors
+
+
+def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, reference: dict | None) -> list[TensorError]:
+    """One evaluation (step 0) of (name, manual, torch) pairs: elementwise without `model`; with it, the error
+    model, torch's spread measured against `reference` (name -> float64 value) on this evaluation alone."""
+    if model is None:
+        return compare_step(0, pairs, tolerance, None)
+    decided, stats = compare_step(0, pairs, tolerance, None, model)
+    stats.add_reference([None if reference.get(name) is None else _as_array(reference[name]) for name in stats.names])
+    return decided + judge([stats], model)

@@ -6,9 +6,11 @@ import torch
 
 import manual.nn
 import torch_ref.nn as torch_extra
-from compare.harness import TensorError, compare_arrays
+from compare.comparison import compare_once
+from compare.harness import TensorError
 from compare.masks import share_dropout_masks
-from compare.tolerances import tolerance_for
+from compare.reference import ModuleReference
+from compare.tolerances import error_model_for, tolerance_for
 from compare.twins import TORCH_DTYPES, cast_arrays, to_numpy, to_torch
 
 
@@ -55,8 +57,11 @@ def make_inputs(case, dtype: str, seed: int = 0):
 
 
 def check_module_case(case, dtype: str, seed: int = 0) -> list[TensorError]:
-    tolerance = tolerance_for(dtype)
+    """float64: elementwise rtol/atol; float32: the error model of compare/tolerances.py, with torch's own float32
+    error measured against the same module run by torch in float64 from the same state and inputs."""
+    tolerance, model = tolerance_for(dtype), error_model_for(dtype)
     torch_module, manual_module = build_pair(case, dtype, seed)
+    reference = ModuleReference(torch_module) if model is not None else None
     x, target = make_inputs(case, dtype, seed)
     x_t = torch.from_numpy(x).requires_grad_(True)
     if case.target is None:
@@ -70,14 +75,12 @@ def check_module_case(case, dtype: str, seed: int = 0) -> list[TensorError]:
         grad_output = np.random.default_rng(seed + 1).standard_normal(np.shape(m_out)).astype(dtype)
     t_out.backward(None if grad_output is None else torch.from_numpy(grad_output))
     m_grad = manual_module.backward(grad_output)
-    errors = [compare_arrays(0, "output", m_out, to_numpy(t_out), tolerance),
-              compare_arrays(0, "grad.input", m_grad, to_numpy(x_t.grad), tolerance)]
     m_params = dict(manual_module.named_parameters())
-    errors += [compare_arrays(0, f"grad.{n}", m_params[n].grad, to_numpy(p.grad), tolerance)
-               for n, p in torch_module.named_parameters()]
     m_buffers = dict(manual_module.named_buffers())
-    errors += [compare_arrays(0, f"buffer.{n}", m_buffers[n], to_numpy(b), tolerance)
-               for n, b in torch_module.named_buffers()]
+    pairs = [("output", m_out, to_numpy(t_out)), ("grad.input", m_grad, to_numpy(x_t.grad))]
+    pairs += [(f"grad.{n}", m_params[n].grad, to_numpy(p.grad)) for n, p in torch_module.named_parameters()]
+    pairs += [(f"buffer.{n}", m_buffers[n], to_numpy(b)) for n, b in torch_module.named_buffers()]
+    errors = compare_once(pairs, tolerance, model, reference and reference.values(x, target, grad_output))
     if case.finite:
         manual_values = {"output": m_out, "grad.input": m_grad, **{f"grad.{n}": p.grad for n, p in m_params.items()}}
         errors += [_not_finite(name, value) for name, value in manual_values.items() if not np.isfinite(value).all()]

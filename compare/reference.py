@@ -46,11 +46,13 @@ def _float64_model(model: torch.nn.Module) -> tuple[torch.nn.Module, list[MaskRe
         if isinstance(module, torch.nn.Dropout):
             holder = types.SimpleNamespace()
             relay = MaskRelay(module, holder, name)
-            parent_name, _, child = name.rpartition(".")
-            parent = reference.get_submodule(parent_name) if parent_name else reference
             replayed = ReplayedDropout(module.p, relay, holder)
             replayed.train(module.training)
-            setattr(parent, child, replayed)
+            if not name:  # the model is a Dropout itself
+                reference = replayed
+            else:
+                parent_name, _, child = name.rpartition(".")
+                setattr(reference.get_submodule(parent_name) if parent_name else reference, child, replayed)
             relays.append(relay)
     return reference.to(torch.float64), relays
 
@@ -111,3 +113,21 @@ class Reference:
 
 def _upcast(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float64) if array.dtype.kind == "f" else array
+
+
+class ModuleReference:
+    """One module or loss in float64 from a float32 torch module's state (compare/module_check.py); build it before
+    the float32 forward, so that a Dropout replays the mask that forward draws."""
+
+    def __init__(self, torch_module: torch.nn.Module):
+        self.module, self.relays = _float64_model(torch_module)
+
+    def values(self, x: np.ndarray, target, grad_output) -> dict:
+        """output, grad.input, grad.<param> and buffer.<name> for the same input, target and grad_output."""
+        x_t = torch.from_numpy(_upcast(x)).requires_grad_(True)
+        args = [] if target is None else [torch.from_numpy(_upcast(np.asarray(target)))]
+        output = self.module(x_t, *args)
+        output.backward(None if grad_output is None else torch.from_numpy(_upcast(grad_output)))
+        return {"output": output, "grad.input": x_t.grad,
+                **{f"grad.{n}": p.grad for n, p in self.module.named_parameters()},
+                **{f"buffer.{n}": b for n, b in self.module.named_buffers()}}
