@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from compare.non_finite import NonFiniteLog
 from compare.tolerances import ErrorModel, Tolerance
@@ -131,13 +132,14 @@ class StepStats:
 def _flatten(values: list, sizes: np.ndarray) -> np.ndarray:
     if not values:
         return np.zeros(0)
-    return np.concatenate([np.ravel(v) for v in values], dtype=np.float64) if len(values) > 1 else \
-        np.asarray(values[0], dtype=np.float64).ravel()
+    return np.concatenate([v.reshape(-1) for v in values], dtype=np.float64)
 
 
 def _as_array(value) -> np.ndarray:
     """A NumPy view of a value of either side (torch tensors on any device, arrays, Python numbers)."""
-    if hasattr(value, "detach"):
+    if type(value) is np.ndarray:
+        return value
+    if isinstance(value, torch.Tensor):
         value = value.data
         return (value if value.device.type == "cpu" else value.cpu()).numpy()
     return np.asarray(value)
@@ -149,20 +151,20 @@ def compare_step(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLo
 
     Without `model`: a list of TensorErrors (elementwise rtol/atol). With `model`: (errors decided now: missing
     tensors, shape mismatches, empty tensors; StepStats of the rest, judged at the end of the run)."""
-    decided, names, shapes, manual_values, torch_values = [], [], [], [], []
+    decided, kept = [], []
     for name, m_value, t_value in pairs:
         if m_value is None or t_value is None:
             decided.append(missing(step, name, "manual" if m_value is None else "torch"))
             continue
-        m_array, t_array = np.asarray(m_value), _as_array(t_value)
-        if m_array.shape != t_array.shape or m_array.size == 0:
+        m_array = m_value if type(m_value) is np.ndarray else _as_array(m_value)
+        t_array = t_value if type(t_value) is np.ndarray else _as_array(t_value)
+        if m_array.shape != t_array.shape or not t_array.size:
             decided.append(compare_arrays(step, name, m_array, t_array, tolerance))
-            continue
-        names.append(name)
-        shapes.append(t_array.shape)
-        manual_values.append(m_array)
-        torch_values.append(t_array)
-    sizes = np.array([t.size for t in torch_values], dtype=np.int64)
+        else:
+            kept.append((name, t_array.shape, t_array.size, m_array, t_array))
+    names, shapes, sizes, manual_values, torch_values = (list(column) for column in zip(*kept)) if kept else \
+        ([], [], [], [], [])
+    sizes = np.array(sizes, dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else sizes
     a, b = _flatten(manual_values, sizes), _flatten(torch_values, sizes)
     with np.errstate(invalid="ignore", over="ignore"):

@@ -10,6 +10,8 @@ Each result keeps where its time went (`timing`): manual's step, torch's step, a
 """
 from __future__ import annotations
 
+import importlib
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -26,7 +28,7 @@ from compare.twins import Twin, build_twins, copy_torch_state_into_manual, manua
 __all__ = ["TensorError", "compare_arrays", "missing", "CaseResult", "run_twins", "evaluate_twins", "run_case"]
 
 
-TIMED = ("manual", "torch", "reference", "compare", "resync", "build")  # the parts of a run's wall time
+TIMED = ("manual", "torch", "reference", "compare", "resync", "build", "startup")  # the parts of a run's wall time
 
 
 @dataclass
@@ -50,8 +52,9 @@ class CaseResult:
 
     @property
     def seconds_harness(self) -> float:
-        """The harness's own time: everything but manual's and torch's steps (the reference step included)."""
-        return self.timing["total"] - self.timing["manual"] - self.timing["torch"]
+        """The harness's own time: everything but manual's and torch's steps and torch's one-time start-up (the
+        reference step included)."""
+        return self.timing["total"] - self.timing["manual"] - self.timing["torch"] - self.timing["startup"]
 
     @property
     def passed(self) -> bool:
@@ -101,23 +104,41 @@ def _optimizer_state(optimizer, names: list[str]) -> dict:
 def _model_pairs(torch_model, manual_model, after_step: bool) -> list[tuple]:
     """(name, manual value, torch value) for every parameter's grad (and, after an optimizer step, the parameter
     itself) and every buffer, by torch's names; the manual value is None where manual lacks the tensor."""
-    m_params = dict(manual_model.named_parameters())
-    pairs = []
-    for name, t_param in torch_model.named_parameters():
-        m_param = m_params.get(name)
-        pairs.append((f"grad.{name}", None if m_param is None else m_param.grad, t_param.grad))
-        if after_step:
-            pairs.append((f"param.{name}", None if m_param is None else m_param.data, t_param))
-    m_buffers = dict(manual_model.named_buffers())
-    return pairs + [(f"buffer.{name}", m_buffers.get(name), t_buffer) for name, t_buffer in torch_model.named_buffers()]
+    return _ModelTensors(torch_model, manual_model).pairs(after_step)
 
 
-def _step_pairs(outputs: tuple, torch_twin: Twin, manual_twin: Twin, names: list[str], after_step: bool) -> list:
+class _ModelTensors:
+    """The parameters of both models matched by torch's names once (they stay the same objects over a run; their
+    data and grads change); buffers are looked up at each call (a module may replace a buffer array)."""
+
+    def __init__(self, torch_model, manual_model):
+        self.torch_model, self.manual_model = torch_model, manual_model
+        m_params = dict(manual_model.named_parameters())
+        self.params = [(name, m_params.get(name), t_param) for name, t_param in torch_model.named_parameters()]
+        self.grad_names = [f"grad.{name}" for name, _, _ in self.params]
+        self.param_names = [f"param.{name}" for name, _, _ in self.params]
+        self.has_buffers = next(torch_model.buffers(), None) is not None
+
+    def pairs(self, after_step: bool) -> list[tuple]:
+        pairs = []
+        for (_, m_param, t_param), grad_name, param_name in zip(self.params, self.grad_names, self.param_names):
+            pairs.append((grad_name, None if m_param is None else m_param.grad, t_param.grad))
+            if after_step:
+                pairs.append((param_name, None if m_param is None else m_param.data, t_param))
+        if self.has_buffers:
+            t_buffers = list(self.torch_model.named_buffers())
+            m_buffers = dict(self.manual_model.named_buffers())
+            pairs += [(f"buffer.{name}", m_buffers.get(name), t_buffer) for name, t_buffer in t_buffers]
+        return pairs
+
+
+def _step_pairs(outputs: tuple, model_tensors: _ModelTensors, torch_twin: Twin, manual_twin: Twin, names: list[str],
+                after_step: bool) -> list:
     """Every compared (name, manual, torch) of a step: output, loss, dL/dx, the model's tensors and, after an
     optimizer step, the optimizer's."""
     (m_output, m_loss, m_grad_input), (t_output, t_loss, t_grad_input) = outputs
     pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss), ("grad.input", m_grad_input, t_grad_input)]
-    pairs += _model_pairs(torch_twin.model, manual_twin.model, after_step)
+    pairs += model_tensors.pairs(after_step)
     if after_step:
         m_state = _optimizer_state(manual_twin.optimizer, names)
         t_state = _optimizer_state(torch_twin.optimizer, names)
@@ -194,6 +215,7 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
     reference = Reference(torch_twin) if model is not None else None
     judge_ = _Judge(result, tolerance, model, reference)
     names = [name for name, _ in torch_twin.model.named_parameters()]
+    model_tensors = _ModelTensors(torch_twin.model, manual_twin.model)
     clock.lap("build")
     for step in range(steps):
         x, y = next(batches)
@@ -204,11 +226,11 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
         clock.lap("torch")
         m_outputs = manual_step(manual_twin, x, y)
         clock.lap("manual")
-        pairs = _step_pairs((m_outputs, t_outputs), torch_twin, manual_twin, names, after_step=True)
+        pairs = _step_pairs((m_outputs, t_outputs), model_tensors, torch_twin, manual_twin, names, after_step=True)
         judge_.step(step, pairs, lambda stats: _reference_values(reference, reference.step(x, y, device), stats,
                                                                  names, torch_twin, True), clock)
         if tolerance.resync:
-            copy_torch_state_into_manual(torch_twin, manual_twin)
+            _resync(torch_twin, manual_twin, device)
         clock.lap("resync")
     if eval_steps:
         _evaluate(torch_twin, manual_twin, batches, eval_steps, steps, device, judge_, reference, clock)
@@ -240,8 +262,9 @@ def _evaluate(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_st
         m_loss = manual_twin.loss_fn(m_output, y)
         m_grad_input = manual_twin.model.backward(manual_twin.loss_fn.backward())
         clock.lap("manual")
-        pairs = _step_pairs(((m_output, m_loss, m_grad_input), (t_output, t_loss, x_t.grad)), torch_twin,
-                            manual_twin, [], after_step=False)
+        pairs = _step_pairs(((m_output, m_loss, m_grad_input), (t_output, t_loss, x_t.grad)),
+                            _ModelTensors(torch_twin.model, manual_twin.model), torch_twin, manual_twin, [],
+                            after_step=False)
         judge_.step(step, pairs, lambda stats: _reference_values(reference, reference.evaluate(x, y, device), stats,
                                                                  [], torch_twin, False), clock)
 
@@ -262,7 +285,35 @@ def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, fir
     return judge_.errors()
 
 
+def _torch_start_up() -> float:
+    """torch imports torch._dynamo when it builds its first optimizer (about a second, once per process); done here
+    and timed on its own, as torch's start-up rather than the first case's build. Seconds taken (0 after the
+    first call)."""
+    if "torch._dynamo" in sys.modules:
+        return 0.0
+    start = time.perf_counter()
+    importlib.import_module("torch._dynamo")
+    return time.perf_counter() - start
+
+
+def _resync(torch_twin: Twin, manual_twin: Twin, device: str) -> None:
+    """copy_torch_state_into_manual; on the CPU from NumPy views of torch's tensors, without copying them first
+    (manual's load_state_dict copies)."""
+    if device != "cpu":
+        copy_torch_state_into_manual(torch_twin, manual_twin)
+        return
+    manual_twin.model.load_state_dict(torch_twin.model.state_dict())
+    state_dict = torch_twin.optimizer.state_dict()
+    manual_twin.optimizer.load_state_dict({
+        "state": {index: {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in entries.items()}
+                  for index, entries in state_dict["state"].items()},
+        "param_groups": state_dict["param_groups"]})
+    if manual_twin.scheduler is not None:
+        manual_twin.scheduler.load_state_dict(torch_twin.scheduler.state_dict())
+
+
 def run_case(case, dtype: str, device: str = "cpu", steps: int | None = None, seed: int = 0) -> CaseResult:
+    start_up = _torch_start_up()
     start = time.perf_counter()
     torch_twin, manual_twin = build_twins(case, dtype, device, seed)
     share_dropout_masks(torch_twin.model, manual_twin.model)
@@ -271,5 +322,6 @@ def run_case(case, dtype: str, device: str = "cpu", steps: int | None = None, se
     result = run_twins(torch_twin, manual_twin, batches, steps or case.steps, dtype, device, case.name,
                        eval_steps=case.eval_steps)
     result.timing["build"] += built
-    result.timing["total"] += built
+    result.timing["startup"] += start_up
+    result.timing["total"] += built + start_up
     return result

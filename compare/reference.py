@@ -72,25 +72,34 @@ class Reference:
         optimizer = type(torch_twin.optimizer)(groups)
         loss_fn = copy.deepcopy(torch_twin.loss_fn).to(torch.float64)
         self.twin = Twin(model, loss_fn, optimizer, clip=torch_twin.clip)
+        self.buffers, self.source_buffers = list(model.buffers()), list(torch_twin.model.buffers())
+        self.signature, self.state, self.sources, self.targets = None, {}, [], []
 
     def sync(self) -> None:
         """Take over the float32 twin's parameters, buffers, optimizer state and hyperparameters (upcast), and
-        forget masks queued for a step the reference did not run."""
+        forget masks queued for a step the reference did not run. One `_foreach_copy_` for all tensors; the
+        float64 state tensors are made anew only when the float32 twin's state tensors change (its first steps)."""
         source, twin = self.source, self.twin
-        with torch.no_grad():
+        signature = [(id(theirs), [(k, id(v)) for k, v in source.optimizer.state[theirs].items()])
+                     for theirs in self.source_params if source.optimizer.state.get(theirs)]
+        if signature != self.signature:
+            self.signature, self.state = signature, {}
             for mine, theirs in zip(self.params, self.source_params):
-                mine.copy_(theirs)
-            for mine, theirs in zip(twin.model.buffers(), source.model.buffers()):
-                mine.copy_(theirs)
+                state = source.optimizer.state.get(theirs)
+                if state:
+                    self.state[mine] = {k: (v.clone() if k == "step" else v.to(torch.float64))
+                                        if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+            self.sources = self.source_params + self.source_buffers + [
+                v for theirs in self.source_params for v in source.optimizer.state.get(theirs, {}).values()
+                if isinstance(v, torch.Tensor)]
+            self.targets = self.params + self.buffers + [
+                v for mine in self.params for v in self.state.get(mine, {}).values() if isinstance(v, torch.Tensor)]
+        with torch.no_grad():
+            torch._foreach_copy_(self.targets, self.sources)
         for mine, theirs in zip(twin.optimizer.param_groups, source.optimizer.param_groups):
             mine.update({k: v for k, v in theirs.items() if k != "params"})
         twin.optimizer.state.clear()
-        for mine, theirs in zip(self.params, self.source_params):
-            state = source.optimizer.state.get(theirs)
-            if state:
-                twin.optimizer.state[mine] = {
-                    k: (v.clone() if k == "step" else v.to(torch.float64)) if isinstance(v, torch.Tensor) else v
-                    for k, v in state.items()}
+        twin.optimizer.state.update((mine, dict(state)) for mine, state in self.state.items())
         for relay in self.relays:
             relay.queue.clear()
 
