@@ -135,7 +135,7 @@ def _flatten(values: list, sizes: np.ndarray) -> np.ndarray:
     return np.concatenate([v.reshape(-1) for v in values], dtype=np.float64)
 
 
-def _as_array(value) -> np.ndarray:
+def as_array(value) -> np.ndarray:
     """A NumPy view of a value of either side (torch tensors on any device, arrays, Python numbers)."""
     if type(value) is np.ndarray:
         return value
@@ -156,8 +156,8 @@ def compare_step(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLo
         if m_value is None or t_value is None:
             decided.append(missing(step, name, "manual" if m_value is None else "torch"))
             continue
-        m_array = m_value if type(m_value) is np.ndarray else _as_array(m_value)
-        t_array = t_value if type(t_value) is np.ndarray else _as_array(t_value)
+        m_array = m_value if type(m_value) is np.ndarray else as_array(m_value)
+        t_array = t_value if type(t_value) is np.ndarray else as_array(t_value)
         if m_array.shape != t_array.shape or not t_array.size:
             decided.append(compare_arrays(step, name, m_array, t_array, tolerance))
         else:
@@ -249,5 +249,5 @@ def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, referenc
     if model is None:
         return compare_step(0, pairs, tolerance, None)
     decided, stats = compare_step(0, pairs, tolerance, None, model)
-    stats.add_reference([None if reference.get(name) is None else _as_array(reference[name]) for name in stats.names])
+    stats.add_reference([None if reference.get(name) is None else as_array(reference[name]) for name in stats.names])
     return decided + judge([stats], model)

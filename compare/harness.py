@@ -15,13 +15,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from compare.comparison import StepStats, TensorError, compare_arrays, compare_step, judge, missing
 from compare.masks import share_dropout_masks
 from compare.non_finite import NonFiniteLog
 from compare.reference import Reference
+from compare.step_tensors import ModelTensors, reference_values, step_pairs
 from compare.tolerances import ErrorModel, Tolerance, error_model_for, tolerance_for
 from compare.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, torch_step
 
@@ -88,87 +88,6 @@ class _Clock:
         self.last = now
 
 
-def _optimizer_state(optimizer, names: list[str]) -> dict:
-    """Every optimizer-state tensor by parameter name, and each group's current lr (schedulers change it); live
-    values, read straight from `optimizer.state` (torch's and manual's are both keyed by parameter)."""
-    values = {f"state.group{i}.lr": group["lr"] for i, group in enumerate(optimizer.param_groups)}
-    index = 0
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            for key, value in optimizer.state.get(param, {}).items():
-                values[f"state.{names[index]}.{key}"] = value
-            index += 1
-    return values
-
-
-def _model_pairs(torch_model, manual_model, after_step: bool) -> list[tuple]:
-    """(name, manual value, torch value) for every parameter's grad (and, after an optimizer step, the parameter
-    itself) and every buffer, by torch's names; the manual value is None where manual lacks the tensor."""
-    return _ModelTensors(torch_model, manual_model).pairs(after_step)
-
-
-class _ModelTensors:
-    """The parameters of both models matched by torch's names once (they stay the same objects over a run; their
-    data and grads change); buffers are looked up at each call (a module may replace a buffer array)."""
-
-    def __init__(self, torch_model, manual_model):
-        self.torch_model, self.manual_model = torch_model, manual_model
-        m_params = dict(manual_model.named_parameters())
-        self.params = [(name, m_params.get(name), t_param) for name, t_param in torch_model.named_parameters()]
-        self.grad_names = [f"grad.{name}" for name, _, _ in self.params]
-        self.param_names = [f"param.{name}" for name, _, _ in self.params]
-        self.has_buffers = next(torch_model.buffers(), None) is not None
-
-    def pairs(self, after_step: bool) -> list[tuple]:
-        pairs = []
-        for (_, m_param, t_param), grad_name, param_name in zip(self.params, self.grad_names, self.param_names):
-            pairs.append((grad_name, None if m_param is None else m_param.grad, t_param.grad))
-            if after_step:
-                pairs.append((param_name, None if m_param is None else m_param.data, t_param))
-        if self.has_buffers:
-            t_buffers = list(self.torch_model.named_buffers())
-            m_buffers = dict(self.manual_model.named_buffers())
-            pairs += [(f"buffer.{name}", m_buffers.get(name), t_buffer) for name, t_buffer in t_buffers]
-        return pairs
-
-
-def _step_pairs(outputs: tuple, model_tensors: _ModelTensors, torch_twin: Twin, manual_twin: Twin, names: list[str],
-                after_step: bool) -> list:
-    """Every compared (name, manual, torch) of a step: output, loss, dL/dx, the model's tensors and, after an
-    optimizer step, the optimizer's."""
-    (m_output, m_loss, m_grad_input), (t_output, t_loss, t_grad_input) = outputs
-    pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss), ("grad.input", m_grad_input, t_grad_input)]
-    pairs += model_tensors.pairs(after_step)
-    if after_step:
-        m_state = _optimizer_state(manual_twin.optimizer, names)
-        t_state = _optimizer_state(torch_twin.optimizer, names)
-        pairs += [(name, m_state.get(name), t_state.get(name)) for name in sorted(m_state.keys() | t_state.keys())]
-    return pairs
-
-
-def _reference_values(reference: Reference, outputs: tuple, stats: StepStats, names: list[str], torch_twin: Twin,
-                      after_step: bool) -> list:
-    """The float64 reference's value of each tensor in `stats` (torch's own for the lr, computed in double)."""
-    values = dict(zip(("output", "loss", "grad.input"), outputs))
-    ref_model = reference.twin.model
-    for name, param in ref_model.named_parameters():
-        values[f"grad.{name}"] = param.grad
-        values[f"param.{name}"] = param
-    values.update((f"buffer.{name}", buffer) for name, buffer in ref_model.named_buffers())
-    if after_step:
-        values.update(_optimizer_state(reference.twin.optimizer, names))
-        values.update((k, v) for k, v in _optimizer_state(torch_twin.optimizer, names).items() if ".group" in k)
-    return [_numpy(values.get(name)) for name in stats.names]
-
-
-def _numpy(value):
-    if value is None:
-        return None
-    if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
 class _Judge:
     """The errors of one run: decided per step (float64: rtol/atol), or gathered and judged at the end under the
     float32 error model, with the float64 reference run where the model needs it."""
@@ -215,7 +134,7 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
     reference = Reference(torch_twin) if model is not None else None
     judge_ = _Judge(result, tolerance, model, reference)
     names = [name for name, _ in torch_twin.model.named_parameters()]
-    model_tensors = _ModelTensors(torch_twin.model, manual_twin.model)
+    model_tensors = ModelTensors(torch_twin.model, manual_twin.model)
     clock.lap("build")
     for step in range(steps):
         x, y = next(batches)
@@ -226,8 +145,8 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
         clock.lap("torch")
         m_outputs = manual_step(manual_twin, x, y)
         clock.lap("manual")
-        pairs = _step_pairs((m_outputs, t_outputs), model_tensors, torch_twin, manual_twin, names, after_step=True)
-        judge_.step(step, pairs, lambda stats: _reference_values(reference, reference.step(x, y, device), stats,
+        pairs = step_pairs((m_outputs, t_outputs), model_tensors, torch_twin, manual_twin, names, after_step=True)
+        judge_.step(step, pairs, lambda stats: reference_values(reference, reference.step(x, y, device), stats,
                                                                  names, torch_twin, True), clock)
         if tolerance.resync:
             _resync(torch_twin, manual_twin, device)
@@ -262,10 +181,10 @@ def _evaluate(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_st
         m_loss = manual_twin.loss_fn(m_output, y)
         m_grad_input = manual_twin.model.backward(manual_twin.loss_fn.backward())
         clock.lap("manual")
-        pairs = _step_pairs(((m_output, m_loss, m_grad_input), (t_output, t_loss, x_t.grad)),
-                            _ModelTensors(torch_twin.model, manual_twin.model), torch_twin, manual_twin, [],
+        pairs = step_pairs(((m_output, m_loss, m_grad_input), (t_output, t_loss, x_t.grad)),
+                            ModelTensors(torch_twin.model, manual_twin.model), torch_twin, manual_twin, [],
                             after_step=False)
-        judge_.step(step, pairs, lambda stats: _reference_values(reference, reference.evaluate(x, y, device), stats,
+        judge_.step(step, pairs, lambda stats: reference_values(reference, reference.evaluate(x, y, device), stats,
                                                                  [], torch_twin, False), clock)
 
 
