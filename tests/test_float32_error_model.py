@@ -1,12 +1,15 @@
 """The float32 error model (compare/tolerances.py) still catches what float64 catches: a bug that changes any kind
-of tensor by 1e-3 of its size fails in float32, named at the tensor it touches; and over the catalogue the bound
-stays far below that size. The vectorised comparison decides as the pair-by-pair one does."""
+of tensor by 1e-3 of its size fails in float32, named at the tensor it touches (in the harness and in the module
+checks); and over the catalogue the bound stays far below that size. The vectorised comparison decides as the
+pair-by-pair one does."""
 import numpy as np
 import pytest
 
-from compare import cases
+import manual.nn as mnn
+from compare import cases, module_cases
 from compare.comparison import compare_arrays, compare_step, judge
 from compare.harness import run_case, run_twins
+from compare.module_check import check_module_case
 from compare.non_finite import NonFiniteLog
 from compare.tolerances import error_model_for, tolerance_for
 from compare.twins import build_twins
@@ -57,6 +60,35 @@ def test_a_bug_of_relative_size_1e_3_fails_at_the_tensor_it_touches(kind, dtype)
     first = result.first_mismatch
     assert first.step == 0 and first.name.startswith(kind), first.describe()
     assert first.max_rel > 0.1 * BUG, first.describe()  # the bug's own size, not rounding noise
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_module_check_catches_a_backward_off_by_1e_3(dtype, monkeypatch):
+    case = next(c for c in module_cases.MODULE_CASES if c.name == "gelu_tanh")
+    backward = mnn.GELU.backward
+    monkeypatch.setattr(mnn.GELU, "backward", lambda self, grad_output: backward(self, grad_output) * (1 + BUG))
+    assert [e.name for e in check_module_case(case, dtype) if not e.passed] == ["grad.input"]
+
+
+def _scaled(batches, factor: float):
+    for x, y in batches:
+        yield x * x.dtype.type(factor), y * y.dtype.type(factor)
+
+
+def test_float32_agreement_scales_with_the_magnitudes_where_a_fixed_rtol_does_not():
+    """The same correct run with inputs and targets 100x larger: rounding errors grow with the terms (here the
+    hidden layer's batch sums), so one fixed rtol/atol (the former 1e-5/1e-6) fails it by far, while the error
+    model's bound, measured from torch's own error, grows with them."""
+    case = next(c for c in cases.CATALOGUE if c.name == "mlp8_tanh-regression-mseloss-sgd_mom")
+    verdicts = []
+    for tolerance in (tolerance_for("float32"), None):  # elementwise rtol 1e-5, atol 1e-6; the error model
+        torch_twin, manual_twin = build_twins(case, "float32", "cpu", seed=0)
+        result = run_twins(torch_twin, manual_twin, _scaled(case.data.stream(0, "float32"), 100.0), 20, "float32",
+                           "cpu", case.name, tolerance=tolerance)
+        verdicts.append((result.passed, result.worst.ratio))
+    (fixed_passed, fixed_ratio), (model_passed, model_ratio) = verdicts
+    assert not fixed_passed and fixed_ratio > 10
+    assert model_passed and model_ratio < 0.8
 
 
 SAMPLE = ["mlp6-7_gelu_tanh-ce-sgd_nesterov_wd", "mlp8-8_relu_bn-ce-sgd_mom-train_then_eval",
