@@ -90,7 +90,10 @@ def _segment_argmax(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray):
     maxima = np.maximum.reduceat(values, starts)
     hits = np.flatnonzero(values == np.repeat(maxima, sizes))
     segment = np.searchsorted(starts, hits, side="right") - 1
-    return maxima, hits[np.unique(segment, return_index=True)[1]]
+    first = np.empty(len(hits), dtype=bool)
+    first[:1] = True
+    np.not_equal(segment[1:], segment[:-1], out=first[1:])
+    return maxima, hits[first]
 
 
 @dataclass
