@@ -172,7 +172,27 @@ RNN_CASES = [
          ("Adam", {"lr": 0.01}), SineSequences(seq_len=12, batch_size=8), steps=40),
 ]
 
-CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES + NORM_CASES + RNN_CASES
+# issue 12: NLLLoss and the CrossEntropyLoss options (class weights, ignore_index, label smoothing), so that the
+# catalogue alone catches a wrong NLL backward (CE with any of the options goes through it; plain CE does not).
+# ignore_index names a real class, so every batch has ignored rows (about a third of them).
+CLASS_WEIGHTS = np.array([1.0, 0.5, 2.0])
+LOG_SOFTMAX_REG = ("SoftmaxRegression", {"in_features": 4, "num_classes": 3, "log_softmax": True})
+NLL_CASES = [
+    Case("softmaxreg_logsoftmax-nll-sgd_mom", LOG_SOFTMAX_REG, ("NLLLoss", {}), SGD_MOMENTUM, THREE_CLASSES),
+    Case("softmaxreg_logsoftmax-nll_w_ignore-sgd_mom", LOG_SOFTMAX_REG,
+         ("NLLLoss", {"weight": CLASS_WEIGHTS, "ignore_index": 1}), SGD_MOMENTUM, THREE_CLASSES),
+    Case("softmaxreg-ce_w-sgd_mom", SOFTMAXREG, ("CrossEntropyLoss", {"weight": CLASS_WEIGHTS}), SGD_MOMENTUM,
+         THREE_CLASSES),
+    Case("softmaxreg-ce_ignore-sgd_mom", SOFTMAXREG, ("CrossEntropyLoss", {"ignore_index": 2}), SGD_MOMENTUM,
+         THREE_CLASSES),
+    Case("softmaxreg-ce_smooth0.2-sgd_mom", SOFTMAXREG, ("CrossEntropyLoss", {"label_smoothing": 0.2}),
+         SGD_MOMENTUM, THREE_CLASSES),
+    Case("mlp6_tanh-ce_w_ignore_smooth0.1-adam", MLP6_TANH,
+         ("CrossEntropyLoss", {"weight": CLASS_WEIGHTS, "ignore_index": 0, "label_smoothing": 0.1}),
+         ("Adam", {"lr": 0.02}), THREE_CLASSES),
+]
+
+CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES + NLL_CASES + NORM_CASES + RNN_CASES
 
 
 def select(only: str | None = None) -> list[Case]:

@@ -2,6 +2,7 @@
 import difflib
 import signal
 import sys
+import time
 
 import torch
 
@@ -22,6 +23,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--only", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print where the time went: manual's steps, torch's steps, the harness's own work")
     parser.add_argument("--threads", type=arguments.threads(allow_default=True), default=1,
                         help="torch CPU threads (default 1: the catalogue's models are tiny, and torch's default "
                              "multi-threading made its ms/step 10-40x slower on a busy 2-core machine; 0 keeps "
@@ -40,6 +43,7 @@ def selected_cases(only: str | None) -> list:
 
 
 def main(args) -> int:
+    start = time.perf_counter()
     selected = selected_cases(args.only)
     if args.list:
         for case in selected:
@@ -66,6 +70,8 @@ def main(args) -> int:
               + ("; no JSON written" if args.json else ""), flush=True)
         return 128 + signal.SIGINT
     print(report.table(results))
+    if args.profile:
+        print(report.profile(results, time.perf_counter() - start))
     if args.json:
         report.write_json(results, args.json)
     return 0 if all(r.passed for r in results) else 1

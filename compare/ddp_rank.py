@@ -41,7 +41,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from compare.batches import Batches
 from compare.cases import Case
-from compare.harness import TensorError, _model_pairs, compare_arrays
+from compare.harness import TensorError, compare_arrays
+from compare.step_tensors import ModelTensors
 from compare.tolerances import tolerance_for
 from compare.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, to_numpy
 
@@ -146,7 +147,7 @@ def run_case(spec: Case, batch_norm: str, dtype: str, rank: int, settings: Setti
             else:
                 twin.model.load_state_dict(rank0_buffers, strict=False)
                 rank0_buffers = per_shard_step(twin, x, y, settings.world_size, rank)
-            pairs = _model_pairs(torch_twin.model, twin.model, after_step=True)
+            pairs = ModelTensors(torch_twin.model, twin.model).pairs(after_step=True)
             errors[name] += [compare_arrays(step, key, m, to_numpy(t), tolerance) for key, m, t in pairs]
             if dtype != "float64":
                 copy_torch_state_into_manual(torch_twin, twin)

@@ -2,61 +2,33 @@
 
 One step (DESIGN.md): the same batch to both; forward (output, loss); backward (dL/d(input), every
 parameter's .grad by name); optimizer step (every parameter, buffer and optimizer-state tensor by name).
-Every compared pair is also scanned for NaN/Inf (compare/non_finite.py): the first step and tensor where one
-appeared on each side, and whether the two sides agree on them.
+All of a step's tensors are compared at once (compare/comparison.py); where a NaN/Inf appears they are also
+scanned for it (compare/non_finite.py): the first step and tensor where one appeared on each side, and whether
+the two sides agree on them. float32 steps start from torch's state and are judged by the error model of
+compare/tolerances.py, against torch's own float32 error measured with a float64 reference (compare/reference.py).
+Each result keeps where its time went (`timing`): manual's step, torch's step, and the harness's own work.
 """
 from __future__ import annotations
 
+import importlib
+import sys
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
+from compare.comparison import StepStats, TensorError, compare_arrays, compare_step, judge, missing
 from compare.masks import share_dropout_masks
 from compare.non_finite import NonFiniteLog
-from compare.tolerances import Tolerance, tolerance_for
-from compare.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, to_numpy, torch_step
+from compare.reference import Reference
+from compare.step_tensors import ModelTensors, reference_values, step_pairs
+from compare.tolerances import ErrorModel, Tolerance, error_model_for, tolerance_for
+from compare.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, torch_step
+
+__all__ = ["TensorError", "compare_arrays", "missing", "CaseResult", "run_twins", "evaluate_twins", "run_case"]
 
 
-@dataclass
-class TensorError:
-    step: int
-    name: str
-    max_abs: float
-    max_rel: float  # max |a - b| / max |b|: the error relative to the tensor's scale
-    ratio: float  # max |a - b| / (rtol·|b| + atol): above 1 fails
-    index: tuple
-    manual: float
-    torch: float
-
-    @property
-    def passed(self) -> bool:
-        return self.ratio <= 1.0
-
-    def describe(self) -> str:
-        return (f"step {self.step}, {self.name}{list(self.index)}: manual {self.manual!r} vs torch {self.torch!r} "
-                f"(abs {self.max_abs:.3e}, rel {self.max_rel:.3e})")
-
-
-def compare_arrays(step: int, name: str, manual_value, torch_value, tolerance: Tolerance) -> TensorError:
-    """Elementwise comparison; NaN/Inf count as equal only where both sides have the same one."""
-    a = np.asarray(manual_value, dtype=np.float64)
-    b = np.asarray(torch_value, dtype=np.float64)
-    if a.shape != b.shape:
-        return TensorError(step, f"{name} (shape {a.shape} vs {b.shape})", np.inf, np.inf, np.inf, (), np.nan, np.nan)
-    with np.errstate(invalid="ignore", over="ignore"):
-        same_special = (a == b) | (np.isnan(a) & np.isnan(b))
-        diff = np.where(same_special, 0.0, np.abs(a - b))
-        diff = np.where(np.isnan(diff), np.inf, diff)
-        ratio = diff / tolerance.allowed(np.where(np.isfinite(b), b, 0.0))
-    if a.size == 0:
-        return TensorError(step, name, 0.0, 0.0, 0.0, (), np.nan, np.nan)
-    index = np.unravel_index(np.argmax(ratio), a.shape)
-    scale = float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0))
-    max_rel = float(diff.max()) / scale if scale > 0 else float(diff.max())
-    return TensorError(step, name, float(diff.max()), max_rel, float(ratio[index]), tuple(int(i) for i in index),
-                       float(a[index]), float(b[index]))
+TIMED = ("manual", "torch", "reference", "compare", "resync", "build", "startup")  # the parts of a run's wall time
 
 
 @dataclass
@@ -67,8 +39,22 @@ class CaseResult:
     steps: int
     errors: list[TensorError] = field(default_factory=list)
     non_finite: NonFiniteLog = field(default_factory=NonFiniteLog)
-    seconds_manual: float = 0.0
-    seconds_torch: float = 0.0
+    timing: dict = field(default_factory=lambda: dict.fromkeys(TIMED + ("total",), 0.0))  # seconds
+    references: int = 0  # steps at which the float64 reference ran (float32 error model)
+
+    @property
+    def seconds_manual(self) -> float:
+        return self.timing["manual"]
+
+    @property
+    def seconds_torch(self) -> float:
+        return self.timing["torch"]
+
+    @property
+    def seconds_harness(self) -> float:
+        """The harness's own time: everything but manual's and torch's steps and torch's one-time start-up (the
+        reference step included)."""
+        return self.timing["total"] - self.timing["manual"] - self.timing["torch"] - self.timing["startup"]
 
     @property
     def passed(self) -> bool:
@@ -90,76 +76,117 @@ class CaseResult:
         return 1e3 * self.seconds_manual / self.steps, 1e3 * self.seconds_torch / self.steps
 
 
-def _optimizer_state(optimizer, names: list[str]) -> dict[str, np.ndarray]:
-    """Every optimizer-state tensor by parameter name, and each group's current lr (schedulers change it)."""
-    state_dict = optimizer.state_dict()
-    state = to_numpy(state_dict["state"])
-    lrs = {f"state.group{i}.lr": np.asarray(group["lr"]) for i, group in enumerate(state_dict["param_groups"])}
-    return {**lrs, **{f"state.{names[index]}.{key}": value for index, entries in state.items()
-                      for key, value in entries.items()}}
+class _Clock:
+    """Adds the time since the last `lap` to one of a result's timing entries."""
+
+    def __init__(self, timing: dict):
+        self.timing, self.last = timing, time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self.timing[part] += now - self.last
+        self.last = now
 
 
-def _model_pairs(torch_model, manual_model, after_step: bool) -> list[tuple]:
-    """(name, manual value, torch value) for every parameter's grad (and, after an optimizer step, the parameter
-    itself) and every buffer, by torch's names; the manual value is None where manual lacks the tensor."""
-    m_params = dict(manual_model.named_parameters())
-    pairs = []
-    for name, t_param in torch_model.named_parameters():
-        m_param = m_params.get(name)
-        pairs.append((f"grad.{name}", None if m_param is None else m_param.grad, t_param.grad))
-        if after_step:
-            pairs.append((f"param.{name}", None if m_param is None else m_param.data, t_param))
-    m_buffers = dict(manual_model.named_buffers())
-    return pairs + [(f"buffer.{name}", m_buffers.get(name), t_buffer) for name, t_buffer in torch_model.named_buffers()]
+class _Judge:
+    """The errors of one run: decided per step (float64: rtol/atol), or gathered and judged at the end under the
+    float32 error model, with the float64 reference run where the model needs it."""
 
+    def __init__(self, result: CaseResult, tolerance: Tolerance, model: ErrorModel | None,
+                 reference: Reference | None):
+        self.result, self.tolerance, self.model, self.reference = result, tolerance, model, reference
+        self.stats: list[StepStats] = []
+        self.decided: list[TensorError] = []
 
-def _input_grad_pair(x, m_grad_input, t_grad_input) -> list[tuple]:
-    """dL/d(input) to compare, for float inputs; integer ones (token indices) have none on either side."""
-    return [("grad.input", m_grad_input, t_grad_input)] if np.asarray(x).dtype.kind == "f" else []
+    def step(self, step: int, pairs: list, needs_reference, clock: _Clock) -> None:
+        """Compare a step's pairs; under the model, `needs_reference(stats)` runs the reference and returns its
+        values for `stats.names`, when the step is sampled or some tensor is beyond the floor."""
+        if self.model is None:
+            self.decided += compare_step(step, pairs, self.tolerance, self.result.non_finite)
+            clock.lap("compare")
+            return
+        decided, stats = compare_step(step, pairs, self.tolerance, self.result.non_finite, self.model)
+        self.decided += decided
+        self.stats.append(stats)
+        clock.lap("compare")
+        if step % self.model.sample_every == 0 or stats.beyond_floor(self.model):
+            stats.add_reference(needs_reference(stats))
+            self.result.references += 1
+            clock.lap("reference")
 
-
-def _compare_pairs(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLog | None) -> list[TensorError]:
-    """One TensorError per pair (a tensor missing on one side fails); NaN/Inf noted in `non_finite` when given."""
-    errors = []
-    for name, m_value, t_value in pairs:
-        if m_value is None or t_value is None:
-            missing = "manual" if m_value is None else "torch"
-            errors.append(TensorError(step, f"{name} (missing on {missing})", np.inf, np.inf, np.inf, (), np.nan, np.nan))
-            continue
-        t_value = to_numpy(t_value)
-        if non_finite is not None:
-            non_finite.note(step, name, m_value, t_value)
-        errors.append(compare_arrays(step, name, m_value, t_value, tolerance))
-    return errors
+    def errors(self) -> list[TensorError]:
+        if self.model is None:
+            return self.decided
+        errors = self.decided + judge(self.stats, self.model)
+        return sorted(errors, key=lambda e: e.step)  # stable: within a step, the comparison's order
 
 
 def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: str, device: str,
-              case_name: str = "custom", tolerance: Tolerance | None = None) -> CaseResult:
+              case_name: str = "custom", tolerance: Tolerance | None = None, eval_steps: int = 0) -> CaseResult:
     """Train both twins on `steps` batches from the iterator `batches`, comparing everything at every step
-    (with `tolerance`, by default the harness's `tolerance_for(dtype)`)."""
-    tolerance = tolerance or tolerance_for(dtype)
+    (with `tolerance` elementwise; by default the harness's: rtol/atol in float64, the error model in float32),
+    then, with `eval_steps`, evaluate both on that many more batches (`evaluate_twins`)."""
     result = CaseResult(case_name, dtype, device, steps)
-    names = [name for name, _ in torch_twin.model.named_parameters()]
+    clock = _Clock(result.timing)
+    model = error_model_for(dtype) if tolerance is None else None
+    tolerance = tolerance or tolerance_for(dtype)
     torch_twin.model.to(device)
+    reference = Reference(torch_twin) if model is not None else None
+    judge_ = _Judge(result, tolerance, model, reference)
+    names = [name for name, _ in torch_twin.model.named_parameters()]
+    model_tensors = ModelTensors(torch_twin.model, manual_twin.model)
+    clock.lap("build")
     for step in range(steps):
         x, y = next(batches)
-        start = time.perf_counter()
-        t_output, t_loss, t_grad_input = torch_step(torch_twin, x, y, device, input_grad=True)
-        result.seconds_torch += time.perf_counter() - start
-        start = time.perf_counter()
-        m_output, m_loss, m_grad_input = manual_step(manual_twin, x, y)
-        result.seconds_manual += time.perf_counter() - start
-
-        pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss)] + _input_grad_pair(x, m_grad_input,
-                                                                                             t_grad_input)
-        pairs += _model_pairs(torch_twin.model, manual_twin.model, after_step=True)
-        m_state = _optimizer_state(manual_twin.optimizer, names)
-        t_state = _optimizer_state(torch_twin.optimizer, names)
-        pairs += [(name, m_state.get(name), t_state.get(name)) for name in sorted(m_state.keys() | t_state.keys())]
-        result.errors += _compare_pairs(step, pairs, tolerance, result.non_finite)
+        if reference is not None:
+            reference.sync()
+        clock.lap("reference")
+        t_outputs = torch_step(torch_twin, x, y, device, input_grad=True)
+        clock.lap("torch")
+        m_outputs = manual_step(manual_twin, x, y)
+        clock.lap("manual")
+        pairs = step_pairs((m_outputs, t_outputs), model_tensors, torch_twin, manual_twin, names, after_step=True)
+        judge_.step(step, pairs, lambda stats: reference_values(reference, reference.step(x, y, device), stats,
+                                                                 names, torch_twin, True), clock)
         if tolerance.resync:
-            copy_torch_state_into_manual(torch_twin, manual_twin)
+            _resync(torch_twin, manual_twin, device)
+        clock.lap("resync")
+    if eval_steps:
+        _evaluate(torch_twin, manual_twin, batches, eval_steps, steps, device, judge_, reference, clock)
+    result.errors = judge_.errors()
+    clock.lap("compare")
+    result.timing["total"] = sum(result.timing[part] for part in TIMED)
     return result
+
+
+def _evaluate(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_step: int, device: str,
+              judge_: _Judge, reference: Reference | None, clock: _Clock) -> None:
+    torch_twin.model.eval()
+    manual_twin.model.eval()
+    if reference is not None:
+        reference.train(False)
+    for step in range(first_step, first_step + steps):
+        x, y = next(batches)
+        if reference is not None:
+            reference.sync()
+        clock.lap("reference")
+        x_t = torch.from_numpy(x).to(device)
+        x_t.requires_grad_(x_t.is_floating_point())  # integer inputs (token indices) have no gradient
+        torch_twin.model.zero_grad()
+        t_output = torch_twin.model(x_t)
+        t_loss = torch_twin.loss_fn(t_output, torch.from_numpy(y).to(device))
+        t_loss.backward()
+        clock.lap("torch")
+        manual_twin.model.zero_grad()
+        m_output = manual_twin.model(x)
+        m_loss = manual_twin.loss_fn(m_output, y)
+        m_grad_input = manual_twin.model.backward(manual_twin.loss_fn.backward())
+        clock.lap("manual")
+        pairs = step_pairs(((m_output, m_loss, m_grad_input), (t_output, t_loss, x_t.grad)),
+                            ModelTensors(torch_twin.model, manual_twin.model), torch_twin, manual_twin, [],
+                            after_step=False)
+        judge_.step(step, pairs, lambda stats: reference_values(reference, reference.evaluate(x, y, device), stats,
+                                                                 [], torch_twin, False), clock)
 
 
 def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_step: int, dtype: str,
@@ -167,35 +194,54 @@ def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, fir
     """Both models in eval mode (BatchNorm on running statistics, Dropout off) for `steps` batches: forward,
     loss and backward, no optimizer step; compares output, loss, dL/d(input), every parameter's grad and every
     buffer (which eval must leave unchanged). Steps are numbered on from `first_step`; NaN/Inf are noted in
-    `non_finite` when given."""
-    tolerance = tolerance_for(dtype)
-    torch_twin.model.eval()
-    manual_twin.model.eval()
-    errors = []
-    for step in range(first_step, first_step + steps):
-        x, y = next(batches)
-        x_t = torch.from_numpy(x).to(device)
-        x_t.requires_grad_(x_t.is_floating_point())
-        torch_twin.model.zero_grad()
-        t_output = torch_twin.model(x_t)
-        t_loss = torch_twin.loss_fn(t_output, torch.from_numpy(y).to(device))
-        t_loss.backward()
-        manual_twin.model.zero_grad()
-        m_output = manual_twin.model(x)
-        m_loss = manual_twin.loss_fn(m_output, y)
-        m_grad_input = manual_twin.model.backward(manual_twin.loss_fn.backward())
-        pairs = [("output", m_output, t_output), ("loss", m_loss, t_loss)] + _input_grad_pair(x, m_grad_input, x_t.grad)
-        pairs += _model_pairs(torch_twin.model, manual_twin.model, after_step=False)
-        errors += _compare_pairs(step, pairs, tolerance, non_finite)
-    return errors
+    `non_finite` when given. float32 is judged by the error model over these steps alone."""
+    result = CaseResult("eval", dtype, device, steps)
+    if non_finite is not None:
+        result.non_finite = non_finite
+    model = error_model_for(dtype)
+    reference = Reference(torch_twin) if model is not None else None
+    judge_ = _Judge(result, tolerance_for(dtype), model, reference)
+    _evaluate(torch_twin, manual_twin, batches, steps, first_step, device, judge_, reference, _Clock(result.timing))
+    return judge_.errors()
+
+
+def _torch_start_up() -> float:
+    """torch imports torch._dynamo when it builds its first optimizer (about a second, once per process); done here
+    and timed on its own, as torch's start-up rather than the first case's build. Seconds taken (0 after the
+    first call)."""
+    if "torch._dynamo" in sys.modules:
+        return 0.0
+    start = time.perf_counter()
+    importlib.import_module("torch._dynamo")
+    return time.perf_counter() - start
+
+
+def _resync(torch_twin: Twin, manual_twin: Twin, device: str) -> None:
+    """copy_torch_state_into_manual; on the CPU from NumPy views of torch's tensors, without copying them first
+    (manual's load_state_dict copies)."""
+    if device != "cpu":
+        copy_torch_state_into_manual(torch_twin, manual_twin)
+        return
+    manual_twin.model.load_state_dict(torch_twin.model.state_dict())
+    state_dict = torch_twin.optimizer.state_dict()
+    manual_twin.optimizer.load_state_dict({
+        "state": {index: {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in entries.items()}
+                  for index, entries in state_dict["state"].items()},
+        "param_groups": state_dict["param_groups"]})
+    if manual_twin.scheduler is not None:
+        manual_twin.scheduler.load_state_dict(torch_twin.scheduler.state_dict())
 
 
 def run_case(case, dtype: str, device: str = "cpu", steps: int | None = None, seed: int = 0) -> CaseResult:
+    start_up = _torch_start_up()
+    start = time.perf_counter()
     torch_twin, manual_twin = build_twins(case, dtype, device, seed)
     share_dropout_masks(torch_twin.model, manual_twin.model)
     batches = case.data.stream(seed, dtype)
-    result = run_twins(torch_twin, manual_twin, batches, steps or case.steps, dtype, device, case.name)
-    if case.eval_steps:  # train, then evaluate (steps numbered after the training steps)
-        result.errors += evaluate_twins(torch_twin, manual_twin, batches, case.eval_steps, result.steps, dtype, device,
-                                        result.non_finite)
+    built = time.perf_counter() - start
+    result = run_twins(torch_twin, manual_twin, batches, steps or case.steps, dtype, device, case.name,
+                       eval_steps=case.eval_steps)
+    result.timing["build"] += built
+    result.timing["startup"] += start_up
+    result.timing["total"] += built + start_up
     return result

@@ -21,9 +21,12 @@ import torch
 import manual.nn
 import torch_ref.nn as torch_extra
 from compare import registry
-from compare.harness import TensorError, _compare_pairs, _model_pairs
+from compare.comparison import compare_once
+from compare.harness import TensorError
 from compare.masks import share_dropout_masks
-from compare.tolerances import tolerance_for
+from compare.reference import ModuleReference
+from compare.step_tensors import ModelTensors
+from compare.tolerances import error_model_for, tolerance_for
 from compare.twins import TORCH_DTYPES, cast_arrays, to_numpy, to_torch
 
 
@@ -128,7 +131,8 @@ def check_pair(torch_module, manual_module, arguments: tuple, dtype: str, *, tar
 
     The modules must already hold the same state (build_pair, or compare.testing). `finite`: a NaN/Inf in a
     manual output or gradient fails even where torch has the same one."""
-    tolerance = tolerance_for(dtype)
+    tolerance, model = tolerance_for(dtype), error_model_for(dtype)
+    reference = ModuleReference(torch_module) if model is not None else None  # before the forward: Dropout's mask
     inputs = arguments[:-1] if target else arguments
     torch_arguments = [torch.from_numpy(a) for a in arguments]
     for tensor in torch_arguments[:len(inputs)]:
@@ -144,13 +148,15 @@ def check_pair(torch_module, manual_module, arguments: tuple, dtype: str, *, tar
 
     output_names = ["output"] if len(m_outputs) == 1 else [f"output.{i}" for i in range(len(m_outputs))]
     pairs = list(zip(output_names, m_outputs, t_outputs))
-    for name, value, m_grad, t_arg in zip(input_names(manual_module, len(inputs)), inputs, m_grads, torch_arguments):
+    names = input_names(manual_module, len(inputs))
+    for name, value, m_grad, t_arg in zip(names, inputs, m_grads, torch_arguments):
         if value.dtype.kind == "f":  # autograd leaves .grad None for an input the output does not depend on
             zeros = np.zeros_like(value)
             pairs.append((f"grad.{name}", zeros if m_grad is None else m_grad,
                           zeros if t_arg.grad is None else t_arg.grad))
-    pairs += _model_pairs(torch_module, manual_module, after_step=False)
-    comparisons = _compare_pairs(0, pairs, tolerance, None)
+    pairs += ModelTensors(torch_module, manual_module).pairs(after_step=False)
+    comparisons = compare_once(pairs, tolerance, model,
+                               reference and reference.values(arguments, target, grad_outputs, names))
     if finite:
         manual_values = [(name, value) for name, value, _ in pairs if name.startswith(("output", "grad."))]
         comparisons += [_not_finite(name, value) for name, value in manual_values

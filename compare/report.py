@@ -2,7 +2,7 @@
 import json
 import math
 
-from compare.harness import CaseResult, TensorError
+from compare.harness import TIMED, CaseResult, TensorError
 from manual.atomic import atomic_write
 
 COLUMNS = ("case", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result", "ms/step manual",
@@ -35,8 +35,39 @@ def table(results: list[CaseResult]) -> str:
             lines += non_finite[1:]
     passed = sum(r.passed for r in results)
     lines.append(f"{passed} of {len(results)} case runs passed. err = max|manual - torch| / max|torch| per tensor, "
-                 "worst over steps; tol used = worst |manual - torch| / (rtol|torch| + atol) over all elements; "
-                 "float32 steps start from torch's state (compare/tolerances.py)")
+                 "worst over steps; tol used = worst |manual - torch| / allowed over all elements, allowed = "
+                 "1e-10|torch| + 1e-13 in float64; in float32 each step starts from torch's state and allowed = "
+                 "4x torch's own float32 error against a float64 torch reference + 16 ulps of the tensor's "
+                 "magnitude (compare/tolerances.py)")
+    return "\n".join(lines)
+
+
+def timing(results: list[CaseResult], wall: float | None = None) -> dict:
+    """Where the run's time went, in seconds: manual's steps, torch's steps, torch's one-time lazy import of
+    torch._dynamo (startup), and the harness's own work (the float64 reference steps, the comparison, the float32
+    resync, building the twins), summed over the case runs; `wall` (the whole check, as measured by the caller) adds
+    what happened outside them (the report)."""
+    parts = {part: sum(r.timing[part] for r in results) for part in TIMED}
+    total = sum(r.timing["total"] for r in results)
+    wall = total if wall is None else wall
+    harness = wall - parts["manual"] - parts["torch"] - parts["startup"]
+    return {"wall": wall, **parts, "outside_cases": wall - total, "harness": harness,
+            "harness_share": harness / wall if wall > 0 else 0.0,
+            "harness_share_with_startup": (harness + parts["startup"]) / wall if wall > 0 else 0.0,
+            "reference_steps": sum(r.references for r in results), "steps": sum(r.steps for r in results)}
+
+
+def profile(results: list[CaseResult], wall: float | None = None) -> str:
+    """The `timing` breakdown as text lines (`python -m compare --profile`)."""
+    t = timing(results, wall)
+    lines = [f"time: {t['wall']:.2f} s over {len(results)} case runs, {t['steps']} steps (after imports)"]
+    for part in ("manual", "torch", "startup", "harness"):
+        lines.append(f"  {part:9s}{t[part]:7.2f} s  {t[part] / t['wall']:6.1%}" if t["wall"] else f"  {part}: 0")
+    for part in ("reference", "compare", "resync", "build", "outside_cases"):
+        lines.append(f"    {part:14s}{t[part]:7.2f} s" + (f"  ({t['reference_steps']} float64 reference steps)"
+                                                             if part == "reference" else ""))
+    lines.append(f"harness share: {t['harness_share']:.1%} of the time (everything but manual's and torch's steps "
+                 f"and torch's start-up; {t['harness_share_with_startup']:.1%} with the start-up)")
     return "\n".join(lines)
 
 
@@ -52,7 +83,9 @@ def to_json(results: list[CaseResult]) -> dict:
     """Per case: summary, first and worst mismatch, each tensor's worst error over all steps, and where NaN/Inf
     first appeared on each side and whether the sides agree (compare/non_finite.py).
 
-    Timing fields are the only ones that change between two runs with the same seed.
+    Timing fields are the only ones that change between two runs with the same seed: each case's "timing" holds
+    ms/step of each side and, in "seconds", where its time went (summed over cases by `timing`, printed by
+    `python -m compare --profile`).
     """
     cases = []
     for result in results:
@@ -66,7 +99,8 @@ def to_json(results: list[CaseResult]) -> dict:
                       "worst": _error_json(result.worst),
                       "per_tensor": {name: _error_json(e) for name, e in per_tensor.items()},
                       "non_finite": result.non_finite.to_json(),
-                      "timing": {"ms_per_step_manual": ms_manual, "ms_per_step_torch": ms_torch}})
+                      "timing": {"ms_per_step_manual": ms_manual, "ms_per_step_torch": ms_torch,
+                                 "seconds": dict(result.timing), "reference_steps": result.references}})
     return {"passed": all(r.passed for r in results), "cases": cases}
 
 

@@ -19,22 +19,35 @@ MLP_ACTIVATIONS = sorted([*ACTIVATIONS, "maxout"])
 class LinearRegression(nn.Module):
     """O = X W_c + b (course) = x weightᵀ + bias (torch); state_dict keys `linear.weight`, `linear.bias`."""
 
+    head = None  # subclasses: name of an optional module after the Linear (forward applies it, backward starts there)
+
     def __init__(self, in_features: int, out_features: int = 1, dtype=None):
         super().__init__()
         self.linear = nn.Linear(in_features, out_features, dtype=dtype)
 
     def forward(self, input):
-        return self.linear(input)
+        z = self.linear(input)
+        return self._modules[self.head](z) if self.head in self._modules else z
 
     def backward(self, grad_output):
+        if self.head in self._modules:
+            grad_output = self._modules[self.head].backward(grad_output)
         return self.linear.backward(grad_output)
 
 
 class SoftmaxRegression(LinearRegression):
-    """Logits O = x weightᵀ + bias for `num_classes` classes; the softmax lives in CrossEntropyLoss."""
+    """Logits O = x weightᵀ + bias for `num_classes` classes; the softmax lives in CrossEntropyLoss.
 
-    def __init__(self, in_features: int, num_classes: int, dtype=None):
+    log_softmax=True returns log_softmax(O) over the classes instead, for NLLLoss (LogSoftmax + NLLLoss =
+    CrossEntropyLoss); backward is LogSoftmax's (g - softmax·Σg) and then Linear's. The state_dict keys stay.
+    """
+
+    head = "log_softmax"
+
+    def __init__(self, in_features: int, num_classes: int, dtype=None, log_softmax: bool = False):
         super().__init__(in_features, num_classes, dtype=dtype)
+        if log_softmax:
+            self.log_softmax = nn.LogSoftmax(dim=1)
 
 
 class LogisticRegression(LinearRegression):
@@ -45,19 +58,12 @@ class LogisticRegression(LinearRegression):
     same loss and gradients: BCE(σ(z), y) = BCEWithLogits(z, y), d/dz = p - y.
     """
 
+    head = "sigmoid"
+
     def __init__(self, in_features: int, sigmoid: bool = False, dtype=None):
         super().__init__(in_features, 1, dtype=dtype)
         if sigmoid:
             self.sigmoid = nn.Sigmoid()
-
-    def forward(self, input):
-        z = self.linear(input)
-        return self.sigmoid(z) if "sigmoid" in self._modules else z
-
-    def backward(self, grad_output):
-        if "sigmoid" in self._modules:
-            grad_output = self.sigmoid.backward(grad_output)
-        return self.linear.backward(grad_output)
 
 
 class MLP(nn.Sequential):

@@ -1,12 +1,19 @@
 """The harness must be able to fail: deliberately wrong backward passes are reported, naming the tensor."""
+import argparse
+
 import numpy as np
 import pytest
 
 import manual.nn as nn
-from compare.cases import CATALOGUE
+import manual.nn.functional.nll as nll_functional
+from compare import check
+from compare.cases import CATALOGUE, NLL_CASES
 from compare.harness import compare_arrays, run_twins
 from compare.tolerances import tolerance_for
 from compare.twins import build_twins
+
+
+nll_backward = nll_functional.nll_loss_backward
 
 
 class FlippedSignLinear(nn.Linear):
@@ -61,3 +68,17 @@ def test_one_sided_nan_fails_and_equal_nan_passes():
     assert not compare_arrays(0, "x", np.array([np.nan, 1.0]), np.array([0.0, 1.0]), tolerance).passed
     assert compare_arrays(0, "x", np.array([np.nan, np.inf]), np.array([np.nan, np.inf]), tolerance).passed
     assert not compare_arrays(0, "x", np.array([np.inf]), np.array([-np.inf]), tolerance).passed
+
+
+def test_python_m_compare_alone_catches_a_sign_flip_in_the_nll_backward(monkeypatch, capsys):
+    """`python -m compare` (the check's main over the whole catalogue) fails, and only on the NLLLoss and
+    CrossEntropyLoss cases with options (plain CrossEntropyLoss takes a shortcut that skips the NLL backward)."""
+    def flipped(*args, **kwargs):
+        return -nll_backward(*args, **kwargs)
+    monkeypatch.setattr(nll_functional, "nll_loss_backward", flipped)
+    monkeypatch.setattr(nn.NLLLoss, "derivative", staticmethod(flipped))
+    args = argparse.ArgumentParser()
+    check.add_arguments(args)
+    assert check.main(args.parse_args(["--dtype", "float64", "--device", "cpu"])) == 1
+    failed = {line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL ")}
+    assert failed == {case.name for case in NLL_CASES}

@@ -28,10 +28,17 @@ class LinearRegression(nn.Module):
 
 
 class SoftmaxRegression(LinearRegression):
-    """Logits for `num_classes` classes; pair with nn.CrossEntropyLoss."""
+    """Logits for `num_classes` classes; pair with nn.CrossEntropyLoss. log_softmax=True returns
+    log_softmax(logits) over the classes instead, for nn.NLLLoss."""
 
-    def __init__(self, in_features: int, num_classes: int, device=None, dtype=None):
+    def __init__(self, in_features: int, num_classes: int, device=None, dtype=None, log_softmax: bool = False):
         super().__init__(in_features, num_classes, device=device, dtype=dtype)
+        if log_softmax:
+            self.log_softmax = nn.LogSoftmax(dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.linear(x)
+        return self.log_softmax(z) if "log_softmax" in self._modules else z
 
 
 class LogisticRegression(LinearRegression):

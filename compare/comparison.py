@@ -1,0 +1,256 @@
+"""How far apart manual and torch are: per tensor, the largest difference, where it is, and how much of the allowed
+error it uses.
+
+`compare_arrays` compares one pair element by element (rtol/atol, compare/tolerances.py). `compare_step` compares
+all of a step's tensors at once: it flattens them into one float64 vector per side and, when the difference is
+finite everywhere (no NaN/Inf on either side: the usual case), takes every tensor's maximum and its position in a
+few vectorised operations; otherwise it falls back to the pair-by-pair comparison, which handles NaN/Inf and
+notes them (compare/non_finite.py). A finite difference everywhere also means there is nothing to note.
+Under a float32 error model the verdict needs the torch-vs-float64 spread of neighbouring steps, so
+`compare_step` returns the step's statistics and `judge` turns a run's statistics into errors at its end.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from compare.non_finite import NonFiniteLog
+from compare.tolerances import ErrorModel, Tolerance
+
+
+@dataclass
+class TensorError:
+    step: int
+    name: str
+    max_abs: float
+    max_rel: float  # max |a - b| / max |b|: the error relative to the tensor's scale
+    ratio: float  # |a - b| / allowed at the worst element: above 1 fails
+    index: tuple
+    manual: float
+    torch: float
+    allowed: float = math.nan  # the allowed |a - b| at that element (compare/tolerances.py)
+    scale: float = math.nan  # max |b| over the tensor's finite elements
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= 1.0
+
+    def describe(self) -> str:
+        return (f"step {self.step}, {self.name}{list(self.index)}: manual {self.manual!r} vs torch {self.torch!r} "
+                f"(abs {self.max_abs:.3e}, rel {self.max_rel:.3e}, allowed {self.allowed:.3e})")
+
+
+def missing(step: int, name: str, side: str) -> TensorError:
+    return TensorError(step, f"{name} (missing on {side})", np.inf, np.inf, np.inf, (), np.nan, np.nan)
+
+
+def _differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b|, 0 where both hold the same NaN/±Inf, Inf where they hold different ones."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        same_special = (a == b) | (np.isnan(a) & np.isnan(b))
+        diff = np.where(same_special, 0.0, np.abs(a - b))
+    return np.where(np.isnan(diff), np.inf, diff)
+
+
+def compare_arrays(step: int, name: str, manual_value, torch_value, tolerance: Tolerance) -> TensorError:
+    """Elementwise comparison; NaN/Inf count as equal only where both sides have the same one."""
+    a = np.asarray(manual_value, dtype=np.float64)
+    b = np.asarray(torch_value, dtype=np.float64)
+    if a.shape != b.shape:
+        return TensorError(step, f"{name} (shape {a.shape} vs {b.shape})", np.inf, np.inf, np.inf, (), np.nan, np.nan)
+    if a.size == 0:
+        return TensorError(step, name, 0.0, 0.0, 0.0, (), np.nan, np.nan)
+    diff = _differences(a, b)
+    allowed = tolerance.allowed(np.where(np.isfinite(b), b, 0.0))
+    ratio = diff / allowed
+    index = np.unravel_index(np.argmax(ratio), a.shape)
+    scale = float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0))
+    max_rel = float(diff.max()) / scale if scale > 0 else float(diff.max())
+    return TensorError(step, name, float(diff.max()), max_rel, float(ratio[index]), tuple(int(i) for i in index),
+                       float(a[index]), float(b[index]), float(np.broadcast_to(allowed, a.shape)[index]), scale)
+
+
+def _unravel(flat: int, shape: tuple) -> tuple:
+    if len(shape) == 1:
+        return (flat,)
+    if len(shape) == 2:
+        return divmod(flat, shape[1])
+    index = []
+    for size in reversed(shape):
+        flat, i = divmod(flat, size)
+        index.append(i)
+    return tuple(reversed(index))
+
+
+def _segment_argmax(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray):
+    """Per segment (all non-empty, no NaN): the maximum and the flat position of its first occurrence."""
+    maxima = np.maximum.reduceat(values, starts)
+    hits = np.flatnonzero(values == np.repeat(maxima, sizes))
+    segment = np.searchsorted(starts, hits, side="right") - 1
+    first = np.empty(len(hits), dtype=bool)
+    first[:1] = True
+    np.not_equal(segment[1:], segment[:-1], out=first[1:])
+    return maxima, hits[first]
+
+
+@dataclass
+class StepStats:
+    """One step's comparison under an error model, before its verdict: per tensor (non-empty, same shape on both
+    sides) the largest difference, its position and values, torch's largest magnitude and, once the float64
+    reference has run, torch's largest difference from it (`spread`, NaN until then)."""
+    step: int
+    names: list
+    shapes: list
+    max_abs: np.ndarray
+    position: np.ndarray
+    manual: np.ndarray
+    torch: np.ndarray
+    magnitude: np.ndarray
+    spread: np.ndarray
+    torch_flat: np.ndarray
+    starts: np.ndarray
+    sizes: np.ndarray
+
+    def beyond_floor(self, model: ErrorModel) -> bool:
+        """Some tensor differs by more than the floor alone allows (so its spread decides)."""
+        return bool(np.any(self.max_abs > model.floor(self.magnitude)))
+
+    def add_reference(self, reference_values: list) -> None:
+        """torch's largest |t - r| per tensor, over its finite elements (a reference missing or of another shape:
+        no spread)."""
+        ok = [r is not None and np.shape(r) == shape for r, shape in zip(reference_values, self.shapes)]
+        if not all(ok):
+            reference_values = [r if good else np.full(shape, np.nan) for r, good, shape
+                                in zip(reference_values, ok, self.shapes)]
+        r = _flatten(reference_values, self.sizes)
+        with np.errstate(invalid="ignore"):
+            spread = np.abs(self.torch_flat - r)
+        spread[~np.isfinite(spread)] = 0.0
+        self.spread = np.maximum.reduceat(spread, self.starts) if len(self.starts) else np.zeros(0)
+
+
+def _flatten(values: list, sizes: np.ndarray) -> np.ndarray:
+    if not values:
+        return np.zeros(0)
+    return np.concatenate([v.reshape(-1) for v in values], dtype=np.float64)
+
+
+def as_array(value) -> np.ndarray:
+    """A NumPy view of a value of either side (torch tensors on any device, arrays, Python numbers)."""
+    if type(value) is np.ndarray:
+        return value
+    if isinstance(value, torch.Tensor):
+        value = value.data
+        return (value if value.device.type == "cpu" else value.cpu()).numpy()
+    return np.asarray(value)
+
+
+def compare_step(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLog | None,
+                 model: ErrorModel | None = None):
+    """Compare (name, manual value, torch value) pairs (None: missing on that side, which fails).
+
+    Without `model`: a list of TensorErrors (elementwise rtol/atol). With `model`: (errors decided now: missing
+    tensors, shape mismatches, empty tensors; StepStats of the rest, judged at the end of the run)."""
+    decided, kept = [], []
+    for name, m_value, t_value in pairs:
+        if m_value is None or t_value is None:
+            decided.append(missing(step, name, "manual" if m_value is None else "torch"))
+            continue
+        m_array = m_value if type(m_value) is np.ndarray else as_array(m_value)
+        t_array = t_value if type(t_value) is np.ndarray else as_array(t_value)
+        if m_array.shape != t_array.shape or not t_array.size:
+            decided.append(compare_arrays(step, name, m_array, t_array, tolerance))
+        else:
+            kept.append((name, t_array.shape, t_array.size, m_array, t_array))
+    names, shapes, sizes, manual_values, torch_values = (list(column) for column in zip(*kept)) if kept else \
+        ([], [], [], [], [])
+    sizes = np.array(sizes, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else sizes
+    a, b = _flatten(manual_values, sizes), _flatten(torch_values, sizes)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(a - b)
+    finite = bool(np.isfinite(diff).all())
+    if not finite and non_finite is not None:
+        for name, m_array, t_array in zip(names, manual_values, torch_values):
+            non_finite.note(step, name, m_array, t_array)
+    if model is None:
+        return decided + _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, tolerance)
+    if not finite:
+        diff = _differences(a, b)
+    if len(names):
+        max_abs, position = _segment_argmax(diff, starts, sizes)
+        with np.errstate(invalid="ignore"):
+            magnitude = np.maximum.reduceat(np.where(np.isfinite(b), np.abs(b), 0.0), starts)
+    else:
+        max_abs = position = magnitude = np.zeros(0)
+    stats = StepStats(step, names, shapes, max_abs, position, a[position], b[position], magnitude,
+                      np.full(len(names), np.nan), b, starts, sizes)
+    return decided, stats
+
+
+def _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, tolerance) -> list[TensorError]:
+    if not names:
+        return []
+    if not finite:
+        return [compare_arrays(step, name, a[s:s + n].reshape(shape), b[s:s + n].reshape(shape), tolerance)
+                for name, shape, s, n in zip(names, shapes, starts.tolist(), sizes.tolist())]
+    allowed = tolerance.allowed(b)
+    ratio, position = _segment_argmax(diff / allowed, starts, sizes)
+    max_abs = np.maximum.reduceat(diff, starts)
+    scale = np.maximum.reduceat(np.abs(b), starts)
+    max_rel = np.divide(max_abs, scale, out=max_abs.copy(), where=scale > 0)
+    return [TensorError(step, name, d, r, q, _unravel(p - s, shape), m, t, w, c)
+            for name, shape, d, r, q, p, s, m, t, w, c in zip(
+                names, shapes, max_abs.tolist(), max_rel.tolist(), ratio.tolist(), position.tolist(),
+                starts.tolist(), a[position].tolist(), b[position].tolist(), allowed[position].tolist(),
+                scale.tolist())]
+
+
+def _sliding_max(values: np.ndarray, width: int) -> np.ndarray:
+    """Along axis 0: the maximum over each row and its (width - 1) / 2 neighbours on either side."""
+    half = width // 2
+    padded = np.pad(values, [(half, half)] + [(0, 0)] * (values.ndim - 1), constant_values=-np.inf)
+    return np.lib.stride_tricks.sliding_window_view(padded, width, axis=0).max(axis=-1)
+
+
+def judge(stats: list[StepStats], model: ErrorModel) -> list[TensorError]:
+    """The errors of a run's steps under `model`: each tensor's bound pools its spread and magnitude over the
+    steps within ±model.window among the steps that compare the same tensors (the training steps; the eval
+    steps), see compare/tolerances.py."""
+    phases: dict[tuple, list[int]] = {}
+    for i, step_stats in enumerate(stats):
+        phases.setdefault(tuple(step_stats.names), []).append(i)
+    bounds = [np.zeros(0)] * len(stats)
+    width = 2 * model.window + 1
+    for names, members in phases.items():
+        if not names:
+            continue
+        spread = np.array([stats[i].spread for i in members])
+        magnitude = np.array([stats[i].magnitude for i in members])
+        spread = _sliding_max(np.where(np.isnan(spread), 0.0, spread), width)
+        for i, bound in zip(members, model.allowed(spread, _sliding_max(magnitude, width))):
+            bounds[i] = bound
+    errors = []
+    for s, bound in zip(stats, bounds):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(s.max_abs == 0, 0.0, s.max_abs / bound)
+            max_rel = np.where(s.magnitude > 0, s.max_abs / np.where(s.magnitude > 0, s.magnitude, 1), s.max_abs)
+        errors += [TensorError(s.step, name, d, r, q, _unravel(p - start, shape), m, t, w, c)
+                   for name, shape, d, r, q, p, start, m, t, w, c in zip(
+                       s.names, s.shapes, s.max_abs.tolist(), max_rel.tolist(), ratio.tolist(), s.position.tolist(),
+                       s.starts.tolist(), s.manual.tolist(), s.torch.tolist(), bound.tolist(),
+                       s.magnitude.tolist())]
+    return errors
+
+
+def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, reference: dict | None) -> list[TensorError]:
+    """One evaluation (step 0) of (name, manual, torch) pairs: elementwise without `model`; with it, the error
+    model, torch's spread measured against `reference` (name -> float64 value) on this evaluation alone."""
+    if model is None:
+        return compare_step(0, pairs, tolerance, None)
+    decided, stats = compare_step(0, pairs, tolerance, None, model)
+    stats.add_reference([None if reference.get(name) is None else as_array(reference[name]) for name in stats.names])
+    return decided + judge([stats], model)

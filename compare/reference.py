@@ -1,0 +1,155 @@
+"""The float64 reference of a float32 step: torch, in float64, from torch's own float32 state and batch.
+
+compare/tolerances.py bounds manual's float32 error by torch's measured float32 error against this reference
+(|t - r|). It is torch's computation in every respect but the precision: the twin is a copy of the float32
+torch model in float64, its optimizer the same class with the same groups, its loss function a float64 copy,
+its gradient clipping the same function, its Dropout layers replaying the mask the float32 twin drew (read out
+with compare.masks without touching torch's random stream). Before each step it takes over the float32 twin's
+parameters, buffers, optimizer state and group hyperparameters (`sync`), so the two start every step from the
+same numbers. No lr scheduler: the lr a scheduler sets is computed in double on every side, so the reference lr
+is torch's own (the harness takes `state.group*.lr` from the float32 twin).
+"""
+from __future__ import annotations
+
+import copy
+import types
+
+import numpy as np
+import torch
+
+from compare.masks import MaskRelay, draws_mask
+from compare.twins import Twin, torch_step
+
+
+class ReplayedDropout(torch.nn.Module):
+    """Dropout that applies the mask its float32 twin drew (from `relay`), scaled by 1/(1-p) as torch does."""
+
+    def __init__(self, p: float, relay: MaskRelay, holder):
+        super().__init__()
+        self.p, self.relay, self.holder = p, relay, holder
+
+    def forward(self, input):
+        if not draws_mask(self):
+            return input
+        mask = torch.from_numpy(self.holder.mask_provider(tuple(input.shape))).to(input.device)
+        return input * mask * (1.0 / (1.0 - self.p))
+
+
+def _float64_model(model: torch.nn.Module) -> tuple[torch.nn.Module, list[MaskRelay]]:
+    """A float64 copy of `model` without its hooks; each Dropout replays the mask `model`'s Dropout draws."""
+    reference = copy.deepcopy(model)
+    for module in reference.modules():
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+    relays = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Dropout):
+            holder = types.SimpleNamespace()
+            relay = MaskRelay(module, holder, name)
+            replayed = ReplayedDropout(module.p, relay, holder)
+            replayed.train(module.training)
+            if not name:  # the model is a Dropout itself
+                reference = replayed
+            else:
+                parent_name, _, child = name.rpartition(".")
+                setattr(reference.get_submodule(parent_name) if parent_name else reference, child, replayed)
+            relays.append(relay)
+    return reference.to(torch.float64), relays
+
+
+class Reference:
+    """torch in float64, following a float32 torch twin step by step (see the module docstring)."""
+
+    def __init__(self, torch_twin: Twin):
+        self.source = torch_twin
+        model, self.relays = _float64_model(torch_twin.model)
+        self.params = list(model.parameters())
+        self.source_params = list(torch_twin.model.parameters())
+        index = {id(p): i for i, p in enumerate(self.source_params)}
+        groups = [{**{k: v for k, v in group.items() if k != "params"},
+                   "params": [self.params[index[id(p)]] for p in group["params"]]}
+                  for group in torch_twin.optimizer.param_groups]
+        optimizer = type(torch_twin.optimizer)(groups)
+        loss_fn = copy.deepcopy(torch_twin.loss_fn).to(torch.float64)
+        self.twin = Twin(model, loss_fn, optimizer, clip=torch_twin.clip)
+        self.buffers, self.source_buffers = list(model.buffers()), list(torch_twin.model.buffers())
+        self.signature, self.state, self.sources, self.targets = None, {}, [], []
+
+    def sync(self) -> None:
+        """Take over the float32 twin's parameters, buffers, optimizer state and hyperparameters (upcast), and
+        forget masks queued for a step the reference did not run. One `_foreach_copy_` for all tensors; the
+        float64 state tensors are made anew only when the float32 twin's state tensors change (its first steps)."""
+        source, twin = self.source, self.twin
+        signature = [(id(theirs), [(k, id(v)) for k, v in source.optimizer.state[theirs].items()])
+                     for theirs in self.source_params if source.optimizer.state.get(theirs)]
+        if signature != self.signature:
+            self.signature, self.state = signature, {}
+            for mine, theirs in zip(self.params, self.source_params):
+                state = source.optimizer.state.get(theirs)
+                if state:
+                    self.state[mine] = {k: (v.clone() if k == "step" else v.to(torch.float64))
+                                        if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+            self.sources = self.source_params + self.source_buffers + [
+                v for theirs in self.source_params for v in source.optimizer.state.get(theirs, {}).values()
+                if isinstance(v, torch.Tensor)]
+            self.targets = self.params + self.buffers + [
+                v for mine in self.params for v in self.state.get(mine, {}).values() if isinstance(v, torch.Tensor)]
+        with torch.no_grad():
+            torch._foreach_copy_(self.targets, self.sources)
+        for mine, theirs in zip(twin.optimizer.param_groups, source.optimizer.param_groups):
+            mine.update({k: v for k, v in theirs.items() if k != "params"})
+        twin.optimizer.state.clear()
+        twin.optimizer.state.update((mine, dict(state)) for mine, state in self.state.items())
+        for relay in self.relays:
+            relay.queue.clear()
+
+    def train(self, mode: bool) -> None:
+        self.twin.model.train(mode)
+
+    def step(self, x: np.ndarray, y: np.ndarray, device: str):
+        """One training step from the synced state: (output, loss, dL/dx), as `torch_step`."""
+        return torch_step(self.twin, _upcast(x), _upcast(y), device, input_grad=True)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, device: str):
+        """Forward, loss and backward without an optimizer step: (output, loss, dL/dx)."""
+        x_t = torch.from_numpy(_upcast(x)).to(device)
+        x_t.requires_grad_(x_t.is_floating_point())
+        self.twin.model.zero_grad()
+        output = self.twin.model(x_t)
+        loss = self.twin.loss_fn(output, torch.from_numpy(_upcast(y)).to(device))
+        loss.backward()
+        return output, loss, x_t.grad
+
+
+def _upcast(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.float64) if array.dtype.kind == "f" else array
+
+
+class ModuleReference:
+    """One module or loss in float64 from a float32 torch module's state (compare/module_check.py); build it before
+    the float32 forward, so that a Dropout replays the mask that forward draws."""
+
+    def __init__(self, torch_module: torch.nn.Module):
+        self.module, self.relays = _float64_model(torch_module)
+
+    def values(self, arguments: tuple, target: bool, grad_outputs: tuple, input_names: list[str]) -> dict:
+        """The float64 value of every compared tensor (named as compare/module_check.py names them: output or
+        output.k, grad.<input name>, grad.<param>, buffer.<name>) for the same arguments (the target last when
+        `target`) and grad_outputs."""
+        tensors = [torch.from_numpy(_upcast(np.asarray(a))) for a in arguments]
+        inputs = tensors[:-1] if target else tensors
+        for tensor in inputs:
+            tensor.requires_grad_(tensor.is_floating_point())
+        outputs = self.module(*tensors)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        differentiable = [(out, grad) for out, grad in zip(outputs, grad_outputs) if out.requires_grad]
+        if differentiable:
+            torch.autograd.backward([out for out, _ in differentiable],
+                                    [None if g is None else torch.from_numpy(_upcast(g)) for _, g in differentiable])
+        names = ["output"] if len(outputs) == 1 else [f"output.{i}" for i in range(len(outputs))]
+        values = dict(zip(names, outputs))
+        values.update((f"grad.{name}", torch.zeros_like(t) if t.grad is None else t.grad)
+                      for name, t in zip(input_names, inputs) if t.is_floating_point())
+        values.update((f"grad.{n}", p.grad) for n, p in self.module.named_parameters())
+        values.update((f"buffer.{n}", b) for n, b in self.module.named_buffers())
+        return values
