@@ -3,6 +3,7 @@ from manual.nn import functional
 from manual.nn.activation import (ELU, GELU, SELU, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax,
                                   Softplus, Tanh)
 from manual.nn.container import Sequential
+from manual.nn.conv import Conv1d, Conv2d
 from manual.nn.dropout import Dropout
 from manual.nn.linear import Flatten, Linear
 from manual.nn.loss import BCELoss, BCEWithLogitsLoss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
@@ -10,6 +11,7 @@ from manual.nn.maxout import Maxout
 from manual.nn.module import Module, Parameter
 from manual.nn.nll_loss import CrossEntropyLoss, NLLLoss
 from manual.nn.normalization import BatchNorm1d
+from manual.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from manual.nn import utils
 
 __all__ = ["functional", "Module", "Parameter", "Sequential",
@@ -17,4 +19,5 @@ __all__ = ["functional", "Module", "Parameter", "Sequential",
            "Identity", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax",
            "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
-           "CrossEntropyLoss"]
+           "CrossEntropyLoss",
+           "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
