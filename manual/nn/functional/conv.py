@@ -8,18 +8,20 @@ with zeros (pt, pb rows, pl, pr columns), stride (sh, sw) and dilation (dh, dw):
     Ho = ⌊(H + pt + pb - dh·(kh-1) - 1) / sh⌋ + 1      (likewise Wo)
 
 Kernel position (p, q) reads the strided view x̃[:, :, dh·p :: sh, dw·q :: sw] cut to (Ho, Wo): a "tap"
-(`taps`). Forward: the kh·kw taps are copied once into an im2col array (N, g, C/g·kh·kw, Ho·Wo), and every
-group is one matrix product with weight viewed as (g, O/g, C/g·kh·kw). The array is freed when the forward ends.
+(`taps`). Forward: the kh·kw taps are copied into an im2col array (samples, g, C/g·kh·kw, Ho·Wo), and every
+sample and group is one matrix product with weight viewed as (g, O/g, C/g·kh·kw). The batch goes through in
+chunks of samples whose im2col array is no larger than their output (at least one sample per chunk), so the
+forward holds about twice the output, not C·kh·kw/O times it; nothing of it is kept for the backward.
 
 Backward, with G = dL/dy. y is linear in w, b and x̃, and each product w·x̃ appears once per (n, o, i, j):
     dL/db[o]          = Σ_{n,i,j} G[n, o, i, j]
     dL/dw[o, c, p, q] = Σ_{n,i,j} G[n, o, i, j] · x̃[n, c_o + c, sh·i + dh·p, sw·j + dw·q]
-                      = (G as (O/g, N·Ho·Wo)) @ (tap (p, q) as (C/g, N·Ho·Wo))ᵀ, per group
+                      = Σ_n (G[n] as (O/g, Ho·Wo)) @ (tap (p, q) of x̃[n] as (C/g, Ho·Wo))ᵀ, per group
     dL/dx̃[n, c, sh·i + dh·p, sw·j + dw·q] += Σ_o w[o, c, p, q] · G[n, o, i, j]      for every (p, q)
-                      = tap (p, q) of dL/dx̃ += (w[:, :, p, q] as (C/g, O/g)) @ (G as (O/g, N·Ho·Wo)), per group
+                      = tap (p, q) of dL/dx̃[n] += (w[:, :, p, q] as (C/g, O/g)) @ (G[n] as (O/g, Ho·Wo)), per group
 and dL/dx is dL/dx̃ without its padding (positions never read, e.g. rows skipped by a stride, get 0).
-The backward loops over the kh·kw kernel positions and never builds the im2col array: besides G in group
-layout and dL/dx̃ it holds one tap (N·C·Ho·Wo values) at a time.
+The backward loops over the kh·kw kernel positions and never builds the im2col array: besides dL/dx̃ it holds
+one tap and one product (N·C·Ho·Wo values each) at a time.
 
 padding: an int, a pair, "valid" (0) or "same" (stride 1 only; total d·(k-1) per dim, the odd unit on the
 bottom/right, as torch). Conv1d is Conv2d on (N, C, 1, L) with a (1, k) kernel.
@@ -84,11 +86,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     pads = conv_padding(padding, (kh, kw), stride, dilation)
     ho, wo = conv_output_size((h, w), pads, (kh, kw), stride, dilation)
-    cols = np.empty((n, groups, group_channels, kh, kw, ho, wo), dtype=input.dtype)
-    for p, q, tap in taps(pad2d(input, pads), (kh, kw), stride, dilation, (ho, wo)):
-        cols[:, :, :, p, q] = tap.reshape(n, groups, group_channels, ho, wo)
-    k = group_channels * kh * kw
-    y = np.matmul(weight.reshape(groups, out_channels // groups, k), cols.reshape(n, groups, k, ho * wo))
+    k, padded = group_channels * kh * kw, pad2d(input, pads)
+    chunk = min(n, max(1, n * out_channels // (groups * k)))  # samples per im2col array (module docstring)
+    weight_rows = weight.reshape(groups, out_channels // groups, k)
+    y = np.empty((n, groups, out_channels // groups, ho * wo), dtype=input.dtype)
+    cols = np.empty((chunk, groups, group_channels, kh, kw, ho, wo), dtype=input.dtype)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        for p, q, tap in taps(padded[start:stop], (kh, kw), stride, dilation, (ho, wo)):
+            cols[:stop - start, :, :, p, q] = tap.reshape(stop - start, groups, group_channels, ho, wo)
+        np.matmul(weight_rows, cols[:stop - start].reshape(stop - start, groups, k, ho * wo), out=y[start:stop])
     y = y.reshape(n, out_channels, ho, wo)
     if bias is not None:
         y += bias[:, None, None]
@@ -104,21 +111,19 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     pads = conv_padding(padding, (kh, kw), stride, dilation)
     ho, wo = grad_output.shape[2:]
     group_out = out_channels // groups
-    # G per group as (g, O/g, N·Ho·Wo): the left factor of every product below
-    grad_rows = grad_output.reshape(n, groups, group_out, ho * wo).transpose(1, 2, 0, 3).reshape(
-        groups, group_out, n * ho * wo)
+    grad_rows = grad_output.reshape(n, groups, group_out, ho * wo)  # G[n] per group: (O/g, Ho·Wo)
     padded = pad2d(input, pads)
     grad_padded = np.zeros(padded.shape, dtype=input.dtype) if needs_input_grad else None
     weight_groups = weight.reshape(groups, group_out, group_channels, kh, kw)
     grad_weight = np.empty_like(weight_groups)
     geometry = ((kh, kw), stride, dilation, (ho, wo))
     for p, q, tap in taps(padded, *geometry):
-        tap_rows = tap.transpose(1, 0, 2, 3).reshape(groups, group_channels, n * ho * wo)
-        grad_weight[..., p, q] = grad_rows @ tap_rows.transpose(0, 2, 1)
+        tap_rows = tap.reshape(n, groups, group_channels, ho * wo)
+        grad_weight[..., p, q] = (grad_rows @ tap_rows.transpose(0, 1, 3, 2)).sum(axis=0)
     if needs_input_grad:
         for p, q, grad_tap in taps(grad_padded, *geometry):
-            contribution = weight_groups[..., p, q].transpose(0, 2, 1) @ grad_rows  # (g, C/g, N·Ho·Wo)
-            grad_tap += contribution.reshape(channels, n, ho, wo).transpose(1, 0, 2, 3)
+            contribution = weight_groups[..., p, q].transpose(0, 2, 1) @ grad_rows  # (N, g, C/g, Ho·Wo)
+            grad_tap += contribution.reshape(n, channels, ho, wo)
     grad_input = None
     if needs_input_grad:
         (top, _), (left, _) = pads

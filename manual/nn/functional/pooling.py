@@ -52,14 +52,15 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """Returns (y, argmax): argmax[n, c, i, j] = kh·p + q of window (i, j)'s first maximal position (p, q)."""
     kernel, stride, _, dilation, out, pads = pool_geometry(input.shape[-2:], kernel_size, stride, padding, dilation,
                                                            ceil_mode)
-    best, argmax = None, np.zeros(input.shape[:-2] + out, dtype=np.int64)
+    best, argmax = None, np.zeros(input.shape[:-2] + out, dtype=np.uint8 if np.prod(kernel) < 256 else np.int64)
     for p, q, tap in taps(pad2d(input, pads, -np.inf), kernel, stride, dilation, out):
         if best is None:
             best = tap.copy()
             continue
-        better = (tap > best) | np.isnan(tap)
-        best = np.where(better, tap, best)
-        argmax[better] = p * kernel[1] + q
+        better = tap > best
+        better |= np.isnan(tap)
+        np.maximum(best, tap, out=best)  # NaN wins, as the update above
+        np.copyto(argmax, p * kernel[1] + q, where=better)
     return best, argmax
 
 
@@ -70,7 +71,7 @@ def max_pool2d_backward(grad_output, argmax, input_shape, kernel_size, stride=No
     grad_padded = np.zeros(input_shape[:-2] + tuple(n + a + b for n, (a, b) in zip(input_shape[-2:], pads)),
                            dtype=grad_output.dtype)
     for p, q, grad_tap in taps(grad_padded, kernel, stride, dilation, out):
-        grad_tap += np.where(argmax == p * kernel[1] + q, grad_output, 0)
+        np.add(grad_tap, grad_output, out=grad_tap, where=argmax == p * kernel[1] + q)
     return _crop(grad_padded, pads, input_shape)
 
 
