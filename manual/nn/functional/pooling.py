@@ -71,7 +71,7 @@ def max_pool2d_backward(grad_output, argmax, input_shape, kernel_size, stride=No
     grad_padded = np.zeros(input_shape[:-2] + tuple(n + a + b for n, (a, b) in zip(input_shape[-2:], pads)),
                            dtype=grad_output.dtype)
     for p, q, grad_tap in taps(grad_padded, kernel, stride, dilation, out):
-        np.add(grad_tap, grad_output, out=grad_tap, where=argmax == p * kernel[1] + q)
+        grad_tap += np.where(argmax == p * kernel[1] + q, grad_output, 0)  # (G·mask would turn an inf G into NaN)
     return _crop(grad_padded, pads, input_shape)
 
 
