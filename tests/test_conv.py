@@ -1,5 +1,6 @@
 """Conv and pooling layers beyond the module catalogue: torch's init, keys and shapes, refusals, the tie rule by
 hand, needs_input_grad, read-only inputs, the CNN twins, and the backward's memory bound."""
+import argparse
 import tracemalloc
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 import manual.models
 import manual.nn as mnn
 import torch_ref.models
+from compare import bench, cv, recipe_args
 from manual import random
 
 CONV_SPECS = [("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=3)),
@@ -162,3 +164,25 @@ def test_conv2d_builds_no_whole_batch_im2col_array():
     backward_peak = _traced_peak(lambda: layer.backward(grad))
     assert forward_peak < im2col_bytes / 2, f"forward peak {forward_peak} bytes vs im2col {im2col_bytes}"
     assert backward_peak < im2col_bytes / 2, f"backward peak {backward_peak} bytes vs im2col {im2col_bytes}"
+
+
+def test_cnn_bench_size_flops_by_hand_and_twins_agree():
+    """batch 32, 3×64×64, convs 3→8 and 8→16 (k3, same size), pools to 32×32 and 16×16, Linear(16·16·16, 10)."""
+    size = bench.SIZES["cnn"]
+    conv1, conv2 = 2 * 32 * 8 * 64 * 64 * 3 * 9, 2 * 32 * 16 * 32 * 32 * 8 * 9
+    assert size.flops == 2 * conv1 + 3 * conv2 + 2 * 2 * 32 * 16 * 16 * 16 * 10  # no dX for the data
+    assert not size.sklearn and bench.SIZES["small"].sklearn
+    bench.check_agreement(size, "float32")
+
+
+def test_cv_trains_the_cnn_on_digit_images():
+    pytest.importorskip("sklearn")
+    parser = argparse.ArgumentParser()
+    cv.add_arguments(parser)
+    args = parser.parse_args(["--model", "cnn", "--limit", "60", "--folds", "2", "--epochs", "1", "--no-sklearn"])
+    dataset = recipe_args.dataset_from_args(args)
+    assert dataset.X.shape == (60, 1, 8, 8)
+    recipe = recipe_args.recipe_from_args(args, dataset)
+    assert recipe.model == ("CNN", {"in_channels": 1, "image_size": (8, 8), "num_classes": 10})
+    _, splits = cv.make_splits(dataset, folds=2)
+    assert all(result.agree for result in cv.run_cv(dataset, recipe, splits, peer=True))  # the peer sits out
