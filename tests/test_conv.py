@@ -6,11 +6,15 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import manual.models
 import manual.nn as mnn
 import torch_ref.models
 from compare import bench, cv, recipe_args
+from compare.module_cases import ModuleCase, normal
+from compare.module_check import check_module_case
 from manual import random
 
 CONV_SPECS = [("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=3)),
@@ -186,3 +190,49 @@ def test_cv_trains_the_cnn_on_digit_images():
     assert recipe.model == ("CNN", {"in_channels": 1, "image_size": (8, 8), "num_classes": 10})
     _, splits = cv.make_splits(dataset, folds=2)
     assert all(result.agree for result in cv.run_cv(dataset, recipe, splits, peer=True))  # the peer sits out
+
+
+# -- property tests: random geometry against torch (compare/module_check.py, tolerances of compare/tolerances.py)
+def _matches_torch(module, shape, dtype, seed):
+    errors = check_module_case(ModuleCase("property", module, normal(*shape)), dtype, seed)
+    failing = [e.describe() for e in errors if not e.passed]
+    assert not failing, f"{module} on {shape} [{dtype}, seed {seed}]: " + "; ".join(failing)
+
+
+DTYPES, SEEDS, SMALL = st.sampled_from(["float32", "float64"]), st.integers(0, 2**16), st.integers(1, 3)
+
+
+@given(st.data(), st.sampled_from([1, 2]), SMALL, SMALL, DTYPES, SEEDS)
+def test_conv_property(data, dims, groups, per_group, dtype, seed):
+    kernel = tuple(data.draw(st.lists(st.integers(1, 4), min_size=dims, max_size=dims)))
+    dilation = tuple(data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims)))
+    stride = tuple(data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims)))
+    padding = data.draw(st.sampled_from(["same", "valid"]) if stride == (1,) * dims else
+                        st.lists(st.integers(0, 2), min_size=dims, max_size=dims).map(tuple))
+    spatial = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 4)) for k, d in zip(kernel, dilation))
+    batch = data.draw(st.sampled_from([(), (1,), (2,)]))
+    module = (f"Conv{dims}d", {"in_channels": groups * per_group, "out_channels": groups * data.draw(SMALL),
+                               "kernel_size": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+                               "groups": groups, "bias": data.draw(st.booleans())})
+    _matches_torch(module, (*batch, groups * per_group, *spatial), dtype, seed)
+
+
+@given(st.data(), st.sampled_from(["MaxPool2d", "AvgPool2d"]), st.booleans(), DTYPES, SEEDS)
+def test_pool_property(data, name, ceil_mode, dtype, seed):
+    kernel = tuple(data.draw(st.lists(st.integers(1, 4), min_size=2, max_size=2)))
+    stride = tuple(data.draw(st.lists(st.integers(1, 4), min_size=2, max_size=2)))
+    padding = tuple(data.draw(st.integers(0, k // 2)) for k in kernel)
+    dilation = tuple(data.draw(st.lists(st.integers(1, 2), min_size=2, max_size=2))) if name == "MaxPool2d" else (1, 1)
+    spatial = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 5)) for k, d in zip(kernel, dilation))
+    kwargs = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
+    if name == "MaxPool2d":
+        kwargs["dilation"] = dilation
+    else:
+        kwargs["count_include_pad"] = data.draw(st.booleans())
+        kwargs["divisor_override"] = data.draw(st.sampled_from([None, None, 3]))
+    _matches_torch((name, kwargs), (*data.draw(st.sampled_from([(), (2,)])), 2, *spatial), dtype, seed)
+
+
+@given(st.integers(1, 9), st.integers(1, 9), st.sampled_from([1, 2, 3, 5, None]), st.integers(1, 6), DTYPES, SEEDS)
+def test_adaptive_avg_pool_property(height, width, out_height, out_width, dtype, seed):
+    _matches_torch(("AdaptiveAvgPool2d", {"output_size": (out_height, out_width)}), (2, 3, height, width), dtype, seed)
