@@ -27,15 +27,23 @@ UNSUPPORTED = {"return_indices": (lambda v: bool(v), "manual's MaxPool2d has no 
 
 
 def _module_db():
-    """torch's module_db; torch's test utilities import `expecttest` for their TestCase base class only, which
-    this project does not install, so a plain unittest.TestCase stands in when it is missing."""
+    """torch's module_db, imported without its side effects on the other tests.
+
+    torch's test utilities import `expecttest` for their TestCase base class only, which this project does not
+    install, so a plain unittest.TestCase stands in when it is missing. Importing them also freezes
+    torch.backends' global flags (`disable_global_flags()`, for torch's own suite), after which setting e.g.
+    `torch.backends.cudnn.allow_tf32` raises; the flags are unfrozen again if they were not frozen before.
+    """
     try:
         import expecttest  # noqa: F401
     except ImportError:
         stub = types.ModuleType("expecttest")
         stub.TestCase = unittest.TestCase
         sys.modules["expecttest"] = stub
+    frozen = torch.backends.flags_frozen()
     from torch.testing._internal.common_modules import module_db
+    if not frozen:
+        torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True
     return module_db
 
 
@@ -55,8 +63,10 @@ def _samples():
 SAMPLES = _samples()
 
 
-def test_every_module_has_samples():
+def test_every_module_has_samples_and_the_backend_flags_stay_settable():
     assert {param.values[0] for param in SAMPLES} == set(MODULES)
+    assert not torch.backends.flags_frozen()
+    torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32  # what compare.bench and compare.check do
 
 
 @pytest.mark.parametrize("name, sample", SAMPLES)

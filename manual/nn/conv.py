@@ -4,6 +4,7 @@ import numpy as np
 from manual import random
 from manual.nn import functional as F
 from manual.nn._checks import check_float_input, check_grad_output, resolve_dtype
+from manual.nn.functional.conv import conv_output_size
 from manual.nn.module import Module, Parameter
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -34,8 +35,8 @@ class _ConvNd(Module):
             raise NotImplementedError(f"{name}: padding_mode={padding_mode!r} is not implemented in manual "
                                       f"(only 'zeros'); torch has it")
         as_tuple = (lambda v: (int(v),) * self.dims if isinstance(v, (int, np.integer)) else tuple(int(x) for x in v))
-        self.in_channels, self.out_channels, self.groups, self.padding_mode = in_channels, out_channels, groups, \
-            padding_mode
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.padding_mode = padding_mode
         self.kernel_size, self.stride, self.dilation = as_tuple(kernel_size), as_tuple(stride), as_tuple(dilation)
         self.padding = padding if isinstance(padding, str) else as_tuple(padding)
         if isinstance(padding, str):
@@ -89,16 +90,13 @@ class _ConvNd(Module):
         return grad_input if was_batched else grad_input[0]
 
     def _pads(self):
-        padding, kernel, stride, dilation = self.padding, self.kernel_size, self.stride, self.dilation
-        if self.dims == 1:
-            padding = padding if isinstance(padding, str) else padding * 2
-            kernel, stride, dilation = (1, *kernel), (1, *stride), (1, *dilation)
-            return F.conv_padding(padding, kernel, stride, dilation)[1:]
-        return F.conv_padding(padding, kernel, stride, dilation)
+        """(before, after) zero padding per spatial dim (Conv1d's single dim as the width of a 1-row image)."""
+        padding = self.padding if isinstance(self.padding, str) or self.dims == 2 else (0, *self.padding)
+        as_2d = (lambda v: v if self.dims == 2 else (1, *v))
+        return F.conv_padding(padding, as_2d(self.kernel_size), as_2d(self.stride), as_2d(self.dilation))[2 - self.dims:]
 
     def _output_shape(self, batched, was_batched):
-        size = tuple((n + a + b - d * (k - 1) - 1) // s + 1 for n, (a, b), k, s, d in
-                     zip(batched.shape[2:], self._pads(), self.kernel_size, self.stride, self.dilation))
+        size = conv_output_size(batched.shape[2:], self._pads(), self.kernel_size, self.stride, self.dilation)
         return ((batched.shape[0],) if was_batched else ()) + (self.out_channels,) + size
 
     def extra_repr(self):
