@@ -236,3 +236,15 @@ def test_pool_property(data, name, ceil_mode, dtype, seed):
 @given(st.integers(1, 9), st.integers(1, 9), st.sampled_from([1, 2, 3, 5, None]), st.integers(1, 6), DTYPES, SEEDS)
 def test_adaptive_avg_pool_property(height, width, out_height, out_width, dtype, seed):
     _matches_torch(("AdaptiveAvgPool2d", {"output_size": (out_height, out_width)}), (2, 3, height, width), dtype, seed)
+
+
+def test_max_pool_window_of_minus_infinity_sends_its_gradient_to_its_first_real_element():
+    """torch skips the padding: a window whose real values are all -inf still picks its first real position."""
+    x = np.full((1, 1, 3, 4), -np.inf)
+    pool, torch_pool = mnn.MaxPool2d(3, stride=2, padding=1, dilation=(1, 2)), torch.nn.MaxPool2d(3, 2, 1, (1, 2))
+    x_t = torch.from_numpy(x).requires_grad_(True)
+    y_t = torch_pool(x_t)
+    grad = np.arange(1.0, 1.0 + y_t.numel()).reshape(y_t.shape)
+    y_t.backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(pool(x), y_t.detach().numpy())
+    np.testing.assert_array_equal(pool.backward(grad), x_t.grad.numpy())

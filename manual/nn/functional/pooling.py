@@ -6,9 +6,9 @@ Window geometry (torch's `pooling_output_shape`), per spatial dim with kernel k,
 Output (i, j) reads the window starting at (s·i - p, s·j - p); kernel position (p, q) of every window is one
 strided view (a tap, `functional.conv.taps`) of the input padded on the right far enough for ceil_mode's last window.
 
-max_pool2d: padding counts as -inf. Over the window's positions in row-major order the running maximum is
-replaced when a value is greater (or NaN), exactly torch's CPU kernel, so of several equal maxima the FIRST one
-wins. Backward: dL/dx[argmax of window (i, j)] += G[i, j]; everything else 0 (summed over overlapping windows).
+max_pool2d: padding counts as -inf. Over the window's positions in row-major order the running maximum (from
+-inf, at the window's first position inside the input) is replaced when a value is greater (or NaN), exactly
+torch's CPU kernel, so of several equal maxima the FIRST one wins. Backward: dL/dx[argmax of window (i, j)] += G[i, j]; everything else 0 (summed over overlapping windows).
 
 avg_pool2d: y = Σ_window x̃ / D with x̃ zero-padded and, as torch, per dim: start = s·i - p,
 end = min(start + k, H + p) (the window clipped to the padded input), D = divisor_override if given, else
@@ -50,13 +50,15 @@ def pool_geometry(in_size, kernel_size, stride, padding, dilation, ceil_mode):
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False):
     """Returns (y, argmax): argmax[n, c, i, j] = kh·p + q of window (i, j)'s first maximal position (p, q)."""
-    kernel, stride, _, dilation, out, pads = pool_geometry(input.shape[-2:], kernel_size, stride, padding, dilation,
-                                                           ceil_mode)
-    best, argmax = None, np.zeros(input.shape[:-2] + out, dtype=np.uint8 if np.prod(kernel) < 256 else np.int64)
+    kernel, stride, padding, dilation, out, pads = pool_geometry(input.shape[-2:], kernel_size, stride, padding,
+                                                                 dilation, ceil_mode)
+    # torch starts every window at -inf with the index of its first position inside the input (padding is
+    # skipped, so an all -inf window still sends its gradient to a real element): per dim ⌈(p - s·i)/d⌉ ∨ 0
+    first = [np.maximum(0, -((s * np.arange(o) - p) // d)) for s, o, p, d in zip(stride, out, padding, dilation)]
+    best = np.full(input.shape[:-2] + out, -np.inf, dtype=input.dtype)
+    argmax = np.empty(best.shape, dtype=np.uint8 if np.prod(kernel) < 256 else np.int64)
+    argmax[...] = first[0][:, None] * kernel[1] + first[1]
     for p, q, tap in taps(pad2d(input, pads, -np.inf), kernel, stride, dilation, out):
-        if best is None:
-            best = tap.copy()
-            continue
         better = tap > best
         better |= np.isnan(tap)
         np.maximum(best, tap, out=best)  # NaN wins, as the update above
