@@ -15,6 +15,7 @@ class Batches:
           "tokens" (X: int64 token indices (batch, seq_len) from a vocabulary of `in_features`, each sequence
           1..seq_len tokens in [1, in_features) followed by padding 0s; y = argmax of the mean of its tokens'
           teacher scores A[token] + noise, int64 class indices in [0, targets)).
+          "images" (classification of images: X of shape (batch, *image_shape), in_features = prod(image_shape)).
     The teacher A is drawn once from the run's seed, so the task is learnable and the same on both sides.
     """
     kind: str
@@ -22,6 +23,7 @@ class Batches:
     targets: int
     batch_size: int = 16
     seq_len: int = 0  # "tokens" only
+    image_shape: tuple | None = None  # kind "images": (C, H, W) of one image
 
     def stream(self, seed: int, dtype):
         rng = np.random.default_rng(seed)
@@ -34,12 +36,14 @@ class Batches:
             scores = x @ teacher + 0.1 * rng.standard_normal((self.batch_size, self.targets))
             if self.kind == "regression":
                 y = scores.astype(dtype)
-            elif self.kind == "classification":
+            elif self.kind in ("classification", "images"):
                 y = scores.argmax(axis=1).astype(np.int64)
             elif self.kind == "multilabel":
                 y = (scores > 0).astype(dtype)
             else:
                 raise ValueError(f"Batches: unknown kind {self.kind!r}")
+            if self.kind == "images":
+                x = x.reshape((self.batch_size, *self.image_shape))
             yield x.astype(dtype), y
 
     def _tokens(self, rng, teacher):
@@ -51,6 +55,7 @@ class Batches:
             scores = token_scores.sum(axis=1) / lengths[:, None] + 0.1 * rng.standard_normal((self.batch_size,
                                                                                                self.targets))
             yield x.astype(np.int64), scores.argmax(axis=1).astype(np.int64)
+
 
 def load_text(name: str = "tiny_text.txt") -> str:
     """A text shipped in compare/data (package data): tiny_text.txt is a 2.6 KB passage written for this project."""

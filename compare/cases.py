@@ -192,7 +192,21 @@ NLL_CASES = [
          ("Adam", {"lr": 0.02}), THREE_CLASSES),
 ]
 
-CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES + NLL_CASES + NORM_CASES + RNN_CASES
+# issue 13: the CNN (conv-relu-maxpool blocks, flatten, linear) on the digits' 8×8×1 and the course's 64×64×3 shape
+DIGIT_IMAGES = Batches("images", in_features=64, targets=10, batch_size=16, image_shape=(1, 8, 8))
+COLOUR_IMAGES = Batches("images", in_features=3 * 64 * 64, targets=10, batch_size=4, image_shape=(3, 64, 64))
+CONV_CASES = [
+    Case("cnn8-16_8x8x1-ce-sgd_mom", ("CNN", {"in_channels": 1, "image_size": 8, "num_classes": 10}),
+         CE, SGD_MOMENTUM, DIGIT_IMAGES, steps=20),
+    Case("cnn4-8_k5_8x8x1-ce-adam", ("CNN", {"in_channels": 1, "image_size": 8, "num_classes": 10,
+                                            "channels": (4, 8), "kernel_size": 5}),
+         CE, ("Adam", {"lr": 0.01}), DIGIT_IMAGES, steps=10),
+    Case("cnn4-8_64x64x3-ce-sgd_mom", ("CNN", {"in_channels": 3, "image_size": 64, "num_classes": 10,
+                                              "channels": (4, 8)}),
+         CE, ("SGD", {"lr": 0.01, "momentum": 0.9}), COLOUR_IMAGES, steps=3),
+]
+
+CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES + NLL_CASES + NORM_CASES + RNN_CASES + CONV_CASES
 
 
 def select(only: str | None = None) -> list[Case]:

@@ -156,7 +156,7 @@ def main(args) -> int:
     results = run_cv(dataset, recipe, splits, peer=not args.no_sklearn, progress=Progress())
     elapsed = time.perf_counter() - start
     classes = f", {dataset.n_classes} classes" if dataset.is_classification else ""
-    print(f"{dataset.name} ({dataset.task}): {len(dataset.y)} samples, {dataset.X.shape[1]} features{classes}; "
+    print(f"{dataset.name} ({dataset.task}): {len(dataset.y)} samples, {np.prod(dataset.X.shape[1:])} features{classes}; "
           f"{scheme}")
     print(f"recipe: {recipe.describe()}")
     print(table(results))

@@ -372,7 +372,63 @@ RECURRENT_CASES = [
     ModuleCase("rnn-tanh-long-saturated", ("RNN", {"input_size": 2, "hidden_size": 3}), normal(40, 2, 2, scale=4)),
 ]
 
-MODULE_CASES = ACTIVATION_CASES + LAYER_CASES + LOSS_CASES + NORM_CASES + RECURRENT_CASES
+def tied(*shape, levels=3):
+    """Small integers: exact ties inside most pooling windows (torch's first-maximum rule decides the gradient)."""
+    return lambda rng: rng.integers(0, levels, size=shape).astype(np.float64)
+
+
+CONV2D = {"in_channels": 4, "out_channels": 6, "kernel_size": 3}
+CONV_CASES = [
+    ModuleCase("conv2d", ("Conv2d", CONV2D), normal(2, 4, 6, 7)),
+    ModuleCase("conv2d-unbatched", ("Conv2d", CONV2D), normal(4, 6, 7)),
+    ModuleCase("conv2d-stride2-pad1", ("Conv2d", {**CONV2D, "stride": 2, "padding": 1}), normal(2, 4, 7, 8)),
+    ModuleCase("conv2d-stride-tuple-pad-tuple", ("Conv2d", {**CONV2D, "stride": (2, 1), "padding": (0, 2)}),
+               normal(2, 4, 6, 5)),
+    ModuleCase("conv2d-same-rect-kernel-dilation", ("Conv2d", {**CONV2D, "kernel_size": (2, 3), "padding": "same",
+                                                               "dilation": (1, 2)}), normal(2, 4, 5, 7)),
+    ModuleCase("conv2d-same-even-kernel", ("Conv2d", {**CONV2D, "kernel_size": 4, "padding": "same"}),
+               normal(1, 4, 6, 5)),
+    ModuleCase("conv2d-valid-dilation2", ("Conv2d", {**CONV2D, "padding": "valid", "dilation": 2}),
+               normal(2, 4, 7, 6)),
+    ModuleCase("conv2d-groups2-nobias", ("Conv2d", {**CONV2D, "groups": 2, "bias": False, "padding": 1}),
+               normal(1, 4, 5, 5)),
+    ModuleCase("conv2d-depthwise-stride2", ("Conv2d", {"in_channels": 3, "out_channels": 6, "kernel_size": 3,
+                                                       "groups": 3, "stride": 2}), normal(2, 3, 7, 7)),
+    ModuleCase("conv2d-1x1", ("Conv2d", {"in_channels": 5, "out_channels": 2, "kernel_size": 1}), normal(3, 5, 4, 4)),
+    ModuleCase("conv1d", ("Conv1d", {"in_channels": 3, "out_channels": 5, "kernel_size": 3}), normal(2, 3, 9)),
+    ModuleCase("conv1d-unbatched-same-dilation", ("Conv1d", {"in_channels": 3, "out_channels": 4, "kernel_size": 3,
+                                                             "padding": "same", "dilation": 2}), normal(3, 8)),
+    ModuleCase("conv1d-stride2-pad2-groups-nobias", ("Conv1d", {"in_channels": 4, "out_channels": 6, "kernel_size": 4,
+                                                                "stride": 2, "padding": 2, "groups": 2,
+                                                                "bias": False}), normal(2, 4, 11)),
+    ModuleCase("maxpool2d", ("MaxPool2d", {"kernel_size": 2}), normal(2, 3, 6, 6)),
+    ModuleCase("maxpool2d-unbatched-k3-s2-p1", ("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+               normal(3, 7, 7)),
+    ModuleCase("maxpool2d-ceil-overlap", ("MaxPool2d", {"kernel_size": 3, "stride": 2, "ceil_mode": True}),
+               normal(2, 2, 6, 8)),
+    ModuleCase("maxpool2d-ceil-pad-dilation-rect", ("MaxPool2d", {"kernel_size": (3, 2), "stride": (2, 3), "padding": 1,
+                                                                  "dilation": 2, "ceil_mode": True}),
+               normal(2, 2, 8, 9)),
+    ModuleCase("maxpool2d-ties", ("MaxPool2d", {"kernel_size": 2}), tied(2, 3, 6, 6), gradcheck=False),
+    ModuleCase("maxpool2d-ties-overlap-pad", ("MaxPool2d", {"kernel_size": 3, "stride": 1, "padding": 1}),
+               tied(2, 2, 5, 6), gradcheck=False),
+    ModuleCase("avgpool2d", ("AvgPool2d", {"kernel_size": 2}), normal(2, 3, 6, 6)),
+    ModuleCase("avgpool2d-unbatched-k3-s2-p1", ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+               normal(3, 7, 7)),
+    ModuleCase("avgpool2d-ceil-exclude-pad", ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1,
+                                                            "ceil_mode": True, "count_include_pad": False}),
+               normal(2, 2, 6, 8)),
+    ModuleCase("avgpool2d-ceil-include-pad-rect", ("AvgPool2d", {"kernel_size": (3, 2), "stride": (2, 3), "padding": 1,
+                                                                 "ceil_mode": True}), normal(2, 2, 8, 9)),
+    ModuleCase("avgpool2d-divisor-override", ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1,
+                                                            "divisor_override": 4}), normal(2, 2, 7, 6)),
+    ModuleCase("adaptive_avgpool2d", ("AdaptiveAvgPool2d", {"output_size": 3}), normal(2, 3, 7, 8)),
+    ModuleCase("adaptive_avgpool2d-unbatched-tuple-none", ("AdaptiveAvgPool2d", {"output_size": (4, None)}),
+               normal(3, 7, 5)),
+    ModuleCase("adaptive_avgpool2d-upsample-1x1", ("AdaptiveAvgPool2d", {"output_size": (9, 1)}), normal(2, 2, 5, 6)),
+]
+
+MODULE_CASES = ACTIVATION_CASES + LAYER_CASES + LOSS_CASES + NORM_CASES + RECURRENT_CASES + CONV_CASES
 
 
 def select(only: str | None = None) -> list[ModuleCase]:

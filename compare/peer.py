@@ -29,7 +29,8 @@ def peer_metrics(recipe: Recipe, split: Split, hyper: dict, task: str) -> dict[s
     solver = SOLVERS.get(recipe.optimizer[0])
     activation = ACTIVATIONS.get(model_kwargs.get("activation", "relu"))
     if solver is None or activation is None or hyper.get("weight_decay", 0) or model_kwargs.get("batch_norm") \
-            or model_kwargs.get("dropout") or model_kwargs.get("layer_norm"):  # scikit-learn's MLP has none of these
+            or model_kwargs.get("dropout") or model_kwargs.get("layer_norm") \
+            or split.X_train.ndim != 2:  # scikit-learn's MLP has none of these, nor image models (CNN)
         return None
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier, MLPRegressor

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
+import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -34,7 +36,9 @@ MODELS = {
     "linear": ("LinearRegression", lambda d, k, a: {"in_features": d, "out_features": k}),
     "softmax": ("SoftmaxRegression", lambda d, k, a: {"in_features": d, "num_classes": k}),
     "logreg": ("LogisticRegression", lambda d, k, a: {"in_features": d}),
+    "cnn": ("CNN", lambda d, k, a: {"in_channels": d[0], "image_size": tuple(d[1:]), "num_classes": k}),
 }
+IMAGE_MODELS = ("cnn",)  # they read images: dataset_from_args gives square one-channel images (N, 1, side, side)
 # task -> (default --model, default --loss)
 TASK_DEFAULTS = {"classification": ("mlp", "CrossEntropyLoss"), "binary": ("logreg", "BCEWithLogitsLoss"),
                  "regression": ("mlp", "MSELoss")}
@@ -118,6 +122,12 @@ def dataset_from_args(args, per_class: int, needed_by: str) -> Dataset:
         if counts.min() < per_class:
             raise UsageError(f"{len(dataset.y)} samples of {dataset.name} leave class {int(counts.argmin())} with "
                              f"{int(counts.min())}; {needed_by} needs at least {per_class} per class (raise --limit)")
+    if getattr(args, "model", None) in IMAGE_MODELS:  # (N, 1, side, side) images for a CNN
+        side = math.isqrt(dataset.X.shape[1])
+        if side * side != dataset.X.shape[1]:
+            raise UsageError(f"--model {args.model}: {dataset.name}'s {dataset.X.shape[1]} features are not a "
+                             "square image")
+        dataset = replace(dataset, X=dataset.X.reshape(len(dataset.X), 1, side, side))
     return dataset
 
 
@@ -144,7 +154,8 @@ def recipe_from_args(args, dataset: Dataset) -> Recipe:
     optimizer = _optimizer_name(args.optimizer)
     options = {"lr": args.lr if args.lr is not None else DEFAULT_LR.get(optimizer), "momentum": args.momentum,
                "weight_decay": args.weight_decay}
-    model_kwargs = {**build_kwargs(dataset.X.shape[1], outputs, args), **dict(args.model_arg)}
+    features = dataset.X.shape[1] if dataset.X.ndim == 2 else dataset.X.shape[1:]  # (C, H, W) for images
+    model_kwargs = {**build_kwargs(features, outputs, args), **dict(args.model_arg)}
     recipe = Recipe(model=(class_name, model_kwargs), loss=(loss_name, {}),
                     optimizer=(optimizer, {k: v for k, v in options.items() if v is not None}), epochs=args.epochs,
                     batch_size=args.batch_size, dtype=args.dtype, device=args.device, seed=args.seed)

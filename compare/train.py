@@ -31,7 +31,7 @@ def main(args) -> int:
     trainer = TwinTrainer(recipe, split)  # asserts the twins' summaries are equal
     print(f"{dataset.name} ({dataset.task}): {len(train_idx)} training rows, {len(test_idx)} test rows")
     print(f"recipe: {recipe.describe()}")
-    print(manual.summary(trainer.manual.model, (recipe.batch_size, split.X_train.shape[1])))
+    print(manual.summary(trainer.manual.model, (recipe.batch_size, *split.X_train.shape[1:])))
     print("summary: manual == torch (compare.inspection_check)\n")
     names = None
     for epoch in range(1, recipe.epochs + 1):

@@ -221,3 +221,33 @@ class CharRNN(RNNRegression):
 
     def backward(self, grad_output):
         return super().backward(grad_output.transpose(0, 2, 1))
+def cnn_feature_size(image_size, channels, kernel_size: int) -> tuple[int, int]:
+    """(H, W) after the conv blocks: each conv (padding k//2, stride 1) gives n + 2·(k//2) - k + 1, each pool ⌊n/2⌋."""
+    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    for _ in channels:
+        height, width = ((n + 2 * (kernel_size // 2) - kernel_size + 1) // 2 for n in (height, width))
+    return height, width
+
+
+class CNN(nn.Sequential):
+    """Conv blocks, then a linear classifier: [Conv2d(c_in, c, kernel_size, padding=kernel_size//2) -> ReLU ->
+    MaxPool2d(2)] per width c in `channels`, then Flatten -> Linear(c_last·h·w, num_classes) (the logits).
+
+    Input (N, in_channels, H, W) with (H, W) = image_size (an int for square images). `CNN(1, 8, 10)` on the
+    8×8 digits: Conv2d(1, 8, 3, padding=1), ReLU, MaxPool2d(2), Conv2d(8, 16, 3, padding=1), ReLU, MaxPool2d(2),
+    Flatten, Linear(64, 10); keys `0.weight, 0.bias, 3.weight, 3.bias, 7.weight, 7.bias`, the same as
+    `torch_ref.models.CNN` for every option.
+    """
+
+    def __init__(self, in_channels: int, image_size, num_classes: int, channels=(8, 16), kernel_size: int = 3,
+                 dtype=None):
+        height, width = cnn_feature_size(image_size, channels, kernel_size)
+        if height < 1 or width < 1:
+            raise ValueError(f"CNN: image_size {image_size} is too small for {len(channels)} conv blocks "
+                             f"(kernel {kernel_size}, each pooling by 2)")
+        layers, width_in = [], in_channels
+        for width_out in channels:
+            layers += [nn.Conv2d(width_in, width_out, kernel_size, padding=kernel_size // 2, dtype=dtype), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            width_in = width_out
+        super().__init__(*layers, nn.Flatten(), nn.Linear(width_in * height * width, num_classes, dtype=dtype))

@@ -160,3 +160,20 @@ class CharRNN(RNNRegression):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x).transpose(1, 2)
+class CNN(nn.Sequential):
+    """[Conv2d(c_in, c, kernel_size, padding=kernel_size//2) -> ReLU -> MaxPool2d(2)] per width in `channels`, then
+    Flatten -> Linear (logits); arguments and state_dict keys as manual.models.CNN."""
+
+    def __init__(self, in_channels: int, image_size, num_classes: int, channels=(8, 16), kernel_size: int = 3,
+                 device=None, dtype=None):
+        factory = {"device": device, "dtype": dtype}
+        height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        layers, width_in = [], in_channels
+        for width_out in channels:
+            layers += [nn.Conv2d(width_in, width_out, kernel_size, padding=kernel_size // 2, **factory), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            height, width = ((n + 2 * (kernel_size // 2) - kernel_size + 1) // 2 for n in (height, width))
+            width_in = width_out
+        if height < 1 or width < 1:
+            raise ValueError(f"CNN: image_size {image_size} is too small for {len(channels)} conv blocks")
+        super().__init__(*layers, nn.Flatten(), nn.Linear(width_in * height * width, num_classes, **factory))

@@ -3,6 +3,7 @@ from manual.nn import functional
 from manual.nn.activation import (ELU, GELU, SELU, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax,
                                   Softplus, Tanh)
 from manual.nn.container import Sequential
+from manual.nn.conv import Conv1d, Conv2d
 from manual.nn.dropout import Dropout
 from manual.nn.embedding import Embedding
 from manual.nn.linear import Flatten, Linear
@@ -12,6 +13,7 @@ from manual.nn.module import Module, Parameter
 from manual.nn.nll_loss import CrossEntropyLoss, NLLLoss
 from manual.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from manual.nn.recurrent import RNN, GRUCell, LSTMCell, RNNCell
+from manual.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from manual.nn import utils
 
 __all__ = ["functional", "Module", "Parameter", "Sequential",
@@ -21,4 +23,5 @@ __all__ = ["functional", "Module", "Parameter", "Sequential",
            "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
            "CrossEntropyLoss",
            "BatchNorm2d", "LayerNorm", "Embedding",
-           "RNNCell", "LSTMCell", "GRUCell", "RNN"]
+           "RNNCell", "LSTMCell", "GRUCell", "RNN",
+           "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]

@@ -4,6 +4,7 @@ Mirrors `torch.nn.functional` names (`relu`, `softmax`, `cross_entropy`, ...); e
 `f_backward(grad_output, <what the forward saved>)` beside it. Modules in `manual.nn` are thin wrappers.
 """
 from manual.nn.functional.activation import *  # noqa: F401,F403
+from manual.nn.functional.conv import *  # noqa: F401,F403
 from manual.nn.functional.dropout import *  # noqa: F401,F403
 from manual.nn.functional.embedding import *  # noqa: F401,F403
 from manual.nn.functional.linear import *  # noqa: F401,F403
@@ -11,5 +12,6 @@ from manual.nn.functional.loss import *  # noqa: F401,F403
 from manual.nn.functional.maxout import *  # noqa: F401,F403
 from manual.nn.functional.nll import *  # noqa: F401,F403
 from manual.nn.functional.normalization import *  # noqa: F401,F403
+from manual.nn.functional.pooling import *  # noqa: F401,F403
 from manual.nn.functional.softmax import *  # noqa: F401,F403
 from manual.nn.functional.recurrent import *  # noqa: F401,F403
