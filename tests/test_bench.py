@@ -12,8 +12,6 @@ import manual.nn as nn
 import manual.optim.sgd as sgd
 from compare import bench
 from compare.memory import traced_peak
-from manual.optim._ops import add
-from manual.optim.sgd import BLOCK, add_scaled_
 
 
 def test_linear_without_input_grad_skips_only_the_input_gradient():
@@ -48,16 +46,6 @@ def test_accumulate_grad_adopts_only_fresh_gradients():
     copied.accumulate_grad(shared)
     np.testing.assert_array_equal(copied.grad, [2, 2, 2])
     np.testing.assert_array_equal(shared, [1, 1, 1])  # the caller's array is untouched
-
-
-@pytest.mark.parametrize("shape", [(), (7,), (3, 5), (BLOCK + 3,), (300, 100), (5, 4000, 2)])
-def test_add_scaled_in_blocks_equals_the_whole_array_op_bit_for_bit(shape):
-    rng = np.random.default_rng(1)
-    target, x = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
-    expected = add(target, x, alpha=-0.01)  # torch's add_ rounding, on the whole array at once
-    add_scaled_(target, -0.01, x)
-    np.testing.assert_array_equal(target, expected)
-    assert target.dtype == np.float32
 
 
 def test_registered_names_stay_plain_attributes_and_table_entries():
