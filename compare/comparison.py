@@ -249,8 +249,22 @@ def judge(stats: list[StepStats], model: ErrorModel) -> list[TensorError]:
 def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, reference: dict | None) -> list[TensorError]:
     """One evaluation (step 0) of (name, manual, torch) pairs: elementwise without `model`; with it, the error
     model, torch's spread measured against `reference` (name -> float64 value) on this evaluation alone."""
+    return compare_evaluations([(pairs, reference)], tolerance, model)
+
+
+def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorModel | None) -> list[TensorError]:
+    """Several evaluations of the same tensors, e.g. one module under several upstream gradients: a list of
+    (pairs, reference) numbered as steps 0, 1, ... Under `model` each tensor's bound pools torch's spread and
+    magnitude over the evaluations (as over neighbouring training steps, compare/tolerances.py): one evaluation
+    of a tensor of a few elements is a single sample of a rounding error, which can be ~0 by luck."""
     if model is None:
-        return compare_step(0, pairs, tolerance, None)
-    decided, stats = compare_step(0, pairs, tolerance, None, model)
-    stats.add_reference([None if reference.get(name) is None else as_array(reference[name]) for name in stats.names])
-    return decided + judge([stats], model)
+        return [error for step, (pairs, _) in enumerate(evaluations)
+                for error in compare_step(step, pairs, tolerance, None)]
+    decided, all_stats = [], []
+    for step, (pairs, reference) in enumerate(evaluations):
+        step_decided, stats = compare_step(step, pairs, tolerance, None, model)
+        stats.add_reference([None if reference.get(name) is None else as_array(reference[name])
+                             for name in stats.names])
+        decided += step_decided
+        all_stats.append(stats)
+    return decided + judge(all_stats, model)
