@@ -7,6 +7,7 @@ import torch
 
 from compare.extreme_cases import EXTREME_MODULE_CASES, EXTREME_OPTIMIZER_CASES, TINY_VARIANCE_CASES
 from compare.harness import compare_arrays
+from compare.kernels import torch_fuses_multiply_add
 from compare.module_check import build_pair, check_module_case, make_inputs
 from compare.tolerances import tolerance_for
 from compare.update_rule import run_update_rule
@@ -28,6 +29,11 @@ def test_extreme_inputs_match_torch_and_stay_finite(case, dtype):
                          ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}-{g.__name__}"
                               for n, kw, g in EXTREME_OPTIMIZER_CASES])
 def test_huge_gradients_into_every_optimizer(name, kwargs, gradient, dtype):
+    if dtype == "float32" and not torch_fuses_multiply_add():
+        pytest.skip("free-running float32 updates of 1e10-sized gradients match torch only rounding for rounding: "
+                    "manual emulates the fused multiply-add of torch's vectorised kernels, and these (baseline) "
+                    "kernels round twice, so the trajectories part by cancellation residues over the steps; the "
+                    "float64 runs and the fused-op test (within one rounding here) still check the rule")
     errors = run_update_rule(name, kwargs, dtype, steps=50, gradient=gradient)
     failing = [e.describe() for e in errors if not e.passed]
     assert not failing, f"{name} {kwargs} [{dtype}, {gradient.__name__}]: " + "; ".join(failing[:3])
@@ -63,6 +69,8 @@ def test_tiny_variance_batchnorm_is_float32_accurate_where_torch_loses_digits(ca
     failing = [e.describe() for e in errors if not e.passed]
     assert not failing, f"{case.name}: manual float32 vs the exact result: " + "; ".join(failing)
     torch_error = compare_arrays(0, "output", torch_output, exact[0], tolerance)
+    if torch.backends.cpu.get_cpu_capability() == "DEFAULT":
+        return  # the loss of digits below is in torch's vectorised float32 kernels; its baseline kernels keep them
     assert not torch_error.passed, (f"{case.name}: torch's float32 output is now accurate ({torch_error.describe()}): "
                                     "move the case to EXTREME_MODULE_CASES")
 
