@@ -89,10 +89,7 @@ def to_json(results: list[CaseResult]) -> dict:
     """
     cases = []
     for result in results:
-        per_tensor = {}
-        for error in result.errors:
-            if error.name not in per_tensor or error.ratio > per_tensor[error.name].ratio:
-                per_tensor[error.name] = error
+        per_tensor = result.table.worst_per_tensor()
         ms_manual, ms_torch = result.ms_per_step()
         cases.append({"case": result.case, "dtype": result.dtype, "device": result.device, "steps": result.steps,
                       "passed": result.passed, "first_mismatch": _error_json(result.first_mismatch),
