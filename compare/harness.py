@@ -232,7 +232,8 @@ def _resync(torch_twin: Twin, manual_twin: Twin, device: str) -> None:
     if device != "cpu":
         copy_torch_state_into_manual(torch_twin, manual_twin)
         return
-    manual_twin.model.load_state_dict(torch_twin.model.state_dict())
+    manual_twin.model.load_state_dict({k: v.numpy() if isinstance(v, torch.Tensor) else v
+                                      for k, v in torch_twin.model.state_dict().items()})
     state_dict = torch_twin.optimizer.state_dict()
     manual_twin.optimizer.load_state_dict({
         "state": {index: {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in entries.items()}
