@@ -6,7 +6,9 @@ All of a step's tensors are compared at once (compare/comparison.py); where a Na
 scanned for it (compare/non_finite.py): the first step and tensor where one appeared on each side, and whether
 the two sides agree on them. float32 steps start from torch's state and are judged by the error model of
 compare/tolerances.py, against torch's own float32 error measured with a float64 reference (compare/reference.py).
-Each result keeps where its time went (`timing`): manual's step, torch's step, and the harness's own work.
+The errors are kept as NumPy columns (compare/error_table.py): a TensorError object is made only for the rows a
+caller asks for (`result.errors` makes them all, once). Each result keeps where its time went (`timing`):
+manual's step, torch's step, and the harness's own work.
 """
 from __future__ import annotations
 
