@@ -8,39 +8,19 @@ few vectorised operations; otherwise it falls back to the pair-by-pair compariso
 notes them (compare/non_finite.py). A finite difference everywhere also means there is nothing to note.
 Under a float32 error model the verdict needs the torch-vs-float64 spread of neighbouring steps, so
 `compare_step` returns the step's statistics and `judge` turns a run's statistics into errors at its end.
+The harness takes both as NumPy columns (`compare_step_columns`, `judge_columns`: compare/error_table.py), not
+as one TensorError per tensor per step.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from compare.error_table import ErrorColumns, TensorError, unravel
 from compare.non_finite import NonFiniteLog
 from compare.tolerances import ErrorModel, Tolerance
-
-
-@dataclass
-class TensorError:
-    step: int
-    name: str
-    max_abs: float
-    max_rel: float  # max |a - b| / max |b|: the error relative to the tensor's scale
-    ratio: float  # |a - b| / allowed at the worst element: above 1 fails
-    index: tuple
-    manual: float
-    torch: float
-    allowed: float = math.nan  # the allowed |a - b| at that element (compare/tolerances.py)
-    scale: float = math.nan  # max |b| over the tensor's finite elements
-
-    @property
-    def passed(self) -> bool:
-        return self.ratio <= 1.0
-
-    def describe(self) -> str:
-        return (f"step {self.step}, {self.name}{list(self.index)}: manual {self.manual!r} vs torch {self.torch!r} "
-                f"(abs {self.max_abs:.3e}, rel {self.max_rel:.3e}, allowed {self.allowed:.3e})")
 
 
 def missing(step: int, name: str, side: str) -> TensorError:
@@ -71,18 +51,6 @@ def compare_arrays(step: int, name: str, manual_value, torch_value, tolerance: T
     max_rel = float(diff.max()) / scale if scale > 0 else float(diff.max())
     return TensorError(step, name, float(diff.max()), max_rel, float(ratio[index]), tuple(int(i) for i in index),
                        float(a[index]), float(b[index]), float(np.broadcast_to(allowed, a.shape)[index]), scale)
-
-
-def _unravel(flat: int, shape: tuple) -> tuple:
-    if len(shape) == 1:
-        return (flat,)
-    if len(shape) == 2:
-        return divmod(flat, shape[1])
-    index = []
-    for size in reversed(shape):
-        flat, i = divmod(flat, size)
-        index.append(i)
-    return tuple(reversed(index))
 
 
 def _segment_argmax(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray):
@@ -135,7 +103,7 @@ class StepStats:
 def _flatten(values: list, sizes: np.ndarray) -> np.ndarray:
     if not values:
         return np.zeros(0)
-    return np.concatenate([v.reshape(-1) for v in values], dtype=np.float64)
+    return np.concatenate(values, axis=None, dtype=np.float64)
 
 
 def as_array(value) -> np.ndarray:
@@ -143,8 +111,9 @@ def as_array(value) -> np.ndarray:
     if type(value) is np.ndarray:
         return value
     if isinstance(value, torch.Tensor):
-        value = value.data
-        return (value if value.device.type == "cpu" else value.cpu()).numpy()
+        if value.requires_grad:
+            value = value.detach()
+        return (value if value.is_cpu else value.cpu()).numpy()
     return np.asarray(value)
 
 
@@ -154,6 +123,14 @@ def compare_step(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLo
 
     Without `model`: a list of TensorErrors (elementwise rtol/atol). With `model`: (errors decided now: missing
     tensors, shape mismatches, empty tensors; StepStats of the rest, judged at the end of the run)."""
+    decided, rest = compare_step_columns(step, pairs, tolerance, non_finite, model)
+    return decided + rest.rows() if model is None else (decided, rest)
+
+
+def compare_step_columns(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLog | None,
+                         model: ErrorModel | None = None):
+    """`compare_step` for the harness: (errors decided one by one, ErrorColumns of the rest) without `model`,
+    (the same, StepStats) with it."""
     decided, kept = [], []
     for name, m_value, t_value in pairs:
         if m_value is None or t_value is None:
@@ -177,13 +154,14 @@ def compare_step(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLo
         for name, m_array, t_array in zip(names, manual_values, torch_values):
             non_finite.note(step, name, m_array, t_array)
     if model is None:
-        return decided + _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, tolerance)
+        return decided, _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, tolerance)
     if not finite:
         diff = _differences(a, b)
     if len(names):
         max_abs, position = _segment_argmax(diff, starts, sizes)
-        with np.errstate(invalid="ignore"):
-            magnitude = np.maximum.reduceat(np.where(np.isfinite(b), np.abs(b), 0.0), starts)
+        with np.errstate(invalid="ignore"):  # a finite difference everywhere: b is finite everywhere
+            magnitude = np.maximum.reduceat(np.abs(b) if finite else np.where(np.isfinite(b), np.abs(b), 0.0),
+                                            starts)
     else:
         max_abs = position = magnitude = np.zeros(0)
     stats = StepStats(step, names, shapes, max_abs, position, a[position], b[position], magnitude,
@@ -191,22 +169,20 @@ def compare_step(step: int, pairs, tolerance: Tolerance, non_finite: NonFiniteLo
     return decided, stats
 
 
-def _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, tolerance) -> list[TensorError]:
+def _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, tolerance) -> ErrorColumns:
     if not names:
-        return []
+        return ErrorColumns.of([])
     if not finite:
-        return [compare_arrays(step, name, a[s:s + n].reshape(shape), b[s:s + n].reshape(shape), tolerance)
-                for name, shape, s, n in zip(names, shapes, starts.tolist(), sizes.tolist())]
+        return ErrorColumns.of([compare_arrays(step, name, a[s:s + n].reshape(shape), b[s:s + n].reshape(shape),
+                                               tolerance)
+                                for name, shape, s, n in zip(names, shapes, starts.tolist(), sizes.tolist())])
     allowed = tolerance.allowed(b)
     ratio, position = _segment_argmax(diff / allowed, starts, sizes)
     max_abs = np.maximum.reduceat(diff, starts)
     scale = np.maximum.reduceat(np.abs(b), starts)
     max_rel = np.divide(max_abs, scale, out=max_abs.copy(), where=scale > 0)
-    return [TensorError(step, name, d, r, q, _unravel(p - s, shape), m, t, w, c)
-            for name, shape, d, r, q, p, s, m, t, w, c in zip(
-                names, shapes, max_abs.tolist(), max_rel.tolist(), ratio.tolist(), position.tolist(),
-                starts.tolist(), a[position].tolist(), b[position].tolist(), allowed[position].tolist(),
-                scale.tolist())]
+    return ErrorColumns(step, names, shapes, max_abs, max_rel, ratio, (position - starts).tolist(), a[position],
+                        b[position], allowed[position], scale)
 
 
 def _sliding_max(values: np.ndarray, width: int) -> np.ndarray:
@@ -217,6 +193,11 @@ def _sliding_max(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def judge(stats: list[StepStats], model: ErrorModel) -> list[TensorError]:
+    """`judge_columns`, as TensorErrors."""
+    return [error for columns in judge_columns(stats, model) for error in columns.rows()]
+
+
+def judge_columns(stats: list[StepStats], model: ErrorModel) -> list[ErrorColumns]:
     """The errors of a run's steps under `model`: each tensor's bound pools its spread and magnitude over the
     steps within ±model.window among the steps that compare the same tensors (the training steps; the eval
     steps), see compare/tolerances.py."""
@@ -233,17 +214,15 @@ def judge(stats: list[StepStats], model: ErrorModel) -> list[TensorError]:
         spread = _sliding_max(np.where(np.isnan(spread), 0.0, spread), width)
         for i, bound in zip(members, model.allowed(spread, _sliding_max(magnitude, width))):
             bounds[i] = bound
-    errors = []
+    columns = []
     for s, bound in zip(stats, bounds):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(s.max_abs == 0, 0.0, s.max_abs / bound)
             max_rel = np.where(s.magnitude > 0, s.max_abs / np.where(s.magnitude > 0, s.magnitude, 1), s.max_abs)
-        errors += [TensorError(s.step, name, d, r, q, _unravel(p - start, shape), m, t, w, c)
-                   for name, shape, d, r, q, p, start, m, t, w, c in zip(
-                       s.names, s.shapes, s.max_abs.tolist(), max_rel.tolist(), ratio.tolist(), s.position.tolist(),
-                       s.starts.tolist(), s.manual.tolist(), s.torch.tolist(), bound.tolist(),
-                       s.magnitude.tolist())]
-    return errors
+        columns.append(ErrorColumns(s.step, s.names, s.shapes, s.max_abs, max_rel, ratio,
+                                    (s.position - s.starts).tolist() if len(s.names) else [], s.manual, s.torch,
+                                    bound, s.magnitude))
+    return columns
 
 
 def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, reference: dict | None) -> list[TensorError]:

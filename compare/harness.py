@@ -6,7 +6,9 @@ All of a step's tensors are compared at once (compare/comparison.py); where a Na
 scanned for it (compare/non_finite.py): the first step and tensor where one appeared on each side, and whether
 the two sides agree on them. float32 steps start from torch's state and are judged by the error model of
 compare/tolerances.py, against torch's own float32 error measured with a float64 reference (compare/reference.py).
-Each result keeps where its time went (`timing`): manual's step, torch's step, and the harness's own work.
+The errors are kept as NumPy columns (compare/error_table.py): a TensorError object is made only for the rows a
+caller asks for (`result.errors` makes them all, once). Each result keeps where its time went (`timing`):
+manual's step, torch's step, and the harness's own work.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from compare.comparison import StepStats, TensorError, compare_arrays, compare_step, judge, missing
+from compare.comparison import StepStats, TensorError, compare_arrays, compare_step_columns, judge_columns, missing
+from compare.error_table import ErrorColumns, ErrorTable
 from compare.masks import share_dropout_masks
 from compare.non_finite import NonFiniteLog
 from compare.reference import Reference
@@ -37,7 +40,7 @@ class CaseResult:
     dtype: str
     device: str
     steps: int
-    errors: list[TensorError] = field(default_factory=list)
+    table: ErrorTable = field(default_factory=ErrorTable)  # every tensor's error at every step (error_table.py)
     non_finite: NonFiniteLog = field(default_factory=NonFiniteLog)
     timing: dict = field(default_factory=lambda: dict.fromkeys(TIMED + ("total",), 0.0))  # seconds
     references: int = 0  # steps at which the float64 reference ran (float32 error model)
@@ -57,20 +60,29 @@ class CaseResult:
         return self.timing["total"] - self.timing["manual"] - self.timing["torch"] - self.timing["startup"]
 
     @property
+    def errors(self) -> list[TensorError]:
+        """Every tensor's error at every step, in step order (made from the table on first use)."""
+        return self.table.errors()
+
+    @errors.setter
+    def errors(self, errors: list[TensorError]) -> None:
+        self.table = ErrorTable.of(errors)
+
+    @property
     def passed(self) -> bool:
-        return all(e.passed for e in self.errors)
+        return self.table.passed
 
     @property
     def first_mismatch(self) -> TensorError | None:
-        return next((e for e in self.errors if not e.passed), None)
+        return self.table.first_mismatch
 
     @property
     def worst(self) -> TensorError | None:
-        return max(self.errors, key=lambda e: e.ratio, default=None)
+        return self.table.worst
 
     def worst_rel(self, *prefixes: str) -> float:
         """Largest relative error among tensors whose names start with one of `prefixes`."""
-        return max((e.max_rel for e in self.errors if e.name.startswith(prefixes)), default=0.0)
+        return self.table.worst_rel(*prefixes)
 
     def ms_per_step(self) -> tuple[float, float]:
         return 1e3 * self.seconds_manual / self.steps, 1e3 * self.seconds_torch / self.steps
@@ -96,29 +108,29 @@ class _Judge:
                  reference: Reference | None):
         self.result, self.tolerance, self.model, self.reference = result, tolerance, model, reference
         self.stats: list[StepStats] = []
-        self.decided: list[TensorError] = []
+        self.blocks: list[ErrorColumns] = []  # per step: the errors decided one by one, then the vectorised ones
 
     def step(self, step: int, pairs: list, needs_reference, clock: _Clock) -> None:
         """Compare a step's pairs; under the model, `needs_reference(stats)` runs the reference and returns its
         values for `stats.names`, when the step is sampled or some tensor is beyond the floor."""
-        if self.model is None:
-            self.decided += compare_step(step, pairs, self.tolerance, self.result.non_finite)
-            clock.lap("compare")
-            return
-        decided, stats = compare_step(step, pairs, self.tolerance, self.result.non_finite, self.model)
-        self.decided += decided
-        self.stats.append(stats)
+        decided, stats = compare_step_columns(step, pairs, self.tolerance, self.result.non_finite, self.model)
+        if decided:
+            self.blocks.append(ErrorColumns.of(decided))
+        self.blocks.append(stats)  # under the model, StepStats: replaced by its ErrorColumns when the run is judged
         clock.lap("compare")
+        if self.model is None:
+            return
+        self.stats.append(stats)
         if step % self.model.sample_every == 0 or stats.beyond_floor(self.model):
             stats.add_reference(needs_reference(stats))
             self.result.references += 1
             clock.lap("reference")
 
-    def errors(self) -> list[TensorError]:
-        if self.model is None:
-            return self.decided
-        errors = self.decided + judge(self.stats, self.model)
-        return sorted(errors, key=lambda e: e.step)  # stable: within a step, the comparison's order
+    def table(self) -> ErrorTable:
+        if self.model is not None:
+            judged = iter(judge_columns(self.stats, self.model))
+            self.blocks = [next(judged) if isinstance(b, StepStats) else b for b in self.blocks]
+        return ErrorTable(self.blocks)
 
 
 def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: str, device: str,
@@ -153,7 +165,7 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
         clock.lap("resync")
     if eval_steps:
         _evaluate(torch_twin, manual_twin, batches, eval_steps, steps, device, judge_, reference, clock)
-    result.errors = judge_.errors()
+    result.table = judge_.table()
     clock.lap("compare")
     result.timing["total"] = sum(result.timing[part] for part in TIMED)
     return result
@@ -202,7 +214,7 @@ def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, fir
     reference = Reference(torch_twin) if model is not None else None
     judge_ = _Judge(result, tolerance_for(dtype), model, reference)
     _evaluate(torch_twin, manual_twin, batches, steps, first_step, device, judge_, reference, _Clock(result.timing))
-    return judge_.errors()
+    return judge_.table().errors()
 
 
 def _torch_start_up() -> float:
@@ -222,7 +234,8 @@ def _resync(torch_twin: Twin, manual_twin: Twin, device: str) -> None:
     if device != "cpu":
         copy_torch_state_into_manual(torch_twin, manual_twin)
         return
-    manual_twin.model.load_state_dict(torch_twin.model.state_dict())
+    manual_twin.model.load_state_dict({k: v.numpy() if isinstance(v, torch.Tensor) else v
+                                      for k, v in torch_twin.model.state_dict().items()})
     state_dict = torch_twin.optimizer.state_dict()
     manual_twin.optimizer.load_state_dict({
         "state": {index: {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in entries.items()}

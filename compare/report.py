@@ -57,8 +57,11 @@ def timing(results: list[CaseResult], wall: float | None = None) -> dict:
             "reference_steps": sum(r.references for r in results), "steps": sum(r.steps for r in results)}
 
 
-def profile(results: list[CaseResult], wall: float | None = None) -> str:
-    """The `timing` breakdown as text lines (`python -m compare --profile`)."""
+def profile(results: list[CaseResult], wall: float | None = None, imports: float | None = None,
+            cpu: float | None = None) -> str:
+    """The `timing` breakdown as text lines (`python -m compare --profile`); `imports`: the CPU seconds the process
+    spent before the check began (interpreter start-up and imports), `cpu`: the check's own CPU seconds (wall time
+    above it is other processes' load on the machine)."""
     t = timing(results, wall)
     lines = [f"time: {t['wall']:.2f} s over {len(results)} case runs, {t['steps']} steps (after imports)"]
     for part in ("manual", "torch", "startup", "harness"):
@@ -68,6 +71,12 @@ def profile(results: list[CaseResult], wall: float | None = None) -> str:
                                                              if part == "reference" else ""))
     lines.append(f"harness share: {t['harness_share']:.1%} of the time (everything but manual's and torch's steps "
                  f"and torch's start-up; {t['harness_share_with_startup']:.1%} with the start-up)")
+    if imports is not None:
+        whole = imports + t["wall"]
+        lines.append(f"process: {imports:.2f} s of imports before the check (CPU) + {t['wall']:.2f} s of check = "
+                     f"{whole:.2f} s; of it the harness {t['harness'] / whole:.1%}, torch's start-up "
+                     f"{t['startup'] / whole:.1%}, the imports {imports / whole:.1%}"
+                     + (f"; the check's CPU time {cpu:.2f} s" if cpu is not None else ""))
     return "\n".join(lines)
 
 
@@ -89,10 +98,7 @@ def to_json(results: list[CaseResult]) -> dict:
     """
     cases = []
     for result in results:
-        per_tensor = {}
-        for error in result.errors:
-            if error.name not in per_tensor or error.ratio > per_tensor[error.name].ratio:
-                per_tensor[error.name] = error
+        per_tensor = result.table.worst_per_tensor()
         ms_manual, ms_torch = result.ms_per_step()
         cases.append({"case": result.case, "dtype": result.dtype, "device": result.device, "steps": result.steps,
                       "passed": result.passed, "first_mismatch": _error_json(result.first_mismatch),
