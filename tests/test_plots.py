@@ -26,7 +26,7 @@ TOLERANCES = {**{name: tolerance_for for name in FIGURES}, "optimizer_paths": up
 @pytest.fixture(scope="module")
 def figures(tmp_path_factory):
     out = tmp_path_factory.mktemp("figures")
-    torch.set_num_threads(3)  # not the 1 the command runs with (tests/conftest.py's torch_threads, module-wide)
+    torch.set_num_threads(3)  # not the 1 the command runs with, as tests/conftest.py's torch_threads (per test)
     try:
         assert main(["plots", "--out", str(out), "--quick"]) == 0
         assert torch.get_num_threads() == 3  # the command restores torch's thread count
