@@ -53,7 +53,22 @@ def as_numpy(value):
     return tuple(as_numpy(v) for v in value) if isinstance(value, (tuple, list)) else to_numpy(value)
 
 
-@pytest.mark.parametrize("module_cls, sample, dtype", [*samples("float64"), *samples("float32")])
+def drawn_from(seed: int, name: str, index: int, dtype: str) -> tuple:
+    """(module class, sample, dtype) of one sample, with the values another seed draws."""
+    info = module_infos([name])[name]
+    return info.module_cls, module_inputs(info, TORCH_DTYPES[dtype], seed=seed)[index], dtype
+
+
+# Known: for about 1 draw in 30 (10 of seeds 0-299) the float32 gradients of sample 30 (2 layers, bidirectional,
+# tanh, batch_first) exceed the error model's bound by up to 2x (grad.weight_hh_l0*, grad.bias_*_reverse); the
+# suite's draw before the loader was seeded was one of them. Strict: fixing it turns these into failures to drop.
+SHORTFALL = [pytest.param(*drawn_from(seed, "RNN", 30, "float32"), id=f"RNN-30-float32-seed{seed}",
+                          marks=pytest.mark.xfail(strict=True, reason="float32 error model vs 2-layer bidirectional "
+                                                  "RNN: see the comment above SHORTFALL"))
+             for seed in (72, 108, 115)]
+
+
+@pytest.mark.parametrize("module_cls, sample, dtype", [*samples("float64"), *samples("float32"), *SHORTFALL])
 def test_torch_sample_matches(module_cls, sample, dtype):
     constructor, forward = sample.constructor_input, sample.forward_input
     torch.manual_seed(0)

@@ -50,10 +50,10 @@ def trainings(info) -> tuple:
     return (True, False) if info.train_and_eval_differ else (True,)
 
 
-def module_inputs(info, dtype=torch.float64, training=True) -> list:
+def module_inputs(info, dtype=torch.float64, training=True, seed=0) -> list:
     """The samples torch's suite builds for one module (inputs that require grad), on the CPU. Their values are
-    random: drawn from seed 0, so that a failing sample fails again on the next run."""
+    random: drawn from `seed`, so that a failing sample fails again on the next run."""
     with torch.random.fork_rng():
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         return list(info.module_inputs_func(info, device="cpu", dtype=dtype, requires_grad=True,
                                             training=training))
