@@ -1,9 +1,29 @@
-"""Test-wide settings: a fixed, bounded hypothesis profile so property tests cost the same on every run."""
+"""Test-wide settings: a fixed, bounded hypothesis profile so property tests cost the same on every run, and
+one torch thread, as `python -m compare` runs (its --threads defaults to 1).
+
+The tests' tensors are tiny: a second torch thread only adds hand-offs, and on a shared 2-core machine, where
+NumPy's OpenBLAS threads spin after each product (compare/bench.py's `settle`), every torch op then waits for a
+core: the catalogue's tests took 3x as long with torch's default of 2 threads (measured: 17.6 s vs 5.6 s for
+tests/test_catalogue.py -k mlp6-7 at load 3.5). Tests of a command that sets the count and must put it back use
+the `torch_threads` fixture, which gives them a count the command would not choose itself.
+"""
 import os
 
+import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=500, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def torch_threads():
+    """torch's thread count set to 3 for the test (no command here defaults to 3), then 1 again."""
+    torch.set_num_threads(3)
+    yield 3
+    torch.set_num_threads(1)

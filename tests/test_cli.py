@@ -103,7 +103,8 @@ def no_work(monkeypatch):
 
 
 @pytest.mark.parametrize("argv, phrase", REFUSED, ids=[" ".join(argv) or "-" for argv, _ in REFUSED])
-def test_a_command_line_that_cannot_mean_a_run_is_refused_in_one_line(argv, phrase, tmp_path, capsys, no_work):
+def test_a_command_line_that_cannot_mean_a_run_is_refused_in_one_line(argv, phrase, tmp_path, capsys, no_work,
+                                                                      torch_threads):
     (tmp_path / "a_file").write_text("")
     argv = [word.format(tmp=tmp_path, file=tmp_path / "a_file") for word in argv]
     threads = torch.get_num_threads()

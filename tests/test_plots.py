@@ -25,10 +25,13 @@ TOLERANCES = {**{name: tolerance_for for name in FIGURES}, "optimizer_paths": up
 
 @pytest.fixture(scope="module")
 def figures(tmp_path_factory):
-    threads = torch.get_num_threads()
     out = tmp_path_factory.mktemp("figures")
-    assert main(["plots", "--out", str(out), "--quick"]) == 0
-    assert torch.get_num_threads() == threads  # the command restores torch's thread count
+    torch.set_num_threads(3)  # not the 1 the command runs with, as tests/conftest.py's torch_threads (per test)
+    try:
+        assert main(["plots", "--out", str(out), "--quick"]) == 0
+        assert torch.get_num_threads() == 3  # the command restores torch's thread count
+    finally:
+        torch.set_num_threads(1)
     return out
 
 

@@ -1,20 +1,15 @@
 """torch's own sample inputs for its modules (`module_db` of torch.testing._internal.common_modules), run
 through manual and torch side by side: output, dL/d(input), every parameter's grad and every buffer.
 
-The samples come from a subprocess: importing torch's internal test utilities changes global torch state
-(`torch.backends.disable_global_flags()`, profiler hooks), which must not leak into the other tests, and needs
-the test-only package `expecttest` (replaced there by a stand-in when it is not installed). Every module manual
-has that module_db covers is listed; torch's module_db has no sample for Flatten, Identity or Dropout
+tests/torch_samples.py loads them (for this file and tests/test_torch_samples_{norm,conv,rnn}.py), undoing
+what importing torch's test utilities changes; the last test here checks that. Every module manual has that
+module_db covers is listed; torch's module_db has no sample for Flatten, Identity or Dropout
 (tests/test_modules.py covers them against torch through compare/module_cases.py). No sample is skipped; the
 one thing not compared is the gradient torch computes for a float target that requires grad (MSELoss,
 BCELoss, ... samples): manual's loss backward returns dL/d(input) only, targets being data.
 """
 import inspect
-import json
-import pickle
-import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -23,57 +18,35 @@ import torch
 import manual.nn as mnn
 from compare.harness import compare_arrays
 from compare.tolerances import tolerance_for
+from torch_samples import module_db, module_infos, module_inputs, trainings
 
 COVERED = ["Linear", "BatchNorm1d", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Sigmoid",
            "Tanh", "Softmax", "LogSoftmax", "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss",
            "BCEWithLogitsLoss", "NLLLoss", "CrossEntropyLoss"]
 
-EXTRACT = textwrap.dedent("""
-    import json, pickle, sys, types, unittest
-    try:
-        import expecttest  # noqa: F401
-    except ImportError:  # a test-only dependency of torch's test utilities; its TestCase is all they need
-        stand_in = types.ModuleType("expecttest")
-        stand_in.TestCase = unittest.TestCase
-        sys.modules["expecttest"] = stand_in
-    import torch
-    from torch.testing._internal.common_modules import module_db
-
-    def plain(value):
-        if isinstance(value, torch.Tensor):
-            return {"array": value.detach().numpy().copy(), "requires_grad": value.requires_grad}
-        if isinstance(value, (list, tuple)):
-            return type(value)(plain(v) for v in value)
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    names = set(json.loads(sys.argv[1]))
-    samples = []
-    for info in module_db:
-        name = info.module_cls.__name__
-        if name not in names:
-            continue
-        for training in ((True, False) if info.train_and_eval_differ else (True,)):
-            torch.manual_seed(0)
-            for sample in info.module_inputs_func(info, device="cpu", dtype=torch.float64, requires_grad=True,
-                                                  training=training):
-                if sample.forward_input is None:
-                    continue
-                samples.append({"module": name, "desc": sample.desc or "default", "training": training,
-                                "constructor": plain((sample.constructor_input.args, sample.constructor_input.kwargs)),
-                                "forward": plain((sample.forward_input.args, sample.forward_input.kwargs))})
-    sys.stdout.buffer.write(pickle.dumps(samples))
-""")
+def plain(value):
+    """A sample's values with tensors as {"array", "requires_grad"}, so each test builds fresh tensors."""
+    if isinstance(value, torch.Tensor):
+        return {"array": value.detach().numpy().copy(), "requires_grad": value.requires_grad}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
 
 
 @pytest.fixture(scope="module")
 def samples():
-    done = subprocess.run([sys.executable, "-c", EXTRACT, json.dumps(COVERED)], capture_output=True, timeout=600,
-                          check=True)
     by_module = {}
-    for sample in pickle.loads(done.stdout):
-        by_module.setdefault(sample["module"], []).append(sample)
+    for name, info in module_infos(COVERED).items():
+        for training in trainings(info):
+            for sample in module_inputs(info, training=training):
+                if sample.forward_input is None:
+                    continue
+                by_module.setdefault(name, []).append({
+                    "module": name, "desc": sample.desc or "default", "training": training,
+                    "constructor": plain((sample.constructor_input.args, sample.constructor_input.kwargs)),
+                    "forward": plain((sample.forward_input.args, sample.forward_input.kwargs))})
     return by_module
 
 
@@ -147,3 +120,15 @@ def test_torch_module_samples_agree(samples, name):
         if errors:
             failures[label] = errors
     assert not failures, f"{name}: {len(failures)} of {len(samples[name])} samples disagree: {failures}"
+
+
+def test_loading_module_db_leaves_torch_as_it_was():
+    """tests/torch_samples.py's workaround: the module_db import (done for the test files' parameters) left
+    torch.backends' flags settable and TorchScript's __call__ unwrapped, and found expecttest or a stand-in."""
+    assert module_db() and module_db() is module_db()  # imported once
+    common_utils = sys.modules["torch.testing._internal.common_utils"]
+    assert not torch.backends.flags_frozen()
+    torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32  # raises while frozen (compare.check sets it)
+    assert torch._C.ScriptFunction.__call__ is not common_utils.prof_func_call
+    assert torch._C.ScriptMethod.__call__ is not common_utils.prof_meth_call
+    assert sys.modules["expecttest"].TestCase is not None

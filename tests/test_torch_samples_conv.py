@@ -7,9 +7,6 @@ its state_dict) and compared in float64: output, dL/d(input) and every parameter
 reason, only what manual deliberately lacks (`UNSUPPORTED`).
 """
 import inspect
-import sys
-import types
-import unittest
 
 import numpy as np
 import pytest
@@ -19,6 +16,7 @@ import manual.nn
 from compare.harness import compare_arrays
 from compare.tolerances import tolerance_for
 from compare.twins import to_numpy
+from torch_samples import module_infos, module_inputs
 
 MODULES = ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d")
 # constructor keyword -> (the values manual lacks, why)
@@ -26,47 +24,16 @@ UNSUPPORTED = {"return_indices": (lambda v: bool(v), "manual's MaxPool2d has no 
                "padding_mode": (lambda v: v != "zeros", "manual implements padding_mode='zeros' only")}
 
 
-def _module_db():
-    """torch's module_db, imported without its side effects on the other tests.
-
-    torch's test utilities import `expecttest` for their TestCase base class only, which this project does not
-    install, so a plain unittest.TestCase stands in when it is missing. Importing them also freezes
-    torch.backends' global flags (`disable_global_flags()`, for torch's own suite), after which setting e.g.
-    `torch.backends.cudnn.allow_tf32` raises; the flags are unfrozen again if they were not frozen before.
-    """
-    try:
-        import expecttest  # noqa: F401
-    except ImportError:
-        stub = types.ModuleType("expecttest")
-        stub.TestCase = unittest.TestCase
-        sys.modules["expecttest"] = stub
-    frozen = torch.backends.flags_frozen()
-    from torch.testing._internal.common_modules import module_db
-    if not frozen:
-        torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True
-    return module_db
-
-
 def _samples():
-    torch.manual_seed(0)
-    found = []
-    for info in _module_db():
-        name = info.module_cls.__name__
-        if name not in MODULES:
-            continue
-        samples = info.module_inputs_func(info, device="cpu", dtype=torch.float64, requires_grad=True, training=True)
-        found += [pytest.param(name, sample, id=f"{name}-{i}-{sample.desc or 'default'}")
-                  for i, sample in enumerate(samples)]
-    return found
+    return [pytest.param(name, sample, id=f"{name}-{i}-{sample.desc or 'default'}")
+            for name, info in module_infos(MODULES).items() for i, sample in enumerate(module_inputs(info))]
 
 
 SAMPLES = _samples()
 
 
-def test_every_module_has_samples_and_the_backend_flags_stay_settable():
+def test_every_module_has_samples():
     assert {param.values[0] for param in SAMPLES} == set(MODULES)
-    assert not torch.backends.flags_frozen()
-    torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32  # what compare.bench and compare.check do
 
 
 @pytest.mark.parametrize("name, sample", SAMPLES)

@@ -5,9 +5,6 @@ gradient of every float input (the tuple (h0, c0) included) and of every paramet
 tolerances (in float32 the error model, with torch's own error measured against the sample run by torch in
 float64). The samples are torch's; the module's arguments and inputs pass to manual unchanged."""
 import copy
-import sys
-import types
-import unittest
 
 import numpy as np
 import pytest
@@ -17,26 +14,14 @@ import manual.nn as mnn
 from compare.comparison import compare_evaluations
 from compare.tolerances import error_model_for, tolerance_for
 from compare.twins import TORCH_DTYPES, to_numpy
-
-try:
-    import expecttest  # noqa: F401  (torch's test utilities import it; only its TestCase base class is used)
-except ImportError:  # not a dependency: a stand-in is enough to read the sample database
-    sys.modules["expecttest"] = types.SimpleNamespace(TestCase=unittest.TestCase, ACCEPT=False)
-flags_were_frozen = torch.backends.flags_frozen()
-from torch.testing._internal.common_modules import module_db  # noqa: E402
-
-if not flags_were_frozen:  # importing torch's test utilities freezes the torch.backends flags (a guard for torch's
-    # own suite, `disable_global_flags`); other tests here set them (cudnn.allow_tf32), so thaw them as they were
-    torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True
+from torch_samples import module_infos, module_inputs
 
 NAMES = ("RNNCell", "LSTMCell", "GRUCell", "RNN")
 
 
 def samples(dtype: str):
-    torch.manual_seed(0)  # torch draws the samples' tensors: the same ones whatever ran before
-    for info in (m for m in module_db if m.module_cls.__name__ in NAMES):
-        for index, sample in enumerate(info.module_inputs_func(info, device="cpu", dtype=TORCH_DTYPES[dtype],
-                                                               requires_grad=True, training=True)):
+    for info in module_infos(NAMES).values():
+        for index, sample in enumerate(module_inputs(info, TORCH_DTYPES[dtype])):
             yield pytest.param(info.module_cls, sample, dtype, id=f"{info.module_cls.__name__}-{index}-{dtype}")
 
 
@@ -80,7 +65,23 @@ def as_numpy(value):
     return tuple(as_numpy(v) for v in value) if isinstance(value, (tuple, list)) else to_numpy(value)
 
 
-@pytest.mark.parametrize("module_cls, sample, dtype", [*samples("float64"), *samples("float32")])
+def drawn_from(seed: int, name: str, index: int, dtype: str) -> tuple:
+    """(module class, sample, dtype) of one sample, with the values another seed draws."""
+    info = module_infos([name])[name]
+    return info.module_cls, module_inputs(info, TORCH_DTYPES[dtype], seed=seed)[index], dtype
+
+
+# Known: the float32 gradients of sample 30 (2 layers, bidirectional, tanh, batch_first) can exceed the error
+# model's bound (grad.weight_hh_l0*, grad.bias_*_reverse: sums that cancel to ~1e-9 from terms of ~1, while the
+# bound's floor scales with the result). One evaluation per sample failed 10 of seeds 0-299; pooling torch's error
+# over four evaluations (EVALUATIONS) leaves 1 of 300, seed 72. Strict: fixing it turns this into a failure to drop.
+SHORTFALL = [pytest.param(*drawn_from(seed, "RNN", 30, "float32"), id=f"RNN-30-float32-seed{seed}",
+                          marks=pytest.mark.xfail(strict=True, reason="float32 error model vs 2-layer bidirectional "
+                                                  "RNN: see the comment above SHORTFALL"))
+             for seed in (72,)]
+
+
+@pytest.mark.parametrize("module_cls, sample, dtype", [*samples("float64"), *samples("float32"), *SHORTFALL])
 def test_torch_sample_matches(module_cls, sample, dtype):
     constructor, forward = sample.constructor_input, sample.forward_input
     torch.manual_seed(0)
@@ -121,7 +122,3 @@ def test_torch_sample_matches(module_cls, sample, dtype):
         evaluations.append((pairs, reference_values))
     failing = [c.describe() for c in compare_evaluations(evaluations, tolerance_for(dtype), model) if not c.passed]
     assert not failing, "; ".join(failing)
-
-
-def test_reading_the_samples_left_the_backend_flags_settable():
-    assert not torch.backends.flags_frozen()  # tests/test_bench.py and compare.check set cudnn.allow_tf32
