@@ -93,7 +93,7 @@ def test_the_timed_step_matches_the_checked_step():
                                    err_msg=name)
 
 
-def test_bench_command_writes_its_report(tmp_path, capsys, monkeypatch):
+def test_bench_command_writes_its_report(tmp_path, capfd, monkeypatch):
     from compare.__main__ import main
     monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "RESULTS.md"
@@ -106,7 +106,29 @@ def test_bench_command_writes_its_report(tmp_path, capsys, monkeypatch):
     assert run["machine"]["threads"]["torch"] == threads
     markdown = markdown_path.read_text()
     assert "python -m compare bench --sizes tiny" in markdown and "| manual / torch-cpu step time | tiny |" in markdown
-    assert "manual/torch-cpu" in capsys.readouterr().out
+    out, err = capfd.readouterr()  # file descriptors: torch's profiler prints from C++
+    assert "manual/torch-cpu" in out
+    assert out.count("CPU: ") == 1 and "family" in out, "the machine header, once"
+    assert "profiler_start" not in err and "USDT" not in err
+
+
+def test_bench_says_why_a_size_or_backend_is_skipped(capsys):
+    from compare.__main__ import main
+    if not torch.cuda.is_available():
+        assert main(["bench", "--backends", "torch-cuda", "--sizes", "tiny"]) == 2
+        assert "torch-cuda: no CUDA device" in capsys.readouterr().err
+    runs, skipped, _ = bench.plan(bench_args(["--sizes", "tiny", "cnn", "gpu-xl", "--backends", "manual",
+                                              "scikit-learn"]))
+    assert set(runs) == {"tiny", "cnn"} and runs["cnn"] == ["manual"]
+    if not torch.cuda.is_available():
+        assert skipped == ["gpu-xl"] and "GPU-only" in bench.skip_reason(bench.SIZES["gpu-xl"], ["manual"])
+
+
+def bench_args(argv):
+    import argparse
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def test_profile_step_reports_and_puts_the_exact_sgd_update_back(capsys):
