@@ -316,10 +316,12 @@ def runnable(size, backends: list[str]) -> list[str]:
     return [b for b in backends if (b == "torch-cuda" or not size.gpu_only) and (b != "scikit-learn" or size.sklearn)]
 
 
-def skip_reason(size, backends: list[str]) -> str:
-    """Why no backend of `backends` runs `size`."""
+def skip_reason(size, backends: list[str], absent: list[str] = ()) -> str:
+    """Why no backend of `backends` runs `size`; `absent`: backends asked for but not present here."""
     if size.gpu_only:
-        return "a GPU-only size, and torch-cuda is not among the backends present"
+        why = (f"torch-cuda is absent: {ABSENT_BECAUSE['torch-cuda']}" if "torch-cuda" in absent
+               else "torch-cuda is not among the backends asked for")
+        return "a GPU-only size, and " + why
     return f"no backend for it among {', '.join(backends)} (scikit-learn has no model for image sizes)"
 
 
@@ -335,9 +337,9 @@ def plan(args) -> tuple[dict[str, list[str]], list[str], list[str]]:
     runs = {name: runnable(SIZES[name], backends) for name in dict.fromkeys(args.sizes)}
     skipped = [name for name, size_backends in runs.items() if not size_backends]
     if len(skipped) == len(runs):
+        reasons = "; ".join(f"{name}: {skip_reason(SIZES[name], backends, absent)}" for name in skipped)
         raise arguments.UsageError(f"--sizes {' '.join(args.sizes)}: no size can run with the backends present "
-                                   f"({', '.join(backends)}): " + "; ".join(f"{name}: {skip_reason(SIZES[name], backends)}"
-                                                                             for name in skipped))
+                                   f"({', '.join(backends)}): {reasons}")
     return {name: size_backends for name, size_backends in runs.items() if size_backends}, skipped, absent
 
 
@@ -367,14 +369,14 @@ def main(args) -> int:
     for probe in probes.values():
         probe.sample()
     for name in skipped:
-        print(f"  {name}: skipped, {skip_reason(SIZES[name], backends)}", file=sys.stderr)
+        print(f"  {name}: skipped, {skip_reason(SIZES[name], backends, absent)}", file=sys.stderr)
     results = []
     for dtype in dict.fromkeys(args.dtype):
         for name, size_backends in runs.items():
             results.append(bench_size(SIZES[name], dtype, size_backends, probes, args.seed))
             print(f"  {name} [{dtype}] done", file=sys.stderr, flush=True)
     run = {"command": command_line(args), "machine": info,
-           "skip_reasons": {name: skip_reason(SIZES[name], backends) for name in skipped},
+           "skip_reasons": {name: skip_reason(SIZES[name], backends, absent) for name in skipped},
            "gemm": {device: {"n": probe.n, "samples_gflops": probe.samples} for device, probe in probes.items()},
            "load_average": {"before": load_before, "after": os.getloadavg()}, "backends_missing": absent,
            "absent_reasons": {b: ABSENT_BECAUSE[b] for b in absent},

@@ -122,6 +122,7 @@ def test_bench_says_why_a_size_or_backend_is_skipped(capsys):
     assert set(runs) == {"tiny", "cnn"} and runs["cnn"] == ["manual"]
     if not torch.cuda.is_available():
         assert skipped == ["gpu-xl"] and "GPU-only" in bench.skip_reason(bench.SIZES["gpu-xl"], ["manual"])
+        assert "no CUDA device" in bench.skip_reason(bench.SIZES["gpu-xl"], ["manual"], ["torch-cuda"])
 
 
 def bench_args(argv):
