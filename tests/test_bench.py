@@ -142,3 +142,15 @@ def test_profile_step_reports_and_puts_the_exact_sgd_update_back(capsys):
     assert sgd.add_scaled_ is exact
     report = capsys.readouterr().out
     assert all(phase in report for phase in profile_step.PHASES) and "plain float32 SGD update" in report
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 10), (1024, 10), (5, 32), (5, 33), (3, 4, 5)])
+def test_softmax_max_over_short_rows_equals_numpys(shape):
+    from manual.nn.functional import softmax
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.flat[::7] = np.inf
+    x.flat[3::11] = np.nan
+    x.flat[5::13] = -np.inf
+    for dim in range(-x.ndim, x.ndim):
+        np.testing.assert_array_equal(softmax._max(x, dim), x.max(axis=dim, keepdims=True))
