@@ -122,6 +122,8 @@ SIZES = {size.name: size for size in [
 ]}
 DEFAULT_SIZES = ("tiny", "small", "medium", "large", "gpu-xl")
 BACKENDS = ("manual", "torch-cpu", "torch-cuda", "scikit-learn")
+ABSENT_BECAUSE = {"torch-cuda": "no CUDA device (torch.cuda.is_available() is False)",
+                  "scikit-learn": "scikit-learn is not installed (the [sklearn] extra)"}
 
 
 # -- the pieces the pytest benches share -------------------------------------------------------------------
@@ -314,10 +316,12 @@ def runnable(size, backends: list[str]) -> list[str]:
     return [b for b in backends if (b == "torch-cuda" or not size.gpu_only) and (b != "scikit-learn" or size.sklearn)]
 
 
-def skip_reason(size, backends: list[str]) -> str:
-    """Why no backend of `backends` runs `size`."""
+def skip_reason(size, backends: list[str], absent: list[str] = ()) -> str:
+    """Why no backend of `backends` runs `size`; `absent`: backends asked for but not present here."""
     if size.gpu_only:
-        return "a GPU-only size, and torch-cuda is not among the backends present"
+        why = (f"torch-cuda is absent: {ABSENT_BECAUSE['torch-cuda']}" if "torch-cuda" in absent
+               else "torch-cuda is not among the backends asked for")
+        return "a GPU-only size, and " + why
     return f"no backend for it among {', '.join(backends)} (scikit-learn has no model for image sizes)"
 
 
@@ -328,14 +332,14 @@ def plan(args) -> tuple[dict[str, list[str]], list[str], list[str]]:
     backends = [b for b in dict.fromkeys(args.backends) if present.get(b, True)]
     absent = [b for b in dict.fromkeys(args.backends) if b not in backends]
     if not backends:
-        raise arguments.UsageError(f"--backends {' '.join(args.backends)}: none of them is present here "
-                                   "(torch-cuda needs a CUDA device, scikit-learn the [sklearn] extra)")
+        raise arguments.UsageError(f"--backends {' '.join(args.backends)}: none of them is present here ("
+                                   + "; ".join(f"{b}: {ABSENT_BECAUSE[b]}" for b in absent) + ")")
     runs = {name: runnable(SIZES[name], backends) for name in dict.fromkeys(args.sizes)}
     skipped = [name for name, size_backends in runs.items() if not size_backends]
     if len(skipped) == len(runs):
+        reasons = "; ".join(f"{name}: {skip_reason(SIZES[name], backends, absent)}" for name in skipped)
         raise arguments.UsageError(f"--sizes {' '.join(args.sizes)}: no size can run with the backends present "
-                                   f"({', '.join(backends)}): " + "; ".join(f"{name}: {skip_reason(SIZES[name], backends)}"
-                                                                             for name in skipped))
+                                   f"({', '.join(backends)}): {reasons}")
     return {name: size_backends for name, size_backends in runs.items() if size_backends}, skipped, absent
 
 
@@ -358,25 +362,27 @@ def main(args) -> int:
     torch.backends.cudnn.allow_tf32 = False
     info = machine.describe(threads)
     load_before = os.getloadavg()
-    print(bench_report.machine_text(info), file=sys.stderr, flush=True)
+    print(bench_report.machine_text(info), flush=True)  # the header, once: `text` below leaves it out
     probes = {"cpu": GemmProbe(args.gemm_n)}
     if "torch-cuda" in backends:
         probes["cuda"] = GemmProbe(8192, "cuda")
     for probe in probes.values():
         probe.sample()
     for name in skipped:
-        print(f"  {name}: skipped, {skip_reason(SIZES[name], backends)}", file=sys.stderr)
+        print(f"  {name}: skipped, {skip_reason(SIZES[name], backends, absent)}", file=sys.stderr)
     results = []
     for dtype in dict.fromkeys(args.dtype):
         for name, size_backends in runs.items():
             results.append(bench_size(SIZES[name], dtype, size_backends, probes, args.seed))
             print(f"  {name} [{dtype}] done", file=sys.stderr, flush=True)
     run = {"command": command_line(args), "machine": info,
+           "skip_reasons": {name: skip_reason(SIZES[name], backends, absent) for name in skipped},
            "gemm": {device: {"n": probe.n, "samples_gflops": probe.samples} for device, probe in probes.items()},
            "load_average": {"before": load_before, "after": os.getloadavg()}, "backends_missing": absent,
+           "absent_reasons": {b: ABSENT_BECAUSE[b] for b in absent},
            "sizes_skipped": sorted(set(skipped)), "results": results}
     bench_report.add_ratios(run)
-    print(bench_report.text(run))
+    print(bench_report.text(run, header=False))
     if args.json:
         bench_report.write_json(run, args.json)
     if args.markdown:

@@ -38,15 +38,27 @@ def pin_threads(threads: int) -> dict:
 
 
 def _cpu_model() -> str:
+    """The CPU as /proc/cpuinfo names it: model name, family/model/stepping (which tell the generation when the
+    name is generic, as under a hypervisor), the SIMD extensions the kernels pick from, and the cores."""
     try:
         with open("/proc/cpuinfo") as f:
             text = f.read()
     except OSError:
         return platform.processor() or "unknown"
-    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
-    simd = [f for f in ("avx2", "fma", "avx512f", "amx_tile") if flags and f in flags.group(1).split()]
-    return (model.group(1).strip() if model else platform.processor()) + (f" ({', '.join(simd)})" if simd else "")
+
+    def field(name):
+        found = re.search(rf"^{name}\s*:\s*(.+)$", text, re.M)
+        return found.group(1).strip() if found else None
+
+    flags = (field("flags") or "").split()
+    simd = [f for f in ("avx2", "fma", "avx512f", "amx_tile") if f in flags]
+    cores = {pair for pair in re.findall(r"^physical id\s*:\s*(\d+)$.*?^core id\s*:\s*(\d+)$", text, re.M | re.S)}
+    described = field("model name") or platform.processor() or "unknown"
+    ident = [f"{key} {field(name)}" for key, name in (("family", "cpu family"), ("model", "model"),
+                                                        ("stepping", "stepping")) if field(name)]
+    details = ident + simd + ([f"{len(cores)} physical cores"] if cores else []) + (
+        ["virtual machine"] if "hypervisor" in flags else [])
+    return described + (f" ({', '.join(details)})" if details else "")
 
 
 def describe(threads: dict) -> dict:

@@ -6,6 +6,9 @@ torch's allocator; torch's profiler and CUDA statistics see torch's tensors only
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import tracemalloc
 
 import numpy as np
@@ -47,7 +50,7 @@ def torch_cpu_peak(step) -> tuple[int, int]:
     second step frees what the first allocated (its gradients, at zero_grad).
     """
     from torch.profiler import ProfilerActivity, profile, record_function
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr_fd(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
         with record_function("measured_step"):
             step()
@@ -63,6 +66,22 @@ def torch_cpu_peak(step) -> tuple[int, int]:
         else:
             peak = max(peak, live)
     return peak - baseline, live - baseline
+
+
+@contextlib.contextmanager
+def _quiet_stderr_fd():
+    """Send file descriptor 2 to /dev/null: torch's profiler prints its start and stop from C++ (lines such as
+    `USDT ... profiler_start`), which no Python-level redirect catches. Python's own errors still reach stderr:
+    an exception propagates and is printed after the descriptor is restored."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def torch_cuda_peak(step) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """What the benchmarks rely on: manual's fast paths change no result, the instruments can see what they claim,
 the FLOP count is exact, and `python -m compare bench` writes its report. (The timings live in benches/.)"""
+import importlib
 import importlib.util
 import json
 from pathlib import Path
@@ -93,7 +94,7 @@ def test_the_timed_step_matches_the_checked_step():
                                    err_msg=name)
 
 
-def test_bench_command_writes_its_report(tmp_path, capsys, monkeypatch):
+def test_bench_command_writes_its_report(tmp_path, capfd, monkeypatch):
     from compare.__main__ import main
     monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "RESULTS.md"
@@ -106,7 +107,30 @@ def test_bench_command_writes_its_report(tmp_path, capsys, monkeypatch):
     assert run["machine"]["threads"]["torch"] == threads
     markdown = markdown_path.read_text()
     assert "python -m compare bench --sizes tiny" in markdown and "| manual / torch-cpu step time | tiny |" in markdown
-    assert "manual/torch-cpu" in capsys.readouterr().out
+    out, err = capfd.readouterr()  # file descriptors: torch's profiler prints from C++
+    assert "manual/torch-cpu" in out
+    assert out.count("CPU: ") == 1 and "family" in out, "the machine header, once"
+    assert "profiler_start" not in err and "USDT" not in err
+
+
+def test_bench_says_why_a_size_or_backend_is_skipped(capsys):
+    from compare.__main__ import main
+    if not torch.cuda.is_available():
+        assert main(["bench", "--backends", "torch-cuda", "--sizes", "tiny"]) == 2
+        assert "torch-cuda: no CUDA device" in capsys.readouterr().err
+    runs, skipped, _ = bench.plan(bench_args(["--sizes", "tiny", "cnn", "gpu-xl", "--backends", "manual",
+                                              "scikit-learn"]))
+    assert set(runs) == {"tiny", "cnn"} and runs["cnn"] == ["manual"]
+    if not torch.cuda.is_available():
+        assert skipped == ["gpu-xl"] and "GPU-only" in bench.skip_reason(bench.SIZES["gpu-xl"], ["manual"])
+        assert "no CUDA device" in bench.skip_reason(bench.SIZES["gpu-xl"], ["manual"], ["torch-cuda"])
+
+
+def bench_args(argv):
+    import argparse
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def test_profile_step_reports_and_puts_the_exact_sgd_update_back(capsys):
@@ -119,3 +143,15 @@ def test_profile_step_reports_and_puts_the_exact_sgd_update_back(capsys):
     assert sgd.add_scaled_ is exact
     report = capsys.readouterr().out
     assert all(phase in report for phase in profile_step.PHASES) and "plain float32 SGD update" in report
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 10), (1024, 10), (5, 32), (5, 33), (3, 4, 5)])
+def test_softmax_max_over_short_rows_equals_numpys(shape):
+    softmax = importlib.import_module("manual.nn.functional.softmax")  # the package exports a function of that name
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.flat[::7] = np.inf
+    x.flat[3::11] = np.nan
+    x.flat[5::13] = -np.inf
+    for dim in range(-x.ndim, x.ndim):
+        np.testing.assert_array_equal(softmax._max(x, dim), x.max(axis=dim, keepdims=True))

@@ -8,7 +8,7 @@ shape for Identity. What is kept is read-only until the backward (`Module.save_f
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_grad_output, wrap_dim
+from manual.nn._checks import FLOAT_DTYPES, check_float_input, check_grad_output, wrap_dim
 from manual.nn.module import Module
 
 
@@ -23,13 +23,16 @@ class _Elementwise(Module):
         return {}
 
     def forward(self, input):
-        y = self.function(check_float_input(self, input), **self.arguments())
+        if type(input) is not np.ndarray or input.dtype not in FLOAT_DTYPES:
+            check_float_input(self, input)  # raises (the common case skips the call)
+        y = self.function(input, **self.arguments())
         self.save_for_backward(y if self.saves_output else input)
         return y
 
     def backward(self, grad_output):
         (saved,) = self.saved_for_backward()
-        check_grad_output(self, grad_output, saved.shape)  # saved (x or y) has the output's shape
+        if type(grad_output) is not np.ndarray or grad_output.shape != saved.shape:
+            check_grad_output(self, grad_output, saved.shape)  # saved (x or y) has the output's shape
         return self.derivative(grad_output, saved, **self.arguments())
 
     def extra_repr(self):

@@ -68,29 +68,40 @@ def lock(values, held=None) -> list:
         held = []
     for value in values:
         if isinstance(value, np.ndarray):
-            entry = _locks.get(id(value))
+            key = id(value)
+            entry = _locks.get(key)
             if entry is not None:
                 entry[1] += 1
-            elif value.flags.writeable or _pending.pop(id(value), None) is not None:  # a waiting view is ours
+            elif value.flags.writeable or (_pending and _pending.pop(key, None) is not None):  # a waiting view is ours
                 value.setflags(write=False)
-                _locks[id(value)] = [value, 1]
+                _locks[key] = [value, 1]
             else:
                 continue  # read-only already, and not by us: left alone
             held.append(value)
         elif isinstance(value, (tuple, list)):
-            lock(value, held)
+            for item in value:
+                if not isinstance(item, int):  # a shape (ints only) holds nothing to lock: no recursive call
+                    lock(value, held)
+                    break
     return held
 
 
 def release(held) -> None:
     """Undo one `lock`: each array becomes writeable again when no other save holds it."""
     for array in held:
-        entry = _locks[id(array)]
+        key = id(array)
+        entry = _locks[key]
         if entry[1] > 1:
             entry[1] -= 1
             continue
-        del _locks[id(array)]
-        _unlock(array)
+        del _locks[key]
+        try:  # _unlock(array), inlined for the common case
+            array.setflags(write=True)
+        except ValueError:  # a view whose base is still read-only: it waits
+            _pending[key] = array
+        else:
+            if _pending:
+                _pending.pop(key, None)
     if _pending:
         for array in list(_pending.values()):
             _unlock(array)
@@ -100,7 +111,8 @@ def _unlock(array: np.ndarray) -> None:
     """writeable again; a view cannot be while its base is read-only, so it waits in `_pending` for that."""
     try:
         array.setflags(write=True)
-        _pending.pop(id(array), None)
+        if _pending:
+            _pending.pop(id(array), None)
     except ValueError:
         _pending[id(array)] = array
 

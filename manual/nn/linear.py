@@ -47,7 +47,8 @@ class Linear(Module):
 
     def backward(self, grad_output):
         (x,) = self.saved_for_backward()
-        check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,))
+        if type(grad_output) is not np.ndarray or grad_output.shape != x.shape[:-1] + (self.out_features,):
+            check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,))  # raises on a wrong shape
         grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, x, self.weight.data,
                                                                self.bias is not None, self.needs_input_grad)
         self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)

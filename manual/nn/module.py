@@ -149,26 +149,28 @@ class Module:
         """Keep `values` for the next backward, their ndarrays read-only until then (see the module docstring).
 
         Releases what the previous forward saved. Under `manual.no_grad()` nothing is saved or locked."""
-        if self._locked:
-            grad_mode.release(self._locked)
-        if grad_mode.is_grad_enabled():
-            object.__setattr__(self, "_locked", grad_mode.lock(values))
-            object.__setattr__(self, "_saved", values)
+        state = self.__dict__  # plain attributes, written directly (this runs once per module and forward)
+        if state["_locked"]:
+            grad_mode.release(state["_locked"])
+        if grad_mode._state["enabled"]:  # grad_mode.is_grad_enabled(), inlined
+            state["_locked"] = grad_mode.lock(values)
+            state["_saved"] = values
         else:
-            object.__setattr__(self, "_locked", ())
-            object.__setattr__(self, "_saved", None)
+            state["_locked"] = ()
+            state["_saved"] = None
 
     def saved_for_backward(self) -> tuple:
         """What the last forward saved; consumed (and its arrays writeable again), so a second backward raises."""
-        saved = self._saved
+        state = self.__dict__
+        saved = state["_saved"]
         if saved is None:
             raise RuntimeError(f"{self.label()}: backward called without a matching forward "
                                f"(no forward yet, backward already ran for the last forward, "
                                f"or the forward ran under manual.no_grad())")
-        object.__setattr__(self, "_saved", None)
-        if self._locked:
-            grad_mode.release(self._locked)
-            object.__setattr__(self, "_locked", ())
+        state["_saved"] = None
+        if state["_locked"]:
+            grad_mode.release(state["_locked"])
+            state["_locked"] = ()
         return saved
 
     # -- traversal ------------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ class NLLLoss(_Loss):
         self.register_buffer("weight", None if weight is None else np.asarray(weight))
         self.ignore_index = ignore_index
 
-    def check_target(self, input, target):
+    def check_target(self, input, target) -> bool:
+        """Raise on a target torch refuses; True when every target is a class index in [0, C) (then none equals
+        ignore_index unless ignore_index itself is a class)."""
         n_classes = input.shape[0 if input.ndim == 1 else 1]
         if self.weight is not None:
             check_same_shape(self, "weight", self.weight, (n_classes,))
@@ -35,17 +37,18 @@ class NLLLoss(_Loss):
             if self.ignore_index >= 0:  # torch: "ignore_index is not supported for floating point target"
                 raise ValueError(f"{self.label()}: ignore_index is not supported for probability (floating point) "
                                  f"targets: expected ignore_index < 0, got {self.ignore_index}")
-            return
+            return False
         check_same_shape(self, "class-index target", target, F.sample_shape(input))
         if target.dtype not in CLASS_INDEX_DTYPES:  # torch: "expected target dtype to be Long or Byte"
             raise TypeError(f"{self.label()}: class-index targets must be integers of dtype int64 (or uint8), "
                             f"got dtype {target.dtype}")
         if target.size == 0 or (target.min() >= 0 and target.max() < n_classes):
-            return  # every target a class (two reductions; the mask below only when some is not)
+            return True  # every target a class (two reductions; the mask below only when some is not)
         bad = (target != self.ignore_index) & ((target < 0) | (target >= n_classes))
         if bad.any():
             raise IndexError(f"{self.label()}: Target {target[bad].flat[0]} is out of bounds: "
                              f"expected class indices in [0, {n_classes}) or ignore_index={self.ignore_index}")
+        return False
 
     def log_probabilities(self, rows):
         """lp from the input's rows: NLLLoss is given log-probabilities."""
@@ -57,8 +60,9 @@ class NLLLoss(_Loss):
             raise ValueError(f"{self.label()}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got ()")
         refuse_subclass(self, "target", target)
         target = np.asarray(target)
-        self.check_target(input, target)
-        targets = F.target_weights(input, target, self.weight, self.ignore_index, self.label_smoothing)
+        classes = self.check_target(input, target)
+        all_kept = classes and not 0 <= self.ignore_index < input.shape[0 if input.ndim == 1 else 1]
+        targets = F.target_weights(input, target, self.weight, self.ignore_index, self.label_smoothing, all_kept)
         log_probs = self.log_probabilities(F.classes_last(input))
         loss = F.weighted_nll(log_probs, targets, F.sample_shape(input), self.reduction)
         # `target` too: plain class indices are kept as a view of it (targets.labels), and only the saved array

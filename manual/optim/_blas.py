@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 BLOCK = 8192  # elements per saxpy call: below OpenBLAS's threading threshold (10,000)
+FLOAT32 = np.dtype(np.float32)  # native byte order; NumPy keeps one instance, so `is` tests the dtype
 
 
 def _load_saxpy():
@@ -51,12 +52,15 @@ def _fused_saxpy():
 
     def axpy_(target: np.ndarray, alpha: float, x: np.ndarray) -> bool:
         """target ← round32(alpha·x + target) in place; False (nothing done) unless both are C-contiguous
-        float32 arrays of one shape."""
-        if not (target.dtype == x.dtype == np.float32 and target.shape == x.shape and target.flags.c_contiguous
-                and x.flags.c_contiguous and target.flags.writeable):
+        native float32 arrays of one shape."""
+        if not (target.dtype is FLOAT32 and x.dtype is FLOAT32 and target.shape == x.shape
+                and target.flags.c_contiguous and x.flags.c_contiguous and target.flags.writeable):
             return False
         flat_target, flat_x = target.reshape(-1), x.reshape(-1)
         a = np.float32(alpha)
+        if flat_target.size <= BLOCK:
+            saxpy(flat_x, flat_target, a=a)
+            return True
         for start in range(0, flat_target.size, BLOCK):
             block = slice(start, start + BLOCK)
             saxpy(flat_x[block], flat_target[block], a=a)  # in place: saxpy overwrites its y argument

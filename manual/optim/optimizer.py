@@ -84,7 +84,10 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
             for param in group["params"]:
-                param.clear_grad(set_to_none)
+                if set_to_none:
+                    param.grad = None  # Parameter.clear_grad(True), without the call (once per parameter and step)
+                else:
+                    param.clear_grad(False)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; `closure` (optional) recomputes and returns the loss."""
@@ -95,7 +98,10 @@ class Optimizer:
                 if grad is not None:
                     if type(grad) is not np.ndarray or grad.shape != param.data.shape or grad.dtype != param.data.dtype:
                         self._refuse_grad(param, grad)
-                    self.update(param, self.state.setdefault(param, {}), group)
+                    state = self.state.get(param)
+                    if state is None:
+                        state = self.state[param] = {}
+                    self.update(param, state, group)
         return loss
 
     def _refuse_grad(self, param: Parameter, grad) -> None:

@@ -88,6 +88,9 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize))
 
     def update(self, param, state, group):
+        if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:
+            add_scaled_(param.data, -float(group["lr"]), param.grad)  # sgd_update's rule for this group, less its calls
+            return
         buffer = sgd_update(param.data, param.grad, state.get("momentum_buffer"), lr=float(group["lr"]),
                             momentum=float(group["momentum"]), dampening=float(group["dampening"]),
                             weight_decay=float(group["weight_decay"]), nesterov=group["nesterov"],

@@ -46,7 +46,7 @@ def relu_backward(grad_output, y):
     grad_input = np.sign(y, out=np.empty_like(grad_output))
     with np.errstate(invalid="ignore", over="ignore"):
         grad_input *= grad_output
-        undefined = np.isnan(grad_input.sum())  # a reduction, no temporary
+        undefined = math.isnan(grad_input.sum())  # a reduction, no temporary
     if undefined:  # rare: a NaN unit or a non-finite upstream gradient
         return np.where(y != 0, grad_output, 0).astype(grad_output.dtype, copy=False)
     return grad_input

@@ -51,8 +51,10 @@ class TargetWeights(NamedTuple):
     denominator: object
 
 
-def target_weights(input, target, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0):
-    """q and D for this input and target (see the module docstring)."""
+def target_weights(input, target, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0,
+                   all_kept: bool = False):
+    """q and D for this input and target (see the module docstring). `all_kept`: the caller has checked that no
+    class-index target equals ignore_index (which spares the comparison)."""
     n_classes = input.shape[0 if input.ndim == 1 else 1]
     if target.shape == input.shape:  # probabilities
         probs = classes_last(target)
@@ -61,6 +63,8 @@ def target_weights(input, target, weight=None, ignore_index: int = -100, label_s
         w = 1 if weight is None else weight
         return TargetWeights((w * probs).astype(input.dtype, copy=False), None, probs.shape[0])
     labels = target.reshape(-1)
+    if weight is None and label_smoothing == 0 and all_kept:
+        return TargetWeights(None, labels, len(labels))
     kept = labels != ignore_index
     if weight is None and label_smoothing == 0 and kept.all():
         return TargetWeights(None, labels, len(labels))

@@ -18,7 +18,20 @@ def _shift(x, dim: int):
     """x - max along `dim`; a zero-size x (torch accepts it) has no max and gives an empty result."""
     if x.size == 0:
         return np.array(x, copy=True)
-    return x - x.max(axis=dim, keepdims=True)
+    return x - _max(x, dim)
+
+
+SHORT_ROWS = 32  # up to this many classes, `_max` reduces a transposed copy
+
+
+def _max(x, dim: int):
+    """x.max(axis=dim, keepdims=True). NumPy's float max along short contiguous rows runs element by element
+    (1024x10 float32: 73 µs); over the columns of a transposed copy it is vectorised (6.5 µs, copy included),
+    faster up to about 32 classes (256x32: 27 -> 6 µs; 256x128: 32 -> 49). The maximum is exact in any order,
+    NaN propagates either way; only a row whose maximum is ±0 may get the other zero, which changes no value."""
+    if x.ndim == 2 and dim in (1, -1) and x.shape[1] <= SHORT_ROWS:
+        return np.maximum.reduce(np.ascontiguousarray(x.T), axis=0)[:, None]
+    return x.max(axis=dim, keepdims=True)
 
 
 def softmax(x, dim: int):
