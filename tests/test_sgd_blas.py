@@ -52,3 +52,13 @@ def test_probe_accepts_a_saxpy_that_rounds_once():
         y[...] = (x.astype(np.float64) * float(a) + y).astype(np.float32)
         return y
     assert _blas._probe_is_fused(one_rounding) is True
+
+
+def test_probe_refuses_a_saxpy_whose_tail_rounds_twice():
+    """OpenBLAS's Haswell kernel: the vector body of 8-element chunks fused, the tail not."""
+    def fused_body_only(x, y, a):
+        body = len(x) // 8 * 8
+        y[:body] = (x[:body].astype(np.float64) * float(a) + y[:body]).astype(np.float32)
+        y[body:] = x[body:] * a + y[body:]
+        return y
+    assert _blas._probe_is_fused(fused_body_only) is False
