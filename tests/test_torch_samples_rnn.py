@@ -71,17 +71,15 @@ def drawn_from(seed: int, name: str, index: int, dtype: str) -> tuple:
     return info.module_cls, module_inputs(info, TORCH_DTYPES[dtype], seed=seed)[index], dtype
 
 
-# Known: the float32 gradients of sample 30 (2 layers, bidirectional, tanh, batch_first) can exceed the error
-# model's bound (grad.weight_hh_l0*, grad.bias_*_reverse: sums that cancel to ~1e-9 from terms of ~1, while the
-# bound's floor scales with the result). One evaluation per sample failed 10 of seeds 0-299; pooling torch's error
-# over four evaluations (EVALUATIONS) leaves 1 of 300, seed 72. Strict: fixing it turns this into a failure to drop.
-SHORTFALL = [pytest.param(*drawn_from(seed, "RNN", 30, "float32"), id=f"RNN-30-float32-seed{seed}",
-                          marks=pytest.mark.xfail(strict=True, reason="float32 error model vs 2-layer bidirectional "
-                                                  "RNN: see the comment above SHORTFALL"))
-             for seed in (72,)]
+# Hard draws: the float32 gradients of sample 30 (2 layers, bidirectional, tanh, batch_first) sum terms of ~1 to
+# ~1e-9. With NumPy's float32 tanh in the recurrence, 10 of seeds 0-299 exceeded the float32 error model (1 with
+# four pooled evaluations, and other samples under ATEN_CPU_CAPABILITY=default); with tanh evaluated in float64
+# (manual.nn.functional.recurrent._tanh) none do, on any kernel setting. The worst of those draws stay checked.
+HARD_DRAWS = [pytest.param(*drawn_from(seed, "RNN", 30, "float32"), id=f"RNN-30-float32-seed{seed}")
+              for seed in (72, 108, 115)]
 
 
-@pytest.mark.parametrize("module_cls, sample, dtype", [*samples("float64"), *samples("float32"), *SHORTFALL])
+@pytest.mark.parametrize("module_cls, sample, dtype", [*samples("float64"), *samples("float32"), *HARD_DRAWS])
 def test_torch_sample_matches(module_cls, sample, dtype):
     constructor, forward = sample.constructor_input, sample.forward_input
     torch.manual_seed(0)
