@@ -24,7 +24,7 @@ from compare import registry
 from compare.comparison import compare_once
 from compare.harness import TensorError
 from compare.masks import share_dropout_masks
-from compare.reference import ModuleReference
+from compare.reference import ModuleReference, torch_backward, torch_forward
 from compare.step_tensors import ModelTensors
 from compare.tolerances import error_model_for, tolerance_for
 from compare.twins import TORCH_DTYPES, cast_arrays, to_numpy, to_torch
@@ -134,16 +134,10 @@ def check_pair(torch_module, manual_module, arguments: tuple, dtype: str, *, tar
     tolerance, model = tolerance_for(dtype), error_model_for(dtype)
     reference = ModuleReference(torch_module) if model is not None else None  # before the forward: Dropout's mask
     inputs = arguments[:-1] if target else arguments
-    torch_arguments = [torch.from_numpy(a) for a in arguments]
-    for tensor in torch_arguments[:len(inputs)]:
-        tensor.requires_grad_(tensor.is_floating_point())
-    t_outputs = _as_tuple(torch_module(*torch_arguments))
+    torch_arguments, t_outputs = torch_forward(torch_module, arguments, target)
     m_outputs = _as_tuple(manual_module(*arguments))
     grad_outputs = random_grad_outputs(m_outputs, dtype, grad_seed, target)
-    differentiable = [(out, grad) for out, grad in zip(t_outputs, grad_outputs) if out.requires_grad]
-    if differentiable:
-        torch.autograd.backward([out for out, _ in differentiable],
-                                [None if grad is None else torch.from_numpy(grad) for _, grad in differentiable])
+    torch_backward(t_outputs, grad_outputs)
     m_grads = manual_input_grads(manual_module, manual_module.backward(*grad_outputs), len(inputs))
 
     output_names = ["output"] if len(m_outputs) == 1 else [f"output.{i}" for i in range(len(m_outputs))]

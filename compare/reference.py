@@ -125,6 +125,25 @@ def _upcast(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float64) if array.dtype.kind == "f" else array
 
 
+def torch_forward(module, arrays, target: bool) -> tuple:
+    """(input tensors, output tensors) of `module(*arrays)` in torch: every float input a leaf that requires grad
+    (integer inputs and the target, the last array when `target`, none)."""
+    tensors = [torch.from_numpy(np.asarray(a)) for a in arrays]
+    inputs = tensors[:-1] if target else tensors
+    for tensor in inputs:
+        tensor.requires_grad_(tensor.is_floating_point())
+    outputs = module(*tensors)
+    return inputs, outputs if isinstance(outputs, tuple) else (outputs,)
+
+
+def torch_backward(outputs, grad_outputs) -> None:
+    """Backward from every output that depends on a leaf, each with its dL/d(output) (None: a 0-d loss's 1)."""
+    differentiable = [(out, grad) for out, grad in zip(outputs, grad_outputs) if out.requires_grad]
+    if differentiable:
+        torch.autograd.backward([out for out, _ in differentiable],
+                                [None if grad is None else torch.from_numpy(grad) for _, grad in differentiable])
+
+
 class ModuleReference:
     """One module or loss in float64 from a float32 torch module's state (compare/module_check.py); build it before
     the float32 forward, so that a Dropout replays the mask that forward draws."""
@@ -136,16 +155,8 @@ class ModuleReference:
         """The float64 value of every compared tensor (named as compare/module_check.py names them: output or
         output.k, grad.<input name>, grad.<param>, buffer.<name>) for the same arguments (the target last when
         `target`) and grad_outputs."""
-        tensors = [torch.from_numpy(_upcast(np.asarray(a))) for a in arguments]
-        inputs = tensors[:-1] if target else tensors
-        for tensor in inputs:
-            tensor.requires_grad_(tensor.is_floating_point())
-        outputs = self.module(*tensors)
-        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        differentiable = [(out, grad) for out, grad in zip(outputs, grad_outputs) if out.requires_grad]
-        if differentiable:
-            torch.autograd.backward([out for out, _ in differentiable],
-                                    [None if g is None else torch.from_numpy(_upcast(g)) for _, g in differentiable])
+        inputs, outputs = torch_forward(self.module, [_upcast(np.asarray(a)) for a in arguments], target)
+        torch_backward(outputs, [None if g is None else _upcast(g) for g in grad_outputs])
         names = ["output"] if len(outputs) == 1 else [f"output.{i}" for i in range(len(outputs))]
         values = dict(zip(names, outputs))
         values.update((f"grad.{name}", torch.zeros_like(t) if t.grad is None else t.grad)

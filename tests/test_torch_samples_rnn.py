@@ -35,22 +35,14 @@ def leaves(value) -> list:
 EVALUATIONS = 4  # float32: upstream gradients per sample, over which torch's rounding error is pooled
 
 
-def as_float32_leaves(value):
-    """Fresh leaves (inside nested tuples) with the values of `value`, so each evaluation has its own grads."""
+def fresh_leaves(value, dtype: torch.dtype):
+    """Float tensors (inside nested tuples) as new leaves in `dtype`, requiring grad as the originals do, so each
+    evaluation (and the float64 reference) has its own grads."""
     if isinstance(value, (tuple, list)):
-        return tuple(as_float32_leaves(v) for v in value)
+        return tuple(fresh_leaves(v, dtype) for v in value)
     if value is None or not value.is_floating_point():
         return value
-    return value.detach().clone().requires_grad_(value.requires_grad)
-
-
-def as_float64(value):
-    """Float tensors (inside nested tuples) as float64 leaves that require grad as the originals do."""
-    if isinstance(value, (tuple, list)):
-        return tuple(as_float64(v) for v in value)
-    if value is None or not value.is_floating_point():
-        return value
-    return value.detach().double().requires_grad_(value.requires_grad)
+    return value.detach().to(dtype, copy=True).requires_grad_(value.requires_grad)
 
 
 def run_torch(module, args, grads) -> tuple:
@@ -106,7 +98,7 @@ def test_torch_sample_matches(module_cls, sample, dtype):
         m_outputs = m_outputs if isinstance(m_outputs, tuple) else (m_outputs,)
         rng = np.random.default_rng(grad_seed + 1)
         grads = [rng.standard_normal(out.shape).astype(dtype) for out in m_outputs]
-        inputs = as_float64(forward.args) if dtype == "float64" else as_float32_leaves(forward.args)
+        inputs = fresh_leaves(forward.args, TORCH_DTYPES[dtype])
         t_outputs, t_inputs = run_torch(torch_module, inputs, grads)
         m_input_grads = leaves(manual_module.backward(*grads))
         assert len(m_input_grads) == len(t_inputs)
@@ -116,7 +108,7 @@ def test_torch_sample_matches(module_cls, sample, dtype):
                                                                  manual_values)]
         reference_values = None
         if model is not None:
-            reference_values = dict(named(*run_torch(reference, as_float64(forward.args), grads), reference))
+            reference_values = dict(named(*run_torch(reference, fresh_leaves(forward.args, torch.float64), grads), reference))
         evaluations.append((pairs, reference_values))
     failing = [c.describe() for c in compare_evaluations(evaluations, tolerance_for(dtype), model) if not c.passed]
     assert not failing, "; ".join(failing)
