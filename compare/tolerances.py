@@ -111,6 +111,14 @@ UPDATE_RULE_TOLERANCES = {
 }
 
 
+def one_rounding_of(terms: np.ndarray, dtype) -> np.ndarray:
+    """How far two float32 evaluations of a fused op (a + s·b, a + s·b·c, lerp) may part when one rounds once (an
+    emulated fma, torch's vectorised kernels) and the other also rounds the product first (torch's baseline
+    kernels, ATEN_CPU_CAPABILITY=default): one more rounding of a term, at most eps·|term| <= eps·`terms`, with
+    `terms` a bound on the terms' magnitudes (the result may cancel far below them)."""
+    return np.finfo(dtype).eps * terms
+
+
 def update_rule_tolerance_for(dtype) -> Tolerance:
     return UPDATE_RULE_TOLERANCES[np.dtype(dtype).name]
 

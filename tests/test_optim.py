@@ -11,7 +11,7 @@ import manual.nn as mnn
 import manual.optim
 from compare.harness import compare_arrays
 from compare.kernels import torch_fuses_multiply_add
-from compare.tolerances import update_rule_tolerance_for
+from compare.tolerances import one_rounding_of, update_rule_tolerance_for
 from compare.twins import to_numpy
 from compare.update_rule import optimizer_pair, params_of, run_update_rule
 from manual.optim import _ops
@@ -254,8 +254,8 @@ def test_fused_ops_round_like_torch(name, manual_op, torch_op, dtype):
     if dtype == "float32" and torch_fuses_multiply_add():
         np.testing.assert_array_equal(result, expected, err_msg=name)
     elif dtype == "float32":  # torch's baseline kernels round the product too, where manual emulates the fused
-        # rounding: one more rounding of a term, at most u·|term| <= eps·(|a| + |b|·(1 + |c|)) (terms a, s·b, s·b·c)
+        # rounding; the terms are a, s·b and s·b·c, each at most |a| + |b|·(1 + |c|) here (|s| < 1)
         terms = np.abs(a) + np.abs(b) * (1 + np.abs(c))
-        assert np.all(np.abs(result.astype(np.float64) - expected) <= np.finfo(np.float32).eps * terms), name
+        assert np.all(np.abs(result.astype(np.float64) - expected) <= one_rounding_of(terms, np.float32)), name
     else:
         assert compare_arrays(0, name, result, expected, update_rule_tolerance_for(dtype)).passed
