@@ -4,7 +4,7 @@
     registry.register_module("Swish", Swish, TorchSwish)           # manual class, torch class
     registry.register_case(ModuleCase("swish", ("Swish", {"beta": 1.5}), normal(4, 5)))
 
-Every lookup by name (compare/module_check.py: a ModuleCase's module; compare/twins.py: a Case's model, loss
+Every lookup by name (compare/checks/module_check.py: a ModuleCase's module; compare/engine/twins.py: a Case's model, loss
 and optimizer) consults this registry first, then the built-in namespaces (manual.nn / torch.nn / torch_ref.nn,
 manual.models / torch_ref.models, manual.optim / torch.optim). A registered class is called exactly as the
 built-in class it stands beside: a module or loss with the case's kwargs (manual's also with `dtype=` when its
@@ -47,13 +47,13 @@ def register_case(case) -> None:
     """Add a ModuleCase (it has `.module`) to the module catalogue or a training Case (`.model`) to the training
     catalogue. Names are unique within each catalogue, the built-in cases included."""
     if hasattr(case, "module"):
-        from compare.module_cases import MODULE_CASES as builtin
+        from compare.catalogue.module_cases import MODULE_CASES as builtin
         table = _MODULE_CASES
     elif hasattr(case, "model"):
-        from compare.cases import CATALOGUE as builtin
+        from compare.catalogue.training_cases import CATALOGUE as builtin
         table = _TRAINING_CASES
     else:
-        raise TypeError(f"register_case: expected a compare.module_cases.ModuleCase or a compare.cases.Case, "
+        raise TypeError(f"register_case: expected a compare.catalogue.module_cases.ModuleCase or a compare.catalogue.training_cases.Case, "
                         f"got {type(case).__name__}")
     taken = {existing.name for existing in [*builtin, *table]}
     if case.name in taken:

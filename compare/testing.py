@@ -3,11 +3,11 @@
     from compare.testing import assert_module_matches
     assert_module_matches(Swish(8), TorchSwish(8), lambda rng: rng.standard_normal((4, 8)))
 
-`assert_module_matches` runs the module catalogue's check (compare/module_check.py) on the two instances:
+`assert_module_matches` runs the module catalogue's check (compare/checks/module_check.py) on the two instances:
 forward output(s), dL/d(each float input), every parameter's grad and every buffer, in each dtype, against
-torch autograd, with the tolerances of compare/tolerances.py; then manual's backward against central
+torch autograd, with the tolerances of compare/engine/tolerances.py; then manual's backward against central
 differences in float64 (manual.gradcheck). `assert_model_trains_like` runs the training harness
-(compare/harness.py: forward, loss, backward, optimizer step, every tensor compared at every step) on a model
+(compare/engine/step_loop.py: forward, loss, backward, optimizer step, every tensor compared at every step) on a model
 pair the caller built, with optimizers on either side. Both raise AssertionError naming the first and the worst mismatch: step, tensor,
 index, manual's value and torch's.
 
@@ -24,11 +24,12 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from compare.harness import CaseResult, TensorError, run_twins
-from compare.masks import share_dropout_masks
-from compare.module_check import cast_float, cast_module, check_pair, fix_dropout_masks
-from compare.tolerances import GRADCHECK_TOLERANCE, tolerance_for
-from compare.twins import TORCH_DTYPES, Twin, to_numpy
+from compare.engine.step_loop import CaseResult, run_twins
+from compare.engine.error_table import TensorError
+from compare.engine.masks import share_dropout_masks
+from compare.checks.module_check import cast_float, cast_module, check_pair, fix_dropout_masks
+from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
+from compare.engine.twins import TORCH_DTYPES, Twin, to_numpy
 from manual.gradcheck import check_call
 
 DTYPES = ("float32", "float64")
@@ -83,7 +84,7 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
         buffers cast alike), the manual copy loaded with the torch copy's state.
     train: the mode of both copies (Dropout masks are shared, as in the catalogue).
     gradcheck: also compare manual's backward with central differences of step `fd_eps` in float64 (input(s) and
-        parameters), within compare.tolerances.GRADCHECK_TOLERANCE; turn off where an input sits on a kink.
+        parameters), within compare.engine.tolerances.GRADCHECK_TOLERANCE; turn off where an input sits on a kink.
     finite: a NaN/Inf in a manual output or gradient fails, even where torch has the same one.
     Returns every comparison per dtype (passing ones included); raises AssertionError listing, per failing
     dtype, the first and the worst mismatch, and the worst finite-difference error.
@@ -154,7 +155,7 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
     Before the first step torch's parameters and buffers are loaded into the manual model; the optimizers (and
     schedulers) are taken as given, so give fresh ones, built with the same arguments (a hyperparameter that
     differs between their param_groups fails before the first step). The dtype is the torch model's; float32
-    runs start every step from torch's state (the harness's resync, compare/tolerances.py), float64 runs are
+    runs start every step from torch's state (the harness's resync, compare/engine/tolerances.py), float64 runs are
     free-running. Each step compares output, loss, dL/d(input), every grad, parameter, buffer and
     optimizer-state tensor. Returns the harness's CaseResult.
     """

@@ -2,10 +2,11 @@
 import pytest
 import torch
 
-from compare import cases, report
-from compare.harness import run_case
+from compare.catalogue import training_cases
+from compare.cli import report
+from compare.engine.step_loop import run_case
 
-RUNS = [pytest.param(case, dtype, id=f"{case.name}-{dtype}") for case in cases.CATALOGUE for dtype in case.dtypes]
+RUNS = [pytest.param(case, dtype, id=f"{case.name}-{dtype}") for case in training_cases.CATALOGUE for dtype in case.dtypes]
 
 
 @pytest.mark.parametrize("case, dtype", RUNS)
@@ -19,6 +20,6 @@ def test_case_passes_on_cpu(case, dtype):
 @pytest.mark.parametrize("case, dtype", RUNS)
 def test_case_passes_on_cuda(case, dtype):
     torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False  # cuDNN's RNN kernels (CharRNN) too, as compare/check.py
+    torch.backends.cudnn.allow_tf32 = False  # cuDNN's RNN kernels (CharRNN) too, as compare/cli/check.py
     result = run_case(case, dtype, "cuda")
     assert result.passed, report.table([result])

@@ -15,7 +15,10 @@ import torch
 import compare
 import manual
 import torch_ref
-from compare import bench, check, cv, plots, train
+from compare.bench import timing
+from compare.cli import check, train
+from compare.realdata import cv
+from compare.cli import plots
 from compare.__main__ import SUBCOMMANDS, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +88,7 @@ REFUSED = [
     (["bench", "--sizes", "huge"], "invalid choice: 'huge'"),
     (["bench", "--threads", "0"], "--threads: expected an integer in [1,"),
     (["bench", "--gemm-n", "0"], "--gemm-n: expected an integer of at least 1"),
-    (["bench", "--json", "{tmp}/missing/bench.json"], "does not exist"),
+    (["bench", "--json", "{tmp}/missing/timing.json"], "does not exist"),
     (["bench", "--markdown", "{tmp}"], "is a directory"),
 ]
 
@@ -98,8 +101,8 @@ def no_work(monkeypatch):
     def work(*args, **kwargs):
         raise AssertionError("work started before the command line was refused")
 
-    for module, name in [(check, "run_case"), (cv, "run_cv"), (train, "TwinTrainer"), (bench, "bench_size"),
-                         (bench.machine, "pin_threads"), (plots, "_figure")]:
+    for module, name in [(check, "run_case"), (cv, "run_cv"), (train, "TwinTrainer"), (timing, "bench_size"),
+                         (timing.machine, "pin_threads"), (plots, "_figure")]:
         monkeypatch.setattr(module, name, work)
 
 

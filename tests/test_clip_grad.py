@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import manual.nn
-from compare.harness import compare_arrays
-from compare.tolerances import update_rule_tolerance_for
+from compare.engine.comparison import compare_arrays
+from compare.engine.tolerances import update_rule_tolerance_for
 
 SHAPES = [(3, 4), (5,), (2, 2)]
 NORM_CASES = [

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 import manual.models
 import manual.nn as mnn
 import torch_ref.models
-from compare import bench, cv, recipe_args
-from compare.module_cases import ModuleCase, normal
-from compare.module_check import check_module_case
+from compare.bench import timing
+from compare.realdata import cv
+from compare.cli import recipe_args
+from compare.catalogue.module_cases import ModuleCase, normal
+from compare.checks.module_check import check_module_case
 from manual import random
 
 CONV_SPECS = [("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=3)),
@@ -172,11 +174,11 @@ def test_conv2d_builds_no_whole_batch_im2col_array():
 
 def test_cnn_bench_size_flops_by_hand_and_twins_agree():
     """batch 32, 3×64×64, convs 3→8 and 8→16 (k3, same size), pools to 32×32 and 16×16, Linear(16·16·16, 10)."""
-    size = bench.SIZES["cnn"]
+    size = timing.SIZES["cnn"]
     conv1, conv2 = 2 * 32 * 8 * 64 * 64 * 3 * 9, 2 * 32 * 16 * 32 * 32 * 8 * 9
     assert size.flops == 2 * conv1 + 3 * conv2 + 2 * 2 * 32 * 16 * 16 * 16 * 10  # no dX for the data
-    assert not size.sklearn and bench.SIZES["small"].sklearn
-    bench.check_agreement(size, "float32")
+    assert not size.sklearn and timing.SIZES["small"].sklearn
+    timing.check_agreement(size, "float32")
 
 
 def test_cv_trains_the_cnn_on_digit_images():
@@ -192,7 +194,7 @@ def test_cv_trains_the_cnn_on_digit_images():
     assert all(result.agree for result in cv.run_cv(dataset, recipe, splits, peer=True))  # the peer sits out
 
 
-# -- property tests: random geometry against torch (compare/module_check.py, tolerances of compare/tolerances.py)
+# -- property tests: random geometry against torch (compare/checks/module_check.py, tolerances of compare/engine/tolerances.py)
 def _matches_torch(module, shape, dtype, seed):
     errors = check_module_case(ModuleCase("property", module, normal(*shape)), dtype, seed)
     failing = [e.describe() for e in errors if not e.passed]

@@ -4,7 +4,7 @@ the same 200 gradient steps as tests/test_optim.py, with manual's update replace
 import numpy as np
 import pytest
 
-from compare.update_rule import run_update_rule
+from compare.checks.update_rule import run_update_rule
 from manual.optim.optimizer import new_step
 
 

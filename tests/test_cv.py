@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import manual.optim
-from compare import datasets
+from compare.realdata import datasets
 from compare.__main__ import main
-from compare.cv import make_splits, run_cv
-from compare.tolerances import tolerance_for
-from compare.training import Recipe, prepare_split
+from compare.realdata.cv import make_splits, run_cv
+from compare.engine.tolerances import tolerance_for
+from compare.realdata.training import Recipe, prepare_split
 
 pytest.importorskip("sklearn")
 

@@ -17,12 +17,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from compare.__main__ import main
-from compare.cases import DTYPES
-from compare.ddp import run, table
-from compare.ddp_rank import BATCH_NORMS, OPTIMIZERS, Settings, case_spec, per_shard_step
-from compare.harness import compare_arrays
-from compare.tolerances import tolerance_for
-from compare.twins import build_twins, manual_step
+from compare.catalogue.training_cases import DTYPES
+from compare.distributed.launcher import run, table
+from compare.distributed.rank import BATCH_NORMS, OPTIMIZERS, Settings, case_spec, per_shard_step
+from compare.engine.comparison import compare_arrays
+from compare.engine.tolerances import tolerance_for
+from compare.engine.twins import build_twins, manual_step
 
 SETTINGS = Settings(world_size=2, port=0, dtypes=DTYPES, optimizers=tuple(OPTIMIZERS), batch_norms=BATCH_NORMS,
                     steps=3, seed=0, batch_size=16, timeout_s=120)
@@ -105,7 +105,7 @@ def test_table_has_a_row_per_rank_and_names_each_failure(comparisons):
 
 @pytest.mark.parametrize("world_size", [1, 2, 4])
 def test_averaged_shard_gradients_equal_the_full_batch_gradient_without_batchnorm(world_size):
-    """The identity DDP relies on (compare/ddp_rank.py), in manual alone: the mean of equal shards' mean-loss
+    """The identity DDP relies on (compare/distributed/rank.py), in manual alone: the mean of equal shards' mean-loss
     gradients is the full batch's; with BatchNorm it holds only for one shard (world size 1)."""
     settings = dataclasses.replace(SETTINGS, steps=2)
     for batch_norm in BATCH_NORMS:
@@ -172,7 +172,7 @@ def test_bad_arguments_exit_2_before_starting_ranks(argv, message, capsys):
 
 
 def test_sync_batchnorm_needs_gpu_modules():
-    """Why SyncBatchNorm is not checked here (compare/ddp_rank.py): torch refuses it on CPU. Should torch
+    """Why SyncBatchNorm is not checked here (compare/distributed/rank.py): torch refuses it on CPU. Should torch
     accept it one day, this fails, and the sync case (equal to the full-batch step) belongs in the check."""
     dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     try:

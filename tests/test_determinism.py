@@ -6,9 +6,9 @@ import sys
 import numpy as np
 
 from compare.__main__ import main
-from compare.cases import CATALOGUE
-from compare.harness import run_twins
-from compare.twins import build_twins
+from compare.catalogue.training_cases import CATALOGUE
+from compare.engine.step_loop import run_twins
+from compare.engine.twins import build_twins
 
 
 def manual_trajectory(seed):

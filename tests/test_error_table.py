@@ -1,11 +1,11 @@
-"""compare/error_table.py answers as the Python loops over the list of TensorErrors it replaces (first of equal
+"""compare/engine/error_table.py answers as the Python loops over the list of TensorErrors it replaces (first of equal
 maxima, NaN never replacing a maximum), on blocks of vectorised rows and rows decided one by one."""
 import math
 
 import numpy as np
 import pytest
 
-from compare.error_table import ErrorColumns, ErrorTable, TensorError
+from compare.engine.error_table import ErrorColumns, ErrorTable, TensorError
 
 NAMES = ["output", "loss", "grad.w", "param.w", "state.w.momentum_buffer"]
 

@@ -19,8 +19,8 @@ import manual.models
 import manual.nn as mnn
 import manual.optim
 import torch_ref.nn
-from compare.module_cases import MODULE_CASES
-from compare.module_check import build_manual, make_arguments, make_inputs
+from compare.catalogue.module_cases import MODULE_CASES
+from compare.checks.module_check import build_manual, make_arguments, make_inputs
 
 
 @dataclass(frozen=True)

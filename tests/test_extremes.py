@@ -1,16 +1,16 @@
-"""Extreme inputs (compare/extreme_cases.py): finite wherever torch is, and equal to torch within the tolerances."""
+"""Extreme inputs (compare/catalogue/extreme_cases.py): finite wherever torch is, and equal to torch within the tolerances."""
 import copy
 
 import numpy as np
 import pytest
 import torch
 
-from compare.extreme_cases import EXTREME_MODULE_CASES, EXTREME_OPTIMIZER_CASES, TINY_VARIANCE_CASES
-from compare.harness import compare_arrays
-from compare.kernels import torch_fuses_multiply_add
-from compare.module_check import build_pair, check_module_case, make_inputs
-from compare.tolerances import tolerance_for
-from compare.update_rule import run_update_rule
+from compare.catalogue.extreme_cases import EXTREME_MODULE_CASES, EXTREME_OPTIMIZER_CASES, TINY_VARIANCE_CASES
+from compare.engine.comparison import compare_arrays
+from compare.cli.kernels import torch_fuses_multiply_add
+from compare.checks.module_check import build_pair, check_module_case, make_inputs
+from compare.engine.tolerances import tolerance_for
+from compare.checks.update_rule import run_update_rule
 from manual.nn.functional import relu, relu_backward
 
 DTYPES = ["float64", "float32"]

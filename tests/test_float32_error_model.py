@@ -1,4 +1,4 @@
-"""The float32 error model (compare/tolerances.py) still catches what float64 catches: a bug that changes any kind
+"""The float32 error model (compare/engine/tolerances.py) still catches what float64 catches: a bug that changes any kind
 of tensor by 1e-3 of its size fails in float32, named at the tensor it touches (in the harness and in the module
 checks); and over the catalogue the bound stays far below that size. The vectorised comparison decides as the
 pair-by-pair one does."""
@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 
 import manual.nn as mnn
-from compare import cases, module_cases
-from compare.comparison import compare_arrays, compare_step, judge
-from compare.harness import run_case, run_twins
-from compare.module_check import check_module_case
-from compare.non_finite import NonFiniteLog
-from compare.tolerances import error_model_for, tolerance_for
-from compare.twins import build_twins
+from compare.catalogue import training_cases, module_cases
+from compare.engine.comparison import compare_arrays, compare_step, judge
+from compare.engine.step_loop import run_case, run_twins
+from compare.checks.module_check import check_module_case
+from compare.engine.non_finite import NonFiniteLog
+from compare.engine.tolerances import error_model_for, tolerance_for
+from compare.engine.twins import build_twins
 
 BUG = 1e-3  # relative size of each injected bug
-CASE = next(c for c in cases.CATALOGUE if c.name == "optim-mlp6_tanh-ce-adam_l2-plateau-clipnorm")
+CASE = next(c for c in training_cases.CATALOGUE if c.name == "optim-mlp6_tanh-ce-adam_l2-plateau-clipnorm")
 
 
 def _scale_after(obj, method: str, scale_result=None, after=None):
@@ -79,7 +79,7 @@ def test_float32_agreement_scales_with_the_magnitudes_where_a_fixed_rtol_does_no
     """The same correct run with inputs and targets 100x larger: rounding errors grow with the terms (here the
     hidden layer's batch sums), so one fixed rtol/atol (the former 1e-5/1e-6) fails it by far, while the error
     model's bound, measured from torch's own error, grows with them."""
-    case = next(c for c in cases.CATALOGUE if c.name == "mlp8_tanh-regression-mseloss-sgd_mom")
+    case = next(c for c in training_cases.CATALOGUE if c.name == "mlp8_tanh-regression-mseloss-sgd_mom")
     verdicts = []
     for tolerance in (tolerance_for("float32"), None):  # elementwise rtol 1e-5, atol 1e-6; the error model
         torch_twin, manual_twin = build_twins(case, "float32", "cpu", seed=0)
@@ -99,7 +99,7 @@ SAMPLE = ["mlp6-7_gelu_tanh-ce-sgd_nesterov_wd", "mlp8-8_relu_bn-ce-sgd_mom-trai
 
 @pytest.mark.parametrize("name", SAMPLE)
 def test_the_float32_bound_stays_far_below_a_1e_3_change_of_every_tensor(name):
-    case = next(c for c in cases.CATALOGUE if c.name == name)
+    case = next(c for c in training_cases.CATALOGUE if c.name == name)
     result = run_case(case, "float32")
     assert result.passed and result.references >= case.steps // error_model_for("float32").sample_every
     detectable = [error.allowed / error.scale for error in result.errors if error.scale > 0]

@@ -10,8 +10,8 @@ import pytest
 
 import manual
 import manual.nn as mnn
-from compare.module_cases import MODULE_CASES
-from compare.module_check import build_manual, make_arguments, random_grad_outputs
+from compare.catalogue.module_cases import MODULE_CASES
+from compare.checks.module_check import build_manual, make_arguments, random_grad_outputs
 from manual.nn import grad_mode
 
 

@@ -1,4 +1,4 @@
-"""manual.summary and torch_ref.summary: equal for twins (compare.inspection_check), right by hand, traceless."""
+"""manual.summary and torch_ref.summary: equal for twins (compare.checks.inspection), right by hand, traceless."""
 import itertools
 
 import numpy as np
@@ -9,10 +9,10 @@ import manual
 import manual.models
 import torch_ref
 import torch_ref.models
-from compare.cases import Case
-from compare.harness import run_twins
-from compare.inspection_check import assert_same_summary, summary_differences
-from compare.twins import TORCH_DTYPES, build_twins, to_numpy
+from compare.catalogue.training_cases import Case
+from compare.engine.step_loop import run_twins
+from compare.checks.inspection import assert_same_summary, summary_differences
+from compare.engine.twins import TORCH_DTYPES, build_twins, to_numpy
 
 MODELS = [
     ("LinearRegression", {"in_features": 5}),

@@ -4,10 +4,10 @@ tolerances, free-running in both dtypes)."""
 import pytest
 import torch
 
-from compare import cases
-from compare.harness import run_twins
-from compare.tolerances import update_rule_tolerance_for
-from compare.twins import build_twins, copy_manual_state_into_torch, copy_torch_state_into_manual
+from compare.catalogue import training_cases
+from compare.engine.step_loop import run_twins
+from compare.engine.tolerances import update_rule_tolerance_for
+from compare.engine.twins import build_twins, copy_manual_state_into_torch, copy_torch_state_into_manual
 
 STEPS = 20
 
@@ -27,7 +27,7 @@ def train_alone(twin, batches, steps: int, is_torch: bool) -> None:
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("direction", ["manual_to_torch", "torch_to_manual"])
-@pytest.mark.parametrize("case", cases.OPTIMIZER_CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", training_cases.OPTIMIZER_CASES, ids=lambda c: c.name)
 def test_state_moves_mid_training_and_both_continue_identically(case, direction, dtype):
     torch_twin, manual_twin = build_twins(case, dtype, "cpu", seed=0)
     batches = case.data.stream(0, dtype)

@@ -9,10 +9,10 @@ import manual.models
 import manual.nn as mnn
 import torch_ref.models
 import torch_ref.nn as tnn
-from compare import cases
-from compare.masks import share_dropout_masks
-from compare.tolerances import tolerance_for
-from compare.twins import to_numpy
+from compare.catalogue import training_cases
+from compare.engine.masks import share_dropout_masks
+from compare.engine.tolerances import tolerance_for
+from compare.engine.twins import to_numpy
 
 F64 = tolerance_for("float64")
 
@@ -201,7 +201,7 @@ def test_logistic_regression_matches_torch(sigmoid):
 
 
 def test_the_compare_catalogue_trains_an_mlp_per_activation():
-    used = {case.model[1].get("activation", "relu") for case in cases.CATALOGUE if case.model[0] == "MLP"}
+    used = {case.model[1].get("activation", "relu") for case in training_cases.CATALOGUE if case.model[0] == "MLP"}
     assert set(manual.models.MLP_ACTIVATIONS) <= used
 
 

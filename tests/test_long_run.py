@@ -10,9 +10,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from compare.cases import THREE_CLASSES, Case
-from compare.harness import run_twins
-from compare.twins import build_twins
+from compare.catalogue.training_cases import THREE_CLASSES, Case
+from compare.engine.step_loop import run_twins
+from compare.engine.twins import build_twins
 
 CASE = Case("mlp8_tanh-ce-adam-long", ("MLP", {"in_features": 4, "hidden": [8], "out_features": 3,
                                               "activation": "tanh"}),

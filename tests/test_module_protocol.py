@@ -8,9 +8,9 @@ import manual.models
 import manual.nn as mnn
 import manual.optim
 import torch_ref.models
-from compare.module_cases import MODULE_CASES, ModuleCase
-from compare.module_check import build_manual, build_pair, make_inputs
-from compare.twins import to_numpy
+from compare.catalogue.module_cases import MODULE_CASES, ModuleCase
+from compare.checks.module_check import build_manual, build_pair, make_inputs
+from compare.engine.twins import to_numpy
 
 MODELS = [
     ("LinearRegression", {"in_features": 5}),

@@ -4,10 +4,10 @@ next (manual's speed-ups may reuse buffers only for temporaries that never leave
 import numpy as np
 import pytest
 
-from compare import cases
-from compare.twins import build_twins
+from compare.catalogue import training_cases
+from compare.engine.twins import build_twins
 
-CASES = [pytest.param(case, id=case.name) for case in {c.model[0]: c for c in cases.CATALOGUE}.values()]
+CASES = [pytest.param(case, id=case.name) for case in {c.model[0]: c for c in training_cases.CATALOGUE}.values()]
 
 
 def step(twin, x, y) -> dict:

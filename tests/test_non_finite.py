@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 import manual.nn as mnn
-from compare import report
-from compare.cases import CATALOGUE
-from compare.extreme_cases import DIVERGENT_CASE
-from compare.harness import run_case, run_twins
-from compare.non_finite import NonFiniteLog
-from compare.twins import build_twins
+from compare.cli import report
+from compare.catalogue.training_cases import CATALOGUE
+from compare.catalogue.extreme_cases import DIVERGENT_CASE
+from compare.engine.step_loop import run_case, run_twins
+from compare.engine.non_finite import NonFiniteLog
+from compare.engine.twins import build_twins
 
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")

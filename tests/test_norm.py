@@ -1,4 +1,4 @@
-"""BatchNorm2d, LayerNorm and Embedding beyond the module catalogue (compare/module_cases.py NORM_CASES, checked
+"""BatchNorm2d, LayerNorm and Embedding beyond the module catalogue (compare/catalogue/module_cases.py NORM_CASES, checked
 by tests/test_modules.py): construction as torch (state_dict keys, shapes, init, repr), several training steps,
 Embedding's accumulation and in-place renorm, and the calls both refuse."""
 import numpy as np
@@ -8,12 +8,12 @@ import torch
 import manual.models
 import manual.nn as mnn
 import torch_ref.models
-from compare.harness import compare_arrays
-from compare.inspection_check import assert_same_summary
-from compare.peer import peer_metrics
-from compare.tolerances import GRADCHECK_TOLERANCE, tolerance_for
-from compare.training import Recipe
-from compare.twins import TORCH_DTYPES, to_numpy
+from compare.engine.comparison import compare_arrays
+from compare.checks.inspection import assert_same_summary
+from compare.realdata.peer import peer_metrics
+from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
+from compare.realdata.training import Recipe
+from compare.engine.twins import TORCH_DTYPES, to_numpy
 from manual import gradcheck, random
 
 CONSTRUCTORS = [

@@ -9,10 +9,10 @@ import torch
 
 import manual.nn
 import manual.optim
-from compare.harness import compare_arrays
-from compare.paths import PATH_OPTIMIZERS, SURFACES, manual_path, torch_path
-from compare.tolerances import update_rule_tolerance_for
-from compare.twins import to_numpy
+from compare.engine.comparison import compare_arrays
+from compare.checks.optimizer_paths import PATH_OPTIMIZERS, SURFACES, manual_path, torch_path
+from compare.engine.tolerances import update_rule_tolerance_for
+from compare.engine.twins import to_numpy
 
 PATHS = [(surface, label) for surface in SURFACES for label in PATH_OPTIMIZERS[surface]]
 

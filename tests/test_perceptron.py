@@ -9,10 +9,11 @@ import torch
 import manual.models
 import manual.optim
 import torch_ref.models
-from compare.cases import Case
-from compare.harness import compare_arrays, run_twins
-from compare.tolerances import tolerance_for
-from compare.twins import TORCH_DTYPES, build_twins, to_numpy
+from compare.catalogue.training_cases import Case
+from compare.engine.comparison import compare_arrays
+from compare.engine.step_loop import run_twins
+from compare.engine.tolerances import tolerance_for
+from compare.engine.twins import TORCH_DTYPES, build_twins, to_numpy
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_SIGNS = np.array([-1.0, 1.0, 1.0, -1.0])

@@ -15,7 +15,9 @@ import manual.atomic
 import manual.models
 import manual.nn as mnn
 import torch_ref.models
-from compare import bench_report, convert, report
+from compare.bench import report as bench_report
+from compare.engine import convert
+from compare.cli import report
 from compare.plots import common as plots_common
 from manual.atomic import atomic_write
 

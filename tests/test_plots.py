@@ -1,5 +1,5 @@
 """The figures: `python -m compare plots --quick` writes six PNGs and their data; in every figure's data the two
-backends agree within compare/tolerances.py and the harness runs behind it pass; each figure shows what it
+backends agree within compare/engine/tolerances.py and the harness runs behind it pass; each figure shows what it
 claims (sigmoid gradients vanish, the perceptron fails XOR, ...); a disagreement and a missing matplotlib make
 the command fail."""
 import json
@@ -12,10 +12,10 @@ import torch
 
 import manual.models
 from compare.__main__ import main
-from compare.harness import compare_arrays
-from compare.paths import SURFACES
-from compare.plots import FIGURES
-from compare.tolerances import tolerance_for, update_rule_tolerance_for
+from compare.engine.comparison import compare_arrays
+from compare.checks.optimizer_paths import SURFACES
+from compare.cli.plots import FIGURES
+from compare.engine.tolerances import tolerance_for, update_rule_tolerance_for
 
 pytest.importorskip("matplotlib")
 

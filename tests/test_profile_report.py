@@ -1,8 +1,8 @@
 """`python -m compare --profile`: the parts of the run's time add up, and the process line counts the imports."""
 import pytest
 
-from compare import report
-from compare.harness import TIMED, CaseResult
+from compare.cli import report
+from compare.engine.step_loop import TIMED, CaseResult
 
 
 def _result(**seconds) -> CaseResult:

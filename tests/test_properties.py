@@ -1,7 +1,7 @@
 """Property tests: random shapes, dtypes and hyperparameters for every layer, loss and optimizer, against torch.
 
 Each test draws a module (or loss, or optimizer) spec and its inputs, and hands them to the same checks as the
-catalogues (compare/module_check.py, compare/update_rule.py), with the tolerances of compare/tolerances.py.
+catalogues (compare/checks/module_check.py, compare/checks/update_rule.py), with the tolerances of compare/engine/tolerances.py.
 The number of examples comes from the hypothesis profile in tests/conftest.py ("ci": 25 per test, derandomized).
 """
 import numpy as np
@@ -9,10 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compare.module_cases import (ModuleCase, batch_norm_state, binary, class_probabilities, log_probabilities,
-                                  normal, probabilities, uniform)
-from compare.module_check import check_module_case
-from compare.update_rule import run_update_rule
+from compare.catalogue.module_cases import ModuleCase, batch_norm_state, binary, class_probabilities, log_probabilities, normal, probabilities, uniform
+from compare.checks.module_check import check_module_case
+from compare.checks.update_rule import run_update_rule
 
 DTYPES = st.sampled_from(["float32", "float64"])
 SEEDS = st.integers(0, 2**16)

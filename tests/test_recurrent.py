@@ -1,6 +1,6 @@
 """Recurrent layers beyond the module catalogue: LSTMCell with a given (h0, c0), torch's parameters and init,
 refusals and input errors, the backward protocol of several outputs, and the char-RNN learning the shipped text.
-(The catalogue's cases in compare/module_cases.py run through tests/test_modules.py; torch's own ModuleInfo
+(The catalogue's cases in compare/catalogue/module_cases.py run through tests/test_modules.py; torch's own ModuleInfo
 samples through tests/test_torch_samples_rnn.py.)"""
 import numpy as np
 import pytest
@@ -11,12 +11,12 @@ import manual.models
 import manual.nn as mnn
 import torch_ref
 import torch_ref.models
-from compare import cases
-from compare.batches import TextWindows, load_text
-from compare.harness import run_case
-from compare.inspection_check import assert_same_summary
+from compare.catalogue import training_cases
+from compare.catalogue.batches import TextWindows, load_text
+from compare.engine.step_loop import run_case
+from compare.checks.inspection import assert_same_summary
 from compare.testing import assert_module_matches
-from compare.twins import to_numpy
+from compare.engine.twins import to_numpy
 
 
 class ManualLSTMCellState(mnn.LSTMCell):
@@ -170,8 +170,8 @@ def test_text_windows_are_one_hot_characters_and_their_successors():
 def test_char_rnn_learns_the_shipped_text_identically_on_both_backends():
     """100 Adam steps on windows of compare/data/tiny_text.txt, float64, every tensor compared at every step; the
     mean loss of the last 10 steps is well below the first (ln 40 ≈ 3.7 is a uniform guess)."""
-    case = cases.Case("charrnn-learns", ("CharRNN", {"vocab_size": cases.VOCAB_SIZE, "hidden_size": 32}),
-                      cases.CE, ("Adam", {"lr": 0.01}), cases.TEXT, steps=100)
+    case = training_cases.Case("charrnn-learns", ("CharRNN", {"vocab_size": training_cases.VOCAB_SIZE, "hidden_size": 32}),
+                      training_cases.CE, ("Adam", {"lr": 0.01}), training_cases.TEXT, steps=100)
     result = run_case(case, "float64")
     assert result.passed, result.first_mismatch.describe()
     losses = {side: [getattr(e, side) for e in result.errors if e.name == "loss"] for side in ("manual", "torch")}

@@ -9,10 +9,10 @@ import torch
 
 import manual.nn as mnn
 import manual.optim
-from compare import cases
-from compare.harness import run_twins
-from compare.tolerances import update_rule_tolerance_for
-from compare.twins import build_twins
+from compare.catalogue import training_cases
+from compare.engine.step_loop import run_twins
+from compare.engine.tolerances import update_rule_tolerance_for
+from compare.engine.twins import build_twins
 
 SCHEDULERS = [
     ("StepLR", {"step_size": 7}),
@@ -155,7 +155,7 @@ def test_invalid_arguments_raise_clear_errors(name, kwargs, error, message):
 
 def test_harness_reports_a_wrong_schedule():
     """A manual scheduler with another gamma than torch's: the harness names the group's lr."""
-    case = next(c for c in cases.OPTIMIZER_CASES if c.scheduler and c.scheduler[0] == "StepLR")
+    case = next(c for c in training_cases.OPTIMIZER_CASES if c.scheduler and c.scheduler[0] == "StepLR")
     torch_twin, manual_twin = build_twins(case, "float64", "cpu", seed=0)
     manual_twin.scheduler.gamma *= 1.01
     result = run_twins(torch_twin, manual_twin, case.data.stream(0, "float64"), case.steps, "float64", "cpu")

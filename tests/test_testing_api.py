@@ -11,11 +11,12 @@ import manual.models
 import manual.nn as mnn
 import manual.optim
 import torch_ref.models
-from compare import cases, module_cases, registry
-from compare.cases import Case
-from compare.harness import run_case
-from compare.module_cases import ModuleCase, normal
-from compare.module_check import check_module_case
+from compare.catalogue import training_cases, module_cases
+from compare import registry
+from compare.catalogue.training_cases import Case
+from compare.engine.step_loop import run_case
+from compare.catalogue.module_cases import ModuleCase, normal
+from compare.checks.module_check import check_module_case
 from compare.testing import assert_model_trains_like, assert_module_matches
 
 pytest_plugins = ["pytester"]
@@ -184,15 +185,15 @@ def test_registered_model_optimizer_and_case_join_the_training_catalogue():
             super().__init__(params, lr=lr / 2, **kwargs)
 
     case = Case("user-tanh-mse-sgd", ("TanhModel", {"in_features": 5, "out_features": 1}), ("MSELoss", {}),
-                ("SGD", {"lr": 0.1}), cases.REGRESSION, steps=5)
+                ("SGD", {"lr": 0.1}), training_cases.REGRESSION, steps=5)
     with registry.isolated():
         registry.register_module("TanhModel", ManualTanhModel, TorchTanhModel)
         registry.register_case(case)
-        assert cases.select("user-tanh") == [case]
+        assert training_cases.select("user-tanh") == [case]
         assert run_case(case, "float64").passed
         registry.register_optimizer("SGD", HalfLrSGD, torch.optim.SGD)
         assert not run_case(case, "float64").passed
-    assert cases.select("user-tanh") == []
+    assert training_cases.select("user-tanh") == []
 
 
 def test_registry_refuses_duplicates():
@@ -202,7 +203,7 @@ def test_registry_refuses_duplicates():
             registry.register_module("TanhModel", mnn.Tanh, TorchTanhModel)
         with pytest.raises(ValueError, match="already in the catalogue"):
             registry.register_case(ModuleCase("relu", ("ReLU", {}), normal(4, 6)))
-        with pytest.raises(TypeError, match="ModuleCase or a compare.cases.Case"):
+        with pytest.raises(TypeError, match="ModuleCase or a compare.catalogue.training_cases.Case"):
             registry.register_case("relu")
 
 
@@ -234,7 +235,8 @@ def run_user_project(pytester, files: dict, *args):
 
 def test_the_example_passes_in_a_project_of_its_own(pytester):
     files = {path.stem: path.read_text() for path in EXAMPLE.glob("*.py")}
-    assert len((EXAMPLE / "test_swish.py").read_text().strip().splitlines()) == 4  # import, blank, def, call
+    code = [line for line in (EXAMPLE / "test_swish.py").read_text().splitlines() if line.strip()]
+    assert len(code) == 3, code  # import, def, call: the three lines the README shows
     run_user_project(pytester, files, "-v").assert_outcomes(passed=1)
 
 

@@ -4,7 +4,7 @@ through manual and torch side by side: output, dL/d(input), every parameter's gr
 tests/torch_samples.py loads them (for this file and tests/test_torch_samples_{norm,conv,rnn}.py), undoing
 what importing torch's test utilities changes; the last test here checks that. Every module manual has that
 module_db covers is listed; torch's module_db has no sample for Flatten, Identity or Dropout
-(tests/test_modules.py covers them against torch through compare/module_cases.py). No sample is skipped; the
+(tests/test_modules.py covers them against torch through compare/catalogue/module_cases.py). No sample is skipped; the
 one thing not compared is the gradient torch computes for a float target that requires grad (MSELoss,
 BCELoss, ... samples): manual's loss backward returns dL/d(input) only, targets being data.
 """
@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import manual.nn as mnn
-from compare.harness import compare_arrays
-from compare.tolerances import tolerance_for
+from compare.engine.comparison import compare_arrays
+from compare.engine.tolerances import tolerance_for
 from torch_samples import module_db, module_infos, module_inputs, trainings
 
 COVERED = ["Linear", "BatchNorm1d", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Sigmoid",
@@ -128,7 +128,7 @@ def test_loading_module_db_leaves_torch_as_it_was():
     assert module_db() and module_db() is module_db()  # imported once
     common_utils = sys.modules["torch.testing._internal.common_utils"]
     assert not torch.backends.flags_frozen()
-    torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32  # raises while frozen (compare.check sets it)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32  # raises while frozen (compare.cli.check sets it)
     assert torch._C.ScriptFunction.__call__ is not common_utils.prof_func_call
     assert torch._C.ScriptMethod.__call__ is not common_utils.prof_meth_call
     assert sys.modules["expecttest"].TestCase is not None

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import manual.nn
-from compare.harness import compare_arrays
-from compare.tolerances import tolerance_for
-from compare.twins import to_numpy
+from compare.engine.comparison import compare_arrays
+from compare.engine.tolerances import tolerance_for
+from compare.engine.twins import to_numpy
 from torch_samples import module_infos, module_inputs
 
 MODULES = ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d")

@@ -3,7 +3,7 @@
 `torch.testing._internal.common_modules.module_db` lists, per torch.nn module, the constructor arguments and
 inputs torch's test suite runs it with (`module_inputs_func`, in training and, where they differ, eval mode).
 Each sample is built on both sides in float64 (torch initialises, manual loads its state_dict) and compared by
-`compare.module_check.check_pair`: output, dL/d(float input), every parameter's grad and every buffer.
+`compare.checks.module_check.check_pair`: output, dL/d(float input), every parameter's grad and every buffer.
 (tests/torch_samples.py loads them.)
 """
 import numpy as np
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import manual.nn as mnn
-from compare.module_check import check_pair
-from compare.twins import to_numpy
+from compare.checks.module_check import check_pair
+from compare.engine.twins import to_numpy
 from torch_samples import module_infos, module_inputs, trainings
 
 MODULES = ("BatchNorm2d", "LayerNorm", "Embedding")

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import manual.nn as mnn
-from compare.comparison import compare_evaluations
-from compare.tolerances import error_model_for, tolerance_for
-from compare.twins import TORCH_DTYPES, to_numpy
+from compare.engine.comparison import compare_evaluations
+from compare.engine.tolerances import error_model_for, tolerance_for
+from compare.engine.twins import TORCH_DTYPES, to_numpy
 from torch_samples import module_infos, module_inputs
 
 NAMES = ("RNNCell", "LSTMCell", "GRUCell", "RNN")

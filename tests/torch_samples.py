@@ -7,7 +7,7 @@ this loader undoes, so that they do not leak into the other tests of the same pr
 - torch's test utilities import `expecttest` (a test-only package torch does not install) for its TestCase base
   class only: a stand-in with `unittest.TestCase` is registered when it is missing;
 - they freeze torch.backends' global flags (`disable_global_flags()`, a guard for torch's own suite; afterwards
-  `torch.backends.cudnn.allow_tf32 = ...`, as compare.check and compare.bench do, raises): thawed again if they
+  `torch.backends.cudnn.allow_tf32 = ...`, as compare.cli.check and compare.bench.timing do, raises): thawed again if they
   were not frozen before (torch.backends has no function to set the flag back);
 - they wrap TorchScript's `ScriptFunction.__call__` / `ScriptMethod.__call__` in a profiler: put back.
 tests/test_torch_samples.py::test_loading_module_db_leaves_torch_as_it_was checks all three.

@@ -15,8 +15,8 @@ import torch
 import manual.models
 import torch_ref.models
 from compare.plots.common import column, new_figure, select
-from compare.tolerances import tolerance_for
-from compare.twins import to_numpy
+from compare.engine.tolerances import tolerance_for
+from compare.engine.twins import to_numpy
 
 DTYPE = "float64"
 X_RANGE = (-4.0, 4.0)

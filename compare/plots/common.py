@@ -4,7 +4,7 @@ manual-vs-torch verdict over a figure's data.
 A figure's data is {"settings": {...}, "checks": [...], "rows": [{...}, ...]}: `checks` are the harness's
 verdicts on the training runs behind the figure (each {"run", "passed", ...}); in `rows`, every quantity both
 backends compute sits as a pair of columns `<quantity>_manual` / `<quantity>_torch` beside the row's `dtype`, so
-one function (`worst_error`) judges any figure against compare/tolerances.py. The JSON file holds the rows
+one function (`worst_error`) judges any figure against compare/engine/tolerances.py. The JSON file holds the rows
 column by column ({"columns": {name: [values]}}), which keeps the names out of every row. Both files are written
 atomically (manual.atomic): a figure interrupted while writing leaves the previous files as they were.
 """
@@ -15,7 +15,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from compare.harness import TensorError, compare_arrays
+from compare.engine.error_table import TensorError
+from compare.engine.comparison import compare_arrays
 from manual.atomic import atomic_write
 
 DPI = 96

@@ -1,11 +1,11 @@
 """Figure 6: cross-validation on digits, per-fold test accuracy of both backends and of scikit-learn's MLP (the peer).
 
-The run is compare.cv's (`run_cv`, the engine of `python -m compare cv`): stratified 5-fold, MLP 64-64-10 ReLU,
+The run is compare.realdata.cv's (`run_cv`, the engine of `python -m compare cv`): stratified 5-fold, MLP 64-64-10 ReLU,
 Adam, batch 32, float64, one seed; manual and torch see identical rows and mini-batches, so their accuracies are
-equal fold by fold (compare.training.agreement: accuracies exactly, losses within tolerance), while the peer
+equal fold by fold (compare.realdata.training.agreement: accuracies exactly, losses within tolerance), while the peer
 (other initialisation and shuffling) lands nearby. The run is shorter than `python -m compare cv`'s default
 (EPOCHS instead of 20 epochs). Without scikit-learn there is neither digits nor the peer: the figure then uses a
-synthetic 3-class problem (compare.batches) and says so.
+synthetic 3-class problem (compare.catalogue.batches) and says so.
 """
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import importlib.util
 
 import numpy as np
 
-from compare import datasets
-from compare.batches import Batches
-from compare.cv import make_splits, run_cv
+from compare.realdata import datasets
+from compare.catalogue.batches import Batches
+from compare.realdata.cv import make_splits, run_cv
 from compare.plots.common import column, new_figure
-from compare.tolerances import tolerance_for
-from compare.training import Recipe
+from compare.engine.tolerances import tolerance_for
+from compare.realdata.training import Recipe
 
 EPOCHS, FOLDS = 10, 5
 QUICK = {"epochs": 2, "folds": 3, "samples": 300}

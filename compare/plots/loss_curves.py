@@ -1,18 +1,18 @@
 """Figure 1: per-batch losses of manual and torch overlaid for three catalogue cases, |difference| below.
 
-The numbers are the harness's own (compare.harness.run_case): for the 0-d loss its TensorError holds both
+The numbers are the harness's own (compare.engine.step_loop.run_case): for the 0-d loss its TensorError holds both
 values and their difference at every step. float64 runs free from the first step to the last; float32 steps each
-start from torch's state (the harness's re-sync, compare/tolerances.py), so a float32 difference is one step's.
+start from torch's state (the harness's re-sync, compare/engine/tolerances.py), so a float32 difference is one step's.
 `allowed` is the tolerance the harness checks the loss against, rtol·|torch| + atol.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from compare.cases import CATALOGUE
-from compare.harness import run_case
+from compare.catalogue.training_cases import CATALOGUE
+from compare.engine.step_loop import run_case
 from compare.plots.common import column, new_figure, select
-from compare.tolerances import tolerance_for
+from compare.engine.tolerances import tolerance_for
 
 # panel title -> catalogue case
 CASES = {

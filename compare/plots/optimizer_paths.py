@@ -1,6 +1,6 @@
 """Figure 3: optimizer paths on the contours of two 2-D losses (a quadratic bowl and Rosenbrock), manual and torch.
 
-The paths are compare.paths's: manual.optim stepping with the hand-derived gradient of the surface, torch.optim
+The paths are compare.checks.optimizer_paths's: manual.optim stepping with the hand-derived gradient of the surface, torch.optim
 with autograd's gradient of the same expression, from the same start, every point kept (float64, free-running);
 they are judged with the update-rule tolerance, as tests/test_paths.py judges them.
 """
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from compare.paths import PATH_OPTIMIZERS, SURFACES, manual_path, torch_path
+from compare.checks.optimizer_paths import PATH_OPTIMIZERS, SURFACES, manual_path, torch_path
 from compare.plots.common import column, new_figure, select
-from compare.tolerances import update_rule_tolerance_for
+from compare.engine.tolerances import update_rule_tolerance_for
 
-OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")  # labels in compare.paths
+OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")  # labels in compare.checks.optimizer_paths
 COLORS = dict(zip(OPTIMIZERS, ("C0", "C1", "C2", "C3", "C4", "C5")))
 # surface -> (title, x range, y range, contour levels)
 VIEWS = {

@@ -5,7 +5,7 @@ Backprop multiplies the gradient, layer by layer from the output down, by Wᵀ a
 σ' ≤ 1/4 shrinks it at every sigmoid layer, tanh' ≤ 1 less so, ReLU' ∈ {0, 1} not at all (what remains is the
 weights' scale: torch's default init U(±1/√fan_in) has variance 1/(3·fan_in), below He's 2/fan_in, so ReLU
 signals shrink too), and BatchNorm re-scales every layer's input to unit variance, which keeps σ near its
-steepest point. The twins train with the harness (compare.harness.run_twins), every step compared; the norms
+steepest point. The twins train with the harness (compare.engine.step_loop.run_twins), every step compared; the norms
 are taken from each backend's own .grad after the first step (the gradient at initialisation) and after the
 last (the gradient at the weights after `steps` updates).
 """
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from compare.batches import Batches
-from compare.cases import Case
-from compare.harness import run_twins
+from compare.catalogue.batches import Batches
+from compare.catalogue.training_cases import Case
+from compare.engine.step_loop import run_twins
 from compare.plots.common import column, new_figure, select
-from compare.tolerances import tolerance_for
-from compare.twins import build_twins, to_numpy
+from compare.engine.tolerances import tolerance_for
+from compare.engine.twins import build_twins, to_numpy
 
 IN_FEATURES, WIDTH, DEPTH, CLASSES = 8, 32, 10, 3  # DEPTH Linear layers: DEPTH - 1 hidden blocks, then the output
 DATA = Batches("classification", in_features=IN_FEATURES, targets=CLASSES, batch_size=64)

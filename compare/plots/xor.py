@@ -3,7 +3,7 @@
 
 Perceptron: manual.models.Perceptron and torch_ref.models.Perceptron from the same initial weights, Rosenblatt's
 online rule (`fit`) for 100 epochs on the four points with labels ±1; its region is the sign of the score
-x·weightᵀ + bias. MLP: 2-8-2 tanh, cross-entropy, trained by the harness (compare.harness.run_twins, every step
+x·weightᵀ + bias. MLP: 2-8-2 tanh, cross-entropy, trained by the harness (compare.engine.step_loop.run_twins, every step
 compared) on the four points as one batch; its region is softmax(logits)₁ ≥ 1/2. Both backends' scores are
 evaluated on a grid over [-0.5, 1.5]² and on the four points.
 """
@@ -17,11 +17,11 @@ import torch
 import manual.models
 import manual.nn.functional as F
 import torch_ref.models
-from compare.cases import Case
-from compare.harness import run_twins
+from compare.catalogue.training_cases import Case
+from compare.engine.step_loop import run_twins
 from compare.plots.common import column, new_figure, select
-from compare.tolerances import tolerance_for
-from compare.twins import TORCH_DTYPES, build_twins, to_numpy
+from compare.engine.tolerances import tolerance_for
+from compare.engine.twins import TORCH_DTYPES, build_twins, to_numpy
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_CLASS = np.array([0, 1, 1, 0])

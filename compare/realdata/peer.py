@@ -5,7 +5,7 @@ momentum/betas/eps), batch size and number of epochs; no L2 penalty (alpha=0) an
 every epoch). It is a peer, not a twin: its initialisation (Glorot), its shuffling and, for regression, its
 half-squared-error loss (half the gradient of MSELoss) differ, so its numbers are expected to be close to the
 twins' in quality, not equal. Optimizers scikit-learn lacks (RMSprop, Adagrad, AdamW) have no peer (None).
-The test metrics are computed exactly as for the twins (`compare.training.metrics`): the loss column is
+The test metrics are computed exactly as for the twins (`compare.realdata.training.metrics`): the loss column is
 cross-entropy from predict_proba (classification) or MSE on the standardised target (regression), and None
 when the twins train another loss (e.g. MSELoss on a binary task), which it would not be comparable with.
 """
@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from compare.training import Recipe, Split, metrics
+from compare.realdata.training import Recipe, Split, metrics
 
 SOLVERS = {"SGD": "sgd", "Adam": "adam"}
 # the twins' losses that scikit-learn's MLP losses measure too (log-loss = CE/BCE of its probabilities)

@@ -12,9 +12,10 @@ import torch
 
 import manual.nn
 import manual.optim
-from compare.harness import TensorError, compare_arrays
-from compare.tolerances import Tolerance, update_rule_tolerance_for
-from compare.twins import to_numpy
+from compare.engine.error_table import TensorError
+from compare.engine.comparison import compare_arrays
+from compare.engine.tolerances import Tolerance, update_rule_tolerance_for
+from compare.engine.twins import to_numpy
 
 SHAPES = [(3, 4), (5,), (2,)]
 SECOND_GROUP = {"lr": 3e-3, "weight_decay": 0.05}
@@ -69,7 +70,7 @@ def run_update_rule(name: str, kwargs: dict, dtype: str, steps: int = 200, seed:
 
     `manual_update(param, state, group)`, if given, replaces manual's per-parameter update (to show that a
     different convention is caught). `gradient(rng, shape)` draws each gradient (float64, cast to `dtype`);
-    compare/extreme_cases.py passes huge ones."""
+    compare/catalogue/extreme_cases.py passes huge ones."""
     rng = np.random.default_rng(seed)
     manual_opt, torch_opt = optimizer_pair(name, kwargs, dtype, rng)
     if manual_update is not None:

@@ -27,7 +27,7 @@ class TensorError:
     index: tuple
     manual: float
     torch: float
-    allowed: float = math.nan  # the allowed |a - b| at that element (compare/tolerances.py)
+    allowed: float = math.nan  # the allowed |a - b| at that element (compare/engine/tolerances.py)
     scale: float = math.nan  # max |b| over the tensor's finite elements
 
     @property

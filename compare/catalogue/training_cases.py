@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compare import registry
-from compare.batches import Batches, SineSequences, TextWindows
+from compare.catalogue.batches import Batches, SineSequences, TextWindows
 
 DTYPES = ("float32", "float64")
 

@@ -16,7 +16,7 @@ parameter update p - lr·d that nearly cancels), not with the result. A fixed rt
 that on some CPU (issue 12: 122% of the old 1e-5/1e-6 on a Zen 4 with torch's AVX2/AVX512 kernels).
 So each float32 step starts from torch's state (resync; a trajectory would amplify one-ulp differences,
 TORCH_SEMANTICS §9.5), and a float64 reference r is computed *by torch* from the very same float32 state and
-batch (compare/reference.py). With t = torch's float32 result and m = manual's,
+batch (compare/engine/reference.py). With t = torch's float32 result and m = manual's,
     |m - t| <= |m - r| + |t - r|.
 |t - r| is torch's own rounding error, measured. Manual computes the same formulas on the same magnitudes in
 the same precision, so its rounding error has the same bound; the realised errors of two summation orders /
@@ -123,6 +123,6 @@ def update_rule_tolerance_for(dtype) -> Tolerance:
     return UPDATE_RULE_TOLERANCES[np.dtype(dtype).name]
 
 # Finite differences (manual.gradcheck, float64): the issue's bound on the relative error of a hand-derived
-# backward against central differences. The step is chosen per case (compare/module_cases.py) so that
+# backward against central differences. The step is chosen per case (compare/catalogue/module_cases.py) so that
 # truncation plus rounding stay well below it; a wrong derivative misses it by orders of magnitude.
 GRADCHECK_TOLERANCE = 1e-6

@@ -5,7 +5,7 @@ The ranks are processes on this machine (torch.multiprocessing, spawn), joined t
 process serves on 127.0.0.1 only (gloo's own connections use the loopback interface too); --port picks its
 port, by default a free one. Each rank trains on its shard of every batch (the batch size must divide by the
 world size) and compares its averaged gradients, parameters and buffers with manual's reference; why DDP
-equals the full-batch step, and what plain BatchNorm and SyncBatchNorm do instead: compare/ddp_rank.py.
+equals the full-batch step, and what plain BatchNorm and SyncBatchNorm do instead: compare/distributed/rank.py.
 
 Exit status: 0 every comparison as expected, 1 a mismatch, 2 a bad argument or a port in use, 3 a rank failed
 (its error is shown; every rank process is ended and reaped before the command returns).
@@ -25,9 +25,9 @@ import tempfile
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from compare.bench_report import _text_table
-from compare.cases import DTYPES
-from compare.ddp_rank import BATCH_NORMS, LOOPBACK, OPTIMIZERS, Comparison, Settings, rank_main
+from compare.bench.report import _text_table
+from compare.catalogue.training_cases import DTYPES
+from compare.distributed.rank import BATCH_NORMS, LOOPBACK, OPTIMIZERS, Comparison, Settings, rank_main
 
 HEADER = ["case", "dtype", "reference", "expect", "rank", "grad err", "param err", "buffer err", "tol used",
           "result"]
@@ -48,7 +48,7 @@ def add_arguments(parser) -> None:
                         help="SGD with momentum, Adam, or both (default)")
     parser.add_argument("--batch-norm", choices=[*BATCH_NORMS, "all"], default="all",
                         help="the MLP without BatchNorm, with plain BatchNorm1d, or both (default). SyncBatchNorm "
-                             "needs GPU modules in torch (see compare/ddp_rank.py)")
+                             "needs GPU modules in torch (see compare/distributed/rank.py)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 for the ranks' rendezvous "
                                                             "(default: a free one)")
     parser.add_argument("--timeout", type=float, default=60.0,

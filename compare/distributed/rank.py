@@ -25,7 +25,7 @@ BatchNorm breaks the identity: ℓ_i then depends on its whole shard through the
   here (tests/test_ddp.py checks that torch still refuses it).
 
 float64 runs free from the first step to the last; float32 steps each start from the rank's torch state
-(parameters, optimizer state), as in the main check (compare/tolerances.py), so each step is checked on its own.
+(parameters, optimizer state), as in the main check (compare/engine/tolerances.py), so each step is checked on its own.
 """
 from __future__ import annotations
 
@@ -39,12 +39,13 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from compare.batches import Batches
-from compare.cases import Case
-from compare.harness import TensorError, compare_arrays
-from compare.step_tensors import ModelTensors
-from compare.tolerances import tolerance_for
-from compare.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, to_numpy
+from compare.catalogue.batches import Batches
+from compare.catalogue.training_cases import Case
+from compare.engine.error_table import TensorError
+from compare.engine.comparison import compare_arrays
+from compare.engine.step_tensors import ModelTensors
+from compare.engine.tolerances import tolerance_for
+from compare.engine.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, to_numpy
 
 LOOPBACK = "127.0.0.1"
 OPTIMIZERS = {"sgd": ("SGD", {"lr": 0.1, "momentum": 0.9}), "adam": ("Adam", {"lr": 0.01})}

@@ -5,7 +5,7 @@ then in `manual.nn` and in `torch.nn` (or `torch_ref.nn` for what torch.nn lacks
 the positional arguments (input, *extra_inputs, target): each made in float64 by a function of one NumPy
 generator (in that order) and, when it is a float array, cast per dtype; integer arrays (Embedding indices,
 class targets) are passed as they are. Every float argument but the target gets a gradient (see
-compare/module_check.py for the backward convention of several inputs and outputs).
+compare/checks/module_check.py for the backward convention of several inputs and outputs).
 Each case is checked three ways (tests/test_modules.py): float64 backward vs central differences (unless
 `gradcheck=False`: an input sits on a kink or a bound on purpose), and vs torch autograd in float64 and float32.
 

@@ -1,22 +1,22 @@
 """Extreme inputs: where a naive formula overflows, cancels or divides by (almost) zero, manual must stay finite
-wherever torch does and equal to torch within compare/tolerances.py.
+wherever torch does and equal to torch within compare/engine/tolerances.py.
 
 Three catalogues, each checked by the existing comparison code (tests/test_extremes.py):
-- EXTREME_MODULE_CASES: module cases (compare/module_cases.py's ModuleCase, checked by module_check) with logits
+- EXTREME_MODULE_CASES: module cases (compare/catalogue/module_cases.py's ModuleCase, checked by module_check) with logits
   of ±1e4, every activation at ±1e3, probabilities exactly 0 and 1 for BCE, residuals of 1e10 for the regression
   losses, inputs of 1e15 for the affine layers, BatchNorm in eval with a running variance of 0;
 - TINY_VARIANCE_CASES: BatchNorm channels with (almost) no variance (see there for float32);
 - EXTREME_OPTIMIZER_CASES: every optimizer fed gradients of magnitude 1e10, or of magnitudes spread over
-  1e-10 .. 1e10 in one tensor (compare/update_rule.py);
+  1e-10 .. 1e10 in one tensor (compare/checks/update_rule.py);
 - DIVERGENT_CASE: a training run whose learning rate is far too large: both sides overflow to Inf and NaN the same
-  way, at the same step, and the harness reports it as agreement (compare/non_finite.py).
+  way, at the same step, and the harness reports it as agreement (compare/engine/non_finite.py).
 None of the module cases run through finite differences (gradcheck=False): at these magnitudes a central
 difference is dominated by rounding or steps across a saturated region.
 """
 import numpy as np
 
-from compare.cases import REGRESSION, Case
-from compare.module_cases import W3, W4, ModuleCase, binary, class_indices, with_values
+from compare.catalogue.training_cases import REGRESSION, Case
+from compare.catalogue.module_cases import W3, W4, ModuleCase, binary, class_indices, with_values
 
 SIGNS = [1.0, -1.0] * 4
 

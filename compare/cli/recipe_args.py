@@ -3,7 +3,7 @@
 Names are resolved, never translated: `--model mlp` is `MLP` in manual.models and torch_ref.models,
 `--loss CrossEntropyLoss` in manual.nn and torch.nn, `--optimizer adam` is `Adam` in manual.optim and
 torch.optim (case-insensitive). A name that one backend lacks is refused with the names it has.
-Everything is checked before any training (compare/arguments.py): counts and shares by their `type=`, the
+Everything is checked before any training (compare/cli/arguments.py): counts and shares by their `type=`, the
 dataset's size against the split it must feed (`dataset_from_args`), and the recipe by building its twins once
 (`recipe_from_args`), so a constructor argument either backend refuses is reported in one line, exit status 2.
 """
@@ -22,12 +22,13 @@ import manual.models
 import manual.nn
 import manual.optim
 import torch_ref.models
-from compare import arguments, datasets
-from compare.arguments import UsageError
-from compare.cases import Case
-from compare.datasets import DATASETS, Dataset
-from compare.training import INDEX_TARGET_LOSSES, Recipe
-from compare.twins import build_twins
+from compare.cli import arguments
+from compare.realdata import datasets
+from compare.cli.arguments import UsageError
+from compare.catalogue.training_cases import Case
+from compare.realdata.datasets import DATASETS, Dataset
+from compare.realdata.training import INDEX_TARGET_LOSSES, Recipe
+from compare.engine.twins import build_twins
 
 # --model -> (class name, its keyword arguments from (in_features, outputs, args))
 MODELS = {

@@ -3,9 +3,9 @@ optimizer step) the parameter, every buffer, every optimizer-state tensor and ea
 reference's value of each."""
 from __future__ import annotations
 
-from compare.comparison import StepStats, as_array
-from compare.reference import Reference
-from compare.twins import Twin
+from compare.engine.comparison import StepStats, as_array
+from compare.engine.reference import Reference
+from compare.engine.twins import Twin
 
 
 def optimizer_state(optimizer, names: list[str]) -> dict:

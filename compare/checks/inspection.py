@@ -3,7 +3,7 @@
 Structure (model name, rows: layer names, types, output shapes, parameter counts, trainable flags; totals;
 parameter names, shapes, dtypes, whether a grad exists) must be exactly equal. The float64 statistics
 (mean, std, min, max, grad norm) are computed by two implementations (NumPy, torch) whose summation order
-differs, so they are compared with the tolerance of the parameters' dtype from compare/tolerances.py.
+differs, so they are compared with the tolerance of the parameters' dtype from compare/engine/tolerances.py.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import math
 
 import manual
 import torch_ref
-from compare.tolerances import tolerance_for
+from compare.engine.tolerances import tolerance_for
 
 STATISTICS = ("mean", "std", "min", "max", "grad_norm")
 

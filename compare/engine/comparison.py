@@ -1,14 +1,14 @@
 """How far apart manual and torch are: per tensor, the largest difference, where it is, and how much of the allowed
 error it uses.
 
-`compare_arrays` compares one pair element by element (rtol/atol, compare/tolerances.py). `compare_step` compares
+`compare_arrays` compares one pair element by element (rtol/atol, compare/engine/tolerances.py). `compare_step` compares
 all of a step's tensors at once: it flattens them into one float64 vector per side and, when the difference is
 finite everywhere (no NaN/Inf on either side: the usual case), takes every tensor's maximum and its position in a
 few vectorised operations; otherwise it falls back to the pair-by-pair comparison, which handles NaN/Inf and
-notes them (compare/non_finite.py). A finite difference everywhere also means there is nothing to note.
+notes them (compare/engine/non_finite.py). A finite difference everywhere also means there is nothing to note.
 Under a float32 error model the verdict needs the torch-vs-float64 spread of neighbouring steps, so
 `compare_step` returns the step's statistics and `judge` turns a run's statistics into errors at its end.
-The harness takes both as NumPy columns (`compare_step_columns`, `judge_columns`: compare/error_table.py), not
+The harness takes both as NumPy columns (`compare_step_columns`, `judge_columns`: compare/engine/error_table.py), not
 as one TensorError per tensor per step.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from compare.error_table import ErrorColumns, TensorError, unravel
-from compare.non_finite import NonFiniteLog
-from compare.tolerances import ErrorModel, Tolerance
+from compare.engine.error_table import ErrorColumns, TensorError
+from compare.engine.non_finite import NonFiniteLog
+from compare.engine.tolerances import ErrorModel, Tolerance
 
 
 def missing(step: int, name: str, side: str) -> TensorError:
@@ -200,7 +200,7 @@ def judge(stats: list[StepStats], model: ErrorModel) -> list[TensorError]:
 def judge_columns(stats: list[StepStats], model: ErrorModel) -> list[ErrorColumns]:
     """The errors of a run's steps under `model`: each tensor's bound pools its spread and magnitude over the
     steps within ±model.window among the steps that compare the same tensors (the training steps; the eval
-    steps), see compare/tolerances.py."""
+    steps), see compare/engine/tolerances.py."""
     phases: dict[tuple, list[int]] = {}
     for i, step_stats in enumerate(stats):
         phases.setdefault(tuple(step_stats.names), []).append(i)
@@ -234,7 +234,7 @@ def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, referenc
 def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorModel | None) -> list[TensorError]:
     """Several evaluations of the same tensors, e.g. one module under several upstream gradients: a list of
     (pairs, reference) numbered as steps 0, 1, ... Under `model` each tensor's bound pools torch's spread and
-    magnitude over the evaluations (as over neighbouring training steps, compare/tolerances.py): one evaluation
+    magnitude over the evaluations (as over neighbouring training steps, compare/engine/tolerances.py): one evaluation
     of a tensor of a few elements is a single sample of a rounding error, which can be ~0 by luck."""
     if model is None:
         return [error for step, (pairs, _) in enumerate(evaluations)

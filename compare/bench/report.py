@@ -162,7 +162,7 @@ def markdown(run: dict, notes: str) -> str:
 
 
 def write_markdown(run: dict, path: str, method: str) -> None:
-    """`method`: how the timing and FLOPs were done (compare.bench's docstring, less its title line)."""
+    """`method`: how the timing and FLOPs were done (compare.bench.timing's docstring, less its title line)."""
     with atomic_write(path, "w") as f:
         f.write(markdown(run, "## What the numbers mean\n\n" + method + MEMORY_NOTE + "\nWhere the time goes, why "
                          "targets are missed, and the changes proposed: benches/README.md.\n"))

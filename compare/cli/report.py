@@ -2,7 +2,8 @@
 import json
 import math
 
-from compare.harness import TIMED, CaseResult, TensorError
+from compare.engine.step_loop import TIMED, CaseResult
+from compare.engine.error_table import TensorError
 from manual.atomic import atomic_write
 
 COLUMNS = ("case", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result", "ms/step manual",
@@ -38,7 +39,7 @@ def table(results: list[CaseResult]) -> str:
                  "worst over steps; tol used = worst |manual - torch| / allowed over all elements, allowed = "
                  "1e-10|torch| + 1e-13 in float64; in float32 each step starts from torch's state and allowed = "
                  "4x torch's own float32 error against a float64 torch reference + 16 ulps of the tensor's "
-                 "magnitude (compare/tolerances.py)")
+                 "magnitude (compare/engine/tolerances.py)")
     return "\n".join(lines)
 
 
@@ -90,7 +91,7 @@ def _error_json(error: TensorError | None):
 
 def to_json(results: list[CaseResult]) -> dict:
     """Per case: summary, first and worst mismatch, each tensor's worst error over all steps, and where NaN/Inf
-    first appeared on each side and whether the sides agree (compare/non_finite.py).
+    first appeared on each side and whether the sides agree (compare/engine/non_finite.py).
 
     Timing fields are the only ones that change between two runs with the same seed: each case's "timing" holds
     ms/step of each side and, in "seconds", where its time went (summed over cases by `timing`, printed by

@@ -1,12 +1,12 @@
-"""The check under every CPU kernel setting torch and NumPy can be forced to: `python -m compare.kernels`.
+"""The check under every CPU kernel setting torch and NumPy can be forced to: `python -m compare.cli.kernels`.
 
 The float32 bounds must not depend on which vector kernels run (issue 12). torch picks its kernels by CPU
 capability at start-up (ATEN_CPU_CAPABILITY=default / avx2 / avx512; unset: the machine's best), NumPy's
 OpenBLAS by its core type (OPENBLAS_CORETYPE; unset: the machine's). Both are read when the libraries load, so
 each setting runs in its own process:
-    python -m compare.kernels                  the whole catalogue (`python -m compare --json`) per setting
-    python -m compare.kernels --cases A B ...  only these cases, both dtypes (tests/test_kernels.py)
-    python -m compare.kernels --pytest ARGS    `python -m pytest ARGS` per setting instead
+    python -m compare.cli.kernels                  the whole catalogue (`python -m compare --json`) per setting
+    python -m compare.cli.kernels --cases A B ...  only these cases, both dtypes (tests/test_kernels.py)
+    python -m compare.cli.kernels --pytest ARGS    `python -m pytest ARGS` per setting instead
 It prints, per setting, the kernels in use, whether everything passed, and the worst "tol used" per dtype.
 """
 import argparse
@@ -71,7 +71,7 @@ def run_setting(setting: str, cases: list[str] | None = None) -> dict:
     """The check under `setting` in a child process: its summary plus the kernels it ran on."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "report.json")
-        command = [sys.executable, "-m", "compare.kernels", "--child", path, *(["--cases", *cases] if cases else [])]
+        command = [sys.executable, "-m", "compare.cli.kernels", "--child", path, *(["--cases", *cases] if cases else [])]
         done = subprocess.run(command, env=environment(setting), capture_output=True, text=True)
         if done.returncode not in (0, 1) or not os.path.exists(path):
             raise RuntimeError(f"{setting}: {' '.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
@@ -84,10 +84,11 @@ def _child(path: str, names: list[str] | None) -> int:
     """Run the cases (default: the whole catalogue, both dtypes) as `python -m compare` does; write the report."""
     import torch
 
-    from compare import cases, report
-    from compare.harness import run_case
+    from compare.catalogue import training_cases
+    from compare.cli import report
+    from compare.engine.step_loop import run_case
     torch.set_num_threads(1)
-    selected = cases.CATALOGUE if not names else [c for c in cases.CATALOGUE if c.name in names]
+    selected = training_cases.CATALOGUE if not names else [c for c in training_cases.CATALOGUE if c.name in names]
     missing = set(names or ()) - {c.name for c in selected}
     if missing:
         raise SystemExit(f"unknown cases: {sorted(missing)}")
@@ -98,7 +99,7 @@ def _child(path: str, names: list[str] | None) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compare.kernels", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m compare.cli.kernels", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", metavar="NAME", help="only these catalogue cases")
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))

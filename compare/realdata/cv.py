@@ -1,10 +1,10 @@
 """`python -m compare cv --dataset NAME --folds K [--loo | --holdout F]`: cross-validation on both backends.
 
 Every fold trains the manual twin and the torch twin of one recipe on identical rows and identical
-mini-batches (compare/training.py) and reports their test metrics side by side with the difference, beside
-scikit-learn's MLP on the same fold as the peer baseline (compare/peer.py); then mean ± std over the folds
+mini-batches (compare/realdata/training.py) and reports their test metrics side by side with the difference, beside
+scikit-learn's MLP on the same fold as the peer baseline (compare/realdata/peer.py); then mean ± std over the folds
 (population std). A fold "agrees" when the accuracies are equal and the losses (and MAE/MSE) are within the
-dtype's tolerance (compare/tolerances.py); the exit status is 0 only when every fold agrees.
+dtype's tolerance (compare/engine/tolerances.py); the exit status is 0 only when every fold agrees.
 Folds: StratifiedKFold for classification (KFold with --no-stratify, and for regression), LeaveOneOut with
 --loo, one stratified hold-out split with --holdout; all from manual.data, seeded by --seed.
 Dropout masks come from each backend's own random generator (NumPy cannot replay torch's), so a recipe with
@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from compare import arguments
-from compare.progress import Progress
-from compare.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
-from compare.training import Recipe, TwinTrainer, agreement, prepare_split
+from compare.cli import arguments
+from compare.cli.progress import Progress
+from compare.cli.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
+from compare.realdata.training import Recipe, TwinTrainer, agreement, prepare_split
 from manual.atomic import atomic_write
 from manual.data import KFold, LeaveOneOut, StratifiedKFold, holdout_split
 
@@ -57,7 +57,7 @@ def run_cv(dataset, recipe: Recipe, splits, peer: bool = True, progress: Progres
     """Train and evaluate both twins (and the scikit-learn peer when `peer`) on every split."""
     peer_metrics = None
     if peer:
-        from compare.peer import peer_metrics
+        from compare.realdata.peer import peer_metrics
     results = []
     for fold, (train_idx, test_idx) in enumerate(splits, start=1):
         split = prepare_split(dataset, train_idx, test_idx, recipe.loss[0], recipe.dtype)
@@ -166,7 +166,7 @@ def main(args) -> int:
           f"(training + test evaluation over all folds); wall {elapsed:.1f} s")
     agreed = sum(r.agree for r in results)
     print(f"{agreed} of {len(results)} folds agree (accuracy exactly, loss/MAE/MSE within {recipe.dtype} tolerance "
-          "of compare/tolerances.py); param err = max|manual - torch| / max|torch| over the final parameters")
+          "of compare/engine/tolerances.py); param err = max|manual - torch| / max|torch| over the final parameters")
     if args.json:
         with atomic_write(args.json, "w") as f:
             json.dump({"dataset": dataset.name, "scheme": scheme, "recipe": asdict(recipe),

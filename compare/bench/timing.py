@@ -31,12 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from compare import arguments, bench_report, machine
-from compare.batches import Batches
-from compare.cases import Case
-from compare.harness import run_twins
-from compare.memory import torch_cpu_peak, torch_cuda_peak, traced_peak
-from compare.twins import Twin, build_twins, manual_step, synchronize, torch_step
+from compare.cli import arguments
+from compare.bench import report, machine
+from compare.catalogue.batches import Batches
+from compare.catalogue.training_cases import Case
+from compare.engine.step_loop import run_twins
+from compare.bench.memory import torch_cpu_peak, torch_cuda_peak, traced_peak
+from compare.engine.twins import Twin, build_twins, manual_step, synchronize, torch_step
 
 LR = 0.01
 SETTLE_SECONDS = 0.3  # pause before each timed epoch (see `settle`)
@@ -362,7 +363,7 @@ def main(args) -> int:
     torch.backends.cudnn.allow_tf32 = False
     info = machine.describe(threads)
     load_before = os.getloadavg()
-    print(bench_report.machine_text(info), flush=True)  # the header, once: `text` below leaves it out
+    print(report.machine_text(info), flush=True)  # the header, once: `text` below leaves it out
     probes = {"cpu": GemmProbe(args.gemm_n)}
     if "torch-cuda" in backends:
         probes["cuda"] = GemmProbe(8192, "cuda")
@@ -381,10 +382,10 @@ def main(args) -> int:
            "load_average": {"before": load_before, "after": os.getloadavg()}, "backends_missing": absent,
            "absent_reasons": {b: ABSENT_BECAUSE[b] for b in absent},
            "sizes_skipped": sorted(set(skipped)), "results": results}
-    bench_report.add_ratios(run)
-    print(bench_report.text(run, header=False))
+    report.add_ratios(run)
+    print(report.text(run, header=False))
     if args.json:
-        bench_report.write_json(run, args.json)
+        report.write_json(run, args.json)
     if args.markdown:
-        bench_report.write_markdown(run, args.markdown, __doc__.split("\n", 2)[2])
+        report.write_markdown(run, args.markdown, __doc__.split("\n", 2)[2])
     return 0

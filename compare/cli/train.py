@@ -1,18 +1,18 @@
 """`python -m compare train --dataset digits --model mlp --optimizer adam ...`: both backends, epoch by epoch.
 
 One hold-out split (stratified for classification, --test-size of the rows for testing); both twins train on
-identical mini-batches (compare/training.py). Before training it prints the model's summary (manual.summary,
-asserted equal to torch_ref.summary by compare.inspection_check); then per epoch the mean training loss and
+identical mini-batches (compare/realdata/training.py). Before training it prints the model's summary (manual.summary,
+asserted equal to torch_ref.summary by compare.checks.inspection); then per epoch the mean training loss and
 the test metrics of each backend and their difference. Exit status 0 when the final test metrics agree
 (accuracy exactly, loss/MAE/MSE within the dtype's tolerance).
 """
 from __future__ import annotations
 
 import manual
-from compare import arguments
-from compare.cv import METRICS
-from compare.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
-from compare.training import TwinTrainer, agreement, prepare_split
+from compare.cli import arguments
+from compare.realdata.cv import METRICS
+from compare.cli.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
+from compare.realdata.training import TwinTrainer, agreement, prepare_split
 from manual.data import holdout_split
 
 
@@ -32,7 +32,7 @@ def main(args) -> int:
     print(f"{dataset.name} ({dataset.task}): {len(train_idx)} training rows, {len(test_idx)} test rows")
     print(f"recipe: {recipe.describe()}")
     print(manual.summary(trainer.manual.model, (recipe.batch_size, *split.X_train.shape[1:])))
-    print("summary: manual == torch (compare.inspection_check)\n")
+    print("summary: manual == torch (compare.checks.inspection)\n")
     names = None
     for epoch in range(1, recipe.epochs + 1):
         train_loss = trainer.train_epoch()
@@ -54,6 +54,6 @@ def main(args) -> int:
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)), flush=True)
     agree = agreement(scores["manual"], scores["torch"], recipe.dtype)
     print(f"\nfinal parameters: max|manual - torch| / max|torch| = {trainer.parameter_error():.1e}; "
-          f"test metrics {'agree' if agree else 'DISAGREE'} ({recipe.dtype} tolerance, compare/tolerances.py)")
+          f"test metrics {'agree' if agree else 'DISAGREE'} ({recipe.dtype} tolerance, compare/engine/tolerances.py)")
     print(f"time: manual {trainer.seconds['manual']:.2f} s, torch {trainer.seconds['torch']:.2f} s")
     return 0 if agree else 1

@@ -1,10 +1,10 @@
 """The float64 reference of a float32 step: torch, in float64, from torch's own float32 state and batch.
 
-compare/tolerances.py bounds manual's float32 error by torch's measured float32 error against this reference
+compare/engine/tolerances.py bounds manual's float32 error by torch's measured float32 error against this reference
 (|t - r|). It is torch's computation in every respect but the precision: the twin is a copy of the float32
 torch model in float64, its optimizer the same class with the same groups, its loss function a float64 copy,
 its gradient clipping the same function, its Dropout layers replaying the mask the float32 twin drew (read out
-with compare.masks without touching torch's random stream). Before each step it takes over the float32 twin's
+with compare.engine.masks without touching torch's random stream). Before each step it takes over the float32 twin's
 parameters, buffers, optimizer state and group hyperparameters (`sync`), so the two start every step from the
 same numbers. No lr scheduler: the lr a scheduler sets is computed in double on every side, so the reference lr
 is torch's own (the harness takes `state.group*.lr` from the float32 twin).
@@ -17,8 +17,8 @@ import types
 import numpy as np
 import torch
 
-from compare.masks import MaskRelay, draws_mask
-from compare.twins import Twin, torch_step
+from compare.engine.masks import MaskRelay, draws_mask
+from compare.engine.twins import Twin, torch_step
 
 
 class ReplayedDropout(torch.nn.Module):
@@ -145,14 +145,14 @@ def torch_backward(outputs, grad_outputs) -> None:
 
 
 class ModuleReference:
-    """One module or loss in float64 from a float32 torch module's state (compare/module_check.py); build it before
+    """One module or loss in float64 from a float32 torch module's state (compare/checks/module_check.py); build it before
     the float32 forward, so that a Dropout replays the mask that forward draws."""
 
     def __init__(self, torch_module: torch.nn.Module):
         self.module, self.relays = _float64_model(torch_module)
 
     def values(self, arguments: tuple, target: bool, grad_outputs: tuple, input_names: list[str]) -> dict:
-        """The float64 value of every compared tensor (named as compare/module_check.py names them: output or
+        """The float64 value of every compared tensor (named as compare/checks/module_check.py names them: output or
         output.k, grad.<input name>, grad.<param>, buffer.<name>) for the same arguments (the target last when
         `target`) and grad_outputs."""
         inputs, outputs = torch_forward(self.module, [_upcast(np.asarray(a)) for a in arguments], target)

@@ -2,11 +2,11 @@
 
 One step (DESIGN.md): the same batch to both; forward (output, loss); backward (dL/d(input), every
 parameter's .grad by name); optimizer step (every parameter, buffer and optimizer-state tensor by name).
-All of a step's tensors are compared at once (compare/comparison.py); where a NaN/Inf appears they are also
-scanned for it (compare/non_finite.py): the first step and tensor where one appeared on each side, and whether
+All of a step's tensors are compared at once (compare/engine/comparison.py); where a NaN/Inf appears they are also
+scanned for it (compare/engine/non_finite.py): the first step and tensor where one appeared on each side, and whether
 the two sides agree on them. float32 steps start from torch's state and are judged by the error model of
-compare/tolerances.py, against torch's own float32 error measured with a float64 reference (compare/reference.py).
-The errors are kept as NumPy columns (compare/error_table.py): a TensorError object is made only for the rows a
+compare/engine/tolerances.py, against torch's own float32 error measured with a float64 reference (compare/engine/reference.py).
+The errors are kept as NumPy columns (compare/engine/error_table.py): a TensorError object is made only for the rows a
 caller asks for (`result.errors` makes them all, once). Each result keeps where its time went (`timing`):
 manual's step, torch's step, and the harness's own work.
 """
@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from compare.comparison import StepStats, TensorError, compare_arrays, compare_step_columns, judge_columns, missing
-from compare.error_table import ErrorColumns, ErrorTable
-from compare.masks import share_dropout_masks
-from compare.non_finite import NonFiniteLog
-from compare.reference import Reference
-from compare.step_tensors import ModelTensors, reference_values, step_pairs
-from compare.tolerances import ErrorModel, Tolerance, error_model_for, tolerance_for
-from compare.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, torch_step
+from compare.engine.comparison import StepStats, TensorError, compare_arrays, compare_step_columns, judge_columns, missing
+from compare.engine.error_table import ErrorColumns, ErrorTable
+from compare.engine.masks import share_dropout_masks
+from compare.engine.non_finite import NonFiniteLog
+from compare.engine.reference import Reference
+from compare.engine.step_tensors import ModelTensors, reference_values, step_pairs
+from compare.engine.tolerances import ErrorModel, Tolerance, error_model_for, tolerance_for
+from compare.engine.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, torch_step
 
 __all__ = ["TensorError", "compare_arrays", "missing", "CaseResult", "run_twins", "evaluate_twins", "run_case"]
 

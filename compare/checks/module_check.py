@@ -21,13 +21,13 @@ import torch
 import manual.nn
 import torch_ref.nn as torch_extra
 from compare import registry
-from compare.comparison import compare_once
-from compare.harness import TensorError
-from compare.masks import share_dropout_masks
-from compare.reference import ModuleReference, torch_backward, torch_forward
-from compare.step_tensors import ModelTensors
-from compare.tolerances import error_model_for, tolerance_for
-from compare.twins import TORCH_DTYPES, cast_arrays, to_numpy, to_torch
+from compare.engine.comparison import compare_once
+from compare.engine.error_table import TensorError
+from compare.engine.masks import share_dropout_masks
+from compare.engine.reference import ModuleReference, torch_backward, torch_forward
+from compare.engine.step_tensors import ModelTensors
+from compare.engine.tolerances import error_model_for, tolerance_for
+from compare.engine.twins import TORCH_DTYPES, cast_arrays, to_numpy, to_torch
 
 
 def torch_class(name: str):

@@ -6,8 +6,9 @@ import time
 
 import torch
 
-from compare import arguments, cases, report
-from compare.harness import run_case
+from compare.cli import arguments, report
+from compare.catalogue import training_cases
+from compare.engine.step_loop import run_case
 
 
 def available_devices() -> list[str]:
@@ -18,7 +19,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", metavar="PATH", type=arguments.output_file,
                         help="also write the full report as JSON (only when the run completes)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="one device (default: cpu, and cuda when present)")
-    parser.add_argument("--dtype", choices=list(cases.DTYPES), help="one dtype (default: both)")
+    parser.add_argument("--dtype", choices=list(training_cases.DTYPES), help="one dtype (default: both)")
     parser.add_argument("--steps", type=arguments.positive_int, help="steps per case (default: each case's own)")
     parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--only", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
@@ -33,9 +34,9 @@ def add_arguments(parser) -> None:
 
 def selected_cases(only: str | None) -> list:
     """The catalogue's cases whose name contains `only`; refuses a filter that selects none."""
-    selected = cases.select(only)
+    selected = training_cases.select(only)
     if not selected:
-        names = [case.name for case in cases.CATALOGUE]
+        names = [case.name for case in training_cases.CATALOGUE]
         close = difflib.get_close_matches(only, names, n=3, cutoff=0.5)
         raise arguments.UsageError(f"--only {only!r} matches no case of the {len(names)} in the catalogue"
                                    + (f"; close: {', '.join(close)}" if close else "; --list shows them"))

@@ -10,7 +10,7 @@ NumPy cannot reproduce torch's random stream, so the mask is read out of torch, 
    happened, and queues the mask for the manual Dropout of the same module name;
 4. that manual Dropout's `mask_provider` pops the mask on its next forward.
 A mask is drawn only in training with 0 < p < 1, on both sides. The torch forward must run before the manual
-one (the harness and compare.module_check do so); a manual forward with no queued mask raises.
+one (the harness and compare.checks.module_check do so); a manual forward with no queued mask raises.
 """
 from collections import deque
 
