@@ -11,11 +11,12 @@ PROG = "python -m compare"
 # subcommand -> module with add_arguments(parser) and main(args) -> exit code
 SUBCOMMANDS = {
     "check": ("compare.cli.check", "run the catalogue on both backends, step by step (the default)"),
-    "cv": ("compare.realdata.cv", "cross-validate one recipe on a real dataset with both backends (and scikit-learn)"),
+    "cv": ("compare.cli.cv", "cross-validate one recipe on a real dataset with both backends (and scikit-learn)"),
     "train": ("compare.cli.train", "train both backends side by side on a real dataset, epoch by epoch"),
     "plots": ("compare.cli.plots", "draw the six figures from both backends' computations (PNG + JSON data)"),
-    "bench": ("compare.bench.timing", "time training steps: manual vs torch (CPU, CUDA) vs scikit-learn vs the GEMM peak"),
-    "ddp": ("compare.distributed.launcher", "train torch_ref models under DistributedDataParallel (gloo, this machine) against manual"),
+    "bench": ("compare.cli.bench", "time training steps: manual vs torch (CPU, CUDA) vs scikit-learn vs the GEMM peak"),
+    "ddp": ("compare.cli.ddp", "train torch_ref models under DistributedDataParallel (gloo, this machine) against manual"),
+    "kernels": ("compare.cli.kernels", "the check (or the tests) under every CPU kernel setting of torch and OpenBLAS"),
 }
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 

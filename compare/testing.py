@@ -24,10 +24,10 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from compare.engine.step_loop import CaseResult, run_twins
+from compare.checks.module_check import cast_float, cast_module, check_pair, fix_dropout_masks
 from compare.engine.error_table import TensorError
 from compare.engine.masks import share_dropout_masks
-from compare.checks.module_check import cast_float, cast_module, check_pair, fix_dropout_masks
+from compare.engine.step_loop import CaseResult, run_twins
 from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, Twin, to_numpy
 from manual.gradcheck import check_call

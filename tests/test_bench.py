@@ -11,8 +11,10 @@ import torch
 
 import manual.nn as nn
 import manual.optim.sgd as sgd
-from compare.bench import timing
+from compare.bench import sizes, timing
 from compare.bench.memory import traced_peak
+from compare.cli import bench as cli_bench
+from compare.engine import twins
 
 
 def test_linear_without_input_grad_skips_only_the_input_gradient():
@@ -68,8 +70,8 @@ def test_registered_names_stay_plain_attributes_and_table_entries():
 
 def test_flops_count_the_products_exactly():
     # tiny, 4-4-1, batch 1: forward 2·4·4 + 2·4·1 = 40, dW 40, dX of the second layer only 8
-    assert timing.SIZES["tiny"].flops == 88
-    large = timing.SIZES["large"]
+    assert sizes.SIZES["tiny"].flops == 88
+    large = sizes.SIZES["large"]
     forward = 2 * 1024 * (784 * 1024 + 1024 * 1024 + 1024 * 10)
     assert large.flops == 2 * forward + 2 * 1024 * (1024 * 1024 + 1024 * 10)
 
@@ -84,11 +86,11 @@ def test_traced_peak_sees_a_temporary_and_a_leak():
 
 def test_the_timed_step_matches_the_checked_step():
     """timing_twins only switches off dL/d(data): one timed step leaves both twins with equal weights."""
-    size = timing.SIZES["small"]
+    size = sizes.SIZES["small"]
     torch_twin, manual_twin = timing.timing_twins(size, "float64")
     (x, y), = timing.batches(size, "float64", 1)
-    timing.manual_step(manual_twin, x, y)
-    timing.torch_step(torch_twin, x, y, "cpu")
+    twins.manual_step(manual_twin, x, y)
+    twins.torch_step(torch_twin, x, y, "cpu")
     for name, value in torch_twin.model.state_dict().items():
         np.testing.assert_allclose(manual_twin.model.state_dict()[name], value.numpy(), rtol=1e-12, atol=1e-14,
                                    err_msg=name)
@@ -118,18 +120,18 @@ def test_bench_says_why_a_size_or_backend_is_skipped(capsys):
     if not torch.cuda.is_available():
         assert main(["bench", "--backends", "torch-cuda", "--sizes", "tiny"]) == 2
         assert "torch-cuda: no CUDA device" in capsys.readouterr().err
-    runs, skipped, _ = timing.plan(bench_args(["--sizes", "tiny", "cnn", "gpu-xl", "--backends", "manual",
+    runs, skipped, _ = cli_bench.plan(bench_args(["--sizes", "tiny", "cnn", "gpu-xl", "--backends", "manual",
                                               "scikit-learn"]))
     assert set(runs) == {"tiny", "cnn"} and runs["cnn"] == ["manual"]
     if not torch.cuda.is_available():
-        assert skipped == ["gpu-xl"] and "GPU-only" in timing.skip_reason(timing.SIZES["gpu-xl"], ["manual"])
-        assert "no CUDA device" in timing.skip_reason(timing.SIZES["gpu-xl"], ["manual"], ["torch-cuda"])
+        assert skipped == ["gpu-xl"] and "GPU-only" in sizes.skip_reason(sizes.SIZES["gpu-xl"], ["manual"])
+        assert "no CUDA device" in sizes.skip_reason(sizes.SIZES["gpu-xl"], ["manual"], ["torch-cuda"])
 
 
 def bench_args(argv):
     import argparse
     parser = argparse.ArgumentParser()
-    timing.add_arguments(parser)
+    cli_bench.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -139,7 +141,7 @@ def test_profile_step_reports_and_puts_the_exact_sgd_update_back(capsys):
     profile_step = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(profile_step)
     exact = sgd.add_scaled_
-    profile_step.profile(timing.SIZES["tiny"], steps=5)
+    profile_step.profile(sizes.SIZES["tiny"], steps=5)
     assert sgd.add_scaled_ is exact
     report = capsys.readouterr().out
     assert all(phase in report for phase in profile_step.PHASES) and "plain float32 SGD update" in report

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from compare.catalogue import training_cases
-from compare.cli import report
+from compare.cli import check
 from compare.engine.step_loop import run_case
 
 RUNS = [pytest.param(case, dtype, id=f"{case.name}-{dtype}") for case in training_cases.CATALOGUE for dtype in case.dtypes]
@@ -12,7 +12,7 @@ RUNS = [pytest.param(case, dtype, id=f"{case.name}-{dtype}") for case in trainin
 @pytest.mark.parametrize("case, dtype", RUNS)
 def test_case_passes_on_cpu(case, dtype):
     result = run_case(case, dtype, "cpu")
-    assert result.passed, report.table([result])
+    assert result.passed, check.table([result])
 
 
 @pytest.mark.gpu
@@ -22,4 +22,4 @@ def test_case_passes_on_cuda(case, dtype):
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False  # cuDNN's RNN kernels (CharRNN) too, as compare/cli/check.py
     result = run_case(case, dtype, "cuda")
-    assert result.passed, report.table([result])
+    assert result.passed, check.table([result])

@@ -6,20 +6,18 @@ import importlib.util
 import signal
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 
 import compare
 import manual
 import torch_ref
-from compare.bench import timing
-from compare.cli import check, train
-from compare.realdata import cv
-from compare.cli import plots
 from compare.__main__ import SUBCOMMANDS, main
+from compare.bench import machine, timing
+from compare.cli import check, cv, plots, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,7 +100,7 @@ def no_work(monkeypatch):
         raise AssertionError("work started before the command line was refused")
 
     for module, name in [(check, "run_case"), (cv, "run_cv"), (train, "TwinTrainer"), (timing, "bench_size"),
-                         (timing.machine, "pin_threads"), (plots, "_figure")]:
+                         (machine, "pin_threads"), (plots, "_figure")]:
         monkeypatch.setattr(module, name, work)
 
 

@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 import manual.models
 import manual.nn as mnn
 import torch_ref.models
-from compare.bench import timing
-from compare.realdata import cv
-from compare.cli import recipe_args
+from compare.bench import sizes, timing
 from compare.catalogue.module_cases import ModuleCase, normal
 from compare.checks.module_check import check_module_case
+from compare.cli import cv as cli_cv
+from compare.cli import recipe_args
+from compare.realdata import cv
 from manual import random
 
 CONV_SPECS = [("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=3)),
@@ -174,17 +175,17 @@ def test_conv2d_builds_no_whole_batch_im2col_array():
 
 def test_cnn_bench_size_flops_by_hand_and_twins_agree():
     """batch 32, 3×64×64, convs 3→8 and 8→16 (k3, same size), pools to 32×32 and 16×16, Linear(16·16·16, 10)."""
-    size = timing.SIZES["cnn"]
+    size = sizes.SIZES["cnn"]
     conv1, conv2 = 2 * 32 * 8 * 64 * 64 * 3 * 9, 2 * 32 * 16 * 32 * 32 * 8 * 9
     assert size.flops == 2 * conv1 + 3 * conv2 + 2 * 2 * 32 * 16 * 16 * 16 * 10  # no dX for the data
-    assert not size.sklearn and timing.SIZES["small"].sklearn
+    assert not size.sklearn and sizes.SIZES["small"].sklearn
     timing.check_agreement(size, "float32")
 
 
 def test_cv_trains_the_cnn_on_digit_images():
     pytest.importorskip("sklearn")
     parser = argparse.ArgumentParser()
-    cv.add_arguments(parser)
+    cli_cv.add_arguments(parser)
     args = parser.parse_args(["--model", "cnn", "--limit", "60", "--folds", "2", "--epochs", "1", "--no-sklearn"])
     dataset = recipe_args.dataset_from_args(args, 2, "2-fold stratified cross-validation")
     assert dataset.X.shape == (60, 1, 8, 8)

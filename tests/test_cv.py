@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import manual.optim
-from compare.realdata import datasets
 from compare.__main__ import main
-from compare.realdata.cv import make_splits, run_cv
 from compare.engine.tolerances import tolerance_for
+from compare.realdata import datasets
+from compare.realdata.cv import make_splits, run_cv
 from compare.realdata.training import Recipe, prepare_split
 
 pytest.importorskip("sklearn")

@@ -18,7 +18,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from compare.__main__ import main
 from compare.catalogue.training_cases import DTYPES
-from compare.distributed.launcher import run, table
+from compare.cli.ddp import table
+from compare.distributed.launcher import run
 from compare.distributed.rank import BATCH_NORMS, OPTIMIZERS, Settings, case_spec, per_shard_step
 from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for

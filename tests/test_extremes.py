@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from compare.catalogue.extreme_cases import EXTREME_MODULE_CASES, EXTREME_OPTIMIZER_CASES, TINY_VARIANCE_CASES
-from compare.engine.comparison import compare_arrays
-from compare.cli.kernels import torch_fuses_multiply_add
 from compare.checks.module_check import build_pair, check_module_case, make_inputs
-from compare.engine.tolerances import tolerance_for
 from compare.checks.update_rule import run_update_rule
+from compare.engine.comparison import compare_arrays
+from compare.engine.kernels import torch_fuses_multiply_add
+from compare.engine.tolerances import tolerance_for
 from manual.nn.functional import relu, relu_backward
 
 DTYPES = ["float64", "float32"]

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import manual.nn as mnn
-from compare.catalogue import training_cases, module_cases
-from compare.engine.comparison import compare_arrays, compare_step, judge
-from compare.engine.step_loop import run_case, run_twins
+from compare.catalogue import module_cases, training_cases
 from compare.checks.module_check import check_module_case
+from compare.engine.comparison import compare_arrays, compare_step, judge
 from compare.engine.non_finite import NonFiniteLog
+from compare.engine.step_loop import run_case, run_twins
 from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import build_twins
 

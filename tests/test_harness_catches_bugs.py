@@ -6,13 +6,12 @@ import pytest
 
 import manual.nn as nn
 import manual.nn.functional.nll as nll_functional
-from compare.cli import check
 from compare.catalogue.training_cases import CATALOGUE, NLL_CASES
+from compare.cli import check
 from compare.engine.comparison import compare_arrays
 from compare.engine.step_loop import run_twins
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import build_twins
-
 
 nll_backward = nll_functional.nll_loss_backward
 

@@ -1,6 +1,6 @@
 """A sample of the catalogue passes under every kernel setting of compare/cli/kernels.py (torch's default, AVX2 and
 best CPU capability; NumPy's OpenBLAS forced to Haswell), each in its own process (the variables are read when
-the libraries load); `python -m compare.cli.kernels` runs the whole catalogue so.
+the libraries load); `python -m compare kernels` runs the whole catalogue so.
 
 "best" (neither variable set) is the setting this test process runs in, where tests/test_catalogue.py runs every
 case: it gets a process of its own only when the caller's environment sets one of the variables."""
@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from compare.cli.kernels import KERNEL_VARIABLES, SETTINGS, run_setting
+from compare.cli.kernels import run_setting
+from compare.engine.kernels import KERNEL_VARIABLES, SETTINGS
 
 # the two cases issue 12 saw fail on a Zen 4 (silu at the best capability, gelu_tanh at AVX2), BatchNorm with
 # its eval steps, and the weighted NLL

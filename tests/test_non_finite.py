@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 import manual.nn as mnn
-from compare.cli import report
-from compare.catalogue.training_cases import CATALOGUE
 from compare.catalogue.extreme_cases import DIVERGENT_CASE
-from compare.engine.step_loop import run_case, run_twins
+from compare.catalogue.training_cases import CATALOGUE
+from compare.cli import check
 from compare.engine.non_finite import NonFiniteLog
+from compare.engine.step_loop import run_case, run_twins
 from compare.engine.twins import build_twins
 
 
@@ -18,14 +18,14 @@ from compare.engine.twins import build_twins
 def test_a_diverging_run_overflows_the_same_way_on_both_sides_and_passes(dtype):
     result = run_case(DIVERGENT_CASE, dtype)
     log = result.non_finite
-    assert result.passed, report.table([result])
+    assert result.passed, check.table([result])
     assert log.seen and log.agree
     assert (log.manual.step, log.manual.name, log.manual.index) == (log.torch.step, log.torch.name, log.torch.index)
     assert 0 < log.torch.step < DIVERGENT_CASE.steps - 1
-    text = report.table([result])
+    text = check.table([result])
     assert f"NON-FINITE {DIVERGENT_CASE.name} [{dtype}, cpu]: both sides agree" in text
     assert f"torch:  first at step {log.torch.step}, {log.torch.name}" in text
-    entry = json.loads(json.dumps(report.to_json([result])))["cases"][0]["non_finite"]
+    entry = json.loads(json.dumps(check.to_json([result])))["cases"][0]["non_finite"]
     assert entry["agree"] and entry["torch"]["step"] == entry["manual"]["step"] == log.torch.step
     assert entry["first_disagreement"] is None
 
@@ -55,10 +55,10 @@ def test_a_manual_layer_emitting_nan_is_reported_as_a_disagreement(dtype):
     assert np.isnan(log.manual.manual) and np.isfinite(log.manual.torch)
     assert log.torch is None
     assert (log.disagreement.step, log.disagreement.name) == (2, "output")
-    text = report.table([result])
+    text = check.table([result])
     assert f"NON-FINITE {case.name} [{dtype}, cpu]: the sides DISAGREE" in text
     assert "torch:  finite throughout" in text and "first disagreement: step 2, output[0, 0]: manual nan" in text
-    entry = report.to_json([result])["cases"][0]["non_finite"]
+    entry = check.to_json([result])["cases"][0]["non_finite"]
     assert not entry["agree"] and entry["torch"] is None and entry["manual"]["manual"] == "nan"
 
 
@@ -85,6 +85,6 @@ def test_agreement_means_the_same_nan_or_signed_inf_at_the_same_places(manual_va
 def test_finite_runs_report_nothing():
     case = next(c for c in CATALOGUE if c.name == "linreg-mse-sgd")
     result = run_case(case, "float64", steps=3)
-    assert not result.non_finite.seen and "NON-FINITE" not in report.table([result])
-    assert report.to_json([result])["cases"][0]["non_finite"] == {
+    assert not result.non_finite.seen and "NON-FINITE" not in check.table([result])
+    assert check.to_json([result])["cases"][0]["non_finite"] == {
         "seen": False, "agree": True, "manual": None, "torch": None, "first_disagreement": None}

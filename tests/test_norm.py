@@ -8,12 +8,12 @@ import torch
 import manual.models
 import manual.nn as mnn
 import torch_ref.models
-from compare.engine.comparison import compare_arrays
 from compare.checks.inspection import assert_same_summary
-from compare.realdata.peer import peer_metrics
+from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
-from compare.realdata.training import Recipe
 from compare.engine.twins import TORCH_DTYPES, to_numpy
+from compare.realdata.peer import peer_metrics
+from compare.realdata.training import Recipe
 from manual import gradcheck, random
 
 CONSTRUCTORS = [

@@ -9,11 +9,11 @@ import torch
 
 import manual.nn as mnn
 import manual.optim
+from compare.checks.update_rule import optimizer_pair, params_of, run_update_rule
 from compare.engine.comparison import compare_arrays
-from compare.cli.kernels import torch_fuses_multiply_add
+from compare.engine.kernels import torch_fuses_multiply_add
 from compare.engine.tolerances import one_rounding_of, update_rule_tolerance_for
 from compare.engine.twins import to_numpy
-from compare.checks.update_rule import optimizer_pair, params_of, run_update_rule
 from manual.optim import _ops
 
 # Each flag on and off, and non-default values. Every run also has a second param group overriding lr and

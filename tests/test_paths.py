@@ -9,8 +9,8 @@ import torch
 
 import manual.nn
 import manual.optim
-from compare.engine.comparison import compare_arrays
 from compare.checks.optimizer_paths import PATH_OPTIMIZERS, SURFACES, manual_path, torch_path
+from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import update_rule_tolerance_for
 from compare.engine.twins import to_numpy
 

@@ -16,8 +16,9 @@ import manual.models
 import manual.nn as mnn
 import torch_ref.models
 from compare.bench import report as bench_report
+from compare.cli import bench as cli_bench
+from compare.cli import check
 from compare.engine import convert
-from compare.cli import report
 from compare.plots import common as plots_common
 from manual.atomic import atomic_write
 
@@ -221,9 +222,9 @@ def interrupt(*args, **kwargs):
 
 # every report the command line writes: name -> write(path)
 WRITERS = {
-    "check --json": lambda path: report.write_json([], path),
+    "check --json": lambda path: check.write_json([], path),
     "bench --json": lambda path: bench_report.write_json({}, path),
-    "bench --markdown": lambda path: bench_report.write_markdown({}, path, ""),
+    "bench --markdown": lambda path: cli_bench.write_markdown({}, path, ""),
     "plots NAME.json": lambda path: plots_common.write_json({"rows": []}, path),
 }
 
@@ -231,7 +232,7 @@ WRITERS = {
 @pytest.mark.parametrize("writer", WRITERS)
 def test_an_interrupted_report_leaves_the_previous_one(tmp_path, monkeypatch, writer):
     monkeypatch.setattr(json, "dump", interrupting_json_dump)
-    monkeypatch.setattr(bench_report, "markdown", interrupt)
+    monkeypatch.setattr(cli_bench, "markdown", interrupt)
     path = tmp_path / "report"
     path.write_text("the previous report\n")
     with pytest.raises(KeyboardInterrupt):

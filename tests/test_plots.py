@@ -12,9 +12,9 @@ import torch
 
 import manual.models
 from compare.__main__ import main
-from compare.engine.comparison import compare_arrays
 from compare.checks.optimizer_paths import SURFACES
 from compare.cli.plots import FIGURES
+from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for, update_rule_tolerance_for
 
 pytest.importorskip("matplotlib")

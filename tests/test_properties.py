@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compare.catalogue.module_cases import ModuleCase, batch_norm_state, binary, class_probabilities, log_probabilities, normal, probabilities, uniform
+from compare.catalogue.module_cases import (
+    ModuleCase,
+    batch_norm_state,
+    binary,
+    class_probabilities,
+    log_probabilities,
+    normal,
+    probabilities,
+    uniform,
+)
 from compare.checks.module_check import check_module_case
 from compare.checks.update_rule import run_update_rule
 

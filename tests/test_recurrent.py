@@ -13,10 +13,10 @@ import torch_ref
 import torch_ref.models
 from compare.catalogue import training_cases
 from compare.catalogue.batches import TextWindows, load_text
-from compare.engine.step_loop import run_case
 from compare.checks.inspection import assert_same_summary
-from compare.testing import assert_module_matches
+from compare.engine.step_loop import run_case
 from compare.engine.twins import to_numpy
+from compare.testing import assert_module_matches
 
 
 class ManualLSTMCellState(mnn.LSTMCell):

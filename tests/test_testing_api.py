@@ -1,22 +1,22 @@
 """compare.testing, compare.registry and the pytest plugin, used as a user outside the repository would."""
 import pathlib
 import re
-import tomllib
 
 import numpy as np
 import pytest
+import tomllib
 import torch
 
 import manual.models
 import manual.nn as mnn
 import manual.optim
 import torch_ref.models
-from compare.catalogue import training_cases, module_cases
 from compare import registry
-from compare.catalogue.training_cases import Case
-from compare.engine.step_loop import run_case
+from compare.catalogue import module_cases, training_cases
 from compare.catalogue.module_cases import ModuleCase, normal
+from compare.catalogue.training_cases import Case
 from compare.checks.module_check import check_module_case
+from compare.engine.step_loop import run_case
 from compare.testing import assert_model_trains_like, assert_module_matches
 
 pytest_plugins = ["pytester"]

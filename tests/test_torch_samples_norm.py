@@ -6,14 +6,13 @@ Each sample is built on both sides in float64 (torch initialises, manual loads i
 `compare.checks.module_check.check_pair`: output, dL/d(float input), every parameter's grad and every buffer.
 (tests/torch_samples.py loads them.)
 """
-import numpy as np
 import pytest
 import torch
+from torch_samples import module_infos, module_inputs, trainings
 
 import manual.nn as mnn
 from compare.checks.module_check import check_pair
 from compare.engine.twins import to_numpy
-from torch_samples import module_infos, module_inputs, trainings
 
 MODULES = ("BatchNorm2d", "LayerNorm", "Embedding")
 # what manual deliberately lacks: (module, training, sample description) -> marks (none today)

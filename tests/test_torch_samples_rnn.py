@@ -9,12 +9,12 @@ import copy
 import numpy as np
 import pytest
 import torch
+from torch_samples import module_infos, module_inputs
 
 import manual.nn as mnn
 from compare.engine.comparison import compare_evaluations
 from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, to_numpy
-from torch_samples import module_infos, module_inputs
 
 NAMES = ("RNNCell", "LSTMCell", "GRUCell", "RNN")
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from compare import registry
 
+
 @dataclass(frozen=True)
 class ModuleCase:
     name: str

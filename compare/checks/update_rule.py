@@ -12,8 +12,8 @@ import torch
 
 import manual.nn
 import manual.optim
-from compare.engine.error_table import TensorError
 from compare.engine.comparison import compare_arrays
+from compare.engine.error_table import TensorError
 from compare.engine.tolerances import Tolerance, update_rule_tolerance_for
 from compare.engine.twins import to_numpy
 

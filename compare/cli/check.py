@@ -1,15 +1,127 @@
-"""`python -m compare [check]`: run the catalogue on both backends and print the report."""
+"""`python -m compare [check]`: run the training catalogue on both backends, step by step, and print the report:
+one text row per case run, the first and worst mismatch of each failure, where a NaN/Inf first appeared, and
+(--json) the whole report as JSON."""
 import difflib
+import json
+import math
 import signal
 import sys
 import time
 
 import torch
 
-from compare.cli import arguments, report
 from compare.catalogue import training_cases
-from compare.engine.step_loop import run_case
+from compare.cli import arguments, render
+from compare.engine.error_table import TensorError
+from compare.engine.step_loop import TIMED, CaseResult, run_case
+from manual.atomic import atomic_write
 
+COLUMNS = ("case", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result", "ms/step manual",
+           "ms/step torch")
+
+
+def row(result: CaseResult) -> list[str]:
+    ms_manual, ms_torch = result.ms_per_step()
+    return [result.case, result.dtype, result.device, str(result.steps),
+            f"{result.worst_rel('output', 'loss'):.1e}", f"{result.worst_rel('grad.'):.1e}",
+            f"{result.worst_rel('param.', 'buffer.', 'state.'):.1e}",
+            f"{result.worst.ratio:.0%}" if result.worst else "-", "PASS" if result.passed else "FAIL",
+            f"{ms_manual:.3f}", f"{ms_torch:.3f}"]
+
+
+def table(results: list[CaseResult]) -> str:
+    lines = [render.text(COLUMNS, [row(r) for r in results])]
+    for result in results:
+        if not result.passed:
+            lines.append(f"FAIL {result.case} [{result.dtype}, {result.device}]")
+            lines.append(f"  first mismatch: {result.first_mismatch.describe()}")
+            lines.append(f"  worst mismatch: {result.worst.describe()}")
+    for result in results:
+        non_finite = result.non_finite.describe()
+        if non_finite:
+            lines.append(f"NON-FINITE {result.case} [{result.dtype}, {result.device}]: {non_finite[0]}")
+            lines += non_finite[1:]
+    passed = sum(r.passed for r in results)
+    lines.append(f"{passed} of {len(results)} case runs passed. err = max|manual - torch| / max|torch| per tensor, "
+                 "worst over steps; tol used = worst |manual - torch| / allowed over all elements, allowed = "
+                 "1e-10|torch| + 1e-13 in float64; in float32 each step starts from torch's state and allowed = "
+                 "4x torch's own float32 error against a float64 torch reference + 16 ulps of the tensor's "
+                 "magnitude (compare/engine/tolerances.py)")
+    return "\n".join(lines)
+
+
+def timing(results: list[CaseResult], wall: float | None = None) -> dict:
+    """Where the run's time went, in seconds: manual's steps, torch's steps, torch's one-time lazy import of
+    torch._dynamo (startup), and the harness's own work (the float64 reference steps, the comparison, the float32
+    resync, building the twins), summed over the case runs; `wall` (the whole check, as measured by the caller) adds
+    what happened outside them (the report)."""
+    parts = {part: sum(r.timing[part] for r in results) for part in TIMED}
+    total = sum(r.timing["total"] for r in results)
+    wall = total if wall is None else wall
+    harness = wall - parts["manual"] - parts["torch"] - parts["startup"]
+    return {"wall": wall, **parts, "outside_cases": wall - total, "harness": harness,
+            "harness_share": harness / wall if wall > 0 else 0.0,
+            "harness_share_with_startup": (harness + parts["startup"]) / wall if wall > 0 else 0.0,
+            "reference_steps": sum(r.references for r in results), "steps": sum(r.steps for r in results)}
+
+
+def profile(results: list[CaseResult], wall: float | None = None, imports: float | None = None,
+            cpu: float | None = None) -> str:
+    """The `timing` breakdown as text lines (`python -m compare --profile`); `imports`: the CPU seconds the process
+    spent before the check began (interpreter start-up and imports), `cpu`: the check's own CPU seconds (wall time
+    above it is other processes' load on the machine)."""
+    t = timing(results, wall)
+    lines = [f"time: {t['wall']:.2f} s over {len(results)} case runs, {t['steps']} steps (after imports)"]
+    for part in ("manual", "torch", "startup", "harness"):
+        lines.append(f"  {part:9s}{t[part]:7.2f} s  {t[part] / t['wall']:6.1%}" if t["wall"] else f"  {part}: 0")
+    for part in ("reference", "compare", "resync", "build", "outside_cases"):
+        lines.append(f"    {part:14s}{t[part]:7.2f} s" + (f"  ({t['reference_steps']} float64 reference steps)"
+                                                             if part == "reference" else ""))
+    lines.append(f"harness share: {t['harness_share']:.1%} of the time (everything but manual's and torch's steps "
+                 f"and torch's start-up; {t['harness_share_with_startup']:.1%} with the start-up)")
+    if imports is not None:
+        whole = imports + t["wall"]
+        lines.append(f"process: {imports:.2f} s of imports before the check (CPU) + {t['wall']:.2f} s of check = "
+                     f"{whole:.2f} s; of it the harness {t['harness'] / whole:.1%}, torch's start-up "
+                     f"{t['startup'] / whole:.1%}, the imports {imports / whole:.1%}"
+                     + (f"; the check's CPU time {cpu:.2f} s" if cpu is not None else ""))
+    return "\n".join(lines)
+
+
+def _error_json(error: TensorError | None):
+    if error is None:
+        return None
+    clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in vars(error).items()}
+    clean["index"] = list(error.index)
+    return clean
+
+
+def to_json(results: list[CaseResult]) -> dict:
+    """Per case: summary, first and worst mismatch, each tensor's worst error over all steps, and where NaN/Inf
+    first appeared on each side and whether the sides agree (compare/engine/non_finite.py).
+
+    Timing fields are the only ones that change between two runs with the same seed: each case's "timing" holds
+    ms/step of each side and, in "seconds", where its time went (summed over cases by `timing`, printed by
+    `python -m compare --profile`).
+    """
+    cases = []
+    for result in results:
+        per_tensor = result.table.worst_per_tensor()
+        ms_manual, ms_torch = result.ms_per_step()
+        cases.append({"case": result.case, "dtype": result.dtype, "device": result.device, "steps": result.steps,
+                      "passed": result.passed, "first_mismatch": _error_json(result.first_mismatch),
+                      "worst": _error_json(result.worst),
+                      "per_tensor": {name: _error_json(e) for name, e in per_tensor.items()},
+                      "non_finite": result.non_finite.to_json(),
+                      "timing": {"ms_per_step_manual": ms_manual, "ms_per_step_torch": ms_torch,
+                                 "seconds": dict(result.timing), "reference_steps": result.references}})
+    return {"passed": all(r.passed for r in results), "cases": cases}
+
+
+def write_json(results: list[CaseResult], path: str) -> None:
+    """Atomically (manual.atomic): an interrupted or failed write leaves the file at `path` as it was."""
+    with atomic_write(path, "w") as f:
+        json.dump(to_json(results), f, indent=1)
 
 def available_devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -66,13 +178,13 @@ def main(args) -> int:
                   file=sys.stderr, flush=True)
     except KeyboardInterrupt:  # Ctrl-C: report what finished, claim nothing about the rest
         if results:
-            print(report.table(results))
+            print(table(results))
         print(f"INTERRUPTED after {len(results)} of {len(runs)} case runs: the rows above are the finished ones"
               + ("; no JSON written" if args.json else ""), flush=True)
         return 128 + signal.SIGINT
-    print(report.table(results))
+    print(table(results))
     if args.profile:
-        print(report.profile(results, time.perf_counter() - start, imports, time.process_time() - imports))
+        print(profile(results, time.perf_counter() - start, imports, time.process_time() - imports))
     if args.json:
-        report.write_json(results, args.json)
+        write_json(results, args.json)
     return 0 if all(r.passed for r in results) else 1

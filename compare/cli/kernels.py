@@ -1,12 +1,12 @@
-"""The check under every CPU kernel setting torch and NumPy can be forced to: `python -m compare.cli.kernels`.
+"""`python -m compare kernels`: the check under every CPU kernel setting torch and NumPy can be forced to.
 
-The float32 bounds must not depend on which vector kernels run (issue 12). torch picks its kernels by CPU
-capability at start-up (ATEN_CPU_CAPABILITY=default / avx2 / avx512; unset: the machine's best), NumPy's
-OpenBLAS by its core type (OPENBLAS_CORETYPE; unset: the machine's). Both are read when the libraries load, so
-each setting runs in its own process:
-    python -m compare.cli.kernels                  the whole catalogue (`python -m compare --json`) per setting
-    python -m compare.cli.kernels --cases A B ...  only these cases, both dtypes (tests/test_kernels.py)
-    python -m compare.cli.kernels --pytest ARGS    `python -m pytest ARGS` per setting instead
+The float32 bounds must not depend on which vector kernels run. torch picks its kernels by CPU capability at
+start-up (ATEN_CPU_CAPABILITY=default / avx2 / avx512; unset: the machine's best), NumPy's OpenBLAS by its core
+type (OPENBLAS_CORETYPE; unset: the machine's). Both are read when the libraries load, so each setting runs in
+its own process (the settings: compare/engine/kernels.py):
+    python -m compare kernels                  the whole catalogue (`python -m compare --json`) per setting
+    python -m compare kernels --cases A B ...  only these cases, both dtypes (tests/cli/test_kernels.py)
+    python -m compare kernels --pytest ARGS    `python -m pytest ARGS` per setting instead
 It prints, per setting, the kernels in use, whether everything passed, and the worst "tol used" per dtype.
 """
 import argparse
@@ -16,45 +16,13 @@ import subprocess
 import sys
 import tempfile
 
-SETTINGS = {  # name -> environment variables (on top of the caller's, with these two removed first)
-    "best": {},
-    "avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
-    "default": {"ATEN_CPU_CAPABILITY": "default"},
-    "openblas-haswell": {"OPENBLAS_CORETYPE": "Haswell"},
-}
-KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE")
+import torch
 
-
-def environment(setting: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARIABLES}
-    return {**env, **SETTINGS[setting]}
-
-
-def torch_fuses_multiply_add() -> bool:
-    """Whether torch's float32 CPU kernels round a + s·b once (fused multiply-add), as its vectorised AVX2/AVX512
-    kernels do and its DEFAULT (baseline x86-64, no FMA) kernels do not. manual/optim/_ops.py emulates the fused
-    rounding, so float32 update rules match torch bit for bit only where this is True; elsewhere they differ by
-    one rounding per fused op. Measured on a probe, not read from the capability's name."""
-    import numpy as np
-    import torch
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal(4096).astype(np.float32) for _ in range(2))
-    s = np.float32(0.3)
-    fused = (a.astype(np.float64) + b.astype(np.float64) * float(s)).astype(np.float32)
-    return bool(np.array_equal(torch.from_numpy(a).add(torch.from_numpy(b), alpha=float(s)).numpy(), fused))
-
-
-def kernels_in_use() -> dict:
-    """torch's CPU capability and, where threadpoolctl is installed, each BLAS library's core type."""
-    import torch
-    found = {"torch": torch.backends.cpu.get_cpu_capability()}
-    try:
-        from threadpoolctl import threadpool_info
-        found.update((f"{info['internal_api']} ({info.get('prefix', '')})", info.get("architecture"))
-                     for info in threadpool_info() if info.get("user_api") == "blas")
-    except ImportError:
-        pass
-    return found
+from compare.catalogue import training_cases
+from compare.cli import check
+from compare.cli.arguments import UsageError
+from compare.engine.kernels import SETTINGS, environment, kernels_in_use
+from compare.engine.step_loop import run_case
 
 
 def summary(report: dict) -> dict:
@@ -71,7 +39,7 @@ def run_setting(setting: str, cases: list[str] | None = None) -> dict:
     """The check under `setting` in a child process: its summary plus the kernels it ran on."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "report.json")
-        command = [sys.executable, "-m", "compare.cli.kernels", "--child", path, *(["--cases", *cases] if cases else [])]
+        command = [sys.executable, "-m", "compare", "kernels", "--child", path, *(["--cases", *cases] if cases else [])]
         done = subprocess.run(command, env=environment(setting), capture_output=True, text=True)
         if done.returncode not in (0, 1) or not os.path.exists(path):
             raise RuntimeError(f"{setting}: {' '.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
@@ -80,36 +48,45 @@ def run_setting(setting: str, cases: list[str] | None = None) -> dict:
     return {"setting": setting, "kernels": child["kernels"], **summary(child["report"])}
 
 
+def selected_cases(names: list[str] | None) -> list:
+    """The catalogue's cases named (default: all); refuses a name the catalogue lacks."""
+    if not names:
+        return training_cases.CATALOGUE
+    known = {case.name: case for case in training_cases.CATALOGUE}
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise UsageError(f"--cases: no case named {', '.join(map(repr, missing))} in the catalogue "
+                         "(`python -m compare --list` shows them)")
+    return [known[name] for name in dict.fromkeys(names)]
+
+
 def _child(path: str, names: list[str] | None) -> int:
     """Run the cases (default: the whole catalogue, both dtypes) as `python -m compare` does; write the report."""
-    import torch
-
-    from compare.catalogue import training_cases
-    from compare.cli import report
-    from compare.engine.step_loop import run_case
+    selected = selected_cases(names)
     torch.set_num_threads(1)
-    selected = training_cases.CATALOGUE if not names else [c for c in training_cases.CATALOGUE if c.name in names]
-    missing = set(names or ()) - {c.name for c in selected}
-    if missing:
-        raise SystemExit(f"unknown cases: {sorted(missing)}")
     results = [run_case(case, dtype) for case in selected for dtype in case.dtypes]
     with open(path, "w") as f:
-        json.dump({"kernels": kernels_in_use(), "report": report.to_json(results)}, f)
+        json.dump({"kernels": kernels_in_use(), "report": check.to_json(results)}, f)
     return 0 if all(r.passed for r in results) else 1
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compare.cli.kernels", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", metavar="NAME", help="only these catalogue cases")
-    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
-    parser.add_argument("--pytest", nargs=argparse.REMAINDER, help="run `python -m pytest ARGS` per setting")
+def add_arguments(parser) -> None:
+    parser.add_argument("--cases", nargs="+", metavar="NAME", help="only these catalogue cases (both dtypes)")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
+                        help=f"the kernel settings to run under (default: all of {', '.join(SETTINGS)})")
+    parser.add_argument("--pytest", nargs=argparse.REMAINDER, metavar="ARGS",
+                        help="run `python -m pytest ARGS` per setting instead of the catalogue")
     parser.add_argument("--child", metavar="PATH", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+
+
+def main(args) -> int:
     if args.child:
         return _child(args.child, args.cases)
+    if args.cases and args.pytest is not None:
+        raise UsageError("--cases selects catalogue cases; with --pytest, select tests in the pytest arguments")
+    selected_cases(args.cases)  # refused here, before any child starts
     failed = False
-    for setting in args.settings:
+    for setting in dict.fromkeys(args.settings):
         if args.pytest is not None:
             code = subprocess.run([sys.executable, "-m", "pytest", *args.pytest], env=environment(setting)).returncode
             print(f"{setting:18s} pytest {' '.join(args.pytest)}: exit {code}", flush=True)
@@ -123,6 +100,3 @@ def main(argv=None) -> int:
         failed |= not found["passed"]
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,13 +22,13 @@ import manual.models
 import manual.nn
 import manual.optim
 import torch_ref.models
-from compare.cli import arguments
-from compare.realdata import datasets
-from compare.cli.arguments import UsageError
 from compare.catalogue.training_cases import Case
+from compare.cli import arguments
+from compare.cli.arguments import UsageError
+from compare.engine.twins import build_twins
+from compare.realdata import datasets
 from compare.realdata.datasets import DATASETS, Dataset
 from compare.realdata.training import INDEX_TARGET_LOSSES, Recipe
-from compare.engine.twins import build_twins
 
 # --model -> (class name, its keyword arguments from (in_features, outputs, args))
 MODELS = {

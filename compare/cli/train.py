@@ -9,8 +9,8 @@ the test metrics of each backend and their difference. Exit status 0 when the fi
 from __future__ import annotations
 
 import manual
-from compare.cli import arguments
-from compare.realdata.cv import METRICS
+from compare.cli import arguments, render
+from compare.cli.cv import METRICS
 from compare.cli.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
 from compare.realdata.training import TwinTrainer, agreement, prepare_split
 from manual.data import holdout_split
@@ -43,15 +43,15 @@ def main(args) -> int:
             for name in names:
                 header += [f"test {METRICS[name][0]} manual", f"test {METRICS[name][0]} torch", "diff"]
             widths = [max(len(h), 9) for h in header]
-            print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-            print("  ".join("-" * w for w in widths))
+            print(render.line(header, widths, "right"))
+            print(render.rule(widths))
         row = [str(epoch), f"{train_loss['manual']:.6f}", f"{train_loss['torch']:.6f}",
                f"{train_loss['manual'] - train_loss['torch']:+.1e}"]
         for name in names:
             _, value, diff = METRICS[name]
             row += [value.format(scores["manual"][name]), value.format(scores["torch"][name]),
                     diff.format(scores["manual"][name] - scores["torch"][name])]
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)), flush=True)
+        print(render.line(row, widths, "right"), flush=True)
     agree = agreement(scores["manual"], scores["torch"], recipe.dtype)
     print(f"\nfinal parameters: max|manual - torch| / max|torch| = {trainer.parameter_error():.1e}; "
           f"test metrics {'agree' if agree else 'DISAGREE'} ({recipe.dtype} tolerance, compare/engine/tolerances.py)")

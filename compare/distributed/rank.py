@@ -41,8 +41,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from compare.catalogue.batches import Batches
 from compare.catalogue.training_cases import Case
-from compare.engine.error_table import TensorError
 from compare.engine.comparison import compare_arrays
+from compare.engine.error_table import TensorError
 from compare.engine.step_tensors import ModelTensors
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, to_numpy

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 @dataclass
 class TensorError:
     step: int

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from compare.engine.comparison import StepStats, TensorError, compare_arrays, compare_step_columns, judge_columns, missing
+from compare.engine.comparison import (
+    StepStats,
+    TensorError,
+    compare_arrays,
+    compare_step_columns,
+    judge_columns,
+    missing,
+)
 from compare.engine.error_table import ErrorColumns, ErrorTable
 from compare.engine.masks import share_dropout_masks
 from compare.engine.non_finite import NonFiniteLog

@@ -14,9 +14,9 @@ import torch
 
 import manual.models
 import torch_ref.models
-from compare.plots.common import column, new_figure, select
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import to_numpy
+from compare.plots.common import column, new_figure, select
 
 DTYPE = "float64"
 X_RANGE = (-4.0, 4.0)

@@ -15,8 +15,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from compare.engine.error_table import TensorError
 from compare.engine.comparison import compare_arrays
+from compare.engine.error_table import TensorError
 from manual.atomic import atomic_write
 
 DPI = 96

@@ -13,11 +13,11 @@ import importlib.util
 
 import numpy as np
 
-from compare.realdata import datasets
 from compare.catalogue.batches import Batches
-from compare.realdata.cv import make_splits, run_cv
-from compare.plots.common import column, new_figure
 from compare.engine.tolerances import tolerance_for
+from compare.plots.common import column, new_figure
+from compare.realdata import datasets
+from compare.realdata.cv import make_splits, run_cv
 from compare.realdata.training import Recipe
 
 EPOCHS, FOLDS = 10, 5

@@ -11,8 +11,8 @@ import numpy as np
 
 from compare.catalogue.training_cases import CATALOGUE
 from compare.engine.step_loop import run_case
-from compare.plots.common import column, new_figure, select
 from compare.engine.tolerances import tolerance_for
+from compare.plots.common import column, new_figure, select
 
 # panel title -> catalogue case
 CASES = {

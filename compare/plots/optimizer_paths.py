@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from compare.checks.optimizer_paths import PATH_OPTIMIZERS, SURFACES, manual_path, torch_path
-from compare.plots.common import column, new_figure, select
 from compare.engine.tolerances import update_rule_tolerance_for
+from compare.plots.common import column, new_figure, select
 
 OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")  # labels in compare.checks.optimizer_paths
 COLORS = dict(zip(OPTIMIZERS, ("C0", "C1", "C2", "C3", "C4", "C5")))

@@ -16,9 +16,9 @@ import numpy as np
 from compare.catalogue.batches import Batches
 from compare.catalogue.training_cases import Case
 from compare.engine.step_loop import run_twins
-from compare.plots.common import column, new_figure, select
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import build_twins, to_numpy
+from compare.plots.common import column, new_figure, select
 
 IN_FEATURES, WIDTH, DEPTH, CLASSES = 8, 32, 10, 3  # DEPTH Linear layers: DEPTH - 1 hidden blocks, then the output
 DATA = Batches("classification", in_features=IN_FEATURES, targets=CLASSES, batch_size=64)

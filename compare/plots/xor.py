@@ -19,9 +19,9 @@ import manual.nn.functional as F
 import torch_ref.models
 from compare.catalogue.training_cases import Case
 from compare.engine.step_loop import run_twins
-from compare.plots.common import column, new_figure, select
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import TORCH_DTYPES, build_twins, to_numpy
+from compare.plots.common import column, new_figure, select
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_CLASS = np.array([0, 1, 1, 0])

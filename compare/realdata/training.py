@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from compare.catalogue.training_cases import Case
-from compare.realdata.datasets import Dataset, Standardizer
-from compare.engine.comparison import compare_arrays
 from compare.checks.inspection import assert_same_summary
+from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import build_twins, manual_step, synchronize, to_numpy, torch_step
+from compare.realdata.datasets import Dataset, Standardizer
 from manual import no_grad
 from manual.data import DataLoader
 

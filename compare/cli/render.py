@@ -1,0 +1,42 @@
+"""The one table renderer of the command line: aligned text for the terminal, Markdown for report files.
+
+Every report of `python -m compare` (the check, bench, cv, train, ddp) prints its rows through it:
+    text(header, rows)                      columns padded to their widest cell, a rule under the header
+    text(header, rows, align="right", footer=[...])   numbers right-aligned; a rule above the footer rows
+    line(cells, widths, "right"), rule(widths)        one row at a time, for tables printed as they grow
+    markdown(header, rows)                  a GitHub table
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+SEPARATOR = "  "
+
+
+def widths(rows: Sequence[Sequence[str]]) -> list[int]:
+    """The width of each column: its widest cell."""
+    return [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+
+def line(cells: Sequence[str], column_widths: Sequence[int], align: str = "left") -> str:
+    pad = str.ljust if align == "left" else str.rjust
+    return SEPARATOR.join(pad(cell, width) for cell, width in zip(cells, column_widths, strict=True))
+
+
+def rule(column_widths: Sequence[int]) -> str:
+    return SEPARATOR.join("-" * width for width in column_widths)
+
+
+def text(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "left",
+         footer: Sequence[Sequence[str]] = ()) -> str:
+    column_widths = widths([header, *rows, *footer])
+    lines = [line(header, column_widths, align), rule(column_widths)]
+    lines += [line(row, column_widths, align) for row in rows]
+    if footer:
+        lines += [rule(column_widths)] + [line(row, column_widths, align) for row in footer]
+    return "\n".join(lines)
+
+
+def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
