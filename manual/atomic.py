@@ -15,7 +15,8 @@ import contextlib
 import os
 import stat
 import tempfile
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 
 def _new_file_mode(path: str) -> int:

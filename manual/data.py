@@ -46,9 +46,12 @@ def batch_indices(n: int, batch_size: int, shuffle: bool = False, drop_last: boo
     `batch_size`; the last, shorter batch is kept unless `drop_last` (torch's DataLoader rules)."""
     if batch_size < 1:
         raise ValueError(f"batch_size should be a positive integer, got {batch_size}")
-    if shuffle and generator is None:
-        raise ValueError("batch_indices: shuffle=True needs a generator (np.random.default_rng(seed))")
-    order = generator.permutation(n) if shuffle else np.arange(n)
+    if shuffle:
+        if generator is None:
+            raise ValueError("batch_indices: shuffle=True needs a generator (np.random.default_rng(seed))")
+        order = generator.permutation(n)
+    else:
+        order = np.arange(n)
     stop = n - n % batch_size if drop_last else n
     return [order[start:start + batch_size] for start in range(0, stop, batch_size)]
 

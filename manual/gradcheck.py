@@ -106,7 +106,7 @@ def check_loss(loss_fn, input: np.ndarray, target, grad_output=None, eps: float 
         grad_output = np.random.default_rng(seed).standard_normal(np.shape(loss))
     weight = 1.0 if grad_output is None else grad_output
     analytic = {"input": loss_fn.backward(grad_output)}
-    return _compare(lambda: float(np.sum(weight * loss_fn(input, target))), {"input": input}, analytic, eps)
+    return _compare(lambda: float(np.sum(weight * loss_fn(input, target))), {"input": input}, analytic, eps, atol, rtol)
 
 
 def check_call(module, arguments, *, target: bool = False, grad_outputs=None, eps: float = 1e-6, seed: int = 0):
@@ -137,16 +137,14 @@ def check_call(module, arguments, *, target: bool = False, grad_outputs=None, ep
     grads = module.backward(*grad_outputs)
     grads = grads if isinstance(grads, tuple) else (grads,)
     names = [f"input{i}" if i else "input" for i in range(len(inputs))]
-    analytic = {name: grad for name, grad in zip(names, grads) if name in varied}
+    analytic = {name: grad for name, grad in zip(names, grads, strict=True) if name in varied}
     analytic.update({name: p.grad if p.grad is not None else np.zeros_like(p.data) for name, p in params.items()})
     tensors = {**varied, **{name: p.data for name, p in params.items()}}
     weights = [1.0 if g is None else g for g in grad_outputs]
-    result = _compare(lambda: sum(float(np.sum(w * out)) for w, out in zip(weights, outputs())), tensors, analytic,
-                      eps)
+    result = _compare(lambda: sum(float(np.sum(w * out)) for w, out in zip(weights, outputs(), strict=True)), tensors,
+                      analytic, eps)
     module.load_state_dict(saved_state)
     return result
-    return _compare(lambda: float(np.sum(weight * loss_fn(input, target))), {"input": input}, analytic, eps, atol,
-                    rtol)
 
 
 class GradcheckError(RuntimeError):

@@ -74,7 +74,7 @@ def format_summary(summary) -> str:
 
 def _table(rows) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -121,7 +121,7 @@ def summary(model, input_shape) -> Summary:
         takes_indices = isinstance(next(_leaves(model), None), Embedding)
         shapes = _output_shapes(model, np.zeros(input_shape, dtype=np.int64 if takes_indices else dtype))
     finally:
-        for module, (training, saved_for_backward) in zip(modules, saved):
+        for module, (training, saved_for_backward) in zip(modules, saved, strict=True):
             object.__setattr__(module, "training", training)
             object.__setattr__(module, "_saved", saved_for_backward)
     layers = []

@@ -1,4 +1,5 @@
 """The course's models, built from manual.nn; `torch_ref.models` has the same classes, arguments and keys."""
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -7,7 +8,7 @@ from manual import nn
 from manual.nn.grad_mode import no_grad
 
 # activation name -> module factory; the same names and arguments as torch_ref.models.ACTIVATIONS
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
     "identity": nn.Identity, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU,
     "gelu": nn.GELU, "gelu_tanh": partial(nn.GELU, approximate="tanh"), "silu": nn.SiLU, "softplus": nn.Softplus,
     "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "softmax": partial(nn.Softmax, dim=-1),
@@ -19,7 +20,8 @@ MLP_ACTIVATIONS = sorted([*ACTIVATIONS, "maxout"])
 class LinearRegression(nn.Module):
     """O = X W_c + b (course) = x weightᵀ + bias (torch); state_dict keys `linear.weight`, `linear.bias`."""
 
-    head = None  # subclasses: name of an optional module after the Linear (forward applies it, backward starts there)
+    # subclasses: name of an optional module after the Linear (forward applies it, backward starts there)
+    head: str | None = None
 
     def __init__(self, in_features: int, out_features: int = 1, dtype=None):
         super().__init__()
@@ -85,7 +87,8 @@ class MLP(nn.Sequential):
                  dropout: float = 0.0, pieces: int = 2, dtype=None, layer_norm: bool = False):
         if activation not in MLP_ACTIVATIONS:
             raise ValueError(f"MLP: unknown activation {activation!r}, expected one of {MLP_ACTIVATIONS}")
-        layers, width = [], in_features
+        layers: list[nn.Module] = []
+        width = in_features
         for hidden_width in hidden:
             if activation == "maxout":
                 layers.append(nn.Maxout(width, hidden_width, pieces, dtype=dtype))

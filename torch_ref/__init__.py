@@ -11,8 +11,7 @@ try:
 except _metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
-from torch_ref import nn
-from torch_ref import models
+from torch_ref import models, nn
 from torch_ref.inspection import summary
 
 __all__ = ["__version__", "nn", "models", "summary"]

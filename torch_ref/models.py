@@ -1,4 +1,5 @@
 """The same model classes as manual.models, as torch.nn.Modules on any device and dtype."""
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -7,7 +8,7 @@ from torch import nn
 from torch_ref.nn import Maxout
 
 # activation name -> module factory; the same names and arguments as manual.models.ACTIVATIONS
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
     "identity": nn.Identity, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU,
     "gelu": nn.GELU, "gelu_tanh": partial(nn.GELU, approximate="tanh"), "silu": nn.SiLU, "softplus": nn.Softplus,
     "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "softmax": partial(nn.Softmax, dim=-1),
@@ -64,7 +65,8 @@ class MLP(nn.Sequential):
         if activation not in MLP_ACTIVATIONS:
             raise ValueError(f"MLP: unknown activation {activation!r}, expected one of {MLP_ACTIVATIONS}")
         factory = {"device": device, "dtype": dtype}
-        layers, width = [], in_features
+        layers: list[nn.Module] = []
+        width = in_features
         for hidden_width in hidden:
             if activation == "maxout":
                 layers.append(Maxout(width, hidden_width, pieces, **factory))
@@ -121,7 +123,7 @@ class Perceptron(nn.Module):
                              f"got shape {tuple(y.shape)}")
         delta = y.to(y_hat.dtype) - y_hat
         self.linear.weight += lr * (delta @ x)
-        self.linear.bias += lr * delta.sum()
+        self.linear.bias.add_(lr * delta.sum())
         return int(torch.count_nonzero(delta))
 
     def fit(self, x: torch.Tensor, y: torch.Tensor, lr: float = 1.0, epochs: int = 100) -> list[int]:

@@ -1,7 +1,19 @@
 """manual.nn: torch.nn's modules with explicit forward and hand-derived backward passes (NumPy only)."""
-from manual.nn import functional
-from manual.nn.activation import (ELU, GELU, SELU, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax,
-                                  Softplus, Tanh)
+from manual.nn import functional, utils
+from manual.nn.activation import (
+    ELU,
+    GELU,
+    SELU,
+    Identity,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from manual.nn.container import Sequential
 from manual.nn.conv import Conv1d, Conv2d
 from manual.nn.dropout import Dropout
@@ -12,11 +24,10 @@ from manual.nn.maxout import Maxout
 from manual.nn.module import Module, Parameter
 from manual.nn.nll_loss import CrossEntropyLoss, NLLLoss
 from manual.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from manual.nn.recurrent import RNN, GRUCell, LSTMCell, RNNCell
 from manual.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-from manual.nn import utils
+from manual.nn.recurrent import RNN, GRUCell, LSTMCell, RNNCell
 
-__all__ = ["functional", "Module", "Parameter", "Sequential",
+__all__ = ["functional", "utils", "Module", "Parameter", "Sequential",
            "Linear", "Flatten", "Maxout", "BatchNorm1d", "Dropout",
            "Identity", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax",

@@ -5,6 +5,8 @@ shape for Identity. What is kept is read-only until the backward (`Module.save_f
 
 `inplace=` is accepted for signature parity with torch; manual always returns a new array (same values).
 """
+from collections.abc import Callable
+
 import numpy as np
 
 from manual.nn import functional as F
@@ -15,8 +17,9 @@ from manual.nn.module import Module
 class _Elementwise(Module):
     """y = function(x, **arguments()); dL/dx = derivative(g, saved, **arguments()), saved = y or x."""
 
-    function = staticmethod(F.identity)
-    derivative = staticmethod(F.identity_backward)
+    # subclasses set their own pair; the extra keyword arguments (alpha, beta, ...) vary per activation
+    function: Callable[..., np.ndarray] = staticmethod(F.identity)
+    derivative: Callable[..., np.ndarray] = staticmethod(F.identity_backward)
     saves_output = False
 
     def arguments(self) -> dict:

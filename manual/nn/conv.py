@@ -68,9 +68,9 @@ class _ConvNd(Module):
         if batched.shape[1] != self.in_channels:
             raise ValueError(f"{self.label()}: expected input with {self.in_channels} channels (dim "
                              f"{input.ndim - self.dims - 1}), got input of shape {input.shape}")
-        padded = [n + sum(p) for n, p in zip(batched.shape[2:], self._pads())]
-        reach = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size)]
-        if any(n < r for n, r in zip(padded, reach)):
+        padded = [n + sum(p) for n, p in zip(batched.shape[2:], self._pads(), strict=True)]
+        reach = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size, strict=True)]
+        if any(n < r for n, r in zip(padded, reach, strict=True)):
             raise ValueError(f"{self.label()}: padded input size per channel {tuple(padded)} is smaller than the "
                              f"(dilated) kernel {tuple(reach)}; input of shape {input.shape}")
         y = self._function(batched, weight, None if self.bias is None else self.bias.data, *self._arguments())

@@ -4,6 +4,8 @@ Elementwise losses (regression and binary) live here; NLLLoss and CrossEntropyLo
 and its derivation are in `functional.loss` / `functional.nll`. Input and target must have the same shape:
 torch broadcasts some mismatches with a warning, which silently averages over the wrong pairs, so manual refuses.
 """
+from collections.abc import Callable
+
 import numpy as np
 
 from manual.nn import functional as F
@@ -56,7 +58,9 @@ class _Loss(Module):
 class _ElementwiseLoss(_Loss):
     """ℓ = function(input, target, **arguments()) elementwise, reduced; backward = derivative(...) (functional)."""
 
-    function = derivative = None
+    # set by each subclass (a functional loss and its backward); None in this abstract base
+    function: Callable[..., np.ndarray] | None = None
+    derivative: Callable[..., np.ndarray] | None = None
 
     def arguments(self) -> dict:
         return {}

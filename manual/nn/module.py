@@ -19,7 +19,7 @@ Details: `manual.nn.grad_mode` and docs/INPLACE.md.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -174,15 +174,15 @@ class Module:
         return saved
 
     # -- traversal ------------------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
@@ -209,12 +209,12 @@ class Module:
             yield buffer
 
     # -- modes and gradients --------------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         for module in self.modules():
             object.__setattr__(module, "training", mode)
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -240,7 +240,7 @@ class Module:
                 key = f"{prefix}.{name}" if prefix else name
                 yield key, module, name, array.data if isinstance(array, Parameter) else array
 
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Keys as torch ("0.weight", "1.running_mean"); values are copies, so later steps do not alter them."""
         return OrderedDict((key, np.array(array, copy=True)) for key, _, _, array in self._state_entries())
 

@@ -1,6 +1,7 @@
 """BatchNorm1d, BatchNorm2d and LayerNorm: parameters and running statistics; the math and its derivations (one
 shared backward of the standardisation) are in `functional.normalization`."""
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -13,7 +14,7 @@ class _Normalization(Module):
     """What batch and layer norm share: the optional affine γ (weight, 1s) and β (bias, 0s), and a backward that
     is their functional backward (grad_output, γ, what the forward saved) plus the parameter gradients."""
 
-    _backward = None  # staticmethod: F.batch_norm_backward or F.layer_norm_backward
+    _backward: Callable[..., tuple] | None = None  # staticmethod: F.batch_norm_backward or F.layer_norm_backward
 
     def _affine_parameters(self, shape, affine: bool, bias: bool, dtype) -> None:
         self.register_parameter("weight", Parameter(np.ones(shape, dtype)) if affine else None)

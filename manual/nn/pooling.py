@@ -20,7 +20,7 @@ class _Pool2d(Module):
     def _check_windows(self, input, kernel, stride, padding, out):
         if any(s <= 0 for s in stride):
             raise ValueError(f"{self.label()}: stride should not be zero or negative, got {stride}")
-        if any(p > k // 2 or p < 0 for p, k in zip(padding, kernel)):
+        if any(p > k // 2 or p < 0 for p, k in zip(padding, kernel, strict=True)):
             raise ValueError(f"{self.label()}: pad should be at most half of kernel size, got padding={padding} "
                              f"for kernel_size={kernel}")
         if any(o < 1 for o in out):

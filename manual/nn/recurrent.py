@@ -100,7 +100,8 @@ class _CellBase(Module):
         """Accumulate (dW_ih, dW_hh, db_ih, db_hh) = grads[2:]; return dL/d(input) in the input's shape, with
         dL/d(hx) = grads[1] when hx was given."""
         grad_input, grad_hx, *param_grads = grads
-        self.accumulate_parameter_grads(**dict(zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), param_grads)))
+        self.accumulate_parameter_grads(**dict(zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), param_grads,
+                                                    strict=True)))
         grad_input = grad_input.reshape(input_shape)
         return (grad_input, grad_hx.reshape(input_shape[:-1] + (-1,))) if hx_given else grad_input
 
@@ -212,7 +213,7 @@ class RNN(Module):
                 names = [f"{kind}_l{layer}{suffix}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
                 width = input_size if layer == 0 else self._directions * hidden_size
                 _init_parameters(self, dict(zip(names, [(hidden_size, width), (hidden_size, hidden_size),
-                                                        *([(hidden_size,)] * 2 if bias else [None] * 2)])),
+                                                        *([(hidden_size,)] * 2 if bias else [None] * 2)], strict=True)),
                                  hidden_size, dtype)
                 self._names.append(names)
 
@@ -272,8 +273,8 @@ class RNN(Module):
                          if self.batch_first else grad_output)
         grad_x, grad_h0, param_grads = F.rnn_backward(grad_sequence, grad_h_n, h0, self._weights(), saved,
                                                       self.nonlinearity, self.bidirectional)
-        for names, grads in zip(self._names, param_grads):
-            self.accumulate_parameter_grads(**dict(zip(names, grads)))
+        for names, grads in zip(self._names, param_grads, strict=True):
+            self.accumulate_parameter_grads(**dict(zip(names, grads, strict=True)))
         grad_input, grad_hx = self._caller_layout(grad_x, grad_h0, input_ndim)
         return (grad_input, grad_hx) if hx_given else grad_input
 

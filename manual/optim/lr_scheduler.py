@@ -17,6 +17,7 @@ import copy
 import math
 import warnings
 from collections import Counter
+from typing import SupportsFloat
 
 from manual.optim.optimizer import Optimizer
 
@@ -237,7 +238,9 @@ class ReduceLROnPlateau(LRScheduler):
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
 
-    def step(self, metrics, epoch: int | None = None) -> None:
+    # step(metrics) is torch's signature for this scheduler (torch's own ReduceLROnPlateau.step has the same
+    # override ignore): it needs the metric that the other schedulers' step() does not take
+    def step(self, metrics: SupportsFloat, epoch: int | None = None) -> None:  # type: ignore[override]
         current = float(metrics)
         if epoch is None:
             epoch = self.last_epoch + 1
@@ -265,7 +268,7 @@ class ReduceLROnPlateau(LRScheduler):
                                    f"groups but min_lr has {len(self.min_lrs)} values (a group was added after the "
                                    f"scheduler was built); set `min_lrs` to match")
             self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
-        for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+        for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:

@@ -143,7 +143,7 @@ class Optimizer:
                              f"groups have {foreign}, which {type(self).__name__} does not have (expected the "
                              f"hyperparameters {sorted(self.defaults)})")
         if len(groups) != len(self.param_groups) or any(
-                len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)):
+                len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups, strict=True)):
             raise ValueError(f"{type(self).__name__}: loaded state dict has groups of sizes "
                              f"{[len(g['params']) for g in groups]}, this optimizer has "
                              f"{[len(g['params']) for g in self.param_groups]}")
@@ -154,7 +154,7 @@ class Optimizer:
             param = index_to_param[int(index)]
             self.state[param] = {name: np.array(value, dtype=STEP_DTYPE if name == "step" else param.dtype)
                                  for name, value in saved.items()}
-        for own, saved in zip(self.param_groups, groups):
+        for own, saved in zip(self.param_groups, groups, strict=True):
             own.update({k: copy.deepcopy(v) for k, v in saved.items()
                         if k != "params" and (k in self.defaults or k in GROUP_KEYS_KEPT)})
 

@@ -50,8 +50,9 @@ def conv_padding(padding, kernel_size, stride=1, dilation=1) -> tuple[tuple[int,
             raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
         if pair(stride, "stride") != (1, 1):
             raise ValueError("padding='same' is not supported for strided convolutions")
-        totals = [d * (k - 1) for d, k in zip(pair(dilation, "dilation"), pair(kernel_size, "kernel_size"))]
-        return tuple((total // 2, total - total // 2) for total in totals)
+        (dh, dw), (kh, kw) = pair(dilation, "dilation"), pair(kernel_size, "kernel_size")
+        total_h, total_w = dh * (kh - 1), dw * (kw - 1)
+        return (total_h // 2, total_h - total_h // 2), (total_w // 2, total_w - total_w // 2)
     ph, pw = pair(padding, "padding")
     if ph < 0 or pw < 0:
         raise ValueError(f"negative padding is not supported, got {padding!r}")
@@ -74,9 +75,9 @@ def taps(array: np.ndarray, kernel_size, stride, dilation, out_size):
             yield p, q, array[..., dh * p: dh * p + sh * (ho - 1) + 1: sh, dw * q: dw * q + sw * (wo - 1) + 1: sw]
 
 
-def conv_output_size(in_size, pads, kernel_size, stride, dilation) -> tuple[int, int]:
+def conv_output_size(in_size, pads, kernel_size, stride, dilation) -> tuple[int, ...]:
     return tuple((n + a + b - d * (k - 1) - 1) // s + 1
-                 for n, (a, b), k, s, d in zip(in_size, pads, kernel_size, stride, dilation))
+                 for n, (a, b), k, s, d in zip(in_size, pads, kernel_size, stride, dilation, strict=True))
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> np.ndarray:
@@ -113,19 +114,18 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     group_out = out_channels // groups
     grad_rows = grad_output.reshape(n, groups, group_out, ho * wo)  # G[n] per group: (O/g, Ho·Wo)
     padded = pad2d(input, pads)
-    grad_padded = np.zeros(padded.shape, dtype=input.dtype) if needs_input_grad else None
     weight_groups = weight.reshape(groups, group_out, group_channels, kh, kw)
     grad_weight = np.empty_like(weight_groups)
     geometry = ((kh, kw), stride, dilation, (ho, wo))
     for p, q, tap in taps(padded, *geometry):
         tap_rows = tap.reshape(n, groups, group_channels, ho * wo)
         grad_weight[..., p, q] = (grad_rows @ tap_rows.transpose(0, 1, 3, 2)).sum(axis=0)
+    grad_input = None
     if needs_input_grad:
+        grad_padded = np.zeros(padded.shape, dtype=input.dtype)
         for p, q, grad_tap in taps(grad_padded, *geometry):
             contribution = weight_groups[..., p, q].transpose(0, 2, 1) @ grad_rows  # (N, g, C/g, Ho·Wo)
             grad_tap += contribution.reshape(n, channels, ho, wo)
-    grad_input = None
-    if needs_input_grad:
         (top, _), (left, _) = pads
         grad_input = grad_padded if padded is input else np.ascontiguousarray(
             grad_padded[:, :, top: top + h, left: left + w])

@@ -50,6 +50,12 @@ class TargetWeights(NamedTuple):
     labels: np.ndarray | None
     denominator: object
 
+    def class_labels(self) -> np.ndarray:
+        """`labels`, which a TargetWeights without q always has."""
+        if self.labels is None:
+            raise ValueError("TargetWeights: neither q nor labels is set")
+        return self.labels
+
 
 def target_weights(input, target, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0,
                    all_kept: bool = False):
@@ -81,7 +87,8 @@ def target_weights(input, target, weight=None, ignore_index: int = -100, label_s
 def weighted_nll(log_probs, targets: TargetWeights, sample_shape: tuple, reduction: str):
     """-Σ_c q_c lp_c per row, reduced; entries with q = 0 are skipped, so lp = -inf there gives no 0·inf."""
     if targets.q is None:
-        per_row = -log_probs[np.arange(len(targets.labels)), targets.labels]
+        labels = targets.class_labels()
+        per_row = -log_probs[np.arange(len(labels)), labels]
     else:
         terms = np.multiply(targets.q, log_probs, out=np.zeros_like(log_probs), where=targets.q != 0)
         per_row = -terms.sum(axis=1)
@@ -105,8 +112,9 @@ def nll_loss_backward(grad_output, log_probs, targets: TargetWeights, reduction:
     the loss is NaN, the gradient 0, as torch)."""
     scale = _scale(grad_output, targets, reduction, log_probs.dtype)
     if targets.q is None:
+        labels = targets.class_labels()
         grad = np.zeros_like(log_probs)
-        grad[np.arange(len(targets.labels)), targets.labels] = -scale.reshape(-1)
+        grad[np.arange(len(labels)), labels] = -scale.reshape(-1)
         return grad
     return np.multiply(-targets.q, scale, out=np.zeros_like(log_probs), where=targets.q != 0)
 
@@ -115,8 +123,9 @@ def cross_entropy_backward(grad_output, log_probs, targets: TargetWeights, reduc
     """dL/dx rows: the NLL backward (-q, scaled), then log_softmax's: g - softmax·Σg = ((Σ_c q_c)·softmax - q)·scale;
     for plain targets (softmax - onehot(y))·scale directly."""
     if targets.q is None:
+        labels = targets.class_labels()
         grad = np.exp(log_probs)
-        grad[np.arange(len(targets.labels)), targets.labels] -= 1
+        grad[np.arange(len(labels)), labels] -= 1
         grad *= _scale(grad_output, targets, reduction, log_probs.dtype)
         return grad
     return log_softmax_backward(nll_loss_backward(grad_output, log_probs, targets, reduction), log_probs, dim=1)

@@ -42,9 +42,9 @@ def pool_geometry(in_size, kernel_size, stride, padding, dilation, ceil_mode):
     stride = kernel if stride is None or stride == () else pair(stride, "stride")
     padding, dilation = pair(padding, "padding"), pair(dilation, "dilation")
     out = tuple(pool_output_size(n, k, s, p, d, ceil_mode)
-                for n, k, s, p, d in zip(in_size, kernel, stride, padding, dilation))
+                for n, k, s, p, d in zip(in_size, kernel, stride, padding, dilation, strict=True))
     pads = tuple((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p))
-                 for n, k, s, p, d, o in zip(in_size, kernel, stride, padding, dilation, out))
+                 for n, k, s, p, d, o in zip(in_size, kernel, stride, padding, dilation, out, strict=True))
     return kernel, stride, padding, dilation, out, pads
 
 
@@ -54,7 +54,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                                                                  dilation, ceil_mode)
     # torch starts every window at -inf with the index of its first position inside the input (padding is
     # skipped, so an all -inf window still sends its gradient to a real element): per dim ⌈(p - s·i)/d⌉ ∨ 0
-    first = [np.maximum(0, -((s * np.arange(o) - p) // d)) for s, o, p, d in zip(stride, out, padding, dilation)]
+    first = [np.maximum(0, -((s * np.arange(o) - p) // d))
+             for s, o, p, d in zip(stride, out, padding, dilation, strict=True)]
     best = np.full(input.shape[:-2] + out, -np.inf, dtype=input.dtype)
     argmax = np.empty(best.shape, dtype=np.uint8 if np.prod(kernel) < 256 else np.int64)
     argmax[...] = first[0][:, None] * kernel[1] + first[1]
@@ -70,8 +71,8 @@ def max_pool2d_backward(grad_output, argmax, input_shape, kernel_size, stride=No
                         ceil_mode: bool = False):
     kernel, stride, _, dilation, out, pads = pool_geometry(input_shape[-2:], kernel_size, stride, padding, dilation,
                                                            ceil_mode)
-    grad_padded = np.zeros(input_shape[:-2] + tuple(n + a + b for n, (a, b) in zip(input_shape[-2:], pads)),
-                           dtype=grad_output.dtype)
+    padded_shape = tuple(n + a + b for n, (a, b) in zip(input_shape[-2:], pads, strict=True))
+    grad_padded = np.zeros(input_shape[:-2] + padded_shape, dtype=grad_output.dtype)
     for p, q, grad_tap in taps(grad_padded, kernel, stride, dilation, out):
         grad_tap += np.where(argmax == p * kernel[1] + q, grad_output, 0)  # (G·mask would turn an inf G into NaN)
     return _crop(grad_padded, pads, input_shape)
@@ -88,7 +89,7 @@ def avg_pool_divisor(in_size, kernel, stride, padding, out, count_include_pad, d
     if divisor_override is not None:
         return np.full(out, float(divisor_override))
     counts = []
-    for n, k, s, p, o in zip(in_size, kernel, stride, padding, out):
+    for n, k, s, p, o in zip(in_size, kernel, stride, padding, out, strict=True):
         start = s * np.arange(o) - p
         end = np.minimum(start + k, n + p)
         counts.append(end - start if count_include_pad else np.minimum(end, n) - np.maximum(start, 0))
@@ -112,8 +113,8 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
                                                                  ceil_mode)
     divisor = avg_pool_divisor(input_shape[-2:], kernel, stride, padding, out, count_include_pad, divisor_override)
     share = grad_output / divisor.astype(grad_output.dtype)
-    grad_padded = np.zeros(input_shape[:-2] + tuple(n + a + b for n, (a, b) in zip(input_shape[-2:], pads)),
-                           dtype=grad_output.dtype)
+    padded_shape = tuple(n + a + b for n, (a, b) in zip(input_shape[-2:], pads, strict=True))
+    grad_padded = np.zeros(input_shape[:-2] + padded_shape, dtype=grad_output.dtype)
     for _, _, grad_tap in taps(grad_padded, kernel, stride, dilation, out):
         grad_tap += share
     return _crop(grad_padded, pads, input_shape)
@@ -132,16 +133,17 @@ def adaptive_output_size(in_size, output_size) -> tuple[int, int]:
     """torch's output_size: an int, or a pair whose None entries keep the input's size."""
     sizes = (output_size, output_size) if output_size is None or isinstance(output_size, (int, np.integer)) \
         else tuple(output_size)
-    return tuple(int(n if o is None else o) for n, o in zip(in_size, sizes))
+    height, width = (int(n if o is None else o) for n, o in zip(in_size, sizes, strict=True))
+    return height, width
 
 
 def adaptive_avg_pool2d(input, output_size):
     rows, cols = (adaptive_pool_matrix(n, o, input.dtype)
-                  for n, o in zip(input.shape[-2:], adaptive_output_size(input.shape[-2:], output_size)))
+                  for n, o in zip(input.shape[-2:], adaptive_output_size(input.shape[-2:], output_size), strict=True))
     return rows @ input @ cols.T
 
 
 def adaptive_avg_pool2d_backward(grad_output, input_shape, output_size):
     rows, cols = (adaptive_pool_matrix(n, o, grad_output.dtype)
-                  for n, o in zip(input_shape[-2:], adaptive_output_size(input_shape[-2:], output_size)))
+                  for n, o in zip(input_shape[-2:], adaptive_output_size(input_shape[-2:], output_size), strict=True))
     return rows.T @ grad_output @ cols

@@ -31,6 +31,7 @@ import numpy as np
 from manual.nn.functional.activation import relu, relu_backward, sigmoid, sigmoid_backward, tanh_backward
 from manual.nn.functional.linear import linear, linear_backward
 
+
 def _tanh(x):
     """tanh, in float32 evaluated in float64 and rounded once. NumPy's float32 (SIMD) tanh is a few ulps off, and
     through the recurrence those errors add up, beyond what torch's float32 kernels accumulate (its baseline
@@ -103,8 +104,11 @@ def rnn(input, hx, weights, nonlinearity: str = "tanh", bidirectional: bool = Fa
     directions = 2 if bidirectional else 1
     layer_input, layer_inputs, all_states = input, [], []
     for first in range(0, len(weights), directions):
-        states = [rnn_layer(layer_input, hx[k], *weights[k], nonlinearity, reverse=k > first)
-                  for k in range(first, first + directions)]
+        states = []
+        for k in range(first, first + directions):
+            weight_ih, weight_hh, bias_ih, bias_hh = weights[k]
+            states.append(rnn_layer(layer_input, hx[k], weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity,
+                                    reverse=k > first))
         layer_inputs.append(layer_input)
         all_states += states
         layer_input = states[0] if directions == 1 else np.concatenate(states, axis=-1)

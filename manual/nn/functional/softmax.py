@@ -10,7 +10,8 @@ import numpy as np
 
 def implicit_softmax_dim(ndim: int) -> int:
     """torch's legacy choice when `dim` is omitted (deprecated there, with a warning, as here)."""
-    warnings.warn("Implicit dimension choice for softmax has been deprecated. Pass dim explicitly.", UserWarning)
+    warnings.warn("Implicit dimension choice for softmax has been deprecated. Pass dim explicitly.", UserWarning,
+                  stacklevel=2)
     return 0 if ndim in (0, 1, 3) else 1
 
 
