@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from compare import bench, bench_report, machine
+from compare.bench import machine, report, sizes, timing
 
 THREADS = machine.pin_threads(int(os.environ.get("BENCH_THREADS", "2")))
 torch.backends.cuda.matmul.allow_tf32 = False  # float32 on the GPU stays float32, as in `compare`
@@ -15,7 +15,7 @@ torch.backends.cudnn.allow_tf32 = False
 
 
 def pytest_report_header(config):
-    return [f"benches: {line}" for line in bench_report.machine_lines(machine.describe(THREADS))]
+    return [f"benches: {line}" for line in report.machine_lines(machine.describe(THREADS))]
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def agreed():
 
     def check(size: str, dtype: str, device: str) -> None:
         if (size, dtype, device) not in checked:
-            bench.check_agreement(bench.SIZES[size], dtype, device)
+            timing.check_agreement(sizes.SIZES[size], dtype, device)
             checked.add((size, dtype, device))
 
     return check

@@ -2,7 +2,7 @@
 
     python benches/profile_step.py [--sizes tiny small medium large] [--threads 2]
 
-Per size, on the bench's models and batches (`compare.bench`):
+Per size, on the bench's models and batches (`compare.bench.timing`):
 - manual's mean µs per phase: zero_grad, forward, loss, loss backward, backward, optimizer step;
 - manual's and torch's whole step, timed one after the other (each after a pause that lets the other
   library's threads stop spinning), their ratio, and the minor page faults per step of each;
@@ -24,14 +24,15 @@ import time
 import numpy as np
 
 import manual.optim.sgd as sgd
+from compare.bench import machine, sizes, timing
+from compare.engine import twins
 from manual.nn import grad_mode
-from compare import bench, machine
 
 PHASES = ("zero_grad", "forward", "loss", "loss backward", "backward", "step")
 
 
 def phase_times(twin, data, steps: int) -> dict[str, float]:
-    """Mean µs of each phase of `bench.manual_step`, split by timers."""
+    """Mean µs of each phase of `twins.manual_step`, split by timers."""
     totals = dict.fromkeys(PHASES, 0.0)
     for i in range(steps):
         x, y = data[i % len(data)]
@@ -48,14 +49,14 @@ def phase_times(twin, data, steps: int) -> dict[str, float]:
         marks.append(time.perf_counter())
         twin.optimizer.step()
         marks.append(time.perf_counter())
-        for phase, start, end in zip(PHASES, marks, marks[1:]):
+        for phase, start, end in zip(PHASES, marks[:-1], marks[1:], strict=True):
             totals[phase] += end - start
     return {phase: 1e6 * total / steps for phase, total in totals.items()}
 
 
 def whole_step(step, data, steps: int) -> tuple[float, float]:
     """(µs per step, minor page faults per step), after the settle pause."""
-    bench.settle()
+    timing.settle()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     for i in range(steps):
@@ -68,19 +69,19 @@ def plain_float32_update(target: np.ndarray, alpha: float, x: np.ndarray) -> Non
     target += x * np.float32(alpha)
 
 
-def products_alone(size: bench.Size):
+def products_alone(size: sizes.Size):
     """A step of the size's matrix products only, on preallocated outputs (the GEMM floor of a step): forward
     x·Wᵀ per layer, backward Gᵀ·X per layer and G·W for all but the first (stand-ins of G of the same shapes)."""
     rng = np.random.default_rng(0)
     weights = [rng.standard_normal((d_out, d_in), dtype=np.float32)
-               for d_in, d_out in zip(size.widths[:-1], size.widths[1:])]
+               for d_in, d_out in zip(size.widths[:-1], size.widths[1:], strict=True)]
     acts = [np.empty((size.batch, w.shape[0]), np.float32) for w in weights]
     grads_w = [np.empty_like(w) for w in weights]
     grads_x = [np.empty((size.batch, w.shape[1]), np.float32) for w in weights]
 
     def step(x, y):
         inputs = [x] + acts[:-1]
-        for w, h, out in zip(weights, inputs, acts):
+        for w, h, out in zip(weights, inputs, acts, strict=True):
             np.matmul(h, w.T, out=out)
         for layer in reversed(range(len(weights))):
             np.matmul(acts[layer].T, inputs[layer], out=grads_w[layer])
@@ -103,15 +104,15 @@ def swapped(module, name: str, replacement):
         setattr(module, name, original)
 
 
-def profile(size: bench.Size, steps: int, rounds: int = 5) -> None:
-    torch_twin, manual_twin = bench.timing_twins(size, "float32")
-    data = bench.batches(size, "float32", 3)
+def profile(size: sizes.Size, steps: int, rounds: int = 5) -> None:
+    torch_twin, manual_twin = timing.timing_twins(size, "float32")
+    data = timing.batches(size, "float32", 3)
     phases = phase_times(manual_twin, data, steps)
     print(f"{size.name} ({size.describe()}), {steps} steps; manual per phase, µs: "
           + ", ".join(f"{phase} {us:.1f}" for phase, us in phases.items()))
-    manual = lambda x, y: bench.manual_step(manual_twin, x, y)  # noqa: E731
+    manual = lambda x, y: twins.manual_step(manual_twin, x, y)  # noqa: E731
     variants = {  # name -> (step, context it runs in); run in turn, `rounds` times, the best round of each kept
-        "manual": (manual, contextlib.nullcontext), "torch": (lambda x, y: bench.torch_step(torch_twin, x, y, "cpu"),
+        "manual": (manual, contextlib.nullcontext), "torch": (lambda x, y: twins.torch_step(torch_twin, x, y, "cpu"),
                                                               contextlib.nullcontext),
         "plain float32 SGD update": (manual, lambda: swapped(sgd, "add_scaled_", plain_float32_update)),
         "no locking": (manual, lambda: swapped(grad_mode, "lock", no_locking)),
@@ -133,14 +134,14 @@ def profile(size: bench.Size, steps: int, rounds: int = 5) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", nargs="+", choices=[n for n, s in bench.SIZES.items() if not s.gpu_only],
+    parser.add_argument("--sizes", nargs="+", choices=[n for n, s in sizes.SIZES.items() if not s.gpu_only],
                         default=["tiny", "small", "medium", "large"])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     print("threads:", machine.pin_threads(args.threads))
     for name in args.sizes:
-        size = bench.SIZES[name]
-        bench.check_agreement(size, "float32")
+        size = sizes.SIZES[name]
+        timing.check_agreement(size, "float32")
         profile(size, steps=size.batches * size.rounds)  # as many steps as the bench times
 
 

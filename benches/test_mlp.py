@@ -3,13 +3,14 @@
 `python -m pytest benches` (not in the default test run). One benchmark group per phase, size and dtype, so
 pytest-benchmark's table puts the backends of one size side by side. Every bench first makes sure the harness
 found the two backends in agreement on that size (`agreed`), then times. Sizes, models and step functions are
-`compare.bench`'s, the same as `python -m compare bench` uses; the timed step skips dL/d(data) on both sides.
+`compare.bench.timing`'s, the same as `python -m compare bench` uses; the timed step skips dL/d(data) on both sides.
 """
 import numpy as np
 import pytest
 import torch
 
-from compare import bench
+from compare.bench import sizes, timing
+from compare.engine import twins
 
 DTYPES = ("float32", "float64")
 BACKENDS = [
@@ -35,9 +36,9 @@ def device_of(backend: str) -> str:
 def setup(size: str, dtype: str, backend: str, agreed):
     """(twin of `backend`, a batch) after the agreement check on that device."""
     agreed(size, dtype, device_of(backend))
-    torch_twin, manual_twin = bench.timing_twins(bench.SIZES[size], dtype, device_of(backend))
-    (x, y), = bench.batches(bench.SIZES[size], dtype, 1)
-    bench.settle()  # the agreement check ran both libraries: let their threads stop spinning
+    torch_twin, manual_twin = timing.timing_twins(sizes.SIZES[size], dtype, device_of(backend))
+    (x, y), = timing.batches(sizes.SIZES[size], dtype, 1)
+    timing.settle()  # the agreement check ran both libraries: let their threads stop spinning
     return (manual_twin if backend == "manual" else torch_twin), x, y
 
 
@@ -60,7 +61,7 @@ def test_forward(benchmark, size, dtype, backend, agreed):
 
         def forward():
             output = twin.model(torch.from_numpy(x).to(device))  # records the graph, as in training
-            bench.synchronize(device)
+            twins.synchronize(device)
             return output
         run(benchmark, size, forward)
 
@@ -85,7 +86,7 @@ def test_backward(benchmark, size, dtype, backend, agreed):
 
         def backward(loss):
             loss.backward()
-            bench.synchronize(device)
+            twins.synchronize(device)
         run(benchmark, size, backward, forward)
 
 
@@ -96,10 +97,10 @@ def test_step(benchmark, size, dtype, backend, agreed):
     twin, x, y = setup(size, dtype, backend, agreed)
     if backend == "manual":
         def step():
-            return bench.manual_step(twin, x, y)
+            return twins.manual_step(twin, x, y)
     else:
         def step():
-            return bench.torch_step(twin, x, y, device_of(backend))
+            return twins.torch_step(twin, x, y, device_of(backend))
     run(benchmark, size, step)
     _, loss, _ = step()
     assert np.isfinite(loss.item() if backend != "manual" else float(loss))

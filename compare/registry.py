@@ -12,7 +12,8 @@ constructor takes one), a model with the case's kwargs plus `dtype=` (manual) or
 optimizer with (parameters, **kwargs). Registered cases join the catalogue's `select()` (module_cases.select for
 a ModuleCase, cases.select for a training Case) in the process that registered them.
 
-Nothing here imports torch or the catalogues: a case is told apart by its fields (`module` or `model`).
+Nothing here imports torch or any other part of compare: a case is told apart by its fields (`module` or `model`),
+and the built-in catalogues reserve their own names here as they load.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ _MODULES: dict[str, tuple[type, type]] = {}  # modules, losses and models: name 
 _OPTIMIZERS: dict[str, tuple[type, type]] = {}
 _MODULE_CASES: list = []
 _TRAINING_CASES: list = []
+_BUILTIN_NAMES: dict[str, set[str]] = {"module": set(), "training": set()}  # reserve_builtin_names
 
 
 def _register(table: dict, kind: str, name: str, manual_cls, torch_cls, replace: bool) -> None:
@@ -46,19 +48,30 @@ def register_optimizer(name: str, manual_cls, torch_cls, *, replace: bool = Fals
 def register_case(case) -> None:
     """Add a ModuleCase (it has `.module`) to the module catalogue or a training Case (`.model`) to the training
     catalogue. Names are unique within each catalogue, the built-in cases included."""
-    if hasattr(case, "module"):
-        from compare.catalogue.module_cases import MODULE_CASES as builtin
-        table = _MODULE_CASES
-    elif hasattr(case, "model"):
-        from compare.catalogue.training_cases import CATALOGUE as builtin
-        table = _TRAINING_CASES
-    else:
-        raise TypeError(f"register_case: expected a compare.catalogue.module_cases.ModuleCase or a compare.catalogue.training_cases.Case, "
-                        f"got {type(case).__name__}")
-    taken = {existing.name for existing in [*builtin, *table]}
+    table = _MODULE_CASES if _kind(case) == "module" else _TRAINING_CASES
+    taken = _BUILTIN_NAMES[_kind(case)] | {existing.name for existing in table}
     if case.name in taken:
         raise ValueError(f"register_case: a case named {case.name!r} is already in the catalogue")
     table.append(case)
+
+
+def reserve_builtin_names(kind: str, names) -> None:
+    """Called by the built-in catalogues as they load (compare/catalogue/): their case names cannot be registered.
+    A name registered before its catalogue loaded is refused then, so the order of imports does not matter."""
+    registered = {case.name for case in (_MODULE_CASES if kind == "module" else _TRAINING_CASES)}
+    clash = sorted(registered & set(names))
+    if clash:
+        raise ValueError(f"register_case: a case named {clash[0]!r} is already in the catalogue")
+    _BUILTIN_NAMES[kind] |= set(names)
+
+
+def _kind(case) -> str:
+    if hasattr(case, "module"):
+        return "module"
+    if hasattr(case, "model"):
+        return "training"
+    raise TypeError(f"register_case: expected a compare.catalogue.case_types.ModuleCase or Case, "
+                    f"got {type(case).__name__}")
 
 
 def module_classes(name: str) -> tuple[type, type] | None:

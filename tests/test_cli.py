@@ -64,7 +64,7 @@ REFUSED = [
     (["cv", "--activation", "nosuch"], "unknown activation 'nosuch'"),
     (["cv", "--optimizer", "adam", "--momentum", "0.9"], "unexpected keyword argument 'momentum'"),
     (["cv", "--optimizer", "nosuch"], "manual.optim has no such optimizer (available: adagrad, adam"),
-    (["cv", "--optimizer", "sgd", "--loss", "NoSuchLoss"], "--loss NoSuchLoss: manual.nn has no such class"),
+    (["cv", "--optimizer", "sgd", "--loss", "NoSuchLoss"], "--loss NoSuchLoss: no such class in compare.registry, nor in manual.nn, nor in torch.nn or torch_ref.nn"),
     (["cv", "--model", "logreg"], "--model logreg has one logit"),
     (["cv", "--json", ""], "--json: expected a file path"),
     (["cv", "--json", "{tmp}/missing/cv.json"], "does not exist"),

@@ -13,7 +13,8 @@ import manual.models
 import manual.nn as mnn
 import torch_ref.models
 from compare.bench import sizes, timing
-from compare.catalogue.module_cases import ModuleCase, normal
+from compare.catalogue.case_types import ModuleCase
+from compare.catalogue.inputs import normal
 from compare.checks.module_check import check_module_case
 from compare.cli import cv as cli_cv
 from compare.cli import recipe_args

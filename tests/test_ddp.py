@@ -17,7 +17,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from compare.__main__ import main
-from compare.catalogue.training_cases import DTYPES
+from compare.catalogue.case_types import DTYPES
 from compare.cli.ddp import table
 from compare.distributed.launcher import run
 from compare.distributed.rank import BATCH_NORMS, OPTIMIZERS, Settings, case_spec, per_shard_step

@@ -9,7 +9,7 @@ import manual
 import manual.models
 import torch_ref
 import torch_ref.models
-from compare.catalogue.training_cases import Case
+from compare.catalogue.case_types import Case
 from compare.checks.inspection import assert_same_summary, summary_differences
 from compare.engine.step_loop import run_twins
 from compare.engine.twins import TORCH_DTYPES, build_twins, to_numpy

@@ -10,7 +10,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from compare.catalogue.training_cases import THREE_CLASSES, Case
+from compare.catalogue.case_types import Case
+from compare.catalogue.training_cases import THREE_CLASSES
 from compare.engine.step_loop import run_twins
 from compare.engine.twins import build_twins
 

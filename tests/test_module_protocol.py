@@ -8,7 +8,8 @@ import manual.models
 import manual.nn as mnn
 import manual.optim
 import torch_ref.models
-from compare.catalogue.module_cases import MODULE_CASES, ModuleCase
+from compare.catalogue.case_types import ModuleCase
+from compare.catalogue.module_cases import MODULE_CASES
 from compare.checks.module_check import build_manual, build_pair, make_inputs
 from compare.engine.twins import to_numpy
 
@@ -166,3 +167,17 @@ def test_gradcheck_is_callable_from_the_package_top_like_torch_autograd_gradchec
         manual.gradcheck(WrongTanh(), x)
     assert manual.gradcheck(WrongTanh(), x, raise_exception=False) is False
     assert manual.gradcheck.check_module(mnn.Tanh(), x).passed()  # the module's functions stay reachable
+
+
+class SlightlyWrongMSELoss(mnn.MSELoss):
+    """dL/d(input) off by a factor 1 + 1e-4: inside torch's default rtol (1e-3), outside rtol 1e-6."""
+
+    def backward(self, grad_output=None):
+        return super().backward(grad_output) * (1 + 1e-4)
+
+
+def test_gradcheck_of_a_loss_applies_the_atol_and_rtol_it_is_given():
+    x, target = np.random.default_rng(0).standard_normal((3, 4)), np.zeros((3, 4))
+    assert manual.gradcheck(SlightlyWrongMSELoss(reduction="none"), (x, target))
+    assert not manual.gradcheck(SlightlyWrongMSELoss(reduction="none"), (x, target), atol=0.0, rtol=1e-6,
+                                raise_exception=False)

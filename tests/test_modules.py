@@ -6,7 +6,8 @@ import torch
 import manual.nn as mnn
 from compare import registry
 from compare.catalogue import module_cases
-from compare.catalogue.module_cases import ModuleCase, class_indices, normal
+from compare.catalogue.case_types import ModuleCase
+from compare.catalogue.inputs import class_indices, normal
 from compare.checks.module_check import build_pair, check_module_case, check_pair, fix_dropout_masks, make_arguments
 from compare.engine.tolerances import GRADCHECK_TOLERANCE
 from compare.engine.twins import to_numpy

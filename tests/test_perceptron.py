@@ -9,7 +9,7 @@ import torch
 import manual.models
 import manual.optim
 import torch_ref.models
-from compare.catalogue.training_cases import Case
+from compare.catalogue.case_types import Case
 from compare.engine.comparison import compare_arrays
 from compare.engine.step_loop import run_twins
 from compare.engine.tolerances import tolerance_for

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compare.catalogue.module_cases import (
-    ModuleCase,
+from compare.catalogue.case_types import ModuleCase
+from compare.catalogue.inputs import (
     batch_norm_state,
     binary,
     class_probabilities,

@@ -13,6 +13,7 @@ import torch_ref
 import torch_ref.models
 from compare.catalogue import training_cases
 from compare.catalogue.batches import TextWindows, load_text
+from compare.catalogue.case_types import Case
 from compare.checks.inspection import assert_same_summary
 from compare.engine.step_loop import run_case
 from compare.engine.twins import to_numpy
@@ -170,7 +171,7 @@ def test_text_windows_are_one_hot_characters_and_their_successors():
 def test_char_rnn_learns_the_shipped_text_identically_on_both_backends():
     """100 Adam steps on windows of compare/data/tiny_text.txt, float64, every tensor compared at every step; the
     mean loss of the last 10 steps is well below the first (ln 40 ≈ 3.7 is a uniform guess)."""
-    case = training_cases.Case("charrnn-learns", ("CharRNN", {"vocab_size": training_cases.VOCAB_SIZE, "hidden_size": 32}),
+    case = Case("charrnn-learns", ("CharRNN", {"vocab_size": training_cases.VOCAB_SIZE, "hidden_size": 32}),
                       training_cases.CE, ("Adam", {"lr": 0.01}), training_cases.TEXT, steps=100)
     result = run_case(case, "float64")
     assert result.passed, result.first_mismatch.describe()

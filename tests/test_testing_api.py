@@ -13,8 +13,8 @@ import manual.optim
 import torch_ref.models
 from compare import registry
 from compare.catalogue import module_cases, training_cases
-from compare.catalogue.module_cases import ModuleCase, normal
-from compare.catalogue.training_cases import Case
+from compare.catalogue.case_types import Case, ModuleCase
+from compare.catalogue.inputs import normal
 from compare.checks.module_check import check_module_case
 from compare.engine.step_loop import run_case
 from compare.testing import assert_model_trains_like, assert_module_matches
@@ -203,7 +203,7 @@ def test_registry_refuses_duplicates():
             registry.register_module("TanhModel", mnn.Tanh, TorchTanhModel)
         with pytest.raises(ValueError, match="already in the catalogue"):
             registry.register_case(ModuleCase("relu", ("ReLU", {}), normal(4, 6)))
-        with pytest.raises(TypeError, match="ModuleCase or a compare.catalogue.training_cases.Case"):
+        with pytest.raises(TypeError, match="expected a compare.catalogue.case_types.ModuleCase or Case"):
             registry.register_case("relu")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compare.catalogue.batches import Batches
-from compare.catalogue.training_cases import Case
+from compare.catalogue.case_types import Case
 
 LR = 0.01
 

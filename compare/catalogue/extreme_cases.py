@@ -15,8 +15,10 @@ difference is dominated by rounding or steps across a saturated region.
 """
 import numpy as np
 
-from compare.catalogue.module_cases import W3, W4, ModuleCase, binary, class_indices, with_values
-from compare.catalogue.training_cases import REGRESSION, Case
+from compare.catalogue.case_types import Case, ModuleCase
+from compare.catalogue.inputs import binary, class_indices, with_values
+from compare.catalogue.module_cases import W3, W4
+from compare.catalogue.training_cases import REGRESSION
 
 SIGNS = [1.0, -1.0] * 4
 

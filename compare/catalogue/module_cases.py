@@ -1,141 +1,25 @@
-"""The catalogue of single modules and losses, each with the inputs that exercise it (edges included).
-
-A module spec (class name, kwargs) is looked up in `compare.registry` first (classes user code registered),
-then in `manual.nn` and in `torch.nn` (or `torch_ref.nn` for what torch.nn lacks). The module is called with
-the positional arguments (input, *extra_inputs, target): each made in float64 by a function of one NumPy
-generator (in that order) and, when it is a float array, cast per dtype; integer arrays (Embedding indices,
-class targets) are passed as they are. Every float argument but the target gets a gradient (see
-compare/checks/module_check.py for the backward convention of several inputs and outputs).
-Each case is checked three ways (tests/test_modules.py): float64 backward vs central differences (unless
-`gradcheck=False`: an input sits on a kink or a bound on purpose), and vs torch autograd in float64 and float32.
-
-Step: central differences err by about ε²·|f₃|/6 (truncation; f₃ the third derivative) plus u·|L|/ε (rounding
-of the checked scalar L = Σ G ⊙ y, u = 1.1e-16). Their sum is smallest near ε = (3u·|L|/|f₃|)^(1/3), i.e. 1e-5
-for |L| ~ 10-100 (the textbook ε ≈ ∛u). At ε = 1e-6 the rounding term reaches 1e-9 for BatchNorm, where every
-output moves with every input: the whole 1e-6 budget of a gradient near 0 (manual.gradcheck floors the relative
-error at 1e-3). Where an input sits exactly on a jump of f'' (ELU(α=1) at 0, Huber at |d| = δ; f' is continuous
-there) the truncation error is ε·|Δf''|/4 instead, so those cases take ε = 1e-6.
-"""
-from dataclasses import dataclass
-from typing import Callable
+"""The catalogue of single modules and losses, each with the inputs that exercise it (edges included), in
+tables by family. What a case means and how it is checked: compare/catalogue/case_types.py (ModuleCase)."""
 
 import numpy as np
 
 from compare import registry
-
-
-@dataclass(frozen=True)
-class ModuleCase:
-    name: str
-    module: tuple
-    input: Callable[[np.random.Generator], np.ndarray]
-    target: Callable[[np.random.Generator], np.ndarray] | None = None  # losses only: the last argument, no gradient
-    gradcheck: bool = True  # False only where central differences straddle a kink or a bound on purpose
-    train: bool = True  # the mode both modules run in (BatchNorm, Dropout)
-    state: Callable[[np.random.Generator], dict] | None = None  # overrides part of torch's initial state_dict
-    finite: bool = True  # outputs and gradients must be finite (False: NaN is torch's answer too)
-    fd_eps: float = 1e-5  # central-difference step, see "Step" in the module docstring
-    extra_inputs: tuple = ()  # makers of the arguments after `input` (RNN's h0, ...): float ones get gradients
-
-
-def normal(*shape, scale=1.0):
-    return lambda rng: scale * rng.standard_normal(shape)
-
-
-def with_values(*shape, values, scale=1.0):
-    """Random normals with the first entries set to the given edge values (zeros, kinks, large magnitudes)."""
-    def make(rng):
-        x = scale * rng.standard_normal(shape)
-        x.flat[: len(values)] = values
-        return x
-    return make
-
-
-def probabilities(*shape, values=()):
-    """σ(normal) in (0, 1), the first entries set to `values` (e.g. exactly 0 and 1)."""
-    def make(rng):
-        p = 1 / (1 + np.exp(-2 * rng.standard_normal(shape)))
-        p.flat[: len(values)] = values
-        return p
-    return make
-
-
-def binary(*shape, values=()):
-    def make(rng):
-        y = (rng.random(shape) < 0.5).astype(np.float64)
-        y.flat[: len(values)] = values
-        return y
-    return make
-
-
-def uniform(*shape):
-    return lambda rng: rng.random(shape)
-
-
-def log_probabilities(*shape):
-    """log_softmax over the class dim (1, or 0 unbatched) of normals: valid NLLLoss inputs."""
-    def make(rng):
-        x, dim = 2 * rng.standard_normal(shape), min(1, len(shape) - 1)
-        shifted = x - x.max(axis=dim, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
-    return make
-
-
-def class_probabilities(*shape):
-    """Rows of a softmax over dim 1: probability targets for CrossEntropyLoss."""
-    def make(rng):
-        e = np.exp(rng.standard_normal(shape))
-        return e / e.sum(axis=1, keepdims=True)
-    return make
-
-
-def class_indices(*shape, classes, ignore=None, ignored_share=0.0):
-    """int64 targets in [0, classes); a share of them set to `ignore` (always the first one when > 0)."""
-    def make(rng):
-        y = rng.integers(0, classes, size=shape)
-        if ignored_share > 0:
-            y[rng.random(shape) < ignored_share] = ignore
-            y.flat[0] = ignore
-        return y
-    return make
-
-
-def batch_norm_state(channels, tracked=True, batches=0):
-    """Non-trivial γ, β and running statistics, so eval mode and the buffer updates are really exercised."""
-    def make(rng):
-        state = {"weight": 1 + 0.5 * rng.standard_normal(channels), "bias": rng.standard_normal(channels)}
-        if tracked:
-            state.update(running_mean=rng.standard_normal(channels), running_var=0.5 + rng.random(channels),
-                         num_batches_tracked=np.array(batches, dtype=np.int64))
-        return state
-    return make
-
-
-def tied_maxout_state(in_features, out_features, pieces):
-    """Every unit's pieces share one bias (zero input rows then tie exactly) and unit 0's pieces one weight row."""
-    def make(rng):
-        weight = rng.uniform(-0.5, 0.5, (out_features * pieces, in_features))
-        weight[1:pieces] = weight[0]
-        return {"weight": weight, "bias": np.repeat(rng.standard_normal(out_features), pieces)}
-    return make
-
-
-def affine_state(*shape, bias=True):
-    """Non-trivial γ (and β) of a given shape (LayerNorm's normalized_shape), instead of torch's 1s and 0s."""
-    def make(rng):
-        state = {"weight": 1 + 0.5 * rng.standard_normal(shape)}
-        return {**state, "bias": rng.standard_normal(shape)} if bias else state
-    return make
-
-
-def indices(*shape, num, values=(), dtype=np.int64):
-    """Integer indices in [0, num) (Embedding inputs), the first entries set to `values` (repeats, padding)."""
-    def make(rng):
-        index = rng.integers(0, num, size=shape)
-        index.flat[: len(values)] = values
-        return index.astype(dtype)
-    return make
-
+from compare.catalogue.case_types import ModuleCase
+from compare.catalogue.inputs import (
+    affine_state,
+    batch_norm_state,
+    binary,
+    class_indices,
+    class_probabilities,
+    indices,
+    log_probabilities,
+    normal,
+    probabilities,
+    tied,
+    tied_maxout_state,
+    uniform,
+    with_values,
+)
 
 W4 = np.array([0.5, 2.0, 1.0, 0.25])
 W3 = np.array([1.5, 0.5, 2.0])
@@ -373,11 +257,6 @@ RECURRENT_CASES = [
     ModuleCase("rnn-tanh-long-saturated", ("RNN", {"input_size": 2, "hidden_size": 3}), normal(40, 2, 2, scale=4)),
 ]
 
-def tied(*shape, levels=3):
-    """Small integers: exact ties inside most pooling windows (torch's first-maximum rule decides the gradient)."""
-    return lambda rng: rng.integers(0, levels, size=shape).astype(np.float64)
-
-
 CONV2D = {"in_channels": 4, "out_channels": 6, "kernel_size": 3}
 CONV_CASES = [
     ModuleCase("conv2d", ("Conv2d", CONV2D), normal(2, 4, 6, 7)),
@@ -430,6 +309,7 @@ CONV_CASES = [
 ]
 
 MODULE_CASES = ACTIVATION_CASES + LAYER_CASES + LOSS_CASES + NORM_CASES + RECURRENT_CASES + CONV_CASES
+registry.reserve_builtin_names("module", [case.name for case in MODULE_CASES])
 
 
 def select(only: str | None = None) -> list[ModuleCase]:

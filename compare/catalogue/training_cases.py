@@ -1,31 +1,11 @@
-"""The catalogue: each case names a model, a loss, an optimizer and a batch stream, once, for both backends.
-
-A spec is (class name, keyword arguments); the same name is looked up in `manual.models`/`torch_ref.models`,
-`manual.nn`/`torch.nn` and `manual.optim`/`torch.optim`, so there is no translation table.
-"""
-from dataclasses import dataclass, field
+"""The training catalogue: each case names a model, a loss, an optimizer and a batch stream, once, for both
+backends (compare/catalogue/case_types.py), in tables by topic."""
 
 import numpy as np
 
 from compare import registry
 from compare.catalogue.batches import Batches, SineSequences, TextWindows
-
-DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    model: tuple
-    loss: tuple
-    optimizer: tuple
-    data: Batches
-    steps: int = 50
-    dtypes: tuple = field(default=DTYPES)
-    eval_steps: int = 0  # after training: this many batches in eval mode (forward, loss, backward; no step)
-    scheduler: tuple | None = None  # (lr_scheduler class name, kwargs), stepped after every optimizer step
-    clip: tuple | None = None  # (nn.utils function name, kwargs), applied to the gradients before the step
-
+from compare.catalogue.case_types import Case
 
 REGRESSION = Batches("regression", in_features=5, targets=1, batch_size=16)
 THREE_CLASSES = Batches("classification", in_features=4, targets=3, batch_size=16)
@@ -207,6 +187,7 @@ CONV_CASES = [
 ]
 
 CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES + NLL_CASES + NORM_CASES + RNN_CASES + CONV_CASES
+registry.reserve_builtin_names("training", [case.name for case in CATALOGUE])
 
 
 def select(only: str | None = None) -> list[Case]:

@@ -19,31 +19,13 @@ import numpy as np
 import torch
 
 import manual.nn
-import torch_ref.nn as torch_extra
-from compare import registry
 from compare.engine.comparison import compare_once
 from compare.engine.error_table import TensorError
 from compare.engine.masks import share_dropout_masks
 from compare.engine.reference import ModuleReference, torch_backward, torch_forward
 from compare.engine.step_tensors import ModelTensors
 from compare.engine.tolerances import error_model_for, tolerance_for
-from compare.engine.twins import TORCH_DTYPES, cast_arrays, to_numpy, to_torch
-
-
-def torch_class(name: str):
-    registered = registry.module_classes(name)
-    found = registered[1] if registered else getattr(torch.nn, name, None) or getattr(torch_extra, name, None)
-    if found is None:
-        raise LookupError(f"neither compare.registry, torch.nn nor torch_ref.nn has {name}")
-    return found
-
-
-def manual_class(name: str):
-    registered = registry.module_classes(name)
-    found = registered[0] if registered else getattr(manual.nn, name, None)
-    if found is None:
-        raise LookupError(f"neither compare.registry nor manual.nn has {name}")
-    return found
+from compare.engine.twins import TORCH_DTYPES, cast_arrays, classes, to_numpy, to_torch
 
 
 def build_pair(case, dtype: str, seed: int = 0):
@@ -54,7 +36,7 @@ def build_pair(case, dtype: str, seed: int = 0):
     """
     name, kwargs = case.module
     torch.manual_seed(seed)
-    torch_module = torch_class(name)(**to_torch(kwargs, "cpu", TORCH_DTYPES[dtype]))
+    torch_module = classes("module", name)[1](**to_torch(kwargs, "cpu", TORCH_DTYPES[dtype]))
     torch_module.to(TORCH_DTYPES[dtype])
     if case.state is not None:
         state = {**torch_module.state_dict(), **case.state(np.random.default_rng(seed + 2))}
@@ -82,7 +64,7 @@ def make_arguments(case, dtype: str, seed: int = 0) -> tuple:
 def build_manual(case, dtype: str = "float64"):
     """The case's manual module alone (no torch twin), in `dtype` and the case's mode; Dropout draws its own masks."""
     name, kwargs = case.module
-    cls = manual_class(name)
+    cls = classes("module", name)[0]
     takes_dtype = "dtype" in inspect.signature(cls).parameters
     return cls(**cast_arrays(kwargs, dtype), **({"dtype": dtype} if takes_dtype else {})).train(case.train)
 

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from compare.catalogue import training_cases
+from compare.catalogue import case_types, training_cases
 from compare.cli import arguments, render
 from compare.engine.error_table import TensorError
 from compare.engine.step_loop import TIMED, CaseResult, run_case
@@ -131,7 +131,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", metavar="PATH", type=arguments.output_file,
                         help="also write the full report as JSON (only when the run completes)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="one device (default: cpu, and cuda when present)")
-    parser.add_argument("--dtype", choices=list(training_cases.DTYPES), help="one dtype (default: both)")
+    parser.add_argument("--dtype", choices=list(case_types.DTYPES), help="one dtype (default: both)")
     parser.add_argument("--steps", type=arguments.positive_int, help="steps per case (default: each case's own)")
     parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--only", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")

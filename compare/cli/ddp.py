@@ -16,7 +16,7 @@ import argparse
 import errno
 import sys
 
-from compare.catalogue.training_cases import DTYPES
+from compare.catalogue.case_types import DTYPES
 from compare.cli import render
 from compare.distributed.launcher import RankFailed, run
 from compare.distributed.rank import BATCH_NORMS, LOOPBACK, OPTIMIZERS, Comparison, Settings

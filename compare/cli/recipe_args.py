@@ -21,11 +21,10 @@ import torch
 import manual.models
 import manual.nn
 import manual.optim
-import torch_ref.models
-from compare.catalogue.training_cases import Case
+from compare.catalogue.case_types import Case
 from compare.cli import arguments
 from compare.cli.arguments import UsageError
-from compare.engine.twins import build_twins
+from compare.engine.twins import build_twins, classes
 from compare.realdata import datasets
 from compare.realdata.datasets import DATASETS, Dataset
 from compare.realdata.training import INDEX_TARGET_LOSSES, Recipe
@@ -103,10 +102,11 @@ def _optimizer_name(name: str) -> str:
     return resolved
 
 
-def _require(kind: str, name: str, *namespaces) -> None:
-    for namespace in namespaces:
-        if not inspect.isclass(getattr(namespace, name, None)):
-            raise UsageError(f"{kind} {name}: {namespace.__name__} has no such class")
+def _require(option: str, kind: str, name: str) -> None:
+    try:
+        classes(kind, name)
+    except LookupError as error:
+        raise UsageError(f"{option} {error}") from None
 
 
 def dataset_from_args(args, per_class: int, needed_by: str) -> Dataset:
@@ -146,10 +146,10 @@ def recipe_from_args(args, dataset: Dataset) -> Recipe:
     arguments.require_device(args.device)
     default_model, default_loss = TASK_DEFAULTS[dataset.task]
     model_key, loss_name = args.model or default_model, args.loss or default_loss
-    _require("--loss", loss_name, manual.nn, torch.nn)
+    _require("--loss", "module", loss_name)
     outputs = dataset.n_classes if loss_name in INDEX_TARGET_LOSSES else 1
     class_name, build_kwargs = MODELS[model_key]
-    _require("--model", class_name, manual.models, torch_ref.models)
+    _require("--model", "model", class_name)
     if model_key == "logreg" and outputs != 1:
         raise UsageError(f"--model logreg has one logit; pair it with --loss BCEWithLogitsLoss, not {loss_name}")
     optimizer = _optimizer_name(args.optimizer)

@@ -40,7 +40,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from compare.catalogue.batches import Batches
-from compare.catalogue.training_cases import Case
+from compare.catalogue.case_types import Case
 from compare.engine.comparison import compare_arrays
 from compare.engine.error_table import TensorError
 from compare.engine.step_tensors import ModelTensors

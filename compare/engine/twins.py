@@ -1,6 +1,7 @@
 """Build the torch and manual twins of a case from one spec, run one training step on each, and move state
 between them."""
 import functools
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -12,6 +13,7 @@ import manual.models
 import manual.nn.utils
 import manual.optim.lr_scheduler
 import torch_ref.models
+import torch_ref.nn
 from compare import registry
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -110,24 +112,40 @@ def _extras(case, optimizer, scheduler_module, clip_module) -> dict:
     return extras
 
 
-def classes(name: str, manual_namespace, torch_namespace, registered=registry.module_classes) -> tuple:
-    """(manual class, torch class) for `name`: what compare.registry holds, else the attributes of the two
-    namespaces (manual.models / torch_ref.models, manual.nn / torch.nn, manual.optim / torch.optim)."""
-    found = registered(name) or (getattr(manual_namespace, name, None), getattr(torch_namespace, name, None))
-    if None in found:
-        raise LookupError(f"{name}: not in compare.registry, and missing from "
-                          + " and ".join(ns.__name__ for ns, cls in zip((manual_namespace, torch_namespace), found)
-                                         if cls is None))
-    return found
+# kind -> (manual's namespace, torch's namespaces in lookup order, the registry's table)
+NAMESPACES = {
+    "model": (manual.models, (torch_ref.models,), registry.module_classes),
+    "module": (manual.nn, (torch.nn, torch_ref.nn), registry.module_classes),  # layers and losses
+    "optimizer": (manual.optim, (torch.optim,), registry.optimizer_classes),
+}
+
+
+def classes(kind: str, name: str) -> tuple:
+    """(manual class, torch class) for the `kind` ("model", "module" or "optimizer") named `name`: what
+    compare.registry holds, else the classes of that name in the kind's namespaces (manual.models /
+    torch_ref.models; manual.nn / torch.nn, then torch_ref.nn for what torch.nn lacks; manual.optim / torch.optim).
+    The one name -> class lookup of compare; a LookupError names each namespace that lacks the class."""
+    manual_namespace, torch_namespaces, registered = NAMESPACES[kind]
+    found = registered(name)
+    if found:
+        return found
+    manual_cls = getattr(manual_namespace, name, None)
+    torch_cls = next((getattr(namespace, name) for namespace in torch_namespaces
+                      if inspect.isclass(getattr(namespace, name, None))), None)
+    missing = ([manual_namespace.__name__] if not inspect.isclass(manual_cls) else []) + (
+        [" or ".join(namespace.__name__ for namespace in torch_namespaces)] if torch_cls is None else [])
+    if missing:
+        raise LookupError(f"{name}: no such class in compare.registry, nor in {', nor in '.join(missing)}")
+    return manual_cls, torch_cls
 
 
 def build_twins(case, dtype: str, device: str, seed: int) -> tuple[Twin, Twin]:
     """(torch twin, manual twin) with identical weights: torch initialises, manual loads its state_dict."""
     torch.manual_seed(seed)
     (model_name, model_kwargs), (loss_name, loss_kwargs), (opt_name, opt_kwargs) = case.model, case.loss, case.optimizer
-    manual_model_cls, torch_model_cls = classes(model_name, manual.models, torch_ref.models)
-    manual_loss_cls, torch_loss_cls = classes(loss_name, manual.nn, torch.nn)
-    manual_opt_cls, torch_opt_cls = classes(opt_name, manual.optim, torch.optim, registry.optimizer_classes)
+    manual_model_cls, torch_model_cls = classes("model", model_name)
+    manual_loss_cls, torch_loss_cls = classes("module", loss_name)
+    manual_opt_cls, torch_opt_cls = classes("optimizer", opt_name)
     torch_model = torch_model_cls(**model_kwargs, device=device, dtype=TORCH_DTYPES[dtype])
     manual_model = manual_model_cls(**model_kwargs, dtype=dtype)
     manual_model.load_state_dict(to_numpy(torch_model.state_dict()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from compare.catalogue.batches import Batches
-from compare.catalogue.training_cases import Case
+from compare.catalogue.case_types import Case
 from compare.engine.step_loop import run_twins
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import build_twins, to_numpy

@@ -17,7 +17,7 @@ import torch
 import manual.models
 import manual.nn.functional as F
 import torch_ref.models
-from compare.catalogue.training_cases import Case
+from compare.catalogue.case_types import Case
 from compare.engine.step_loop import run_twins
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import TORCH_DTYPES, build_twins, to_numpy

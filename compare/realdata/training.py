@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from compare.catalogue.training_cases import Case
+from compare.catalogue.case_types import Case
 from compare.checks.inspection import assert_same_summary
 from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for

@@ -1,0 +1,65 @@
+"""The two kinds of case: a training `Case` (a model, a loss, an optimizer and a batch stream, run step by step on
+both backends) and a `ModuleCase` (one module or loss with the inputs that exercise it, checked three ways).
+
+A spec is (class name, keyword arguments); the same name is looked up in `compare.registry` first (classes user
+code registered), then in `manual.models`/`torch_ref.models`, `manual.nn`/`torch.nn` (or `torch_ref.nn` for
+what torch.nn lacks) and `manual.optim`/`torch.optim`, so there is no translation table.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compare.catalogue.batches import Batches
+
+
+@dataclass(frozen=True)
+class ModuleCase:
+    """One module or loss and the inputs that exercise it. The module is called with the positional arguments
+    (input, *extra_inputs, target): each made in float64 by a function of one NumPy
+    generator (in that order) and, when it is a float array, cast per dtype; integer arrays (Embedding indices,
+    class targets) are passed as they are. Every float argument but the target gets a gradient (see
+    compare/checks/module_check.py for the backward convention of several inputs and outputs).
+    Each case is checked three ways (tests/test_modules.py): float64 backward vs central differences (unless
+    `gradcheck=False`: an input sits on a kink or a bound on purpose), and vs torch autograd in float64 and float32.
+
+    Step: central differences err by about ε²·|f₃|/6 (truncation; f₃ the third derivative) plus u·|L|/ε (rounding
+    of the checked scalar L = Σ G ⊙ y, u = 1.1e-16). Their sum is smallest near ε = (3u·|L|/|f₃|)^(1/3), i.e. 1e-5
+    for |L| ~ 10-100 (the textbook ε ≈ ∛u). At ε = 1e-6 the rounding term reaches 1e-9 for BatchNorm, where every
+    output moves with every input: the whole 1e-6 budget of a gradient near 0 (manual.gradcheck floors the relative
+    error at 1e-3). Where an input sits exactly on a jump of f'' (ELU(α=1) at 0, Huber at |d| = δ; f' is continuous
+    there) the truncation error is ε·|Δf''|/4 instead, so those cases take ε = 1e-6.
+    """
+
+    name: str
+    module: tuple
+    input: Callable[[np.random.Generator], np.ndarray]
+    target: Callable[[np.random.Generator], np.ndarray] | None = None  # losses only: the last argument, no gradient
+    gradcheck: bool = True  # False only where central differences straddle a kink or a bound on purpose
+    train: bool = True  # the mode both modules run in (BatchNorm, Dropout)
+    state: Callable[[np.random.Generator], dict] | None = None  # overrides part of torch's initial state_dict
+    finite: bool = True  # outputs and gradients must be finite (False: NaN is torch's answer too)
+    fd_eps: float = 1e-5  # central-difference step, see "Step" above
+    extra_inputs: tuple = ()  # makers of the arguments after `input` (RNN's h0, ...): float ones get gradients
+
+
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Case:
+    """A training case: `model`, `loss`, `optimizer` (and `scheduler`, `clip`) are specs built on both backends;
+    `data` makes the same batches for both; `steps` training steps are compared one by one in each of `dtypes`."""
+
+    name: str
+    model: tuple
+    loss: tuple
+    optimizer: tuple
+    data: Batches
+    steps: int = 50
+    dtypes: tuple = field(default=DTYPES)
+    eval_steps: int = 0  # after training: this many batches in eval mode (forward, loss, backward; no step)
+    scheduler: tuple | None = None  # (lr_scheduler class name, kwargs), stepped after every optimizer step
+    clip: tuple | None = None  # (nn.utils function name, kwargs), applied to the gradients before the step
