@@ -1,7 +1,11 @@
-"""DESIGN.md's arrows: manual never imports torch; torch_ref never imports manual. Each arrow in a fresh
-interpreter (what is imported is the point), its packages imported in turn, each checked after its import."""
+"""DESIGN.md's arrows. Between the packages: manual never imports torch; torch_ref never imports manual (each
+arrow in a fresh interpreter, what is imported being the point, its packages imported in turn). Inside
+compare: each room imports only the rooms below it, no module takes a name from one that merely imported it,
+no import cycle, and no folder or module grows past what one reader takes in (read from the source)."""
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +23,122 @@ for package in sys.argv[2:]:
 def test_package_does_not_import(packages, forbidden):
     done = subprocess.run([sys.executable, "-c", CODE, forbidden, *packages], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# -- inside compare: rooms, and the arrows between them, read from the source (lazy imports included) --------------
+ROOT = Path(__file__).resolve().parents[1] / "compare"
+JOBS = ("bench", "distributed", "realdata", "plots")
+FACES = ("testing", "pytest_plugin", "registry")  # the public faces users import, with `python -m compare`
+# room -> the rooms it may import besides itself (DESIGN.md: cli -> jobs -> checks -> engine -> registry; the
+# catalogue is data; registry imports nothing from compare)
+ALLOWED = {
+    "cli": {"cli", "catalogue", "engine", "checks", *JOBS, *FACES, "compare"},
+    **{job: {"catalogue", "engine", "checks", "registry"} for job in JOBS},
+    "plots": {"catalogue", "engine", "checks", "registry", "realdata"},
+    "checks": {"catalogue", "engine", "registry"},
+    "catalogue": {"registry"},
+    "engine": {"registry"},
+    "registry": set(),
+    "testing": {"catalogue", "engine", "checks", "registry"},
+    "pytest_plugin": {"testing"},
+    "compare": set(),
+}
+PUBLIC_PACKAGES = {"compare"}  # package __init__s that may re-export (compare.__version__)
+MAX_MODULES_PER_FOLDER, MAX_LINES = 12, 400
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "compare"
+    return "cli" if parts[1] == "__main__" else parts[1]
+
+
+MODULES = {module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
+
+
+def imports(module: str) -> list[tuple[str, str | None]]:
+    """(imported compare module, name taken from it or None) for every import statement, at any depth."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, None) for alias in node.names if alias.name.split(".")[0] == "compare"]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            if base.split(".")[0] != "compare":
+                continue
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                found.append((submodule, None) if submodule in MODULES else (base, alias.name))
+    return found
+
+
+def test_the_module_list_is_read():
+    assert {"compare.cli.check", "compare.engine.step_loop", "compare.registry"} <= MODULES.keys()
+    assert ("compare.engine.twins", "classes") in imports("compare.checks.module_check")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_imports_run_one_way(module):
+    wrong = sorted({target for target, _ in imports(module) if room(target) not in ALLOWED[room(module)] | {room(module)}})
+    assert not wrong, f"{module} ({room(module)}) imports {wrong}; {room(module)} may import {sorted(ALLOWED[room(module)])}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_no_module_takes_a_name_from_a_module_that_only_imported_it(module):
+    """`from compare.X import name` finds `name` defined in X (no re-exports but the public package's)."""
+    borrowed = []
+    for target, name in imports(module):
+        if name is None or target in PUBLIC_PACKAGES:
+            continue
+        tree = ast.parse(MODULES[target].read_text())
+        defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        defined |= {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)}
+        defined |= {node.target.id for node in tree.body if isinstance(node, ast.AnnAssign)
+                    and isinstance(node.target, ast.Name)}
+        if name not in defined:
+            borrowed.append(f"{name} from {target}")
+    assert not borrowed, f"{module} imports names its source does not define: {borrowed}"
+
+
+def test_no_import_cycle():
+    graph = {module: {target for target, _ in imports(module) if target in MODULES and target != module}
+             for module in MODULES}
+    done, path = set(), []
+
+    def visit(module):
+        if module in path:
+            cycle = path[path.index(module):] + [module]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if module in done:
+            return
+        path.append(module)
+        for target in sorted(graph[module]):
+            if not (target == module.rpartition(".")[0]):  # a module's own package __init__ runs first anyway
+                visit(target)
+        path.pop()
+        done.add(module)
+
+    for module in MODULES:
+        visit(module)
+
+
+def test_rooms_stay_small():
+    folders = {}
+    for module, path in MODULES.items():
+        folders.setdefault(path.parent, []).append(module)
+    crowded = {str(folder.relative_to(ROOT.parent)): len(modules) for folder, modules in folders.items()
+               if len(modules) > MAX_MODULES_PER_FOLDER}
+    long = {module: n for module, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not crowded and not long, f"folders over {MAX_MODULES_PER_FOLDER} modules: {crowded}; " \
+                                     f"modules over {MAX_LINES} lines: {long}"

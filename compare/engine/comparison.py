@@ -87,9 +87,10 @@ class StepStats:
         return bool(np.any(self.max_abs > model.floor(self.magnitude)))
 
     def add_reference(self, reference_values: list) -> None:
-        """torch's largest |t - r| per tensor, over its finite elements (a reference missing or of another shape:
-        no spread)."""
-        ok = [r is not None and np.shape(r) == shape for r, shape in zip(reference_values, self.shapes)]
+        """torch's largest |t - r| per tensor, over its finite elements, from the reference's value of each tensor
+        in `names` (tensors or arrays; one missing or of another shape: no spread)."""
+        reference_values = [None if r is None else as_array(r) for r in reference_values]
+        ok = [r is not None and np.shape(r) == shape for r, shape in zip(reference_values, self.shapes, strict=True)]
         if not all(ok):
             reference_values = [r if good else np.full(shape, np.nan) for r, good, shape
                                 in zip(reference_values, ok, self.shapes)]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from compare.engine.masks import MaskRelay, draws_mask
-from compare.engine.twins import Twin, torch_step
+from compare.engine.twins import Twin, optimizer_state, torch_step
 
 
 class ReplayedDropout(torch.nn.Module):
@@ -120,6 +120,21 @@ class Reference:
         loss.backward()
         return output, loss, x_t.grad
 
+
+    def values(self, outputs: tuple, wanted: list[str], param_names: list[str], torch_twin: Twin,
+               after_step: bool) -> list:
+        """The reference's value of each tensor named in `wanted`, named as compare/engine/step_tensors.py names
+        them (None where it has none): its (output, loss, dL/dx) from `step` or `evaluate`, its parameters, grads,
+        buffers and, after a step, its optimizer state; each group's lr is torch's own, computed in double."""
+        values = dict(zip(("output", "loss", "grad.input"), outputs, strict=True))
+        for name, param in self.twin.model.named_parameters():
+            values[f"grad.{name}"] = param.grad
+            values[f"param.{name}"] = param
+        values.update((f"buffer.{name}", buffer) for name, buffer in self.twin.model.named_buffers())
+        if after_step:
+            values.update(optimizer_state(self.twin.optimizer, param_names))
+            values.update((k, v) for k, v in optimizer_state(torch_twin.optimizer, param_names).items() if ".group" in k)
+        return [values.get(name) for name in wanted]
 
 def _upcast(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float64) if array.dtype.kind == "f" else array

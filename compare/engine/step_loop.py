@@ -21,22 +21,16 @@ import torch
 
 from compare.engine.comparison import (
     StepStats,
-    TensorError,
-    compare_arrays,
     compare_step_columns,
     judge_columns,
-    missing,
 )
-from compare.engine.error_table import ErrorColumns, ErrorTable
+from compare.engine.error_table import ErrorColumns, ErrorTable, TensorError
 from compare.engine.masks import share_dropout_masks
 from compare.engine.non_finite import NonFiniteLog
 from compare.engine.reference import Reference
-from compare.engine.step_tensors import ModelTensors, reference_values, step_pairs
+from compare.engine.step_tensors import ModelTensors, step_pairs
 from compare.engine.tolerances import ErrorModel, Tolerance, error_model_for, tolerance_for
 from compare.engine.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, torch_step
-
-__all__ = ["TensorError", "compare_arrays", "missing", "CaseResult", "run_twins", "evaluate_twins", "run_case"]
-
 
 TIMED = ("manual", "torch", "reference", "compare", "resync", "build", "startup")  # the parts of a run's wall time
 
@@ -117,21 +111,27 @@ class _Judge:
         self.stats: list[StepStats] = []
         self.blocks: list[ErrorColumns] = []  # per step: the errors decided one by one, then the vectorised ones
 
-    def step(self, step: int, pairs: list, needs_reference, clock: _Clock) -> None:
-        """Compare a step's pairs; under the model, `needs_reference(stats)` runs the reference and returns its
-        values for `stats.names`, when the step is sampled or some tensor is beyond the floor."""
+    def compare(self, step: int, pairs: list, clock: _Clock) -> StepStats | None:
+        """Compare a step's pairs; under the model, return its StepStats, which the reference may complete."""
         decided, stats = compare_step_columns(step, pairs, self.tolerance, self.result.non_finite, self.model)
         if decided:
             self.blocks.append(ErrorColumns.of(decided))
         self.blocks.append(stats)  # under the model, StepStats: replaced by its ErrorColumns when the run is judged
         clock.lap("compare")
         if self.model is None:
-            return
+            return None
         self.stats.append(stats)
-        if step % self.model.sample_every == 0 or stats.beyond_floor(self.model):
-            stats.add_reference(needs_reference(stats))
-            self.result.references += 1
-            clock.lap("reference")
+        return stats
+
+    def wants_reference(self, step: int, stats: StepStats | None) -> bool:
+        """Whether the float64 reference runs this step: under the model, on sampled steps and where some tensor
+        is beyond the floor."""
+        return stats is not None and (step % self.model.sample_every == 0 or stats.beyond_floor(self.model))
+
+    def add_reference(self, stats: StepStats, values: list, clock: _Clock) -> None:
+        stats.add_reference(values)
+        self.result.references += 1
+        clock.lap("reference")
 
     def table(self) -> ErrorTable:
         if self.model is not None:
@@ -165,8 +165,10 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
         m_outputs = manual_step(manual_twin, x, y)
         clock.lap("manual")
         pairs = step_pairs((m_outputs, t_outputs), model_tensors, torch_twin, manual_twin, names, after_step=True)
-        judge_.step(step, pairs, lambda stats: reference_values(reference, reference.step(x, y, device), stats,
-                                                                 names, torch_twin, True), clock)
+        stats = judge_.compare(step, pairs, clock)
+        if judge_.wants_reference(step, stats):
+            judge_.add_reference(stats, reference.values(reference.step(x, y, device), stats.names, names, torch_twin,
+                                                         after_step=True), clock)
         if tolerance.resync:
             _resync(torch_twin, manual_twin, device)
         clock.lap("resync")
@@ -204,8 +206,10 @@ def _evaluate(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_st
         pairs = step_pairs(((m_output, m_loss, m_grad_input), (t_output, t_loss, x_t.grad)),
                             ModelTensors(torch_twin.model, manual_twin.model), torch_twin, manual_twin, [],
                             after_step=False)
-        judge_.step(step, pairs, lambda stats: reference_values(reference, reference.evaluate(x, y, device), stats,
-                                                                 [], torch_twin, False), clock)
+        stats = judge_.compare(step, pairs, clock)
+        if judge_.wants_reference(step, stats):
+            judge_.add_reference(stats, reference.values(reference.evaluate(x, y, device), stats.names, [], torch_twin,
+                                                         after_step=False), clock)
 
 
 def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_step: int, dtype: str,

@@ -1,24 +1,9 @@
 """Which tensors a step compares, by name, on each side: output, loss, dL/dx, every parameter's grad and (after an
-optimizer step) the parameter, every buffer, every optimizer-state tensor and each group's lr; and the float64
-reference's value of each."""
+optimizer step) the parameter, every buffer, every optimizer-state tensor and each group's lr. (The float64
+reference's value of each: `Reference.values` in compare/engine/reference.py.)"""
 from __future__ import annotations
 
-from compare.engine.comparison import StepStats, as_array
-from compare.engine.reference import Reference
-from compare.engine.twins import Twin
-
-
-def optimizer_state(optimizer, names: list[str]) -> dict:
-    """Every optimizer-state tensor by parameter name, and each group's current lr (schedulers change it); live
-    values, read straight from `optimizer.state` (torch's and manual's are both keyed by parameter)."""
-    values = {f"state.group{i}.lr": group["lr"] for i, group in enumerate(optimizer.param_groups)}
-    index = 0
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            for key, value in optimizer.state.get(param, {}).items():
-                values[f"state.{names[index]}.{key}"] = value
-            index += 1
-    return values
+from compare.engine.twins import Twin, optimizer_state
 
 
 class ModelTensors:
@@ -64,16 +49,3 @@ def step_pairs(outputs: tuple, model_tensors: ModelTensors, torch_twin: Twin, ma
     return pairs
 
 
-def reference_values(reference: Reference, outputs: tuple, stats: StepStats, names: list[str], torch_twin: Twin,
-                      after_step: bool) -> list:
-    """The float64 reference's value of each tensor in `stats` (torch's own for the lr, computed in double)."""
-    values = dict(zip(("output", "loss", "grad.input"), outputs))
-    ref_model = reference.twin.model
-    for name, param in ref_model.named_parameters():
-        values[f"grad.{name}"] = param.grad
-        values[f"param.{name}"] = param
-    values.update((f"buffer.{name}", buffer) for name, buffer in ref_model.named_buffers())
-    if after_step:
-        values.update(optimizer_state(reference.twin.optimizer, names))
-        values.update((k, v) for k, v in optimizer_state(torch_twin.optimizer, names).items() if ".group" in k)
-    return [None if values.get(name) is None else as_array(values[name]) for name in stats.names]
