@@ -1,22 +1,36 @@
-"""`python -m compare` (the check), and its other subcommands. `python -m compare --help` lists them."""
+"""Hand-derived NumPy backprop checked against PyTorch autograd, step by step.
+
+`python -m compare` (or `python -m compare check`) runs the training catalogue: each case builds one model on
+both backends (manual, by hand in NumPy; torch_ref, in PyTorch) from the same weights, trains both on the same
+batches, and compares outputs, losses, gradients, parameters and optimizer state at every step, in float32 and
+float64. It prints one row per case run, PASS or FAIL, with the first and the worst mismatch of each failure,
+and exits 1 on any FAIL (2 for a command line it refuses). The other commands are listed below;
+`python -m compare COMMAND --help` shows each one's options.
+"""
+import argparse
 import importlib
 import os
 import signal
 import sys
+import textwrap
 
 from compare import __version__
-from compare.cli.arguments import Parser, UsageError, nearest
+from compare.cli.arguments import Parser, UsageError, install_hint, nearest
 
 PROG = "python -m compare"
-# subcommand -> module with add_arguments(parser) and main(args) -> exit code
+# subcommand -> (module with add_arguments(parser) and main(args) -> exit code, what it does, the extra it needs)
 SUBCOMMANDS = {
-    "check": ("compare.cli.check", "run the catalogue on both backends, step by step (the default)"),
-    "cv": ("compare.cli.cv", "cross-validate one recipe on a real dataset with both backends (and scikit-learn)"),
-    "train": ("compare.cli.train", "train both backends side by side on a real dataset, epoch by epoch"),
-    "plots": ("compare.cli.plots", "draw the six figures from both backends' computations (PNG + JSON data)"),
-    "bench": ("compare.cli.bench", "time training steps: manual vs torch (CPU, CUDA) vs scikit-learn vs the GEMM peak"),
-    "ddp": ("compare.cli.ddp", "train torch_ref models under DistributedDataParallel (gloo, this machine) against manual"),
-    "kernels": ("compare.cli.kernels", "the check (or the tests) under every CPU kernel setting of torch and OpenBLAS"),
+    "check": ("compare.cli.check", "run the catalogue on both backends, step by step (the default)", None),
+    "cv": ("compare.cli.cv", "cross-validate one recipe on a real dataset with both backends (and scikit-learn)",
+           "sklearn"),
+    "train": ("compare.cli.train", "train both backends side by side on a real dataset, epoch by epoch", "sklearn"),
+    "plots": ("compare.cli.plots", "draw the six figures from both backends' computations (PNG + JSON data)", "plot"),
+    "bench": ("compare.cli.bench", "time training steps: manual vs torch (CPU, CUDA) vs scikit-learn vs the GEMM peak",
+              None),
+    "ddp": ("compare.cli.ddp", "train torch_ref models under DistributedDataParallel (gloo, this machine) against "
+                               "manual", None),
+    "kernels": ("compare.cli.kernels", "the check (or the tests) under every CPU kernel setting of torch and OpenBLAS",
+                None),
 }
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 
@@ -28,13 +42,20 @@ def _versions() -> str:
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:
-    parser = Parser(prog=PROG, description=__doc__)
+    """The top-level parser, whose help ends with the check's own options, and one parser per subcommand, whose
+    description says what it does and which optional extra it needs."""
+    parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_versions())
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands = {}
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        commands[name] = subparsers.add_parser(name, help=help_text)
+    for name, (module_name, help_text, extra) in SUBCOMMANDS.items():
+        description = help_text[0].upper() + help_text[1:] + "." + (f" Needs {install_hint(extra)}." if extra else "")
+        commands[name] = subparsers.add_parser(name, help=help_text, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                               description=textwrap.fill(description, 100, break_on_hyphens=False))
         importlib.import_module(module_name).add_arguments(commands[name])
+    check_options = "".join(line for line in commands["check"].format_help().split("options:\n", 1)[1]
+                            .splitlines(keepends=True) if not line.startswith("  -h, --help"))
+    parser.epilog = f"options of the check ({PROG} [check] [options]):\n{check_options}"
     return parser, commands
 
 

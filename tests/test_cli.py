@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (command line, a phrase of the one-line message); "{tmp}" is a fresh directory, "{file}" a file in it
 REFUSED = [
+    # kernels: names the catalogue lacks, and --cases beside --pytest, before any child process starts
+    (["kernels", "--cases", "no-such-case"], "--cases: no case named 'no-such-case'"),
+    (["kernels", "--settings", "avx9"], "invalid choice: 'avx9'"),
+    (["kernels", "--cases", "linreg-mse-sgd", "--pytest", "-q"], "with --pytest, select tests"),
     # the top level
     (["chek"], "invalid choice: 'chek'"),
     (["chek"], "did you mean check?"),
@@ -121,15 +125,37 @@ def test_a_command_line_that_cannot_mean_a_run_is_refused_in_one_line(argv, phra
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written, no directory made
 
 
-@pytest.mark.parametrize("command", ["cv", "train"])
-def test_cv_and_train_without_scikit_learn_say_which_extra(command, capsys, monkeypatch, no_work):
-    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
-    assert main([command]) == 2
-    assert "pip install 'backprop-crosscheck[sklearn]'" in capsys.readouterr().err
+INSTALLS = {extra: (f'python -m pip install -e ".[{extra}]"', f'python -m pip install "backprop-crosscheck[{extra}]"')
+            for extra in ("sklearn", "plot")}
+
+
+@pytest.mark.parametrize("argv, package, extra", [(["cv"], "sklearn", "sklearn"), (["train"], "sklearn", "sklearn"),
+                                                  (["plots", "--out", "{tmp}"], "matplotlib", "plot")])
+def test_a_missing_extra_is_refused_with_the_install_command(argv, package, extra, tmp_path, capsys, monkeypatch,
+                                                             no_work):
+    monkeypatch.setitem(sys.modules, package, None)  # importing it now raises ImportError
+    assert main([word.format(tmp=tmp_path) for word in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.count("python -m compare") == 1, err  # one line, the prefix once
+    assert f"the optional extra [{extra}]" in err and all(command in err for command in INSTALLS[extra]), err
+
+
+def test_help_says_what_the_check_does_and_shows_its_options(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "runs the training catalogue" in out and all(f"    {name} " in out for name in SUBCOMMANDS), out
+    assert all(option in out for option in ("--only SUBSTRING", "--list", "--dtype", "--json PATH")), out
+    assert "lists them" not in out
+
+
+@pytest.mark.parametrize("command, extra", [("cv", "sklearn"), ("train", "sklearn"), ("plots", "plot")])
+def test_the_help_of_a_command_names_the_extra_it_needs(command, extra, capsys):
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Needs the optional extra [{extra}]" in out and all(command in out for command in INSTALLS[extra]), out
 
 
 def test_help_and_version(capsys):
-    assert main(["--help"]) == 0 and "{" + ",".join(SUBCOMMANDS) + "}" in capsys.readouterr().out
     assert main(["cv", "--help"]) == 0 and "--folds K" in capsys.readouterr().out
     assert main(["--version"]) == 0
     assert f"backprop-crosscheck {compare.__version__}" in capsys.readouterr().out

@@ -131,3 +131,17 @@ def require_device(device: str | None) -> None:
         import torch
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA device is available to torch")
+
+
+EXTRAS = {"plot": "matplotlib", "sklearn": "scikit-learn"}  # optional extra -> the package it installs
+
+
+def install_hint(extra: str) -> str:
+    """How to install an optional extra, from a clone of the repository and from the published package."""
+    return (f"the optional extra [{extra}]: python -m pip install -e \".[{extra}]\" in a clone of the repository, "
+            f"or python -m pip install \"backprop-crosscheck[{extra}]\"")
+
+
+def missing_extra(extra: str, needed_for: str) -> UsageError:
+    """The refusal of a command that needs an extra's package that is not installed."""
+    return UsageError(f"{needed_for} needs {EXTRAS[extra]}, {install_hint(extra)}")

@@ -12,7 +12,7 @@ import importlib
 import time
 from pathlib import Path
 
-from compare.cli.arguments import UsageError, output_dir
+from compare.cli.arguments import missing_extra, output_dir
 
 FIGURES = {  # file name -> module
     "loss_curves": "compare.plots.loss_curves",
@@ -36,8 +36,7 @@ def main(args) -> int:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        from compare.plots.common import MATPLOTLIB_MISSING
-        raise UsageError(MATPLOTLIB_MISSING) from None
+        raise missing_extra("plot", "drawing the figures") from None
     import torch
 
     out = Path(args.out)

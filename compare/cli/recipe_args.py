@@ -115,8 +115,8 @@ def dataset_from_args(args, per_class: int, needed_by: str) -> Dataset:
     train or test without that class."""
     try:
         full = datasets.load(args.dataset)
-    except ImportError as error:  # scikit-learn, the [sklearn] extra, holds the datasets
-        raise UsageError(str(error)) from None
+    except ImportError:  # scikit-learn, the [sklearn] extra, holds the datasets
+        raise arguments.missing_extra("sklearn", f"--dataset {args.dataset}") from None
     dataset = datasets.subset(full, args.limit, seed=args.seed) if args.limit else full
     if dataset.is_classification:
         counts = np.bincount(dataset.y, minlength=full.n_classes)

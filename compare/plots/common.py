@@ -20,7 +20,6 @@ from compare.engine.error_table import TensorError
 from manual.atomic import atomic_write
 
 DPI = 96
-MATPLOTLIB_MISSING = "python -m compare plots needs matplotlib: pip install 'backprop-crosscheck[plot]'"
 
 
 def new_figure(width: float, height: float):

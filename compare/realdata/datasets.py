@@ -51,7 +51,7 @@ def load(name: str) -> Dataset:
     try:
         import sklearn.datasets
     except ImportError as error:
-        raise ImportError(f"dataset {name!r} needs scikit-learn: pip install 'backprop-crosscheck[sklearn]'") from error
+        raise ImportError(f"dataset {name!r} needs scikit-learn, the optional extra [sklearn]") from error
     loader, task = DATASETS[name]
     X, y = getattr(sklearn.datasets, loader)(return_X_y=True)
     y = y.astype(np.float64) if task == "regression" else y.astype(np.int64)
@@ -78,7 +78,7 @@ class Standardizer:
     scale: np.ndarray
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> "Standardizer":
+    def fit(cls, values: np.ndarray) -> Standardizer:
         std = values.std(axis=0)
         return cls(values.mean(axis=0), np.where(std > 0, std, 1.0))
 
