@@ -4,7 +4,7 @@ one torch thread, as `python -m compare` runs (its --threads defaults to 1).
 The tests' tensors are tiny: a second torch thread only adds hand-offs, and on a shared 2-core machine, where
 NumPy's OpenBLAS threads spin after each product (compare/bench/timing.py's `settle`), every torch op then waits for a
 core: the catalogue's tests took 3x as long with torch's default of 2 threads (measured: 17.6 s vs 5.6 s for
-tests/test_catalogue.py -k mlp6-7 at load 3.5). Tests of a command that sets the count and must put it back use
+tests/catalogue/test_catalogue.py -k mlp6-7 at load 3.5). Tests of a command that sets the count and must put it back use
 the `torch_threads` fixture, which gives them a count the command would not choose itself.
 """
 import os

@@ -1,4 +1,6 @@
 """Dropout: the mask source; the math is in `functional.dropout`."""
+from collections.abc import Callable
+
 import numpy as np
 
 from manual import random
@@ -21,7 +23,7 @@ class Dropout(Module):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: dropout probability has to be between 0 and 1, but got {p}")
         self.p = p
-        self.mask_provider = None
+        self.mask_provider: Callable[[tuple[int, ...]], np.ndarray] | None = None
 
     def draw_mask(self, shape) -> np.ndarray:
         if self.mask_provider is None:

@@ -1,7 +1,7 @@
 """The fused elementwise ops torch's optimizers use (`add(alpha=)`, `addcmul`, `addcdiv`, `lerp`), rounded as
 torch's CPU kernels round them, so a float32 run follows torch's float32 run bit for bit.
 
-Measured against torch 2.13.0+cpu on 10^6 random float32 values (tests/test_optim.py keeps checking it):
+Measured against torch 2.13.0+cpu on 10^6 random float32 values (tests/manual/test_optim.py keeps checking it):
 
 | torch op                          | what the CPU kernel computes          | a plain NumPy expression is off by |
 |-----------------------------------|---------------------------------------|------------------------------------|

@@ -13,7 +13,7 @@ def add_scaled_(target: np.ndarray, alpha: float, x: np.ndarray) -> None:
 
     torch's float32 kernel fuses alpha·x + target (one rounding); `_ops.add_` emulates that exactly through a
     float64 temporary (the model's arrays stay float32). That rounding matters when the update nearly cancels
-    the parameter (huge gradients: tests/test_extremes.py). A temporary for a whole parameter would raise the
+    the parameter (huge gradients: tests/checks/test_extremes.py). A temporary for a whole parameter would raise the
     step's peak memory by twice its size (torch's add_ needs none), so large arrays go a block of rows at a time.
     Where BLAS's saxpy is present and rounds the same way (`_blas.fused_saxpy`), it does the same update in
     place with no temporary, several times faster.

@@ -17,7 +17,7 @@ import numpy as np
 #   y >= 6:           erf = ±1 (erfc(6) = 2e-17 is below half an ulp of 1)
 # Cody splits e^(-y²) = e^(-s²)·e^(-(y-s)(y+s)) (s = y rounded to 1/16) to keep erfc's relative accuracy;
 # erf = 1 - erfc does not need it: rounding y² moves erfc by erfc·y²·2^-53, under 2e-17 for y > 0.55.
-# Measured against math.erf (tests/test_erf.py): at most 1 ulp for y <= 0.55 and 2 ulp above.
+# Measured against math.erf (tests/manual/test_erf.py): at most 1 ulp for y <= 0.55 and 2 ulp above.
 _ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03,
           1.85777706184603153e-1)
 _ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)

@@ -36,7 +36,7 @@ def _tanh(x):
     """tanh, in float32 evaluated in float64 and rounded once. NumPy's float32 (SIMD) tanh is a few ulps off, and
     through the recurrence those errors add up, beyond what torch's float32 kernels accumulate (its baseline
     kernels use libm's ≤ 1 ulp tanhf): torch's RNN samples then exceeded the float32 error model under
-    ATEN_CPU_CAPABILITY=default (tests/test_torch_samples_rnn.py)."""
+    ATEN_CPU_CAPABILITY=default (tests/torch_samples/test_rnn.py)."""
     return np.tanh(x, dtype=np.float64).astype(x.dtype) if x.dtype == np.float32 else np.tanh(x)
 
 

@@ -9,7 +9,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from torch_samples import module_infos, module_inputs
+from tests.torch_samples.loader import module_infos, module_inputs
 
 import manual.nn as mnn
 from compare.engine.comparison import compare_evaluations

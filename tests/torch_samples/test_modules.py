@@ -1,10 +1,10 @@
 """torch's own sample inputs for its modules (`module_db` of torch.testing._internal.common_modules), run
 through manual and torch side by side: output, dL/d(input), every parameter's grad and every buffer.
 
-tests/torch_samples.py loads them (for this file and tests/test_torch_samples_{norm,conv,rnn}.py), undoing
+tests/torch_samples/loader.py loads them (for this file and tests/torch_samples/loader/test_{norm,conv,rnn}.py), undoing
 what importing torch's test utilities changes; the last test here checks that. Every module manual has that
 module_db covers is listed; torch's module_db has no sample for Flatten, Identity or Dropout
-(tests/test_modules.py covers them against torch through compare/catalogue/module_cases.py). No sample is skipped; the
+(tests/checks/test_modules.py covers them against torch through compare/catalogue/module_cases.py). No sample is skipped; the
 one thing not compared is the gradient torch computes for a float target that requires grad (MSELoss,
 BCELoss, ... samples): manual's loss backward returns dL/d(input) only, targets being data.
 """
@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torch_samples import module_db, module_infos, module_inputs, trainings
+from tests.torch_samples.loader import module_db, module_infos, module_inputs, trainings
 
 import manual.nn as mnn
 from compare.engine.comparison import compare_arrays
@@ -123,7 +123,7 @@ def test_torch_module_samples_agree(samples, name):
 
 
 def test_loading_module_db_leaves_torch_as_it_was():
-    """tests/torch_samples.py's workaround: the module_db import (done for the test files' parameters) left
+    """tests/torch_samples/loader.py's workaround: the module_db import (done for the test files' parameters) left
     torch.backends' flags settable and TorchScript's __call__ unwrapped, and found expecttest or a stand-in."""
     assert module_db() and module_db() is module_db()  # imported once
     common_utils = sys.modules["torch.testing._internal.common_utils"]

@@ -19,7 +19,7 @@ from compare.__main__ import SUBCOMMANDS, main
 from compare.bench import machine, timing
 from compare.cli import check, cv, plots, train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # (command line, a phrase of the one-line message); "{tmp}" is a fresh directory, "{file}" a file in it
 REFUSED = [
@@ -90,7 +90,7 @@ REFUSED = [
     (["bench", "--sizes", "huge"], "invalid choice: 'huge'"),
     (["bench", "--threads", "0"], "--threads: expected an integer in [1,"),
     (["bench", "--gemm-n", "0"], "--gemm-n: expected an integer of at least 1"),
-    (["bench", "--json", "{tmp}/missing/timing.json"], "does not exist"),
+    (["bench", "--json", "{tmp}/missing/bench.json"], "does not exist"),
     (["bench", "--markdown", "{tmp}"], "is a directory"),
 ]
 

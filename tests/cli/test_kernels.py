@@ -2,7 +2,7 @@
 best CPU capability; NumPy's OpenBLAS forced to Haswell), each in its own process (the variables are read when
 the libraries load); `python -m compare kernels` runs the whole catalogue so.
 
-"best" (neither variable set) is the setting this test process runs in, where tests/test_catalogue.py runs every
+"best" (neither variable set) is the setting this test process runs in, where tests/catalogue/test_catalogue.py runs every
 case: it gets a process of its own only when the caller's environment sets one of the variables."""
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -40,5 +40,5 @@ def test_a_sample_of_the_catalogue_passes_under_each_kernel_setting(setting, chi
 
 def test_the_sample_is_in_the_catalogue_and_best_is_the_unforced_setting():
     from compare.catalogue.training_cases import CATALOGUE
-    assert set(SAMPLE) <= {case.name for case in CATALOGUE}  # so tests/test_catalogue.py runs it here
+    assert set(SAMPLE) <= {case.name for case in CATALOGUE}  # so tests/catalogue/test_catalogue.py runs it here
     assert SETTINGS["best"] == {} and set(CHILDREN) >= set(SETTINGS) - {"best"}

@@ -20,7 +20,7 @@ from compare.engine.step_loop import run_case
 from compare.testing import assert_model_trains_like, assert_module_matches
 
 pytest_plugins = ["pytester"]
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "user_layer"
 
 

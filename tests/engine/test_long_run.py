@@ -1,5 +1,5 @@
 """A long run: 10,000 Adam steps of a small MLP in float64, compared with torch at every step, while tracemalloc
-watches the memory that manual's own code holds. Slow: `python -m pytest -m slow tests/test_long_run.py -s`
+watches the memory that manual's own code holds. Slow: `python -m pytest -m slow tests/engine/test_long_run.py -s`
 prints its figures (max error, memory, runtime).
 """
 import gc

@@ -11,7 +11,7 @@ import inspect
 import numpy as np
 import pytest
 import torch
-from torch_samples import module_infos, module_inputs
+from tests.torch_samples.loader import module_infos, module_inputs
 
 import manual.nn
 from compare.engine.comparison import compare_arrays

@@ -4,11 +4,11 @@
 inputs torch's test suite runs it with (`module_inputs_func`, in training and, where they differ, eval mode).
 Each sample is built on both sides in float64 (torch initialises, manual loads its state_dict) and compared by
 `compare.checks.module_check.check_pair`: output, dL/d(float input), every parameter's grad and every buffer.
-(tests/torch_samples.py loads them.)
+(tests/torch_samples/loader.py loads them.)
 """
 import pytest
 import torch
-from torch_samples import module_infos, module_inputs, trainings
+from tests.torch_samples.loader import module_infos, module_inputs, trainings
 
 import manual.nn as mnn
 from compare.checks.module_check import check_pair

@@ -99,7 +99,7 @@ def test_the_timed_step_matches_the_checked_step():
 def test_bench_command_writes_its_report(tmp_path, capfd, monkeypatch):
     from compare.__main__ import main
     monkeypatch.setattr(timing, "SETTLE_SECONDS", 0.0)
-    json_path, markdown_path = tmp_path / "timing.json", tmp_path / "RESULTS.md"
+    json_path, markdown_path = tmp_path / "bench.json", tmp_path / "RESULTS.md"
     threads = torch.get_num_threads()  # pinning is process-wide: keep the count the other tests run with
     assert main(["bench", "--sizes", "tiny", "--backends", "manual", "torch-cpu", "--gemm-n", "256",
                  "--threads", str(threads), "--json", str(json_path), "--markdown", str(markdown_path)]) == 0
@@ -136,7 +136,7 @@ def bench_args(argv):
 
 
 def test_profile_step_reports_and_puts_the_exact_sgd_update_back(capsys):
-    path = Path(__file__).resolve().parents[1] / "benches" / "profile_step.py"
+    path = Path(__file__).resolve().parents[2] / "benches" / "profile_step.py"
     spec = importlib.util.spec_from_file_location("profile_step", path)
     profile_step = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(profile_step)

@@ -1,7 +1,7 @@
 """Recurrent layers beyond the module catalogue: LSTMCell with a given (h0, c0), torch's parameters and init,
 refusals and input errors, the backward protocol of several outputs, and the char-RNN learning the shipped text.
-(The catalogue's cases in compare/catalogue/module_cases.py run through tests/test_modules.py; torch's own ModuleInfo
-samples through tests/test_torch_samples_rnn.py.)"""
+(The catalogue's cases in compare/catalogue/module_cases.py run through tests/checks/test_modules.py; torch's own ModuleInfo
+samples through tests/torch_samples/test_rnn.py.)"""
 import numpy as np
 import pytest
 import torch

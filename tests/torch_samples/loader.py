@@ -1,5 +1,5 @@
 """torch's own test samples (`torch.testing._internal.common_modules.module_db`), loaded once for the four
-tests/test_torch_samples*.py files.
+tests/torch_samples/test_modules*.py files.
 
 `module_db` lists, per torch.nn module, the constructor arguments and inputs torch's test suite runs it with
 (`ModuleInfo.module_inputs_func`, in training and, where they differ, eval mode). Importing it has side effects
@@ -10,7 +10,7 @@ this loader undoes, so that they do not leak into the other tests of the same pr
   `torch.backends.cudnn.allow_tf32 = ...`, as compare.cli.check and compare.bench.timing do, raises): thawed again if they
   were not frozen before (torch.backends has no function to set the flag back);
 - they wrap TorchScript's `ScriptFunction.__call__` / `ScriptMethod.__call__` in a profiler: put back.
-tests/test_torch_samples.py::test_loading_module_db_leaves_torch_as_it_was checks all three.
+tests/torch_samples/test_modules.py::test_loading_module_db_leaves_torch_as_it_was checks all three.
 """
 import functools
 import sys

@@ -1,5 +1,5 @@
 """BatchNorm2d, LayerNorm and Embedding beyond the module catalogue (compare/catalogue/module_cases.py NORM_CASES, checked
-by tests/test_modules.py): construction as torch (state_dict keys, shapes, init, repr), several training steps,
+by tests/checks/test_modules.py): construction as torch (state_dict keys, shapes, init, repr), several training steps,
 Embedding's accumulation and in-place renorm, and the calls both refuse."""
 import numpy as np
 import pytest

@@ -19,7 +19,7 @@ from compare.engine.tolerances import tolerance_for, update_rule_tolerance_for
 
 pytest.importorskip("matplotlib")
 
-# figure -> the tolerance its data is judged with (paths are update-rule checks, as in tests/test_paths.py)
+# figure -> the tolerance its data is judged with (paths are update-rule checks, as in tests/checks/test_paths.py)
 TOLERANCES = {**{name: tolerance_for for name in FIGURES}, "optimizer_paths": update_rule_tolerance_for}
 
 

@@ -1,5 +1,5 @@
 """The other conventions in the optimizers' docstrings drift from torch, and the update-rule check catches each:
-the same 200 gradient steps as tests/test_optim.py, with manual's update replaced by the textbook variant.
+the same 200 gradient steps as tests/manual/test_optim.py, with manual's update replaced by the textbook variant.
 (This is also the proof that the update-rule check can fail.)"""
 import numpy as np
 import pytest
