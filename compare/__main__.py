@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         try:
             args = parse(argv)
         except SystemExit as exit:  # --help, --version
-            return exit.code
+            return exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 2
         prog = f"{PROG} {args.command}"
         return importlib.import_module(SUBCOMMANDS[args.command][0]).main(args)
     except UsageError as error:

@@ -34,8 +34,8 @@ def table(results: list[CaseResult]) -> str:
     for result in results:
         if not result.passed:
             lines.append(f"FAIL {result.case} [{result.dtype}, {result.device}]")
-            lines.append(f"  first mismatch: {result.first_mismatch.describe()}")
-            lines.append(f"  worst mismatch: {result.worst.describe()}")
+            lines += [f"  {which} mismatch: {error.describe()}" for which, error in
+                      (("first", result.first_mismatch), ("worst", result.worst)) if error is not None]
     for result in results:
         non_finite = result.non_finite.describe()
         if non_finite:
@@ -149,7 +149,7 @@ def selected_cases(only: str | None) -> list:
     selected = training_cases.select(only)
     if not selected:
         names = [case.name for case in training_cases.CATALOGUE]
-        close = difflib.get_close_matches(only, names, n=3, cutoff=0.5)
+        close = difflib.get_close_matches(only or "", names, n=3, cutoff=0.5)
         raise arguments.UsageError(f"--only {only!r} matches no case of the {len(names)} in the catalogue"
                                    + (f"; close: {', '.join(close)}" if close else "; --list shows them"))
     return selected

@@ -27,7 +27,7 @@ from compare.engine.step_loop import run_case
 
 def summary(report: dict) -> dict:
     """passed, and per dtype the worst tol used and where, from a `python -m compare --json` report."""
-    worst = {}
+    worst: dict[str, tuple[float, str, str | None]] = {}
     for case in report["cases"]:
         ratio = float(case["worst"]["ratio"]) if case["worst"] else 0.0
         if case["dtype"] not in worst or ratio > worst[case["dtype"]][0]:

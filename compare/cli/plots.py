@@ -63,6 +63,9 @@ def _figure(name: str, out: Path, quick: bool) -> bool:
     write_json(data, out / f"{name}.json")
     save_png(module.draw(data), out / f"{name}.png")
     worst = worst_error(data["rows"], module.TOLERANCE)
+    if worst is None:  # nothing compared cannot count as agreement
+        print(f"{name + '.png':24s} DIFFER: its data holds no manual/torch pair to compare", flush=True)
+        return False
     checks = data.get("checks", [])
     failed_runs = [check["run"] for check in checks if not check["passed"]]
     verdict = "agree" if worst.passed else f"DIFFER at {worst.describe()}"

@@ -119,7 +119,7 @@ def dataset_from_args(args, per_class: int, needed_by: str) -> Dataset:
         raise arguments.missing_extra("sklearn", f"--dataset {args.dataset}") from None
     dataset = datasets.subset(full, args.limit, seed=args.seed) if args.limit else full
     if dataset.is_classification:
-        counts = np.bincount(dataset.y, minlength=full.n_classes)
+        counts = np.bincount(dataset.y, minlength=full.n_classes or 0)
         if counts.min() < per_class:
             raise UsageError(f"{len(dataset.y)} samples of {dataset.name} leave class {int(counts.argmin())} with "
                              f"{int(counts.min())}; {needed_by} needs at least {per_class} per class (raise --limit)")

@@ -24,7 +24,7 @@ CHILDREN = [name for name, variables in SETTINGS.items() if variables or not RUN
 def children() -> dict:
     """Every setting's child, started together: each runs on one thread, mostly torch's start-up."""
     with ThreadPoolExecutor(len(CHILDREN)) as pool:
-        return dict(zip(CHILDREN, pool.map(lambda setting: run_setting(setting, SAMPLE), CHILDREN)))
+        return dict(zip(CHILDREN, pool.map(lambda setting: run_setting(setting, SAMPLE), CHILDREN), strict=True))
 
 
 @pytest.mark.parametrize("setting", CHILDREN)

@@ -41,7 +41,7 @@ def load(figures, name) -> dict:
 
 def rows(data: dict, **where) -> list[dict]:
     columns = data["columns"]
-    table = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    table = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     return [row for row in table if all(row[key] == value for key, value in where.items())]
 
 

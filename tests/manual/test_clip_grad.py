@@ -36,7 +36,7 @@ def parameters(dtype, with_none=True, scale=1.0):
 
 
 def assert_same_grads(manual_params, torch_params, dtype):
-    for i, (m, t) in enumerate(zip(manual_params, torch_params)):
+    for i, (m, t) in enumerate(zip(manual_params, torch_params, strict=True)):
         assert (m.grad is None) == (t.grad is None), i
         if m.grad is not None:
             assert m.grad.dtype == np.dtype(dtype)
@@ -85,7 +85,7 @@ def test_non_finite_norm_raises_when_asked_and_propagates_otherwise():
     total = manual.nn.utils.clip_grad_norm_(manual_params, 1.0)
     torch_total = torch.nn.utils.clip_grad_norm_(torch_params, 1.0)
     assert np.isinf(total) and torch.isinf(torch_total)
-    for m, t in zip(manual_params, torch_params):  # grad·(1/inf): 0 where finite, NaN at the inf, as torch
+    for m, t in zip(manual_params, torch_params, strict=True):  # grad·(1/inf): 0 where finite, NaN at the inf, as torch
         if m.grad is not None:
             np.testing.assert_array_equal(m.grad, t.grad.numpy())
 

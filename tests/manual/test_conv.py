@@ -213,7 +213,7 @@ def test_conv_property(data, dims, groups, per_group, dtype, seed):
     stride = tuple(data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims)))
     padding = data.draw(st.sampled_from(["same", "valid"]) if stride == (1,) * dims else
                         st.lists(st.integers(0, 2), min_size=dims, max_size=dims).map(tuple))
-    spatial = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 4)) for k, d in zip(kernel, dilation))
+    spatial = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 4)) for k, d in zip(kernel, dilation, strict=True))
     batch = data.draw(st.sampled_from([(), (1,), (2,)]))
     module = (f"Conv{dims}d", {"in_channels": groups * per_group, "out_channels": groups * data.draw(SMALL),
                                "kernel_size": kernel, "stride": stride, "padding": padding, "dilation": dilation,
@@ -227,7 +227,7 @@ def test_pool_property(data, name, ceil_mode, dtype, seed):
     stride = tuple(data.draw(st.lists(st.integers(1, 4), min_size=2, max_size=2)))
     padding = tuple(data.draw(st.integers(0, k // 2)) for k in kernel)
     dilation = tuple(data.draw(st.lists(st.integers(1, 2), min_size=2, max_size=2))) if name == "MaxPool2d" else (1, 1)
-    spatial = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 5)) for k, d in zip(kernel, dilation))
+    spatial = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 5)) for k, d in zip(kernel, dilation, strict=True))
     kwargs = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
     if name == "MaxPool2d":
         kwargs["dilation"] = dilation

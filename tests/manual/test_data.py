@@ -53,7 +53,7 @@ def test_stratified_kfold_keeps_class_proportions(data, shuffle, seed):
     with pytest.warns(UserWarning) if k > np.bincount(y)[np.bincount(y) > 0].min() else nullcontext():
         splits = list(StratifiedKFold(k, shuffle=shuffle, seed=seed if shuffle else None).split(np.zeros(n), y))
     assert_partition(splits, n)
-    for label, count in zip(*np.unique(y, return_counts=True)):
+    for label, count in zip(*np.unique(y, return_counts=True), strict=True):
         per_fold = [np.count_nonzero(y[test] == label) for _, test in splits]
         assert set(per_fold) <= {count // k, math.ceil(count / k)}, (label, count, per_fold)
     sizes = [len(test) for _, test in splits]
@@ -82,7 +82,7 @@ def test_holdout_sizes_and_stratified_shares(data, test_size, seed):
         train, test = holdout_split(n, test_size, seed=seed, stratify=stratify)
         assert np.intersect1d(train, test).size == 0 and len(test) == n_test
         np.testing.assert_array_equal(np.union1d(train, test), np.arange(n))
-    for label, count in zip(*np.unique(y, return_counts=True)):  # the stratified split's test part
+    for label, count in zip(*np.unique(y, return_counts=True), strict=True):  # the stratified split's test part
         share = np.count_nonzero(y[test] == label)
         assert abs(share - n_test * count / n) < 1, (label, share, n_test * count / n)
 
@@ -107,7 +107,7 @@ def test_folds_equal_scikit_learns(shuffle):
                        (StratifiedKFold(6, shuffle=shuffle, seed=0 if shuffle else None),
                         model_selection.StratifiedKFold(6))]
     for ours, theirs in ours_and_theirs:
-        for (a_train, a_test), (b_train, b_test) in zip(ours.split(np.zeros(97), y), theirs.split(np.zeros(97), y)):
+        for (a_train, a_test), (b_train, b_test) in zip(ours.split(np.zeros(97), y), theirs.split(np.zeros(97), y), strict=True):
             if shuffle:
                 assert len(a_test) == len(b_test)
                 if isinstance(ours, StratifiedKFold):

@@ -80,7 +80,7 @@ def test_in_place_edit_between_forward_and_backward_raises_or_changes_nothing(ca
         got = backward(module, outputs, case)
     names = [*[f"input {i}" for i in range(len(got) - len(list(module.parameters())))],
              *[n for n, _ in module.named_parameters()]]
-    for name, g, e in zip(names, got, expected):
+    for name, g, e in zip(names, got, expected, strict=True):
         np.testing.assert_array_equal(g, e, err_msg=f"{case.name}: the {which} edited in place "
                                                     f"{'went through and ' if edited else ''}changed grad {name}")
     for array in (*arguments, *outputs):  # backward released every lock it held

@@ -130,7 +130,7 @@ def test_two_steps_computed_by_hand(name, kwargs, by_hand):
     torch_param = torch.nn.Parameter(torch.tensor([p0], dtype=torch.float64))
     manual_opt = getattr(manual.optim, name)([manual_param], **kwargs)
     torch_opt = getattr(torch.optim, name)([torch_param], **kwargs)
-    for g, value in zip(grads, expected):
+    for g, value in zip(grads, expected, strict=True):
         manual_param.grad, torch_param.grad = np.array([g]), torch.tensor([g], dtype=torch.float64)
         manual_opt.step()
         torch_opt.step()
@@ -147,7 +147,7 @@ ALL_STATE = [("SGD", {"momentum": 0.9}), ("Adagrad", {}), ("RMSprop", {"momentum
 @pytest.mark.parametrize("name, kwargs", ALL_STATE, ids=[n for n, _ in ALL_STATE])
 def test_state_dict_layout_matches_torch(name, kwargs):
     manual_opt, torch_opt = optimizer_pair(name, kwargs, "float32", np.random.default_rng(0))
-    for step in range(2):  # before the first step (Adagrad's state exists already) and after it
+    for _ in range(2):  # before the first step (Adagrad's state exists already) and after it
         manual_sd, torch_sd = manual_opt.state_dict(), to_numpy(torch_opt.state_dict())
         assert manual_sd["state"].keys() == torch_sd["state"].keys()
         for index, state in torch_sd["state"].items():
@@ -155,7 +155,7 @@ def test_state_dict_layout_matches_torch(name, kwargs):
             for key, value in state.items():
                 assert manual_sd["state"][index][key].dtype == value.dtype, (index, key)
                 assert manual_sd["state"][index][key].shape == value.shape, (index, key)
-        for manual_group, torch_group in zip(manual_sd["param_groups"], torch_sd["param_groups"]):
+        for manual_group, torch_group in zip(manual_sd["param_groups"], torch_sd["param_groups"], strict=True):
             assert manual_group["params"] == torch_group["params"]
             assert {k: v for k, v in manual_group.items()} == {k: torch_group[k] for k in manual_group}
         for p in params_of(manual_opt) + params_of(torch_opt):

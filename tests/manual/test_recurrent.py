@@ -163,7 +163,7 @@ def test_text_windows_are_one_hot_characters_and_their_successors():
     text, vocab = load_text(), data.vocab
     assert x.shape == (4, 10, len(vocab)) and y.shape == (4, 10) and y.dtype == np.int64
     assert (x.sum(axis=-1) == 1).all()
-    for window, targets in zip(x.argmax(-1), y):
+    for window, targets in zip(x.argmax(-1), y, strict=True):
         read = "".join(vocab[i] for i in window) + vocab[targets[-1]]
         assert read in text and read[1:] == "".join(vocab[i] for i in targets)
 

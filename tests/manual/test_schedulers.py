@@ -87,7 +87,7 @@ def test_state_dict_moves_between_sides_mid_schedule(name, kwargs, direction):
     for t in range(STEPS // 2):
         step(source, name, t)
     target.load_state_dict(source.state_dict())
-    for group, lr in zip(target.optimizer.param_groups, lrs(source)):
+    for group, lr in zip(target.optimizer.param_groups, lrs(source), strict=True):
         group["lr"] = lr  # the optimizer's own state_dict carries the lr; only the scheduler is moved here
     for t in range(STEPS // 2, STEPS):
         step(source, name, t)

@@ -11,12 +11,12 @@ import inspect
 import numpy as np
 import pytest
 import torch
-from tests.torch_samples.loader import module_infos, module_inputs
 
 import manual.nn
 from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import to_numpy
+from tests.torch_samples.loader import module_infos, module_inputs
 
 MODULES = ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d")
 # constructor keyword -> (the values manual lacks, why)

@@ -14,11 +14,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-from tests.torch_samples.loader import module_db, module_infos, module_inputs, trainings
 
 import manual.nn as mnn
 from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for
+from tests.torch_samples.loader import module_db, module_infos, module_inputs, trainings
 
 COVERED = ["Linear", "BatchNorm1d", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Sigmoid",
            "Tanh", "Softmax", "LogSoftmax", "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss",

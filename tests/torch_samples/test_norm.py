@@ -8,11 +8,11 @@ Each sample is built on both sides in float64 (torch initialises, manual loads i
 """
 import pytest
 import torch
-from tests.torch_samples.loader import module_infos, module_inputs, trainings
 
 import manual.nn as mnn
 from compare.checks.module_check import check_pair
 from compare.engine.twins import to_numpy
+from tests.torch_samples.loader import module_infos, module_inputs, trainings
 
 MODULES = ("BatchNorm2d", "LayerNorm", "Embedding")
 # what manual deliberately lacks: (module, training, sample description) -> marks (none today)

@@ -9,12 +9,12 @@ import copy
 import numpy as np
 import pytest
 import torch
-from tests.torch_samples.loader import module_infos, module_inputs
 
 import manual.nn as mnn
 from compare.engine.comparison import compare_evaluations
 from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, to_numpy
+from tests.torch_samples.loader import module_infos, module_inputs
 
 NAMES = ("RNNCell", "LSTMCell", "GRUCell", "RNN")
 
@@ -105,7 +105,7 @@ def test_torch_sample_matches(module_cls, sample, dtype):
         manual_values = [*m_outputs, *m_input_grads,
                          *[m_params[name].grad for name, _ in torch_module.named_parameters()]]
         pairs = [(name, m, to_numpy(t)) for (name, t), m in zip(named(t_outputs, t_inputs, torch_module),
-                                                                 manual_values)]
+                                                                 manual_values, strict=True)]
         reference_values = None
         if model is not None:
             reference_values = dict(named(*run_torch(reference, fresh_leaves(forward.args, torch.float64), grads), reference))
