@@ -98,7 +98,7 @@ def isolated():
     try:
         yield
     finally:
-        for table, before in zip((_MODULES, _OPTIMIZERS, _MODULE_CASES, _TRAINING_CASES), saved):
+        for table, before in zip((_MODULES, _OPTIMIZERS, _MODULE_CASES, _TRAINING_CASES), saved, strict=True):
             table.clear()
             if isinstance(table, dict):
                 table.update(before)

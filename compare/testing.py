@@ -19,7 +19,7 @@ trains the instances themselves (their optimizers hold their parameters).
 from __future__ import annotations
 
 import copy
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -91,14 +91,16 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
     """
     arguments64 = _draw(inputs, target, seed)
     title = f"{_label(manual_module)} vs torch {type(torch_module).__name__}"
-    failures, results = [], {}
+    reports: list[str | None] = []  # per dtype: its mismatch report (None: it passed)
+    results = {}
     for dtype in dtypes:
         torch_copy, manual_copy = _pair_in(manual_module, torch_module, dtype, train)
         share_dropout_masks(torch_copy, manual_copy)
         torch.manual_seed(seed)
         results[dtype] = check_pair(torch_copy, manual_copy, tuple(cast_float(a, dtype) for a in arguments64), dtype,
                                     target=target is not None, grad_seed=seed + 1, finite=finite)
-        failures.append(mismatch_report(title, results[dtype], dtype))
+        reports.append(mismatch_report(title, results[dtype], dtype))
+    failures = [report for report in reports if report]
     if gradcheck:
         _, manual64 = _pair_in(manual_module, torch_module, "float64", train)
         fix_dropout_masks(manual64, seed)
@@ -106,7 +108,6 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
         if not result.passed(GRADCHECK_TOLERANCE):
             failures.append(f"{title} [float64 finite differences, eps {fd_eps:g}]: {result} "
                             f"(allowed {GRADCHECK_TOLERANCE:g})")
-    failures = [f for f in failures if f]
     if failures:
         raise AssertionError("\n".join(failures))
     return results
@@ -133,7 +134,7 @@ def hyperparameter_differences(manual_optimizer, torch_optimizer) -> list[str]:
     if len(manual_groups) != len(torch_groups):
         return [f"{len(manual_groups)} param groups vs {len(torch_groups)}"]
     return [f"group {i} {key}: manual {m_group[key]!r} vs torch {t_group[key]!r}"
-            for i, (m_group, t_group) in enumerate(zip(manual_groups, torch_groups))
+            for i, (m_group, t_group) in enumerate(zip(manual_groups, torch_groups, strict=True))
             for key in m_group.keys() & t_group.keys()
             if (len(m_group[key]) != len(t_group[key]) if key == "params" else m_group[key] != t_group[key])]
 

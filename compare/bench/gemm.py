@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -18,13 +19,18 @@ class GemmProbe:
     def __init__(self, n: int, device: str = "cpu"):
         rng = np.random.default_rng(0)
         a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+        self.multiply: Callable[[], object]
         if device == "cpu":
             c = np.empty_like(a)
             self.multiply = lambda: np.matmul(a, b, out=c)
         else:
-            a, b = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
-            c = torch.empty_like(a)
-            self.multiply = lambda: (torch.mm(a, b, out=c), synchronize(device))
+            a_t, b_t = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
+            c_t = torch.empty_like(a_t)
+
+            def multiply() -> None:
+                torch.mm(a_t, b_t, out=c_t)
+                synchronize(device)
+            self.multiply = multiply
         self.n, self.device = n, device
         self.samples: list[float] = []
         self.multiply()  # warm-up: thread pool, pages, kernels

@@ -38,7 +38,7 @@ COMPARE = {"<=": operator.le, ">=": operator.ge}
 def add_ratios(run: dict) -> None:
     for result in run["results"]:
         rounds = {name: row["ms_rounds"] for name, row in result["backends"].items()}
-        result["ratios"] = {f"{a}/{b}": statistics.median(x / y for x, y in zip(rounds[a], rounds[b]))
+        result["ratios"] = {f"{a}/{b}": statistics.median(x / y for x, y in zip(rounds[a], rounds[b], strict=True))
                             for a, b in RATIOS if a in rounds and b in rounds}
 
 

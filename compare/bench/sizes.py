@@ -2,6 +2,7 @@
 per step, and which backends can run it."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,8 @@ class Size:
 
     @property
     def flops(self) -> int:
-        products = [2 * self.batch * d_in * d_out for d_in, d_out in zip(self.widths[:-1], self.widths[1:])]
+        products = [2 * self.batch * d_in * d_out
+                    for d_in, d_out in zip(self.widths[:-1], self.widths[1:], strict=True)]
         return 2 * sum(products) + sum(products[1:])  # forward + dW, then dX for all layers but the first
 
     def describe(self) -> str:
@@ -82,14 +84,14 @@ class ConvSize:
                 f" k{self.kernel_size}")
 
 
-SIZES = {size.name: size for size in [
+SIZES: dict[str, Size | ConvSize] = {size.name: size for size in (
     Size("tiny", 1, (4, 4, 1), batches=400, rounds=10),
     Size("small", 32, (64, 64, 64, 10), batches=200, rounds=10),
     Size("medium", 256, (784, 256, 256, 10), batches=20, rounds=10),
     Size("large", 1024, (784, 1024, 1024, 10), batches=3, rounds=9),
     Size("gpu-xl", 8192, (4096, 4096, 4096, 10), batches=3, rounds=5, gpu_only=True),
     ConvSize("cnn", 32, (3, 64, 64), (8, 16), batches=4, rounds=5),
-]}
+)}
 
 
 DEFAULT_SIZES = ("tiny", "small", "medium", "large", "gpu-xl")
@@ -108,7 +110,7 @@ def runnable(size, backends: list[str]) -> list[str]:
     return [b for b in backends if (b == "torch-cuda" or not size.gpu_only) and (b != "scikit-learn" or size.sklearn)]
 
 
-def skip_reason(size, backends: list[str], absent: list[str] = ()) -> str:
+def skip_reason(size, backends: list[str], absent: Sequence[str] = ()) -> str:
     """Why no backend of `backends` runs `size`; `absent`: backends asked for but not present here."""
     if size.gpu_only:
         why = (f"torch-cuda is absent: {ABSENT_BECAUSE['torch-cuda']}" if "torch-cuda" in absent

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from compare.bench.gemm import GemmProbe
 from compare.bench.memory import torch_cpu_peak, torch_cuda_peak, traced_peak
-from compare.bench.sizes import Size
+from compare.bench.sizes import ConvSize, Size
 from compare.bench.sklearn_peer import sklearn_classifier
 from compare.engine.step_loop import run_twins
 from compare.engine.twins import Twin, build_twins, manual_step, torch_step
@@ -38,29 +39,35 @@ SETTLE_SECONDS = 0.3  # pause before each timed epoch (see `settle`)
 
 
 # -- the pieces the pytest benches share -------------------------------------------------------------------
-def check_agreement(size: Size, dtype: str, device: str = "cpu", seed: int = 0) -> None:
+def check_agreement(size: Size | ConvSize, dtype: str, device: str = "cpu", seed: int = 0) -> None:
     """Run the harness on this size's twins for two steps (input gradient included); raise on any mismatch."""
     torch_twin, manual_twin = build_twins(size.case, dtype, device, seed)
-    result = run_twins(torch_twin, manual_twin, size.case.data.stream(seed, dtype), 2, dtype, device, size.name)
+    data = size.case.data
+    assert data is not None, "a bench size's case has its batches"
+    result = run_twins(torch_twin, manual_twin, data.stream(seed, dtype), 2, dtype, device, size.name)
     if not result.passed:
+        mismatch = result.first_mismatch
+        assert mismatch is not None, "a run that did not pass has a first mismatch"
         raise AssertionError(f"{size.name} [{dtype}, {device}]: backends disagree; first mismatch "
-                             f"{result.first_mismatch.describe()}")
+                             f"{mismatch.describe()}")
 
 
-def timing_twins(size: Size, dtype: str, device: str = "cpu", seed: int = 0) -> tuple[Twin, Twin]:
+def timing_twins(size: Size | ConvSize, dtype: str, device: str = "cpu", seed: int = 0) -> tuple[Twin, Twin]:
     """(torch twin, manual twin) with equal weights; neither computes dL/d(data) in a step."""
     torch_twin, manual_twin = build_twins(size.case, dtype, device, seed)
     manual_twin.model[0].needs_input_grad = False
     return torch_twin, manual_twin
 
 
-def batches(size: Size, dtype: str, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    stream = size.case.data.stream(seed, dtype)
+def batches(size: Size | ConvSize, dtype: str, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    data = size.case.data
+    assert data is not None, "a bench size's case has its batches"
+    stream = data.stream(seed, dtype)
     return [next(stream) for _ in range(count)]
 
 
 # -- one size ----------------------------------------------------------------------------------------------
-def twin_steps(size: Size, dtype: str, backends: list[str], seed: int = 0) -> dict:
+def twin_steps(size: Size | ConvSize, dtype: str, backends: list[str], seed: int = 0) -> dict:
     """backend -> step(x, y), one training step of its twin; manual and torch-cpu start from equal weights."""
     steps = {}
     if "manual" in backends or "torch-cpu" in backends:
@@ -75,11 +82,14 @@ def twin_steps(size: Size, dtype: str, backends: list[str], seed: int = 0) -> di
     return steps
 
 
-def epoch_runners(size: Size, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
+def epoch_runners(size: Size | ConvSize, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
     """backend -> a function that trains one epoch over `data`, each from the same torch-initialised weights."""
-    runners = {backend: (lambda step=step: [step(x, y) for x, y in data])
-               for backend, step in twin_steps(size, dtype, backends, seed).items()}
+    def epoch(step: Callable[[np.ndarray, np.ndarray], object]) -> Callable[[], object]:
+        return lambda: [step(x, y) for x, y in data]
+    runners = {backend: epoch(step) for backend, step in twin_steps(size, dtype, backends, seed).items()}
     if "scikit-learn" in backends:
+        if not isinstance(size, Size):
+            raise ValueError(f"{size.name}: scikit-learn has no model for image sizes")
         classifier = sklearn_classifier(size, seed)
         x_all, y_all = np.concatenate([x for x, _ in data]), np.concatenate([y for _, y in data])
         classifier.partial_fit(x_all[:size.batch], y_all[:size.batch], classes=np.arange(max(2, size.widths[-1])))
@@ -100,7 +110,7 @@ def time_rounds(runners: dict, rounds: int, steps: int, probes=()) -> dict[str, 
     """Seconds per step of each round; the backends alternate within every round, then the probes sample."""
     for run in runners.values():
         run()  # warm-up: caches, thread pools, lazily created state
-    seconds = {name: [] for name in runners}
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
             settle()
@@ -113,7 +123,7 @@ def time_rounds(runners: dict, rounds: int, steps: int, probes=()) -> dict[str, 
     return seconds
 
 
-def measure_memory(size: Size, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
+def measure_memory(size: Size | ConvSize, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
     """backend -> (peak bytes above the baseline, growth bytes per step), each with its own instrument."""
     x, y = data[0]
     steps = twin_steps(size, dtype, backends, seed)
@@ -132,7 +142,8 @@ def measure_memory(size: Size, dtype: str, backends: list[str], data, seed: int 
     return memory
 
 
-def bench_size(size: Size, dtype: str, backends: list[str], probes: dict[str, GemmProbe], seed: int = 0) -> dict:
+def bench_size(size: Size | ConvSize, dtype: str, backends: list[str], probes: dict[str, GemmProbe],
+               seed: int = 0) -> dict:
     """Check, time and measure one size; `probes`: device -> GEMM probe, sampled once per round."""
     for device in {"cuda" if backend == "torch-cuda" else "cpu" for backend in backends}:
         check_agreement(size, dtype, device, seed)
@@ -146,7 +157,7 @@ def bench_size(size: Size, dtype: str, backends: list[str], probes: dict[str, Ge
     for backend, per_step in seconds.items():
         best = min(per_step)
         gemm = samples["cuda" if backend == "torch-cuda" else "cpu"]
-        shares = [size.flops / s / 1e9 / g for s, g in zip(per_step, gemm)]
+        shares = [size.flops / s / 1e9 / g for s, g in zip(per_step, gemm, strict=True)]  # both: one per round
         rows[backend] = {"ms_best": 1e3 * best, "ms_median": 1e3 * statistics.median(per_step),
                          "gflops": size.flops / best / 1e9, "peak_share": statistics.median(shares),
                          "peak_bytes": memory[backend][0], "growth_bytes": memory[backend][1],

@@ -43,6 +43,8 @@ class Batches:
             else:
                 raise ValueError(f"Batches: unknown kind {self.kind!r}")
             if self.kind == "images":
+                if self.image_shape is None:
+                    raise ValueError("Batches: kind 'images' needs image_shape (C, H, W)")
                 x = x.reshape((self.batch_size, *self.image_shape))
             yield x.astype(dtype), y
 
@@ -59,7 +61,7 @@ class Batches:
 
 def load_text(name: str = "tiny_text.txt") -> str:
     """A text shipped in compare/data (package data): tiny_text.txt is a 2.6 KB passage written for this project."""
-    return resources.files("compare").joinpath("data", name).read_text(encoding="utf-8")
+    return resources.files("compare").joinpath("data").joinpath(name).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)

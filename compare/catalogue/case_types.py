@@ -7,12 +7,11 @@ what torch.nn lacks) and `manual.optim`/`torch.optim`, so there is no translatio
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
-
-from compare.catalogue.batches import Batches
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class ModuleCase:
     generator (in that order) and, when it is a float array, cast per dtype; integer arrays (Embedding indices,
     class targets) are passed as they are. Every float argument but the target gets a gradient (see
     compare/checks/module_check.py for the backward convention of several inputs and outputs).
-    Each case is checked three ways (tests/test_modules.py): float64 backward vs central differences (unless
+    Each case is checked three ways (tests/checks/test_modules.py): float64 backward vs central differences (unless
     `gradcheck=False`: an input sits on a kink or a bound on purpose), and vs torch autograd in float64 and float32.
 
     Step: central differences err by about ε²·|f₃|/6 (truncation; f₃ the third derivative) plus u·|L|/ε (rounding
@@ -48,6 +47,13 @@ class ModuleCase:
 DTYPES = ("float32", "float64")
 
 
+class BatchStream(Protocol):
+    """Where a training case's batches come from (`Batches`, `TextWindows`, `SineSequences` in
+    compare/catalogue/batches.py): an endless stream of (x, y) NumPy pairs made from `seed`, floats in `dtype`."""
+
+    def stream(self, seed: int, dtype) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
+
 @dataclass(frozen=True)
 class Case:
     """A training case: `model`, `loss`, `optimizer` (and `scheduler`, `clip`) are specs built on both backends;
@@ -57,7 +63,7 @@ class Case:
     model: tuple
     loss: tuple
     optimizer: tuple
-    data: Batches
+    data: BatchStream | None  # None: a case only built (compare.engine.twins.build_twins), never streamed
     steps: int = 50
     dtypes: tuple = field(default=DTYPES)
     eval_steps: int = 0  # after training: this many batches in eval mode (forward, loss, backward; no step)

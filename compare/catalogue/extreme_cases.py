@@ -1,7 +1,7 @@
 """Extreme inputs: where a naive formula overflows, cancels or divides by (almost) zero, manual must stay finite
 wherever torch does and equal to torch within compare/engine/tolerances.py.
 
-Three catalogues, each checked by the existing comparison code (tests/test_extremes.py):
+Three catalogues, each checked by the existing comparison code (tests/checks/test_extremes.py):
 - EXTREME_MODULE_CASES: module cases (compare/catalogue/module_cases.py's ModuleCase, checked by module_check) with logits
   of ±1e4, every activation at ±1e3, probabilities exactly 0 and 1 for BCE, residuals of 1e10 for the regression
   losses, inputs of 1e15 for the affine layers, BatchNorm in eval with a running variance of 0;
@@ -117,7 +117,7 @@ EXTREME_MODULE_CASES = [
 # α = γ/√(σ² + eps) and β' = β - μ·α rounded to float32: two terms of size |x|/√eps cancel, so its output is off
 # the exact result (the same float32 inputs in float64) by up to half an ulp of |x|/√eps: 7.6e-6 for a constant
 # channel of 0.75, 7.8e-6 for values 1e-4 apart around 1, several times the float32 atol of 1e-6; manual's
-# (x - μ)·s, computed in float64 and rounded once, is off by one float32 rounding. tests/test_extremes.py checks
+# (x - μ)·s, computed in float64 and rounded once, is off by one float32 rounding. tests/checks/test_extremes.py checks
 # these cases against torch in float64, and in float32 against the exact result, asserting torch's loss of digits
 # there (so the day torch computes them accurately, the test says so and they move to EXTREME_MODULE_CASES).
 TINY_VARIANCE_CASES = [

@@ -1,6 +1,8 @@
 """The catalogue of single modules and losses, each with the inputs that exercise it (edges included), in
 tables by family. What a case means and how it is checked: compare/catalogue/case_types.py (ModuleCase)."""
 
+from typing import TypedDict
+
 import numpy as np
 
 from compare import registry
@@ -163,7 +165,11 @@ LOSS_CASES = [
 # Batch statistics tie every output of a channel to every input of it, so the rounding of L = Σ G ⊙ y reaches
 # the finite differences' budget sooner (see "Step"): training cases use n = 12 values per channel and ε = 2e-5
 # (measured worst errors 1.6e-7 and 1.7e-7; n = 24 at ε = 1e-5 reached 1.2e-6). Eval is linear in x: any size.
-FD_BN = {"fd_eps": 2e-5}
+class _FiniteDifferenceStep(TypedDict):
+    fd_eps: float
+
+
+FD_BN: _FiniteDifferenceStep = {"fd_eps": 2e-5}
 NORM_CASES = [
     ModuleCase("batchnorm2d", ("BatchNorm2d", {"num_features": 3}), normal(2, 3, 2, 3, scale=2),
                state=batch_norm_state(3), **FD_BN),
@@ -226,7 +232,7 @@ NORM_CASES = [
 
 # Recurrent layers (issue 13): hx is the second argument (extra_inputs) where given; RNN returns (output, h_n) and
 # LSTMCell (h', c'), each output with its own gradient. LSTMCell's hx is a tuple (h0, c0), which a flat argument
-# list cannot pass to torch's LSTMCell, so LSTMCell with a given state is checked in tests/test_recurrent.py.
+# list cannot pass to torch's LSTMCell, so LSTMCell with a given state is checked in tests/manual/test_recurrent.py.
 RECURRENT_CASES = [
     ModuleCase("rnncell-tanh", ("RNNCell", {"input_size": 4, "hidden_size": 3}), normal(5, 4)),
     ModuleCase("rnncell-relu-h0", ("RNNCell", {"input_size": 4, "hidden_size": 3, "nonlinearity": "relu"}),

@@ -74,7 +74,7 @@ LAYER_CASES = [
 # Every optimizer x (softmax regression, MLP), 100 steps, with a scheduler and/or gradient clipping in most.
 SOFTMAXREG = ("SoftmaxRegression", {"in_features": 4, "num_classes": 3})
 MLP6_TANH = ("MLP", {"in_features": 4, "hidden": [6], "out_features": 3, "activation": "tanh"})
-CE = ("CrossEntropyLoss", {})
+CE: tuple[str, dict[str, object]] = ("CrossEntropyLoss", {})
 
 
 def _optim_case(name, model, optimizer, scheduler=None, clip=None) -> Case:

@@ -25,14 +25,16 @@ def summary_differences(manual_summary, torch_summary) -> list[str]:
     manual_layers = [tuple(vars(row).values()) for row in manual_summary.layers]
     torch_layers = [tuple(vars(row).values()) for row in torch_summary.layers]
     if manual_layers != torch_layers:
+        # the rows both have, pairwise (a difference in their number is reported just below)
         problems += [f"layer row {i}: manual {m} vs torch {t}" for i, (m, t) in
-                     enumerate(zip(manual_layers, torch_layers)) if m != t]
+                     enumerate(zip(manual_layers, torch_layers, strict=False)) if m != t]
         if len(manual_layers) != len(torch_layers):
             problems.append(f"layer rows: manual has {len(manual_layers)}, torch {len(torch_layers)}")
     if len(manual_summary.parameters) != len(torch_summary.parameters):
         problems.append(f"parameters: manual lists {len(manual_summary.parameters)}, "
                         f"torch {len(torch_summary.parameters)}")
-    for m, t in zip(manual_summary.parameters, torch_summary.parameters):
+    # the parameters both list, pairwise (a difference in their number is reported just above)
+    for m, t in zip(manual_summary.parameters, torch_summary.parameters, strict=False):
         if (m.name, m.shape, m.dtype) != (t.name, t.shape, t.dtype):
             problems.append(f"parameter: manual {(m.name, m.shape, m.dtype)} vs torch {(t.name, t.shape, t.dtype)}")
             continue

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import manual.nn
-from compare.engine.comparison import compare_once
+from compare.engine.comparison import compare_once, missing
 from compare.engine.error_table import TensorError
 from compare.engine.masks import share_dropout_masks
 from compare.engine.reference import ModuleReference, torch_backward, torch_forward
@@ -118,21 +118,25 @@ def check_pair(torch_module, manual_module, arguments: tuple, dtype: str, *, tar
     inputs = arguments[:-1] if target else arguments
     torch_arguments, t_outputs = torch_forward(torch_module, arguments, target)
     m_outputs = _as_tuple(manual_module(*arguments))
+    if len(m_outputs) != len(t_outputs):  # nothing else can be compared output by output: the count itself fails
+        side = "manual" if len(m_outputs) < len(t_outputs) else "torch"
+        return [missing(0, f"output.{i}", side) for i in range(min(len(m_outputs), len(t_outputs)),
+                                                                max(len(m_outputs), len(t_outputs)))]
     grad_outputs = random_grad_outputs(m_outputs, dtype, grad_seed, target)
     torch_backward(t_outputs, grad_outputs)
     m_grads = manual_input_grads(manual_module, manual_module.backward(*grad_outputs), len(inputs))
 
     output_names = ["output"] if len(m_outputs) == 1 else [f"output.{i}" for i in range(len(m_outputs))]
-    pairs = list(zip(output_names, m_outputs, t_outputs))
+    pairs = list(zip(output_names, m_outputs, t_outputs, strict=True))
     names = input_names(manual_module, len(inputs))
-    for name, value, m_grad, t_arg in zip(names, inputs, m_grads, torch_arguments):
+    for name, value, m_grad, t_arg in zip(names, inputs, m_grads, torch_arguments, strict=True):
         if value.dtype.kind == "f":  # autograd leaves .grad None for an input the output does not depend on
             zeros = np.zeros_like(value)
             pairs.append((f"grad.{name}", zeros if m_grad is None else m_grad,
                           zeros if t_arg.grad is None else t_arg.grad))
     pairs += ModelTensors(torch_module, manual_module).pairs(after_step=False)
     comparisons = compare_once(pairs, tolerance, model,
-                               reference and reference.values(arguments, target, grad_outputs, names))
+                               None if reference is None else reference.values(arguments, target, grad_outputs, names))
     if finite:
         manual_values = [(name, value) for name, value, _ in pairs if name.startswith(("output", "grad."))]
         comparisons += [_not_finite(name, value) for name, value in manual_values
@@ -152,7 +156,7 @@ def fix_dropout_masks(module, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     for layer in module.modules():
         if isinstance(layer, manual.nn.Dropout):
-            masks = {}
+            masks: dict[tuple[int, ...], np.ndarray] = {}
             layer.mask_provider = lambda shape, p=layer.p, masks=masks: masks.setdefault(tuple(shape),
                                                                                          rng.random(shape) >= p)
 

@@ -9,8 +9,8 @@ to be drawn over `Surface.value` contours (the plots reuse them).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

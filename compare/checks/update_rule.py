@@ -46,7 +46,7 @@ def compare_optimizers(step: int, manual_opt, torch_opt, tolerance: Tolerance) -
     """Every parameter, every state tensor by `state.<index>.<name>` and every group's lr; a state entry present on
     one side only is an error."""
     errors = [compare_arrays(step, f"param{i}", m.data, t.detach().cpu().numpy(), tolerance)
-              for i, (m, t) in enumerate(zip(params_of(manual_opt), params_of(torch_opt)))]
+              for i, (m, t) in enumerate(zip(params_of(manual_opt), params_of(torch_opt), strict=True))]
     manual_sd, torch_sd = manual_opt.state_dict(), to_numpy(torch_opt.state_dict())
     manual_state = {f"state.{i}.{k}": v for i, entries in manual_sd["state"].items() for k, v in entries.items()}
     torch_state = {f"state.{i}.{k}": v for i, entries in torch_sd["state"].items() for k, v in entries.items()}
@@ -56,7 +56,7 @@ def compare_optimizers(step: int, manual_opt, torch_opt, tolerance: Tolerance) -
         else:
             errors.append(compare_arrays(step, name, manual_state[name], torch_state[name], tolerance))
     errors += [compare_arrays(step, f"group{i}.lr", m["lr"], t["lr"], tolerance)
-               for i, (m, t) in enumerate(zip(manual_sd["param_groups"], torch_sd["param_groups"]))]
+               for i, (m, t) in enumerate(zip(manual_sd["param_groups"], torch_sd["param_groups"], strict=True))]
     return errors
 
 
@@ -78,7 +78,7 @@ def run_update_rule(name: str, kwargs: dict, dtype: str, steps: int = 200, seed:
     tolerance = update_rule_tolerance_for(dtype)
     errors = []
     for step in range(steps):
-        for i, (m, t) in enumerate(zip(params_of(manual_opt), params_of(torch_opt))):
+        for i, (m, t) in enumerate(zip(params_of(manual_opt), params_of(torch_opt), strict=True)):
             grad = None if i == SKIPPED and step % 3 == 1 else gradient(rng, m.shape).astype(dtype)
             m.grad = None if grad is None else grad.copy()
             t.grad = None if grad is None else torch.from_numpy(grad.copy())

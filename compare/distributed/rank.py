@@ -22,7 +22,7 @@ BatchNorm breaks the identity: ℓ_i then depends on its whole shard through the
   equal the full-batch step (and every rank would hold the same running statistics), but torch 2.13 runs it
   on GPU modules only: DistributedDataParallel raises "SyncBatchNorm layers only work with GPU modules" for a
   CPU module, and SyncBatchNorm.forward refuses CPU input (torch/nn/modules/batchnorm.py). It is not checked
-  here (tests/test_ddp.py checks that torch still refuses it).
+  here (tests/jobs/test_ddp.py checks that torch still refuses it).
 
 float64 runs free from the first step to the last; float32 steps each start from the rank's torch state
 (parameters, optimizer state), as in the main check (compare/engine/tolerances.py), so each step is checked on its own.
@@ -128,16 +128,19 @@ def per_shard_step(twin: Twin, x: np.ndarray, y: np.ndarray, world_size: int, ra
 def run_case(spec: Case, batch_norm: str, dtype: str, rank: int, settings: Settings) -> list[Comparison]:
     """Train the torch twin under DDP on this rank's shard and, beside it, every manual reference on the whole
     batch; compare every parameter's averaged grad, every parameter and every buffer after each step."""
+    if spec.data is None:
+        raise ValueError(f"{spec.name}: a DDP case needs its batches (`data`)")
     torch_twin, _ = build_twins(spec, dtype, "cpu", settings.seed)
     ddp_model = DistributedDataParallel(torch_twin.model)  # buffers from rank 0 at every forward, the default
     references = {"full-batch": build_twins(spec, dtype, "cpu", settings.seed)[1]}
     if batch_norm == "plain":
         references["per-shard"] = build_twins(spec, dtype, "cpu", settings.seed)[1]
     rank0_buffers = _buffers(references["full-batch"].model)
-    errors = {name: [] for name in references}
+    errors: dict[str, list[TensorError]] = {name: [] for name in references}
     tolerance = tolerance_for(dtype)
     n = settings.batch_size // settings.world_size
-    for step, (x, y) in zip(range(settings.steps), spec.data.stream(settings.seed, dtype)):
+    # strict=False: the stream is endless, range(settings.steps) ends the run
+    for step, (x, y) in zip(range(settings.steps), spec.data.stream(settings.seed, dtype), strict=False):
         torch_twin.optimizer.zero_grad()
         output = ddp_model(torch.from_numpy(x[rank * n:(rank + 1) * n]))
         torch_twin.loss_fn(output, torch.from_numpy(y[rank * n:(rank + 1) * n])).backward()  # all-reduce: mean

@@ -93,7 +93,7 @@ class StepStats:
         ok = [r is not None and np.shape(r) == shape for r, shape in zip(reference_values, self.shapes, strict=True)]
         if not all(ok):
             reference_values = [r if good else np.full(shape, np.nan) for r, good, shape
-                                in zip(reference_values, ok, self.shapes)]
+                                in zip(reference_values, ok, self.shapes, strict=True)]
         r = _flatten(reference_values, self.sizes)
         with np.errstate(invalid="ignore"):
             spread = np.abs(self.torch_flat - r)
@@ -143,16 +143,16 @@ def compare_step_columns(step: int, pairs, tolerance: Tolerance, non_finite: Non
             decided.append(compare_arrays(step, name, m_array, t_array, tolerance))
         else:
             kept.append((name, t_array.shape, t_array.size, m_array, t_array))
-    names, shapes, sizes, manual_values, torch_values = (list(column) for column in zip(*kept)) if kept else \
-        ([], [], [], [], [])
-    sizes = np.array(sizes, dtype=np.int64)
+    names, shapes, size_list, manual_values, torch_values = (list(column) for column in zip(*kept, strict=True)) \
+        if kept else ([], [], [], [], [])
+    sizes = np.array(size_list, dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else sizes
     a, b = _flatten(manual_values, sizes), _flatten(torch_values, sizes)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.abs(a - b)
     finite = bool(np.isfinite(diff).all())
     if not finite and non_finite is not None:
-        for name, m_array, t_array in zip(names, manual_values, torch_values):
+        for name, m_array, t_array in zip(names, manual_values, torch_values, strict=True):
             non_finite.note(step, name, m_array, t_array)
     if model is None:
         return decided, _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, tolerance)
@@ -176,7 +176,8 @@ def _judge_elementwise(step, names, shapes, a, b, diff, finite, starts, sizes, t
     if not finite:
         return ErrorColumns.of([compare_arrays(step, name, a[s:s + n].reshape(shape), b[s:s + n].reshape(shape),
                                                tolerance)
-                                for name, shape, s, n in zip(names, shapes, starts.tolist(), sizes.tolist())])
+                                for name, shape, s, n in zip(names, shapes, starts.tolist(), sizes.tolist(),
+                                                             strict=True)])
     allowed = tolerance.allowed(b)
     ratio, position = _segment_argmax(diff / allowed, starts, sizes)
     max_abs = np.maximum.reduceat(diff, starts)
@@ -213,10 +214,10 @@ def judge_columns(stats: list[StepStats], model: ErrorModel) -> list[ErrorColumn
         spread = np.array([stats[i].spread for i in members])
         magnitude = np.array([stats[i].magnitude for i in members])
         spread = _sliding_max(np.where(np.isnan(spread), 0.0, spread), width)
-        for i, bound in zip(members, model.allowed(spread, _sliding_max(magnitude, width))):
+        for i, bound in zip(members, model.allowed(spread, _sliding_max(magnitude, width)), strict=True):
             bounds[i] = bound
     columns = []
-    for s, bound in zip(stats, bounds):
+    for s, bound in zip(stats, bounds, strict=True):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(s.max_abs == 0, 0.0, s.max_abs / bound)
             max_rel = np.where(s.magnitude > 0, s.max_abs / np.where(s.magnitude > 0, s.magnitude, 1), s.max_abs)

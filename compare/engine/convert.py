@@ -19,12 +19,12 @@ from manual import persistence
 from manual.atomic import atomic_write
 
 
-def to_torch_state_dict(state_dict) -> "OrderedDict[str, torch.Tensor]":
+def to_torch_state_dict(state_dict) -> OrderedDict[str, torch.Tensor]:
     """NumPy arrays (a manual state_dict) as CPU tensors that own their memory, same dtypes and bytes."""
     return OrderedDict((key, torch.from_numpy(np.array(value, copy=True))) for key, value in state_dict.items())
 
 
-def to_numpy_state_dict(state_dict) -> "OrderedDict[str, np.ndarray]":
+def to_numpy_state_dict(state_dict) -> OrderedDict[str, np.ndarray]:
     """Tensors (a torch state_dict, on any device) as NumPy arrays, same dtypes and bytes."""
     return OrderedDict((key, value.detach().cpu().numpy().copy()) for key, value in state_dict.items())
 

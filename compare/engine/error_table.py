@@ -13,6 +13,7 @@ ratio or relative error is NaN the answer comes from those loops over the materi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,24 +85,29 @@ class ErrorColumns:
     def row(self, i: int) -> TensorError:
         if self.objects is not None:
             return self.objects[i]
-        return TensorError(self.step, self.names[i], *(float(getattr(self, f)[i]) for f in _FIELDS[:3]),
-                           unravel(int(self.offset[i]), self.shapes[i]),
-                           *(float(getattr(self, f)[i]) for f in _FIELDS[3:]))
+        assert self.shapes is not None and self.offset is not None, "ErrorColumns without objects holds every column"
+        d, r, q = (float(getattr(self, f)[i]) for f in _FIELDS[:3])
+        m, t, w, c = (float(getattr(self, f)[i]) for f in _FIELDS[3:])
+        return TensorError(self.step, self.names[i], d, r, q, unravel(int(self.offset[i]), self.shapes[i]), m, t, w, c)
 
     def rows(self) -> list[TensorError]:
         if self.objects is not None:
             return list(self.objects)
+        assert (self.shapes is not None and self.offset is not None and self.max_abs is not None
+                and self.max_rel is not None and self.ratio is not None and self.manual is not None
+                and self.torch is not None and self.allowed is not None and self.scale is not None), \
+            "ErrorColumns without objects holds every column"
         return [TensorError(self.step, name, d, r, q, unravel(p, shape), m, t, w, c)
                 for name, shape, d, r, q, p, m, t, w, c in zip(
                     self.names, self.shapes, self.max_abs.tolist(), self.max_rel.tolist(), self.ratio.tolist(),
                     self.offset, self.manual.tolist(), self.torch.tolist(), self.allowed.tolist(),
-                    self.scale.tolist())]
+                    self.scale.tolist(), strict=True)]
 
 
 class ErrorTable:
     """A run's rows in report order, from blocks of ErrorColumns (see the module docstring)."""
 
-    def __init__(self, blocks: list[ErrorColumns] = ()):
+    def __init__(self, blocks: Sequence[ErrorColumns] = ()):
         self.blocks = [b for b in blocks if len(b)]
         sizes = np.array([len(b) for b in self.blocks], dtype=np.int64)
         self.block_of = np.repeat(np.arange(len(self.blocks)), sizes)
@@ -109,8 +115,8 @@ class ErrorTable:
         self.ratio = np.concatenate([b.ratio for b in self.blocks]) if self.blocks else np.zeros(0)
         self.max_rel = np.concatenate([b.max_rel for b in self.blocks]) if self.blocks else np.zeros(0)
         self.exact = not (np.isnan(self.ratio).any() or np.isnan(self.max_rel).any())  # NumPy agrees with max()
-        self._errors = None
-        self._name_ids = None
+        self._errors: list[TensorError] | None = None
+        self._name_ids: tuple[dict[str, int], np.ndarray] | None = None
 
     @classmethod
     def of(cls, errors: list[TensorError]) -> ErrorTable:
@@ -177,6 +183,6 @@ class ErrorTable:
         order = np.lexsort((np.arange(len(rows)), -self.ratio, rows))  # by name, ratio down, row up
         first = np.ones(len(order), dtype=bool)
         first[1:] = rows[order[1:]] != rows[order[:-1]]
-        best = dict(zip(rows[order[first]].tolist(), order[first].tolist()))
+        best = dict(zip(rows[order[first]].tolist(), order[first].tolist(), strict=True))
         return {name: self.row(best[i]) for i, name in enumerate(names)}
 

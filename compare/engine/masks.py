@@ -14,6 +14,7 @@ one (the harness and compare.checks.module_check do so); a manual forward with n
 """
 from collections import deque
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -39,7 +40,8 @@ class MaskRelay:
     """The hooks of one torch Dropout and the provider of its manual twin, joined by a queue of masks."""
 
     def __init__(self, torch_dropout: torch.nn.Dropout, manual_dropout, name: str):
-        self.queue, self.name, self.saved_state = deque(), name, None
+        self.queue: deque[np.ndarray] = deque()  # boolean masks, oldest first
+        self.name, self.saved_state = name, None
         torch_dropout.register_forward_pre_hook(self.before_forward)
         torch_dropout.register_forward_hook(self.after_forward)
         manual_dropout.mask_provider = self.provide

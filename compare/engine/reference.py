@@ -73,7 +73,11 @@ class Reference:
         loss_fn = copy.deepcopy(torch_twin.loss_fn).to(torch.float64)
         self.twin = Twin(model, loss_fn, optimizer, clip=torch_twin.clip)
         self.buffers, self.source_buffers = list(model.buffers()), list(torch_twin.model.buffers())
-        self.signature, self.state, self.sources, self.targets = None, {}, [], []
+        # per parameter with optimizer state: (its id, [(state key, id of the value)]); None before the first sync
+        self.signature: list[tuple[int, list[tuple[str, int]]]] | None = None
+        self.state: dict[torch.nn.Parameter, dict] = {}  # the float64 optimizer state, by the float64 parameter
+        self.sources: list[torch.Tensor] = []  # the float32 twin's tensors, copied into `targets` at each sync
+        self.targets: list[torch.Tensor] = []
 
     def sync(self) -> None:
         """Take over the float32 twin's parameters, buffers, optimizer state and hyperparameters (upcast), and
@@ -84,7 +88,7 @@ class Reference:
                      for theirs in self.source_params if source.optimizer.state.get(theirs)]
         if signature != self.signature:
             self.signature, self.state = signature, {}
-            for mine, theirs in zip(self.params, self.source_params):
+            for mine, theirs in zip(self.params, self.source_params, strict=True):
                 state = source.optimizer.state.get(theirs)
                 if state:
                     self.state[mine] = {k: (v.clone() if k == "step" else v.to(torch.float64))
@@ -96,7 +100,7 @@ class Reference:
                 v for mine in self.params for v in self.state.get(mine, {}).values() if isinstance(v, torch.Tensor)]
         with torch.no_grad():
             torch._foreach_copy_(self.targets, self.sources)
-        for mine, theirs in zip(twin.optimizer.param_groups, source.optimizer.param_groups):
+        for mine, theirs in zip(twin.optimizer.param_groups, source.optimizer.param_groups, strict=True):
             mine.update({k: v for k, v in theirs.items() if k != "params"})
         twin.optimizer.state.clear()
         twin.optimizer.state.update((mine, dict(state)) for mine, state in self.state.items())
@@ -153,7 +157,7 @@ def torch_forward(module, arrays, target: bool) -> tuple:
 
 def torch_backward(outputs, grad_outputs) -> None:
     """Backward from every output that depends on a leaf, each with its dL/d(output) (None: a 0-d loss's 1)."""
-    differentiable = [(out, grad) for out, grad in zip(outputs, grad_outputs) if out.requires_grad]
+    differentiable = [(out, grad) for out, grad in zip(outputs, grad_outputs, strict=True) if out.requires_grad]
     if differentiable:
         torch.autograd.backward([out for out, _ in differentiable],
                                 [None if grad is None else torch.from_numpy(grad) for _, grad in differentiable])
@@ -173,9 +177,9 @@ class ModuleReference:
         inputs, outputs = torch_forward(self.module, [_upcast(np.asarray(a)) for a in arguments], target)
         torch_backward(outputs, [None if g is None else _upcast(g) for g in grad_outputs])
         names = ["output"] if len(outputs) == 1 else [f"output.{i}" for i in range(len(outputs))]
-        values = dict(zip(names, outputs))
+        values = dict(zip(names, outputs, strict=True))
         values.update((f"grad.{name}", torch.zeros_like(t) if t.grad is None else t.grad)
-                      for name, t in zip(input_names, inputs) if t.is_floating_point())
+                      for name, t in zip(input_names, inputs, strict=True) if t.is_floating_point())
         values.update((f"grad.{n}", p.grad) for n, p in self.module.named_parameters())
         values.update((f"buffer.{n}", b) for n, b in self.module.named_buffers())
         return values

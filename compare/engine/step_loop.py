@@ -126,7 +126,10 @@ class _Judge:
     def wants_reference(self, step: int, stats: StepStats | None) -> bool:
         """Whether the float64 reference runs this step: under the model, on sampled steps and where some tensor
         is beyond the floor."""
-        return stats is not None and (step % self.model.sample_every == 0 or stats.beyond_floor(self.model))
+        if stats is None:
+            return False
+        assert self.model is not None, "StepStats are made only under the error model"
+        return step % self.model.sample_every == 0 or stats.beyond_floor(self.model)
 
     def add_reference(self, stats: StepStats, values: list, clock: _Clock) -> None:
         stats.add_reference(values)
@@ -167,6 +170,7 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
         pairs = step_pairs((m_outputs, t_outputs), model_tensors, torch_twin, manual_twin, names, after_step=True)
         stats = judge_.compare(step, pairs, clock)
         if judge_.wants_reference(step, stats):
+            assert stats is not None and reference is not None, "the reference is built with the error model"
             judge_.add_reference(stats, reference.values(reference.step(x, y, device), stats.names, names, torch_twin,
                                                          after_step=True), clock)
         if tolerance.resync:
@@ -208,6 +212,7 @@ def _evaluate(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_st
                             after_step=False)
         stats = judge_.compare(step, pairs, clock)
         if judge_.wants_reference(step, stats):
+            assert stats is not None and reference is not None, "the reference is built with the error model"
             judge_.add_reference(stats, reference.values(reference.evaluate(x, y, device), stats.names, [], torch_twin,
                                                          after_step=False), clock)
 

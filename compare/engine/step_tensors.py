@@ -22,7 +22,8 @@ class ModelTensors:
 
     def pairs(self, after_step: bool) -> list[tuple]:
         pairs = []
-        for (_, m_param, t_param), grad_name, param_name in zip(self.params, self.grad_names, self.param_names):
+        for (_, m_param, t_param), grad_name, param_name in zip(self.params, self.grad_names, self.param_names,
+                                                                strict=True):
             pairs.append((grad_name, None if m_param is None else m_param.grad, t_param.grad))
             if after_step:
                 pairs.append((param_name, None if m_param is None else m_param.data, t_param))

@@ -35,7 +35,7 @@ It is bug-independent: S and M are torch's numbers, so a bug in manual cannot wi
 |t - r| would grow with the bug.) It is tight enough: over the catalogue allowed/M is ~1.5e-6 at the median,
 below 1e-4 for 99% of the tensor-steps and below 3.3e-4 everywhere (the largest where a tensor is small next
 to its neighbouring steps, e.g. Adam's exp_avg_sq at step 0), so a bug that changes a tensor by 1e-3 of its
-scale fails, as in float64 (tests/test_float32_error_model.py injects such bugs into every kind of tensor).
+scale fails, as in float64 (tests/engine/test_float32_error_model.py injects such bugs into every kind of tensor).
 The reference costs a float64 torch step, so it is computed at every `sample_every`-th step and at
 every step where some tensor's difference exceeds the floor ulps·u·M alone (a step within the floor passes
 whatever S is). The report's "tol used" is |m - t| / allowed, the same quantity as in float64.
@@ -96,7 +96,7 @@ def error_model_for(dtype) -> ErrorModel | None:
 
 
 # The update rules alone: optimizers fed the same gradients, clipping, optimizer paths, and runs continued after
-# moving the state across (tests/test_optim.py, test_clip_grad.py, test_paths.py, test_interchange.py).
+# moving the state across (tests/manual/test_optim.py, test_clip_grad.py, test_paths.py, test_interchange.py).
 # rtol: the optimizer issue's targets, float64 1e-12 and float32 1e-5, free-running (no resync). The atol floors
 # cover elements that cancel to (nearly) zero, where the difference is the rounding residue of the cancelled
 # terms. Those terms are O(1)-O(10) (N(0,1) gradients; momentum buffers of up to 1/(1-momentum) = 10 gradients;

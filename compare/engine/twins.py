@@ -2,8 +2,9 @@
 between them."""
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,11 +53,15 @@ METRIC_SCHEDULERS = ("ReduceLROnPlateau",)  # their step() takes the loss
 
 @dataclass
 class Twin:
-    """One side of a run: model, loss function and optimizer; optionally gradient clipping and an lr scheduler."""
-    model: object
-    loss_fn: object
-    optimizer: object
-    scheduler: object = None
+    """One side of a run: model, loss function and optimizer; optionally gradient clipping and an lr scheduler.
+
+    The same class holds either side: torch's objects (torch.nn.Module, torch.optim.Optimizer, ...) or manual's
+    (manual.nn.Module, manual.optim.Optimizer, ...), which share no base class; the step functions call each
+    side's own API on them (duck typing), hence `Any`."""
+    model: Any
+    loss_fn: Any
+    optimizer: Any
+    scheduler: Any = None
     clip: Callable | None = None  # clip(parameters), e.g. clip_grad_norm_ with the case's arguments bound
 
     def optimizer_step(self, loss) -> None:

@@ -61,7 +61,7 @@ def draw(data: dict):
     figure = new_figure(14, 7.8)
     axes = figure.subplots((len(names) + cols) // cols, cols).ravel()
     every = max(1, settings["points"] // 32)
-    for ax, name in zip(axes, names):
+    for ax, name in zip(axes, names, strict=False):  # the grid has spare panels (the legend's, then blank ones)
         part = select(rows, activation=name)
         x = column(part, "x")
         ax.plot(x, column(part, "f_manual"), "-", color="0.55", lw=2, label="f(x), manual forward")

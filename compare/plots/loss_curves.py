@@ -33,8 +33,10 @@ def compute(quick: bool = False) -> dict:
         for dtype in DTYPES:
             result = run_case(case, dtype, steps=10 if quick else None)
             tolerance = tolerance_for(dtype)
+            worst = result.worst
+            assert worst is not None, "a run of at least one step compares tensors"
             checks.append({"run": f"{name} [{dtype}]", "steps": result.steps, "passed": result.passed,
-                           "worst": result.worst.describe()})
+                           "worst": worst.describe()})
             for error in result.errors:
                 if error.name == "loss":
                     rows.append({"case": name, "title": title, "dtype": dtype, "step": error.step,

@@ -2,7 +2,7 @@
 
 The paths are compare.checks.optimizer_paths's: manual.optim stepping with the hand-derived gradient of the surface, torch.optim
 with autograd's gradient of the same expression, from the same start, every point kept (float64, free-running);
-they are judged with the update-rule tolerance, as tests/test_paths.py judges them.
+they are judged with the update-rule tolerance, as tests/checks/test_paths.py judges them.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from compare.engine.tolerances import update_rule_tolerance_for
 from compare.plots.common import column, new_figure, select
 
 OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")  # labels in compare.checks.optimizer_paths
-COLORS = dict(zip(OPTIMIZERS, ("C0", "C1", "C2", "C3", "C4", "C5")))
+COLORS = dict(zip(OPTIMIZERS, ("C0", "C1", "C2", "C3", "C4", "C5"), strict=True))
 # surface -> (title, x range, y range, contour levels)
 VIEWS = {
     "quadratic_bowl": ("quadratic bowl f = (x² + 10y²)/2", (-4.5, 2.0), (-1.5, 2.0), (0.1, 0.5, 2, 5, 10, 20)),
@@ -33,7 +33,7 @@ def compute(quick: bool = False) -> dict:
             reference = torch_path(surface, label, steps[surface], DTYPE)
             rows += [{"surface": surface, "optimizer": label, "dtype": DTYPE, "step": step,
                       "x_manual": float(m[0]), "y_manual": float(m[1]), "x_torch": float(t[0]), "y_torch": float(t[1])}
-                     for step, (m, t) in enumerate(zip(points, reference))]
+                     for step, (m, t) in enumerate(zip(points, reference, strict=True))]
     settings = {"steps": steps, "optimizers": {s: {label: PATH_OPTIMIZERS[s][label] for label in OPTIMIZERS}
                                                for s in SURFACES}, "dtype": DTYPE, "quick": quick}
     return {"settings": settings, "rows": rows}
@@ -48,7 +48,7 @@ def draw(data: dict):
     rows, settings = data["rows"], data["settings"]
     figure = new_figure(13, 6.6)
     axes = figure.subplots(1, len(VIEWS))
-    for ax, (surface, (title, xlim, ylim, levels)) in zip(axes, VIEWS.items()):
+    for ax, (surface, (title, xlim, ylim, levels)) in zip(axes, VIEWS.items(), strict=True):
         spec = SURFACES[surface]
         grid_x, grid_y = np.meshgrid(np.linspace(*xlim, 300), np.linspace(*ylim, 300))
         contours = ax.contour(grid_x, grid_y, spec.value(grid_x, grid_y), levels=levels, colors="0.6",

@@ -24,7 +24,7 @@ IN_FEATURES, WIDTH, DEPTH, CLASSES = 8, 32, 10, 3  # DEPTH Linear layers: DEPTH 
 DATA = Batches("classification", in_features=IN_FEATURES, targets=CLASSES, batch_size=64)
 OPTIMIZER = ("SGD", {"lr": 0.1})
 DTYPE = "float64"
-NETWORKS = {  # label -> MLP options
+NETWORKS: dict[str, dict[str, object]] = {  # label -> MLP options
     "sigmoid": {"activation": "sigmoid"},
     "tanh": {"activation": "tanh"},
     "ReLU": {"activation": "relu"},
@@ -52,8 +52,10 @@ def compute(quick: bool = False) -> dict:
         batches = DATA.stream(0, DTYPE)
         for stage, stage_steps in (("initialisation", 1), (f"after {steps} steps", steps)):
             result = run_twins(torch_twin, manual_twin, batches, stage_steps, DTYPE, "cpu", case.name)
+            worst = result.worst
+            assert worst is not None, "a run of at least one step compares tensors"
             checks.append({"run": f"{label}, {stage}", "steps": stage_steps, "passed": result.passed,
-                           "worst": result.worst.describe()})
+                           "worst": worst.describe()})
             rows += [{"network": label, "stage": stage, "dtype": DTYPE, "layer": layer, "parameter": name,
                       "grad_norm_manual": m, "grad_norm_torch": t}
                      for layer, (name, m, t) in enumerate(_norms(torch_twin, manual_twin), start=1)]
@@ -66,7 +68,7 @@ def draw(data: dict):
     rows, settings = data["rows"], data["settings"]
     figure = new_figure(11, 4.8)
     axes = figure.subplots(1, 2, sharey=True)
-    for ax, stage in zip(axes, dict.fromkeys(r["stage"] for r in rows)):
+    for ax, stage in zip(axes, dict.fromkeys(r["stage"] for r in rows), strict=True):
         for label, color in COLORS.items():
             part = select(rows, network=label, stage=stage)
             layers = column(part, "layer")

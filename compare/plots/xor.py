@@ -10,6 +10,7 @@ evaluated on a grid over [-0.5, 1.5]² and on the four points.
 from __future__ import annotations
 
 import itertools
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -26,7 +27,14 @@ from compare.plots.common import column, new_figure, select
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_CLASS = np.array([0, 1, 1, 0])
 DTYPE = "float64"
-PERCEPTRON = {"lr": 0.1, "epochs": 100}
+
+
+class _PerceptronSettings(TypedDict):  # keyword arguments of the Perceptrons' `fit`
+    lr: float
+    epochs: int
+
+
+PERCEPTRON: _PerceptronSettings = {"lr": 0.1, "epochs": 100}
 MLP = Case("xor-mlp2-8-2_tanh-ce-sgd_mom",
            ("MLP", {"in_features": 2, "hidden": [8], "out_features": 2, "activation": "tanh"}),
            ("CrossEntropyLoss", {}), ("SGD", {"lr": 0.5, "momentum": 0.9}), data=None, steps=300)
@@ -69,7 +77,7 @@ def compute(quick: bool = False) -> dict:
                 m, t = manual_score(X.copy()), torch_score(X.copy())
             rows += [{"model": model, "points": where, "dtype": DTYPE, "x1": float(x[0]), "x2": float(x[1]),
                       "score_manual": float(a), "score_torch": float(b), "threshold": threshold}
-                     for x, a, b in zip(X, m, t)]
+                     for x, a, b in zip(X, m, t, strict=True)]
     settings = {"perceptron": {**PERCEPTRON, "mistakes_per_epoch_manual": mistakes[0],
                                "mistakes_per_epoch_torch": mistakes[1]},
                 "mlp": {"model": MLP.model, "optimizer": MLP.optimizer, "steps": MLP.steps}, "grid": len(side),
@@ -93,7 +101,7 @@ def draw(data: dict):
     figure = new_figure(11, 5.4)
     axes = figure.subplots(1, 2)
     n = settings["grid"]
-    for ax, model in zip(axes, ("perceptron", "mlp")):
+    for ax, model in zip(axes, ("perceptron", "mlp"), strict=True):
         grid = select(rows, model=model, points="grid")
         x1, x2 = (column(grid, key).reshape(n, n) for key in ("x1", "x2"))
         threshold = grid[0]["threshold"]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from compare.realdata.training import Recipe, TwinTrainer, agreement, prepare_split
+from compare.realdata.training import Recipe, Split, TwinTrainer, agreement, prepare_split
 from manual.data import KFold, LeaveOneOut, StratifiedKFold, holdout_split
 
 
@@ -49,7 +49,7 @@ def run_cv(dataset, recipe: Recipe, splits, peer: bool = True,
            progress: Callable[[str], None] | None = None) -> list[FoldResult]:
     """Train and evaluate both twins (and the scikit-learn peer when `peer`) on every split; `progress` is told
     each finished epoch."""
-    peer_metrics = None
+    peer_metrics: Callable[[Recipe, Split, dict, str], dict[str, float | None] | None] | None = None
     if peer:
         from compare.realdata.peer import peer_metrics
     results = []

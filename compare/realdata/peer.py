@@ -23,7 +23,7 @@ COMPARABLE_LOSSES = {"classification": ("CrossEntropyLoss", "NLLLoss", "BCEWithL
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
 
 
-def peer_metrics(recipe: Recipe, split: Split, hyper: dict, task: str) -> dict[str, float] | None:
+def peer_metrics(recipe: Recipe, split: Split, hyper: dict, task: str) -> dict[str, float | None] | None:
     """Test metrics of scikit-learn's MLP trained on `split`; `hyper` is the torch optimizer's param_group."""
     model_name, model_kwargs = recipe.model
     solver = SOLVERS.get(recipe.optimizer[0])

@@ -10,7 +10,9 @@ to both backends. Nothing is re-synchronised: each backend runs free from its fi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -26,6 +28,8 @@ from manual.data import DataLoader
 
 INDEX_TARGET_LOSSES = ("CrossEntropyLoss", "NLLLoss")  # class indices (n,) int64; every other loss: (n, 1) floats
 LOGIT_LOSSES = ("BCEWithLogitsLoss",)  # a single output is a logit (decision at 0); otherwise a score (at 0.5)
+LossT = TypeVar("LossT", bound=float | None)  # the loss `metrics` reports: the twins' float; the peer's, maybe None
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def prepare_split(dataset: Dataset, train_idx, test_idx, loss_name: str, dtype: 
     return Split(X_train, y_train, X_test, y_test, dataset.y[test_idx], scaler)
 
 
-def metrics(output: np.ndarray, loss: float, split: Split, loss_name: str) -> dict[str, float]:
+def metrics(output: np.ndarray, loss: LossT, split: Split, loss_name: str) -> dict[str, float | LossT]:
     """Test metrics from a model's outputs: loss, and accuracy (classification) or MAE and MSE (regression)."""
     output = np.asarray(output, dtype=np.float64)
     if split.target_scaler is not None:
@@ -95,7 +99,7 @@ class TwinTrainer:
                                  seed=recipe.seed)
         self.seconds = {"manual": 0.0, "torch": 0.0}
 
-    def _timed(self, side: str, function, *args):
+    def _timed(self, side: str, function: Callable[..., T], *args) -> T:
         start = time.perf_counter()
         result = function(*args)
         synchronize(self.recipe.device)
@@ -112,7 +116,7 @@ class TwinTrainer:
             totals["manual"] += len(x) * float(manual_loss)
         return {side: total / len(self.split.y_train) for side, total in totals.items()}
 
-    def _torch_eval(self):
+    def _torch_eval(self) -> tuple[np.ndarray, float]:
         device, twin = self.recipe.device, self.torch
         twin.model.eval()
         with torch.no_grad():
@@ -121,7 +125,7 @@ class TwinTrainer:
         twin.model.train()
         return to_numpy(output), loss
 
-    def _manual_eval(self):
+    def _manual_eval(self) -> tuple[np.ndarray, float]:
         twin = self.manual
         twin.model.eval()
         with no_grad():  # as torch.no_grad() on the torch side: no backward follows, nothing is kept

@@ -228,6 +228,27 @@ class TorchCube(torch.nn.Module):
 '''
 
 
+class OneOutput(mnn.Module):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return 2 * x
+
+    def backward(self, grad_output):
+        self.saved_for_backward()
+        return 2 * grad_output
+
+
+class TorchTwoOutputs(torch.nn.Module):
+    def forward(self, x):
+        return 2 * x, 3 * x
+
+
+def test_a_module_with_fewer_outputs_than_its_twin_fails_naming_the_missing_one():
+    with pytest.raises(AssertionError, match=r"output\.1 \(missing on manual\)"):
+        assert_module_matches(OneOutput(), TorchTwoOutputs(), lambda rng: rng.standard_normal((3, 4)))
+
+
+
 def run_user_project(pytester, files: dict, *args):
     pytester.makepyfile(**files)
     return pytester.runpytest("-p", "compare.pytest_plugin", *args)
