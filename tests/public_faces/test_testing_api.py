@@ -1,6 +1,8 @@
 """compare.testing, compare.registry and the pytest plugin, used as a user outside the repository would."""
 import pathlib
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -206,6 +208,23 @@ def test_registry_refuses_duplicates():
         with pytest.raises(TypeError, match="expected a compare.catalogue.case_types.ModuleCase or Case"):
             registry.register_case("relu")
 
+
+
+REGISTER_FIRST = """
+from compare import registry
+from compare.catalogue.case_types import ModuleCase
+from compare.catalogue.inputs import normal
+registry.register_case(ModuleCase("relu", ("ReLU", {}), normal(4, 6)))  # before the built-in catalogue has loaded
+try:
+    import compare.catalogue.module_cases
+except ValueError as error:
+    print(error)
+"""
+
+
+def test_a_built_in_name_registered_before_its_catalogue_loads_is_refused_when_it_loads():
+    done = subprocess.run([sys.executable, "-c", REGISTER_FIRST], capture_output=True, text=True)
+    assert "a case named 'relu' is already in the catalogue" in done.stdout, done.stdout + done.stderr
 
 # -- the pytest plugin, run as a user's project would run it ------------------------------------------------------
 WRONG_LAYER = '''
