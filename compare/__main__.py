@@ -50,8 +50,9 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     commands = {}
     for name, (module_name, help_text, extra) in SUBCOMMANDS.items():
         description = help_text[0].upper() + help_text[1:] + "." + (f" Needs {install_hint(extra)}." if extra else "")
-        commands[name] = subparsers.add_parser(name, help=help_text, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                               description=textwrap.fill(description, 100, break_on_hyphens=False))
+        commands[name] = subparsers.add_parser(name, help=help_text,
+                                               description=textwrap.fill(description, 100, break_on_hyphens=False),
+                                               formatter_class=argparse.RawDescriptionHelpFormatter)
         importlib.import_module(module_name).add_arguments(commands[name])
     check_options = "".join(line for line in commands["check"].format_help().split("options:\n", 1)[1]
                             .splitlines(keepends=True) if not line.startswith("  -h, --help"))

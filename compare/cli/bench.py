@@ -103,9 +103,12 @@ def machine_text(info: dict) -> str:
 
 def text(run: dict, header: bool = True) -> str:
     """The terminal report; `header=False` leaves out the machine lines (printed once, when the run started)."""
-    parts = (report.machine_lines(run) if header else []) + report.peak_lines(run) + ["", render.text(report.BACKEND_HEADER, report.backend_rows(run)), "",
-                                  render.text(report.RATIO_HEADER, report.ratio_rows(run)), "",
-                                  render.text(report.TARGET_HEADER, report.target_rows(run))]
+    tables = [render.text(report.BACKEND_HEADER, report.backend_rows(run)),
+              render.text(report.RATIO_HEADER, report.ratio_rows(run)),
+              render.text(report.TARGET_HEADER, report.target_rows(run))]
+    parts = (report.machine_lines(run) if header else []) + report.peak_lines(run)
+    for table in tables:
+        parts += ["", table]
     return "\n".join(parts + [f"not measured here: {line}" for line in report.not_measured(run)])
 
 
