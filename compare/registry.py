@@ -9,8 +9,8 @@ and optimizer) consults this registry first, then the built-in namespaces (manua
 manual.models / torch_ref.models, manual.optim / torch.optim). A registered class is called exactly as the
 built-in class it stands beside: a module or loss with the case's kwargs (manual's also with `dtype=` when its
 constructor takes one), a model with the case's kwargs plus `dtype=` (manual) or `device=, dtype=` (torch), an
-optimizer with (parameters, **kwargs). Registered cases join the catalogue's `select()` (module_cases.select for
-a ModuleCase, cases.select for a training Case) in the process that registered them.
+optimizer with (parameters, **kwargs). Registered cases join the catalogue's `select()` (compare.catalogue's
+module_cases.select for a ModuleCase, training_cases.select for a training Case) in the process that registered them.
 
 Nothing here imports torch or any other part of compare: a case is told apart by its fields (`module` or `model`),
 and the built-in catalogues reserve their own names here as they load.
