@@ -48,8 +48,9 @@ def register_optimizer(name: str, manual_cls, torch_cls, *, replace: bool = Fals
 def register_case(case) -> None:
     """Add a ModuleCase (it has `.module`) to the module catalogue or a training Case (`.model`) to the training
     catalogue. Names are unique within each catalogue, the built-in cases included."""
-    table = _MODULE_CASES if _kind(case) == "module" else _TRAINING_CASES
-    taken = _BUILTIN_NAMES[_kind(case)] | {existing.name for existing in table}
+    kind = _kind(case)
+    table = _MODULE_CASES if kind == "module" else _TRAINING_CASES
+    taken = _BUILTIN_NAMES[kind] | {existing.name for existing in table}
     if case.name in taken:
         raise ValueError(f"register_case: a case named {case.name!r} is already in the catalogue")
     table.append(case)

@@ -25,6 +25,10 @@ class Batches:
     seq_len: int = 0  # "tokens" only
     image_shape: tuple | None = None  # kind "images": (C, H, W) of one image
 
+    def __post_init__(self):
+        if self.kind == "images" and self.image_shape is None:
+            raise ValueError("Batches: kind 'images' needs image_shape (C, H, W)")
+
     def stream(self, seed: int, dtype):
         rng = np.random.default_rng(seed)
         teacher = rng.standard_normal((self.in_features, self.targets))
@@ -42,9 +46,7 @@ class Batches:
                 y = (scores > 0).astype(dtype)
             else:
                 raise ValueError(f"Batches: unknown kind {self.kind!r}")
-            if self.kind == "images":
-                if self.image_shape is None:
-                    raise ValueError("Batches: kind 'images' needs image_shape (C, H, W)")
+            if self.kind == "images" and self.image_shape is not None:  # __post_init__: images have a shape
                 x = x.reshape((self.batch_size, *self.image_shape))
             yield x.astype(dtype), y
 

@@ -2,7 +2,7 @@
 wherever torch does and equal to torch within compare/engine/tolerances.py.
 
 Three catalogues, each checked by the existing comparison code (tests/checks/test_extremes.py):
-- EXTREME_MODULE_CASES: module cases (compare/catalogue/module_cases.py's ModuleCase, checked by module_check) with logits
+- EXTREME_MODULE_CASES: module cases (compare/catalogue/case_types.py's ModuleCase, checked by module_check) with logits
   of ±1e4, every activation at ±1e3, probabilities exactly 0 and 1 for BCE, residuals of 1e10 for the regression
   losses, inputs of 1e15 for the affine layers, BatchNorm in eval with a running variance of 0;
 - TINY_VARIANCE_CASES: BatchNorm channels with (almost) no variance (see there for float32);

@@ -105,9 +105,8 @@ class _Judge:
     """The errors of one run: decided per step (float64: rtol/atol), or gathered and judged at the end under the
     float32 error model, with the float64 reference run where the model needs it."""
 
-    def __init__(self, result: CaseResult, tolerance: Tolerance, model: ErrorModel | None,
-                 reference: Reference | None):
-        self.result, self.tolerance, self.model, self.reference = result, tolerance, model, reference
+    def __init__(self, result: CaseResult, tolerance: Tolerance, model: ErrorModel | None):
+        self.result, self.tolerance, self.model = result, tolerance, model
         self.stats: list[StepStats] = []
         self.blocks: list[ErrorColumns] = []  # per step: the errors decided one by one, then the vectorised ones
 
@@ -154,7 +153,7 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
     tolerance = tolerance or tolerance_for(dtype)
     torch_twin.model.to(device)
     reference = Reference(torch_twin) if model is not None else None
-    judge_ = _Judge(result, tolerance, model, reference)
+    judge_ = _Judge(result, tolerance, model)
     names = [name for name, _ in torch_twin.model.named_parameters()]
     model_tensors = ModelTensors(torch_twin.model, manual_twin.model)
     clock.lap("build")
@@ -228,7 +227,7 @@ def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, fir
         result.non_finite = non_finite
     model = error_model_for(dtype)
     reference = Reference(torch_twin) if model is not None else None
-    judge_ = _Judge(result, tolerance_for(dtype), model, reference)
+    judge_ = _Judge(result, tolerance_for(dtype), model)
     _evaluate(torch_twin, manual_twin, batches, steps, first_step, device, judge_, reference, _Clock(result.timing))
     return judge_.table().errors()
 
