@@ -13,7 +13,6 @@ from dataclasses import asdict
 import numpy as np
 
 from compare.cli import arguments, render
-from compare.cli.progress import Progress
 from compare.cli.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
 from compare.realdata.cv import FoldResult, make_splits, run_cv
 from manual.atomic import atomic_write
@@ -87,7 +86,7 @@ def main(args) -> int:
                                                          not args.no_stratify, args.seed))
     recipe = recipe_from_args(args, dataset)
     start = time.perf_counter()
-    results = run_cv(dataset, recipe, splits, peer=not args.no_sklearn, progress=Progress().update)
+    results = run_cv(dataset, recipe, splits, peer=not args.no_sklearn, progress=render.Progress().update)
     elapsed = time.perf_counter() - start
     classes = f", {dataset.n_classes} classes" if dataset.is_classification else ""
     print(f"{dataset.name} ({dataset.task}): {len(dataset.y)} samples, {np.prod(dataset.X.shape[1:])} features{classes}; "

@@ -1,13 +1,18 @@
-"""The one table renderer of the command line: aligned text for the terminal, Markdown for report files.
+"""What the command line prints: the one table renderer (aligned text for the terminal, Markdown for report
+files) and progress lines on stderr for long runs.
 
 Every report of `python -m compare` (the check, bench, cv, train, ddp) prints its rows through it:
     text(header, rows)                      columns padded to their widest cell, a rule under the header
     text(header, rows, align="right", footer=[...])   numbers right-aligned; a rule above the footer rows
     line(cells, widths, "right"), rule(widths)        one row at a time, for tables printed as they grow
     markdown(header, rows)                  a GitHub table
+    Progress().update(message)              a line on stderr, silent for the first seconds, then at most one
+                                            per interval
 """
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Sequence
 
 SEPARATOR = "  "
@@ -40,3 +45,15 @@ def text(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "lef
 def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+class Progress:
+    def __init__(self, interval: float = 2.0, stream=None):
+        self.interval, self.stream = interval, stream or sys.stderr
+        self.start = self.last = time.perf_counter()
+
+    def update(self, message: str) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.interval:
+            self.last = now
+            print(f"  [{now - self.start:6.1f} s] {message}", file=self.stream, flush=True)
