@@ -174,8 +174,8 @@ def optimizer_state_to_torch(manual_state_dict: dict, torch_optimizer) -> dict:
 
     State arrays become tensors (torch's load_state_dict then casts them to each parameter's dtype and
     device); `step` becomes a 0-d float32 tensor on the CPU, where torch keeps it (it is not moved on load).
-    Each group is completed with the torch-only keys (`foreach`, `fused`, `differentiable`, `capturable`,
-    ...) of `torch_optimizer`'s own groups, which manual does not have.
+    Each group is completed with any key of `torch_optimizer`'s own groups that manual's lack (none in torch
+    2.13: manual's groups hold torch's `foreach`, `fused`, ... flags too; a newer torch may add some).
     """
     state = {index: {name: torch.tensor(float(value), dtype=torch.float32) if name == "step"
                      else torch.from_numpy(np.array(value, copy=True))

@@ -23,7 +23,7 @@ def adagrad_update(param: np.ndarray, grad: np.ndarray, state_sum: np.ndarray, s
 
 class Adagrad(Optimizer):
     """torch.optim.Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
-    *, maximize=False).
+    foreach=None, *, maximize=False, differentiable=False, fused=None); the flags as `Optimizer`'s docstring says.
 
     torch's rule (η = lr, d = lr_decay, λ = weight_decay, τ = initial_accumulator_value):
 
@@ -53,9 +53,11 @@ class Adagrad(Optimizer):
                                                   "eps"))
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize))
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable, fused=fused))
         for group in self.param_groups:
             for param in group["params"]:
                 self.state[param] = self._initial_state(param)

@@ -4,7 +4,8 @@ from manual.optim.adam import Adam
 
 class AdamW(Adam):
     """torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-    *, maximize=False). Note the default weight_decay, 1e-2 (Adam's is 0).
+    *, maximize=False, foreach=None, capturable=False, differentiable=False, fused=None). Note the default
+    weight_decay, 1e-2 (Adam's is 0); the flags as `Optimizer`'s docstring says.
 
     torch's rule (η = lr, λ = weight_decay), `adam_update` with decoupled_weight_decay=True:
 
@@ -31,8 +32,11 @@ class AdamW(Adam):
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -8,6 +8,12 @@ it is assigned): NumPy would broadcast a (1, n) gradient into an (m, n) paramete
 Subclasses list their hyperparameter checks in `RULES`; every param group (and the constructor's defaults)
 is checked against them, so a bad value raises a ValueError naming the optimizer, the argument, the value
 given and the value expected.
+
+torch's implementation flags (`foreach`, `fused`, `differentiable`, `capturable`) are taken by each optimizer
+whose torch twin takes them, with torch's defaults, and kept in its param groups (so state_dicts move between
+the two unchanged). manual has one implementation, the single-tensor loop over NumPy arrays, so it accepts the
+values that change no number on that path and refuses the rest in one line (`IMPLEMENTATION_FLAGS`), in the
+constructor, in `add_param_group` and in `load_state_dict`.
 """
 from __future__ import annotations
 
@@ -20,7 +26,28 @@ from manual.optim._ops import add
 
 STEP_DTYPE = np.float32  # torch keeps `step` as a 0-d float32 tensor
 GROUP_KEYS_KEPT = ("initial_lr",)  # set by an lr scheduler; loaded with the state like the hyperparameters
-TORCH_ONLY_KEYS = ("foreach", "fused", "differentiable", "capturable")  # torch implementation flags, ignored
+# torch's implementation flags: name -> (the values manual accepts, why it refuses the others)
+IMPLEMENTATION_FLAGS = {
+    "foreach": ((None, True, False), "the multi-tensor path is torch's; manual runs the single-tensor path, "
+                                     "which computes the same numbers"),
+    "fused": ((None, False), "fused kernels are CUDA/torch-only; manual runs the single-tensor path"),
+    "differentiable": ((False,), "manual has no autograd through the optimizer step"),
+    "capturable": ((False,), "CUDA-graph capture is torch-only; manual keeps `step` on the CPU"),
+}
+
+
+def check_implementation_flags(optimizer: str, group: dict) -> None:
+    """Refuse, in one line naming the optimizer and the flag, a flag value manual cannot honour: NotImplementedError
+    for a value torch accepts (fused=True), ValueError for one that is not None/True/False."""
+    for flag, (accepted, reason) in IMPLEMENTATION_FLAGS.items():
+        if flag not in group:
+            continue
+        value = group[flag]
+        expected = " or ".join(map(repr, accepted))
+        if not (value is None or isinstance(value, bool)):
+            raise ValueError(f"{optimizer}({flag}={value!r}): expected {flag}={expected}")
+        if value not in accepted:
+            raise NotImplementedError(f"{optimizer}({flag}={value!r}): {reason} (expected {flag}={expected})")
 
 
 def non_negative(name: str) -> tuple:
@@ -76,6 +103,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check_hyperparameters(self, group: dict) -> None:
+        check_implementation_flags(type(self).__name__, group)
         for names, test, expected in self.RULES:
             if not test(group):
                 given = ", ".join(f"{name}={group[name]!r}" for name in names)
@@ -132,11 +160,12 @@ class Optimizer:
         """Load a state_dict of the same layout (manual's, or torch's with tensors turned into arrays).
 
         State arrays are cast to their parameter's dtype, except `step`, which stays float32. From the saved
-        groups, the hyperparameters this optimizer knows and `initial_lr` are taken; torch-only flags
-        (`foreach`, `fused`, `differentiable`, `capturable`) are ignored.
+        groups, the hyperparameters and implementation flags this optimizer takes and `initial_lr` are taken (a
+        flag value manual refuses, such as torch's fused=True, is refused before anything changes); a flag this
+        optimizer does not take (from another torch version) is ignored.
         """
         groups = state_dict["param_groups"]
-        known = set(self.defaults) | set(GROUP_KEYS_KEPT) | set(TORCH_ONLY_KEYS) | {"params"}
+        known = set(self.defaults) | set(GROUP_KEYS_KEPT) | set(IMPLEMENTATION_FLAGS) | {"params"}
         foreign = sorted({key for group in groups for key in group if key not in known})
         if foreign:  # another algorithm's state (Adam's betas in SGD); torch would load it and copy its lr
             raise ValueError(f"{type(self).__name__}: loaded state dict comes from another optimizer: its param "
@@ -147,6 +176,8 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: loaded state dict has groups of sizes "
                              f"{[len(g['params']) for g in groups]}, this optimizer has "
                              f"{[len(g['params']) for g in self.param_groups]}")
+        for group in groups:
+            check_implementation_flags(type(self).__name__, {k: v for k, v in group.items() if k in self.defaults})
         params = self._indexed_params()
         index_to_param = {i: params[pos] for pos, i in enumerate(i for g in groups for i in g["params"])}
         self.state = {}

@@ -36,7 +36,8 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray, 
 
 class RMSprop(Optimizer):
     """torch.optim.RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
-    *, maximize=False).
+    capturable=False, foreach=None, maximize=False, differentiable=False) (all positional, as torch's); the flags
+    as `Optimizer`'s docstring says.
 
     torch's rule (η = lr, α = alpha, μ = momentum, λ = weight_decay):
 
@@ -69,9 +70,11 @@ class RMSprop(Optimizer):
     RULES = tuple(non_negative(name) for name in ("lr", "eps", "momentum", "weight_decay", "alpha"))
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
-                 momentum: float = 0, centered: bool = False, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered, maximize=maximize))
+                 momentum: float = 0, centered: bool = False, capturable: bool = False, foreach: bool | None = None,
+                 maximize: bool = False, differentiable: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                                      weight_decay=weight_decay, capturable=capturable, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable))
 
     def update(self, param, state, group):
         if not state:

@@ -52,7 +52,8 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer, *, lr, mome
 
 
 class SGD(Optimizer):
-    """torch.optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False).
+    """torch.optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
+    foreach=None, differentiable=False, fused=None); the flags as `Optimizer`'s docstring says.
 
     torch's rule (μ = momentum, τ = dampening, λ = weight_decay, η = lr):
 
@@ -83,9 +84,11 @@ class SGD(Optimizer):
               "momentum > 0 and dampening == 0 when nesterov=True"))
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
-                 nesterov: bool = False, *, maximize: bool = False):
+                 nesterov: bool = False, *, maximize: bool = False, foreach: bool | None = None,
+                 differentiable: bool = False, fused: bool | None = None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
 
     def update(self, param, state, group):
         if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:

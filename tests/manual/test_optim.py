@@ -1,6 +1,7 @@
 """manual.optim vs torch.optim, the update rule alone: the same gradients fed to both for 200 steps over a grid
 of every option, every parameter and state tensor compared at every step; plus two steps computed by hand per
 rule, the state_dict layout, hyperparameter checks and the float32 op emulation."""
+import inspect
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ from compare.engine.kernels import torch_fuses_multiply_add
 from compare.engine.tolerances import one_rounding_of, update_rule_tolerance_for
 from compare.engine.twins import to_numpy
 from manual.optim import _ops
+from manual.optim.optimizer import IMPLEMENTATION_FLAGS
 
 # Each flag on and off, and non-default values. Every run also has a second param group overriding lr and
 # weight_decay, and a parameter whose grad is None every third step (compare/checks/update_rule.py).
@@ -43,6 +45,11 @@ GRID = [
     ("AdamW", {}),
     ("AdamW", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
     ("AdamW", {"weight_decay": 0.0, "maximize": True, "betas": (0.5, 0.9)}),
+    # torch's implementation flags at the values manual accepts: torch runs its multi-tensor (foreach) path here
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "foreach": True, "fused": False, "differentiable": False}),
+    ("Adagrad", {"foreach": True, "fused": None}),
+    ("RMSprop", {"momentum": 0.9, "foreach": True, "capturable": False}),
+    ("Adam", {"amsgrad": True, "foreach": True, "fused": False, "capturable": False, "differentiable": False}),
 ]
 
 
@@ -156,12 +163,61 @@ def test_state_dict_layout_matches_torch(name, kwargs):
                 assert manual_sd["state"][index][key].dtype == value.dtype, (index, key)
                 assert manual_sd["state"][index][key].shape == value.shape, (index, key)
         for manual_group, torch_group in zip(manual_sd["param_groups"], torch_sd["param_groups"], strict=True):
+            assert list(manual_group) == list(torch_group)  # torch's flags (foreach, fused, ...) too, in its order
             assert manual_group["params"] == torch_group["params"]
             assert {k: v for k, v in manual_group.items()} == {k: torch_group[k] for k in manual_group}
         for p in params_of(manual_opt) + params_of(torch_opt):
             p.grad = np.ones(p.shape, np.float32) if isinstance(p, mnn.Parameter) else torch.ones_like(p)
         manual_opt.step()
         torch_opt.step()
+
+
+NAMES = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_constructor_signature_matches_torch(name):
+    """The same arguments, in torch's order, of torch's kinds (positional or keyword-only) and defaults: each
+    implementation flag exactly where torch's twin takes it (SGD takes no `capturable`, RMSprop no `fused`)."""
+    def signature(cls):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(cls.__init__).parameters.values()]
+    assert signature(getattr(manual.optim, name)) == signature(getattr(torch.optim, name))
+
+
+# (optimizer, flag, value) for every flag each torch twin takes, at None/True/False
+FLAGS = [(name, flag, value) for name in NAMES for flag in IMPLEMENTATION_FLAGS
+         if flag in inspect.signature(getattr(torch.optim, name)).parameters for value in (None, True, False)]
+
+
+@pytest.mark.parametrize("name, flag, value", FLAGS, ids=[f"{n}-{f}={v}" for n, f, v in FLAGS])
+def test_implementation_flags_accepted_or_refused_in_one_line(name, flag, value):
+    accepted = value in IMPLEMENTATION_FLAGS[flag][0]
+    build = getattr(manual.optim, name)
+    if not accepted:
+        with pytest.raises(NotImplementedError, match=rf"^{name}\({flag}={value}\): [^\n]*\(expected {flag}=[^\n]*\)$"):
+            build([mnn.Parameter(np.zeros(2))], **{flag: value})
+        return
+    manual_opt = build([mnn.Parameter(np.zeros(2))], **{flag: value})
+    torch_opt = getattr(torch.optim, name)([torch.nn.Parameter(torch.zeros(2))], **{flag: value})
+    assert manual_opt.state_dict()["param_groups"] == torch_opt.state_dict()["param_groups"]
+
+
+def test_a_refused_flag_changes_nothing_wherever_it_comes_from():
+    """A param group added with it, or a torch state_dict holding it (fused=True): refused before anything
+    changes; a value that is not None/True/False is a ValueError."""
+    with pytest.raises(ValueError, match=r"^Adam\(foreach='yes'\): expected foreach=None or True or False$"):
+        manual.optim.Adam([mnn.Parameter(np.zeros(2))], foreach="yes")
+    manual_opt = manual.optim.Adam([mnn.Parameter(np.zeros(2))])
+    before = manual_opt.state_dict()
+    with pytest.raises(NotImplementedError, match=r"^Adam\(differentiable=True\): "):
+        manual_opt.add_param_group({"params": [mnn.Parameter(np.zeros(1))], "differentiable": True})
+    torch_param = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    torch_opt = torch.optim.Adam([torch_param], fused=True)
+    torch_param.grad = torch.ones_like(torch_param)
+    torch_opt.step()
+    with pytest.raises(NotImplementedError, match=r"^Adam\(fused=True\): fused kernels are CUDA/torch-only"):
+        manual_opt.load_state_dict(to_numpy(torch_opt.state_dict()))
+    assert manual_opt.state_dict() == before
 
 
 INVALID = [  # (optimizer, arguments, the argument named in the error), each rejected by torch too
