@@ -65,8 +65,9 @@ def _scan(target: str) -> list[tuple[str, str, int]]:
     directory, name = os.path.split(target)
     pattern = _leftover_pattern(name)
     with os.scandir(directory) as entries:
+        prefix = f".{_stem(name)}."
         found = [(entry.path, match["host"], int(match["pid"])) for entry in entries
-                 if (match := pattern.fullmatch(entry.name))]
+                 if entry.name.startswith(prefix) and (match := pattern.fullmatch(entry.name))]
     return sorted(found)
 
 
@@ -88,7 +89,8 @@ def _alive(pid: int) -> bool:
 def _remove_if_abandoned(leftover: str, host: str, pid: int) -> bool:
     """Remove `leftover` if no writer can still be using it (see the module docstring); True if removed."""
     try:
-        descriptor = os.open(leftover, os.O_RDWR)  # for writing: NFS's lock emulation needs it for LOCK_EX
+        # for writing: NFS's lock emulation needs it for LOCK_EX; a link or a FIFO named like one is left alone
+        descriptor = os.open(leftover, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False
     try:
@@ -97,6 +99,8 @@ def _remove_if_abandoned(leftover: str, host: str, pid: int) -> bool:
         except OSError:  # a writer holds it, or this file system has no locks
             return False
         opened = os.fstat(descriptor)
+        if not stat.S_ISREG(opened.st_mode):
+            return False
         dead_here = host == HOST and pid != os.getpid() and not _alive(pid)
         if not dead_here and time.time() - opened.st_mtime < LEFTOVER_STALE_S:
             return False

@@ -146,6 +146,17 @@ def test_which_leftovers_are_removed(tmp_path, case):
     assert all(other.exists() for other in others)
 
 
+def test_a_link_or_fifo_named_like_a_leftover_is_left_alone(tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep")
+    link = tmp_path / f".model.npz.{HOST}.{dead_pid()}.0123abcd.tmp"
+    link.symlink_to(precious)
+    fifo = tmp_path / f".model.npz.{HOST}.{dead_pid()}.4567abcd.tmp"
+    os.mkfifo(fifo)
+    save_state_dict(arrays(1.0), tmp_path / "model.npz")
+    assert link.is_symlink() and fifo.exists() and precious.read_text() == "keep"
+
+
 def test_a_save_into_a_missing_directory_names_the_target(tmp_path):
     path = tmp_path / "missing" / "model.npz"
     with pytest.raises(FileNotFoundError, match=rf"cannot write '{path}': no such directory"):
