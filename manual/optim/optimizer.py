@@ -28,8 +28,7 @@ STEP_DTYPE = np.float32  # torch keeps `step` as a 0-d float32 tensor
 GROUP_KEYS_KEPT = ("initial_lr",)  # set by an lr scheduler; loaded with the state like the hyperparameters
 # torch's implementation flags: name -> (the values manual accepts, why it refuses the others)
 IMPLEMENTATION_FLAGS = {
-    "foreach": ((None, True, False), "the multi-tensor path is torch's; manual runs the single-tensor path, "
-                                     "which computes the same numbers"),
+    "foreach": ((None, True, False), "every value accepted: manual runs the single-tensor path, whichever is asked"),
     "fused": ((None, False), "fused kernels are CUDA/torch-only; manual runs the single-tensor path"),
     "differentiable": ((False,), "manual has no autograd through the optimizer step"),
     "capturable": ((False,), "CUDA-graph capture is torch-only; manual keeps `step` on the CPU"),
