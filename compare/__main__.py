@@ -29,6 +29,7 @@ SUBCOMMANDS = {
               None),
     "ddp": ("compare.cli.ddp", "train torch_ref models under DistributedDataParallel (gloo, this machine) against "
                                "manual", None),
+    "explain": ("compare.cli.explain", "replay a failing case module by module and name the first wrong layer", None),
     "kernels": ("compare.cli.kernels", "the check (or the tests) under every CPU kernel setting of torch and OpenBLAS",
                 None),
 }

@@ -34,6 +34,7 @@ def table(results: list[CaseResult]) -> str:
     for result in results:
         if not result.passed:
             lines.append(f"FAIL {result.case} [{result.dtype}, {result.device}]")
+            lines.append(f"  which layer: python -m compare explain {result.case} --dtype {result.dtype}")
             lines += [f"  {which} mismatch: {error.describe()}" for which, error in
                       (("first", result.first_mismatch), ("worst", result.worst)) if error is not None]
     for result in results:
