@@ -10,6 +10,7 @@ import time
 
 import torch
 
+from compare import registry
 from compare.catalogue import case_types, training_cases
 from compare.cli import arguments, render
 from compare.engine.error_table import TensorError
@@ -161,7 +162,8 @@ def main(args) -> int:
     selected = selected_cases(args.only)
     if args.list:
         for case in selected:
-            print(f"{case.name:45s} {case.model[0]} + {case.loss[0]} + {case.optimizer[0]} {case.optimizer[1]}")
+            print(f"{case.name:45s} {case.model[0]} + {case.loss[0]} + {case.optimizer[0]} {case.optimizer[1]}"
+                  f"  [{registry.origin(case)}]")
         return 0
     arguments.require_device(args.device)
     if args.threads:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import sys
 
+GRADIENT = re.compile(r"dL/d|∂L/∂")
 DERIVATION = re.compile(r"dL/d|∂|d/d|[\w)]'(\(|\s*=)")  # dL/dx = ..., ∂L/∂W, f'(x) = ..., (x·σ)' = ...
 OWN_CODE_SKIPPED = ("check", "_", "save_for_backward", "saved_for_backward", "accumulate")
 
@@ -54,19 +56,27 @@ def _called(method, cls, backward: bool, depth: int = 2) -> list:
 
 
 def _docstring_lines(*owners) -> list[str]:
-    return [line.strip() for owner in owners for line in (inspect.getdoc(owner) or "").splitlines() if line.strip()]
+    """The lines of each owner's own docstring (not one inherited from a base class)."""
+    return [line.strip() for owner in owners for line in inspect.cleandoc(getattr(owner, "__doc__", None) or "")
+            .splitlines() if line.strip()]
 
 
-def computing(module, direction: str) -> tuple[list[str], str]:
+SYMBOLS = {"weight": ("W", "w"), "bias": ("b",), "beta": ("β",), "gamma": ("γ",), "alpha": ("α",)}
+
+
+def computing(module, direction: str, wrong: tuple = ()) -> tuple[list[str], str]:
     """([location of the method, of each function it calls], the derivation line) of `module`'s `direction`
-    ("forward" or "backward")."""
+    ("forward" or "backward"); for a backward, a line giving the gradient of a `wrong` parameter (dL/dβ for
+    "beta") comes first."""
     cls = type(module)
     method = getattr(cls, direction)
     called = _called(method, cls, direction == "backward")
     functions = [location(method), *(location(f) for f in called)]
-    lines = _docstring_lines(*called, method, cls)
-    if direction == "backward":
-        derivation = next((line for line in lines if "=" in line and DERIVATION.search(line)), None)
+    lines = _docstring_lines(*called, method, cls, sys.modules.get(cls.__module__))  # the file's docstring last
+    wanted = [re.compile(re.escape(f"dL/d{symbol}")) for name in wrong for symbol in (name, *SYMBOLS.get(name, ()))]
+    if direction == "backward":  # a line with dL/d... = first, then any derivative written out
+        derivation = next((line for pattern in (*wanted, GRADIENT, DERIVATION) for line in lines
+                           if "=" in line and pattern.search(line)), None)
     else:
         derivation = next((line for line in lines if "=" in line), None)
     first = _docstring_lines(*called[:1]) or lines

@@ -178,8 +178,9 @@ def explain_replayed(replayed: ReplayedStep, case_name: str, result: CaseResult 
     if path is not None:
         explanation.culprit = next(v for v in verdicts if v.path == path)
         module = manual_modules[path]
+        wrong = tuple(e.name.rpartition(": grad.")[2] for e in evidence if ": grad." in e.name)
         explanation.functions, explanation.derivation = sources.computing(module, "forward" if kind in (
-            FORWARD, BUFFER) else "backward")
+            FORWARD, BUFFER) else "backward", wrong)
         if kind == BACKWARD:
             record = replayed.manual.modules[path]
             explanation.fd = fd_check.check_alone(module, torch_modules[path], record.inputs, target=path == LOSS)
