@@ -40,8 +40,9 @@ def main(args) -> int:
     if args.dtype is not None and args.dtype not in case.dtypes:
         raise arguments.UsageError(f"--dtype {args.dtype}: {case.name} runs in {', '.join(case.dtypes)} only")
     steps = args.steps or case.steps
-    if args.step is not None and args.step >= steps:
-        raise arguments.UsageError(f"--step {args.step}: {case.name} runs {steps} steps (0 to {steps - 1})")
+    last = steps + case.eval_steps - 1  # the evaluation steps come after the training steps
+    if args.step is not None and args.step > last:
+        raise arguments.UsageError(f"--step {args.step}: {case.name} runs {last + 1} steps (0 to {last})")
     if args.plot:
         try:
             import matplotlib  # noqa: F401

@@ -49,6 +49,7 @@ def render(explanation: Explanation) -> str:
         steps = e.result.steps if e.result is not None else 0
         return f"explain {e.case} [{e.dtype}]: all {steps} steps pass; nothing to explain (--step N replays one)"
     lines = [f"explain {e.case} [{e.dtype}]: step {e.step}" + (" (the first failing step)" if e.result else "")
+             + (", an evaluation step (eval mode, no optimizer step)," if e.evaluation else "")
              + " replayed module by module"]
     if e.kind is None:
         lines.append(f"  every module matches at step {e.step}")

@@ -62,6 +62,7 @@ class Explanation:
     functions: list = field(default_factory=list)  # "qualified name (file:line)" of the code that computes it
     derivation: str = ""
     optimizer_entry: TensorError | None = None  # the first optimizer state entry that differs
+    evaluation: bool = False  # the replayed step is an evaluation step (eval mode, no optimizer step)
 
     @property
     def side(self) -> str:
@@ -171,7 +172,7 @@ def explain_replayed(replayed: ReplayedStep, case_name: str, result: CaseResult 
     verdicts = module_verdicts(replayed)
     path, kind, evidence = find_culprit(replayed, verdicts)
     explanation = Explanation(case_name, replayed.dtype, replayed.step, result, verdicts, kind=kind,
-                              evidence=evidence)
+                              evidence=evidence, evaluation=not replayed.training)
     manual_modules = dict(replayed.manual_twin.model.named_modules())
     torch_modules = dict(replayed.torch_twin.model.named_modules())
     manual_modules[LOSS], torch_modules[LOSS] = replayed.manual_twin.loss_fn, replayed.torch_twin.loss_fn
@@ -205,7 +206,7 @@ def explain_case(case, dtype: str, step: int | None = None, steps: int | None = 
         if result.first_mismatch is None:
             return Explanation(case.name, dtype, None, result)
         step = result.first_mismatch.step
-    return explain_replayed(replay_step(case, dtype, step, device, seed), case.name, result)
+    return explain_replayed(replay_step(case, dtype, step, device, seed, steps), case.name, result)
 
 
 def explain_twins(torch_twin, manual_twin, batches: list, step: int, dtype: str, name: str, device: str = "cpu",

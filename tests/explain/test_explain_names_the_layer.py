@@ -1,6 +1,8 @@
 """`python -m compare explain` names the layer: hand-derivation bugs injected one at a time (monkeypatched manual
 methods and functions) into modules at different depths of several models are each traced to the module they
 were put in, with the side that is wrong; optimizer bugs to the update rule and the state entry that differs."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -148,6 +150,12 @@ def _replace_update(module, name, state_key, factor):
     return inject
 
 
+def _batch_norm_eval(mp):
+    """BatchNorm1d's eval-mode forward (running statistics) 1% off: only the evaluation steps see it."""
+    original = nn.BatchNorm1d.forward
+    mp.setattr(nn.BatchNorm1d, "forward", lambda self, x: original(self, x) * (1 if self.training else 1.01))
+
+
 def _ce_backward(mp):
     corrupt(mp, nn.CrossEntropyLoss, "backward", ALWAYS, input_times(1.01))
 
@@ -171,6 +179,8 @@ BUGS = [
         lambda g, x: g * activation.sigmoid(x))), "7", BACKWARD),
     ("mlp-gelu-middle", deep("gelu"), _activation_width(nn.GELU, 7, input_times(0.99)), "3", BACKWARD),
     ("mlp-elu-forward", deep("elu"), _activation_forward(nn.ELU, 8, 1.01), "5", FORWARD),
+    ("mlp-batchnorm-eval-forward", dataclasses.replace(deep("relu", batch_norm=True), eval_steps=2),
+     _batch_norm_eval, "1", FORWARD),
     ("mlp-layernorm-middle", deep("relu", layer_norm=True),
      lambda mp: corrupt(mp, nn.LayerNorm, "backward", lambda self: self.normalized_shape == (7,),
                         grad_times("weight", 1.01)), "4", BACKWARD),
@@ -222,6 +232,7 @@ def test_explain_names_the_injected_module(monkeypatch, name, case, inject, path
     inject(monkeypatch)
     explanation = explain_case(case, "float64")
     assert explanation.kind == kind, explanation.summary()
+    assert explanation.evaluation == (explanation.step >= case.steps) == ("eval" in name)
     if kind == OPTIMIZER:
         assert explanation.culprit is None
         state_key = "momentum_buffer" if "sgd" in name else "exp_avg_sq"
