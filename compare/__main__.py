@@ -14,8 +14,8 @@ import signal
 import sys
 import textwrap
 
-from compare import __version__
-from compare.cli.arguments import Parser, UsageError, install_hint, nearest
+from compare import __version__, registry
+from compare.cli.arguments import Parser, UsageError, install_hint, module_name, nearest
 
 PROG = "python -m compare"
 # subcommand -> (module with add_arguments(parser) and main(args) -> exit code, what it does, the extra it needs)
@@ -29,10 +29,12 @@ SUBCOMMANDS = {
               None),
     "ddp": ("compare.cli.ddp", "train torch_ref models under DistributedDataParallel (gloo, this machine) against "
                                "manual", None),
+    "explain": ("compare.cli.explain", "replay a failing case module by module and name the first wrong layer", None),
     "kernels": ("compare.cli.kernels", "the check (or the tests) under every CPU kernel setting of torch and OpenBLAS",
                 None),
 }
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
+PLUGIN_COMMANDS = ("check", "explain")  # they load plugins (compare.registry.load_plugins) before selecting cases
 
 
 def _versions() -> str:
@@ -48,12 +50,17 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     parser.add_argument("--version", action="version", version=_versions())
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands = {}
-    for name, (module_name, help_text, extra) in SUBCOMMANDS.items():
+    for name, (module, help_text, extra) in SUBCOMMANDS.items():
         description = help_text[0].upper() + help_text[1:] + "." + (f" Needs {install_hint(extra)}." if extra else "")
         commands[name] = subparsers.add_parser(name, help=help_text,
                                                description=textwrap.fill(description, 100, break_on_hyphens=False),
                                                formatter_class=argparse.RawDescriptionHelpFormatter)
-        importlib.import_module(module_name).add_arguments(commands[name])
+        importlib.import_module(module).add_arguments(commands[name])
+        if name in PLUGIN_COMMANDS:
+            commands[name].add_argument(
+                "--plugin", action="append", default=[], type=module_name, metavar="PKG.MODULE",
+                help="import a module that registers classes and cases (compare.registry) first; repeatable. "
+                     f"Installed packages' entry points (group {registry.ENTRY_POINT_GROUP}) are loaded too")
     check_options = "".join(line for line in commands["check"].format_help().split("options:\n", 1)[1]
                             .splitlines(keepends=True) if not line.startswith("  -h, --help"))
     parser.epilog = f"options of the check ({PROG} [check] [options]):\n{check_options}"
@@ -89,6 +96,11 @@ def main(argv=None) -> int:
         except SystemExit as exit:  # --help, --version
             return exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 2
         prog = f"{PROG} {args.command}"
+        if args.command in PLUGIN_COMMANDS:
+            try:
+                registry.load_plugins(args.plugin)
+            except registry.PluginError as error:
+                raise UsageError(str(error)) from None
         return importlib.import_module(SUBCOMMANDS[args.command][0]).main(args)
     except UsageError as error:
         print(f"{error.prog or prog}: error: {error}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
     from compare import registry
     registry.register_module("Swish", Swish, TorchSwish)           # manual class, torch class
-    registry.register_case(ModuleCase("swish", ("Swish", {"beta": 1.5}), normal(4, 5)))
+    registry.register_case(registry.ModuleCase("swish", ("Swish", {"beta": 1.5}), registry.normal(4, 5)))
 
 Every lookup by name (compare/checks/module_check.py: a ModuleCase's module; compare/engine/twins.py: a Case's model, loss
 and optimizer) consults this registry first, then the built-in namespaces (manual.nn / torch.nn / torch_ref.nn,
@@ -12,18 +12,68 @@ constructor takes one), a model with the case's kwargs plus `dtype=` (manual) or
 optimizer with (parameters, **kwargs). Registered cases join the catalogue's `select()` (compare.catalogue's
 module_cases.select for a ModuleCase, training_cases.select for a training Case) in the process that registered them.
 
-Nothing here imports torch or any other part of compare: a case is told apart by its fields (`module` or `model`),
-and the built-in catalogues reserve their own names here as they load.
+What a registration needs is importable from here, so user code imports nothing else of compare: the case types
+(`Case`, `ModuleCase`), the batch streams (`Batches`, `TextWindows`, `SineSequences`) and the input factories
+(`normal`, `with_values`, `class_indices`, ...). They live in the catalogue's pure data modules
+(compare/catalogue/case_types.py, batches.py, inputs.py), which import nothing of compare; registry imports those
+three and nothing else of compare (tests/test_layering.py). A case is told apart by its fields (`module` or
+`model`), and the built-in catalogues reserve their own names here as they load.
+
+Plugins: `load_plugins(["pkg.cases"])` (`python -m compare --plugin pkg.cases`) imports modules that register
+classes and cases, and every entry point of the group `backprop_crosscheck.cases` that installed packages declare
+(a module, imported; or a function, called with no arguments):
+
+    [project.entry-points."backprop_crosscheck.cases"]
+    my_layers = "my_package.crosscheck_cases"
+
+`origin(case)` says where each case came from: built-in, plugin MODULE, entry point NAME (its package), or
+registered by user code.
 """
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.metadata
+import inspect
+
+from compare.catalogue.batches import Batches, SineSequences, TextWindows
+from compare.catalogue.case_types import DTYPES, Case, ModuleCase
+from compare.catalogue.inputs import (
+    affine_state,
+    batch_norm_state,
+    binary,
+    class_indices,
+    class_probabilities,
+    indices,
+    log_probabilities,
+    normal,
+    probabilities,
+    tied,
+    tied_maxout_state,
+    uniform,
+    with_values,
+)
+
+__all__ = ["DTYPES", "Batches", "Case", "ModuleCase", "SineSequences", "TextWindows", "affine_state",
+           "batch_norm_state", "binary", "class_indices", "class_probabilities", "indices", "log_probabilities",
+           "normal", "probabilities", "tied", "tied_maxout_state", "uniform", "with_values",
+           "register_module", "register_optimizer", "register_case", "load_plugins", "origin", "PluginError",
+           "ENTRY_POINT_GROUP"]
+ENTRY_POINT_GROUP = "backprop_crosscheck.cases"
+BUILT_IN, BY_USER_CODE = "built-in", "registered by user code"
 
 _MODULES: dict[str, tuple[type, type]] = {}  # modules, losses and models: name -> (manual class, torch class)
 _OPTIMIZERS: dict[str, tuple[type, type]] = {}
 _MODULE_CASES: list = []
 _TRAINING_CASES: list = []
 _BUILTIN_NAMES: dict[str, set[str]] = {"module": set(), "training": set()}  # reserve_builtin_names
+_ORIGINS: dict[tuple[str, str], str] = {}  # (kind, case name) -> where it was registered from
+_LOADING: list[str] = []  # the origin of the plugin being loaded now (innermost last)
+_LOADED: set[str] = set()  # plugins and entry points already loaded in this process
+
+
+class PluginError(Exception):
+    """A plugin module or entry point that could not be loaded; nothing it registered is kept."""
 
 
 def _register(table: dict, kind: str, name: str, manual_cls, torch_cls, replace: bool) -> None:
@@ -54,6 +104,61 @@ def register_case(case) -> None:
     if case.name in taken:
         raise ValueError(f"register_case: a case named {case.name!r} is already in the catalogue")
     table.append(case)
+    _ORIGINS[(kind, case.name)] = _LOADING[-1] if _LOADING else BY_USER_CODE
+
+
+def origin(case) -> str:
+    """Where a case (a Case or ModuleCase of either catalogue) came from: "built-in", "plugin MODULE",
+    "entry point NAME = VALUE (PACKAGE)" or "registered by user code"."""
+    return _ORIGINS.get((_kind(case), case.name), BUILT_IN)
+
+
+def _snapshot():
+    return dict(_MODULES), dict(_OPTIMIZERS), list(_MODULE_CASES), list(_TRAINING_CASES), dict(_ORIGINS), set(_LOADED)
+
+
+def _restore(saved) -> None:
+    tables: tuple = (_MODULES, _OPTIMIZERS, _MODULE_CASES, _TRAINING_CASES, _ORIGINS, _LOADED)
+    for table, before in zip(tables, saved, strict=True):
+        table.clear()
+        if isinstance(table, list):
+            table.extend(before)
+        else:
+            table.update(before)
+
+
+def _load(what: str, load) -> None:
+    """Run `load` with registrations credited to `what`; on any error undo them and raise PluginError."""
+    if what in _LOADED:
+        return
+    saved = _snapshot()
+    _LOADING.append(what)
+    try:
+        load()
+    except Exception as error:
+        _restore(saved)
+        raise PluginError(f"{what}: loading failed: {type(error).__name__}: {error}") from error
+    finally:
+        _LOADING.pop()
+    _LOADED.add(what)
+
+
+def _call_entry_point(point) -> None:
+    loaded = point.load()
+    if callable(loaded) and not inspect.ismodule(loaded):
+        loaded()
+
+
+def load_plugins(modules=(), *, entry_points: bool = True) -> None:
+    """Import each module in `modules` (dotted names, as `--plugin` gives them) and, with `entry_points`, load
+    every entry point of ENTRY_POINT_GROUP, so that the classes and cases they register join the catalogues.
+    Each is loaded once per process; one that fails raises PluginError and leaves the registry as it was."""
+    if entry_points:
+        for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            package = f" ({point.dist.name})" if point.dist is not None else ""
+            _load(f"entry point {point.name} = {point.value}{package}", lambda point=point: _call_entry_point(point))
+    for name in modules:
+        _load(f"plugin {name}", lambda name=name: importlib.import_module(name))
 
 
 def reserve_builtin_names(kind: str, names) -> None:
@@ -95,13 +200,8 @@ def training_cases() -> list:
 @contextlib.contextmanager
 def isolated():
     """Registrations made inside the block are undone at its end (tests that register classes or cases)."""
-    saved = dict(_MODULES), dict(_OPTIMIZERS), list(_MODULE_CASES), list(_TRAINING_CASES)
+    saved = _snapshot()
     try:
         yield
     finally:
-        for table, before in zip((_MODULES, _OPTIMIZERS, _MODULE_CASES, _TRAINING_CASES), saved, strict=True):
-            table.clear()
-            if isinstance(table, dict):
-                table.update(before)
-            else:
-                table.extend(before)
+        _restore(saved)

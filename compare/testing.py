@@ -30,6 +30,7 @@ from compare.engine.masks import share_dropout_masks
 from compare.engine.step_loop import CaseResult, run_twins
 from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, Twin, to_numpy
+from compare.explain.verdict import explain_twins
 from manual.gradcheck import check_call
 
 DTYPES = ("float32", "float64")
@@ -171,11 +172,36 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
     manual_twin = Twin(manual_model, manual_loss, manual_opt, manual_scheduler)
     manual_model.load_state_dict(to_numpy(torch_model.state_dict()))  # not the optimizers': that would copy the
     # hyperparameters too (load_state_dict replaces param_groups), and a wrong one would go unseen
+    try:  # explain replays the first failing step from these copies
+        initial = copy.deepcopy((torch_twin, manual_twin))
+    except Exception:  # a model that cannot be copied is still checked, without explain's line
+        initial = None
     share_dropout_masks(torch_model, manual_model)
     torch.manual_seed(seed)
     name = f"{_label(manual_model)} vs torch {type(torch_model).__name__}"
-    result = run_twins(torch_twin, manual_twin, _batch_stream(batches, steps, dtype, seed), steps, dtype, device, name)
+    seen: list = []  # the batches, kept for explain's replay
+    result = run_twins(torch_twin, manual_twin, _kept(_batch_stream(batches, steps, dtype, seed), seen), steps, dtype,
+                       device, name)
     report = mismatch_report(f"{name}, {steps} steps", result.errors, dtype)
     if report:
-        raise AssertionError(report)
+        raise AssertionError(f"{report}\n{_explained(initial, seen, result, dtype, device, seed)}")
     return result
+
+
+def _kept(stream, kept: list):
+    for batch in stream:
+        kept.append(batch)
+        yield batch
+
+
+def _explained(initial: tuple | None, batches: list, result: CaseResult, dtype: str, device: str, seed: int) -> str:
+    """explain's one line (compare/explain/): the first module that goes wrong at the first failing step, and
+    the side, replayed from copies of the initial twins on the same batches."""
+    if initial is None:
+        return "explain: not run (the models could not be copied before the first step)"
+    step = result.first_mismatch.step if result.first_mismatch is not None else 0
+    torch_twin, manual_twin = initial
+    try:
+        return explain_twins(torch_twin, manual_twin, batches, step, dtype, result.case, device, seed).summary()
+    except Exception as error:  # the assertion above stands without it
+        return f"explain: the step could not be replayed ({type(error).__name__}: {error})"

@@ -125,6 +125,13 @@ def output_dir(text: str) -> str:
     return text
 
 
+def module_name(text: str) -> str:
+    """A dotted Python module name (`--plugin my_package.cases`), not a path."""
+    if not text or not all(part.isidentifier() for part in text.split(".")):
+        raise argparse.ArgumentTypeError(f"expected a dotted module name such as my_package.cases, got {text!r}")
+    return text
+
+
 def require_device(device: str | None) -> None:
     """Refuse `--device cuda` where torch sees no CUDA device."""
     if device == "cuda":

@@ -10,6 +10,7 @@ import time
 
 import torch
 
+from compare import registry
 from compare.catalogue import case_types, training_cases
 from compare.cli import arguments, render
 from compare.engine.error_table import TensorError
@@ -34,6 +35,7 @@ def table(results: list[CaseResult]) -> str:
     for result in results:
         if not result.passed:
             lines.append(f"FAIL {result.case} [{result.dtype}, {result.device}]")
+            lines.append(f"  which layer: python -m compare explain {result.case} --dtype {result.dtype}")
             lines += [f"  {which} mismatch: {error.describe()}" for which, error in
                       (("first", result.first_mismatch), ("worst", result.worst)) if error is not None]
     for result in results:
@@ -160,7 +162,8 @@ def main(args) -> int:
     selected = selected_cases(args.only)
     if args.list:
         for case in selected:
-            print(f"{case.name:45s} {case.model[0]} + {case.loss[0]} + {case.optimizer[0]} {case.optimizer[1]}")
+            print(f"{case.name:45s} {case.model[0]} + {case.loss[0]} + {case.optimizer[0]} {case.optimizer[1]}"
+                  f"  [{registry.origin(case)}]")
         return 0
     arguments.require_device(args.device)
     if args.threads:
