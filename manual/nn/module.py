@@ -4,6 +4,9 @@ Protocol of every module:
 - `forward(input)` computes the output and keeps exactly what `backward` needs (`save_for_backward`);
 - `backward(grad_output)` returns dL/d(input) and adds dL/d(parameter) into each `Parameter.grad`
   (creating it when it is None), so gradients accumulate until `zero_grad()`, as in torch;
+- `kinks`: the input values where the module is not differentiable in its (first) input, elementwise (ReLU,
+  LeakyReLU, a PReLU: (0.0,); a clamp: (min, max)); empty by default. The finite-difference check
+  (manual.gradcheck) keeps its steps clear of them;
 - a `backward` with no matching `forward` (none yet, a second one for the same forward, or a forward run
   under `manual.no_grad()`) raises.
 
@@ -83,6 +86,7 @@ class Module:
     """Base class of all manual layers, losses and models; mirrors torch.nn.Module's naming rules."""
 
     training: bool
+    kinks: tuple[float, ...] = ()  # input values where the module is not differentiable (module docstring)
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
