@@ -19,6 +19,7 @@ trains the instances themselves (their optimizers hold their parameters).
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -146,23 +147,57 @@ def _dtype_of(torch_model) -> str:
     return next(name for name, torch_dtype in TORCH_DTYPES.items() if torch_dtype == dtype)
 
 
+def _in_dtype(manual_model, manual_loss, manual_opt, dtype: str) -> None:
+    """Cast the manual model (and loss) to `dtype` with its `.to`, or refuse in one line that says how."""
+    held = {p.dtype.name for p in manual_model.parameters()}
+    if held <= {dtype}:
+        return
+    name = f"{_label(manual_model)} ({'/'.join(sorted(held))})"
+    if not hasattr(manual_model, "to"):
+        raise TypeError(f"{name} vs a {dtype} torch model: build the manual model in {dtype} (dtype={dtype!r}), "
+                        f"or cast the torch model to its dtype (torch_model.to(torch.{held.pop()}))")
+    if manual_opt.state:
+        raise TypeError(f"{name} vs a {dtype} torch model: its optimizer already holds state in the old dtype; "
+                        f"call manual_model.to({dtype!r}) before building the optimizer")
+    manual_model.to(dtype)
+    if hasattr(manual_loss, "to"):
+        manual_loss.to(dtype)
+
+
+def torch_state_dict(manual_module) -> OrderedDict:
+    """The manual module's state_dict as torch tensors (copies), for `torch_model.load_state_dict(...)`: the way
+    back of `manual_model.load_state_dict(torch_model.state_dict())` (torch's load_state_dict refuses NumPy
+    arrays; it casts tensors to each parameter's dtype and device itself)."""
+    return OrderedDict((key, torch.from_numpy(np.ascontiguousarray(value)))
+                       for key, value in manual_module.state_dict().items())
+
+
 def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: tuple,
                              batches: Iterable | Callable, steps: int, *, scheduler: tuple | None = None,
-                             device: str = "cpu", seed: int = 0) -> CaseResult:
+                             device: str = "cpu", seed: int = 0, dtype: str | None = None) -> CaseResult:
     """Assert that `steps` training steps of the manual model follow the torch model's, tensor by tensor.
 
     loss, optimizer, scheduler: (manual instance, torch instance) pairs, the optimizers built on the two
         models' parameters (e.g. `(manual.optim.SGD(m.parameters(), lr=0.1), torch.optim.SGD(t.parameters(),
         lr=0.1))`).
     batches: an iterable of (x, y) NumPy pairs, or a function of a NumPy generator returning one pair.
+    dtype: "float32" or "float64", both models cast to it in place (torch's `.to`, manual's `.to`); None: the
+        torch model's dtype, the manual model (and loss) cast to it with its `.to` where it differs (refused, with
+        how to fix it, when the manual model has no `.to` or its optimizer already holds state).
     Before the first step torch's parameters and buffers are loaded into the manual model; the optimizers (and
     schedulers) are taken as given, so give fresh ones, built with the same arguments (a hyperparameter that
-    differs between their param_groups fails before the first step). The dtype is the torch model's; float32
-    runs start every step from torch's state (the harness's resync, compare/engine/tolerances.py), float64 runs are
-    free-running. Each step compares output, loss, dL/d(input), every grad, parameter, buffer and
-    optimizer-state tensor. Returns the harness's CaseResult.
+    differs between their param_groups fails before the first step). float32 runs start every step from torch's
+    state (the harness's resync, compare/engine/tolerances.py), float64 runs are free-running. Each step compares
+    output, loss, dL/d(input), every grad, parameter, buffer and optimizer-state tensor. Returns the harness's
+    CaseResult.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message, not this function's source
+    if dtype is not None:
+        if dtype not in TORCH_DTYPES:
+            raise ValueError(f"assert_model_trains_like: dtype must be one of {sorted(TORCH_DTYPES)}, got {dtype!r}")
+        torch_model.to(TORCH_DTYPES[dtype])
     dtype = _dtype_of(torch_model)
+    _in_dtype(manual_model, loss[0], optimizer[0], dtype)
     (manual_loss, torch_loss), (manual_opt, torch_opt) = loss, optimizer
     differences = hyperparameter_differences(manual_opt, torch_opt)
     if differences:  # checked first: the float32 resync copies torch's groups into manual at every step

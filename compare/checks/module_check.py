@@ -162,14 +162,10 @@ def fix_dropout_masks(module, seed: int = 0) -> None:
 
 
 def cast_module(module, dtype: str):
-    """A deep copy of a manual module with every float parameter and buffer in `dtype` (as torch's `.to(dtype)`).
-    Built-in layers read their dtype from their parameters; a user layer must do the same."""
-    module = copy.deepcopy(module)
-    for layer in module.modules():
-        for param in (p for p in layer._parameters.values() if p is not None):
-            param.data, param.grad = cast_float(param.data, dtype), None
-        for name, buffer in list(layer._buffers.items()):
-            setattr(layer, name, cast_float(buffer, dtype))
+    """A deep copy of a manual module, every float parameter and buffer in `dtype` (its `.to(dtype)`, as torch's),
+    no gradients. Built-in layers read their dtype from their parameters; a user layer must do the same."""
+    module = copy.deepcopy(module).to(dtype)
+    module.zero_grad()
     return module
 
 
