@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
-from compare.checks.module_check import cast_float, cast_module, check_pair, fix_dropout_masks
+from compare.checks.module_check import cast_float, cast_module, check_accumulation, check_pair, fix_dropout_masks
 from compare.engine.error_table import TensorError
 from compare.engine.masks import share_dropout_masks
 from compare.engine.step_loop import CaseResult, run_twins
@@ -104,6 +104,11 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
         results[dtype] = check_pair(torch_copy, manual_copy, tuple(cast_float(a, dtype) for a in arguments64), dtype,
                                     target=target is not None, grad_seed=seed + 1, finite=finite)
         reports.append(mismatch_report(title, results[dtype], dtype))
+    torch64, manual64 = _pair_in(manual_module, torch_module, "float64", train)  # the .grad protocol, in float64
+    share_dropout_masks(torch64, manual64)
+    torch.manual_seed(seed)
+    protocol = check_accumulation(torch64, manual64, arguments64, target=target is not None, grad_seed=seed + 1)
+    reports.append(mismatch_report(f"{title}, 2 forward and backward calls without zero_grad", protocol, "float64"))
     failures = [report for report in reports if report]
     if gradcheck:
         _, manual64 = _pair_in(manual_module, torch_module, "float64", train)

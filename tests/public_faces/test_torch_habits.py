@@ -8,7 +8,7 @@ import manual.models
 import manual.nn as mnn
 import manual.optim
 import torch_ref.models
-from compare.testing import assert_model_trains_like, torch_state_dict
+from compare.testing import assert_model_trains_like, assert_module_matches, torch_state_dict
 
 pytest_plugins = ["pytester"]
 
@@ -105,3 +105,26 @@ def test_model(crosscheck):
 def test_the_fixtures_model_trains_like_runs_in_the_command_lines_dtypes(pytester, option, expected):
     pytester.makepyfile(test_model=FIXTURE_TEST.replace("EXPECTED", repr(expected)))
     pytester.runpytest("-p", "compare.pytest_plugin", "--crosscheck-dtype", option).assert_outcomes(passed=1)
+
+
+class LinearOverwritingGrad(mnn.Linear):
+    """Right gradients for one backward, but `.grad` assigned instead of accumulated."""
+
+    def backward(self, grad_output):
+        (x,) = self.saved_for_backward()
+        self.weight.grad, self.bias.grad = grad_output.T @ x, grad_output.sum(0)
+        return grad_output @ self.weight.data
+
+
+def test_a_layer_that_overwrites_grad_fails_saying_so():
+    with pytest.raises(AssertionError) as failure:
+        assert_module_matches(LinearOverwritingGrad(5, 3), torch.nn.Linear(5, 3), lambda rng: rng.standard_normal((4, 5)))
+    message = str(failure.value)
+    assert "2 forward and backward calls without zero_grad [float64]: 2 of 2 compared tensors differ" in message
+    assert "grad.weight after 2 backward calls (manual's backward overwrites .grad instead of adding to it; torch " \
+           "accumulates until zero_grad)" in message
+    assert "[float32]" not in message  # one backward alone is right
+
+
+def test_a_layer_that_accumulates_passes_the_two_rounds():
+    assert_module_matches(mnn.Linear(5, 3), torch.nn.Linear(5, 3), lambda rng: rng.standard_normal((4, 5)))
