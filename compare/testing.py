@@ -19,6 +19,7 @@ trains the instances themselves (their optimizers hold their parameters).
 from __future__ import annotations
 
 import copy
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
@@ -29,24 +30,38 @@ from compare.checks.module_check import cast_float, cast_module, check_accumulat
 from compare.engine.error_table import TensorError
 from compare.engine.masks import share_dropout_masks
 from compare.engine.step_loop import CaseResult, run_twins
-from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
+from compare.engine.tolerances import GRADCHECK_TOLERANCE, error_model_for, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, Twin, to_numpy
 from manual.gradcheck import check_call
 
 DTYPES = ("float32", "float64")
 
 
+def bound_text(dtype: str) -> str:
+    """The bound an element of `dtype` must meet, as compare/engine/tolerances.py sets it, with its constants."""
+    model = error_model_for(dtype)
+    if model is None:
+        tolerance = tolerance_for(dtype)
+        return f"|manual - torch| <= {tolerance.rtol:g}·|torch| + {tolerance.atol:g}"
+    return (f"|manual - torch| <= {model.spread_factor:g}·S + {model.ulps:g}·u·M, the {dtype} error model (S: torch's "
+            f"own rounding error, |torch - float64 reference from the same state|; M: max |torch|; both over the "
+            f"tensor and the steps within ±{model.window}; u = 2^{math.log2(model.unit_roundoff):g})")
+
+
 def mismatch_report(title: str, comparisons: list[TensorError], dtype: str) -> str | None:
-    """None when every comparison passes; otherwise how many failed, the first and the worst of them."""
+    """None when every comparison passes; otherwise how many failed, the bound, the first and the worst of them
+    (one line when they are the same element)."""
     failing = [c for c in comparisons if not c.passed]
     if not failing:
         return None
-    tolerance = tolerance_for(dtype)
-    worst = max(failing, key=lambda c: c.ratio)
-    return (f"{title} [{dtype}]: {len(failing)} of {len(comparisons)} compared tensors differ from torch beyond "
-            f"|manual - torch| <= {tolerance.rtol:g}·|torch| + {tolerance.atol:g}\n"
-            f"  first: {failing[0].describe()}\n"
-            f"  worst: {worst.describe()}, {worst.ratio:.3g}x the tolerance")
+    first, worst = failing[0], max(failing, key=lambda c: c.ratio)
+    lines = [f"{title} [{dtype}]: {len(failing)} of {len(comparisons)} compared tensors differ from torch beyond "
+             f"{bound_text(dtype)}"]
+    if first.same_element(worst):
+        lines.append(f"  first and worst: {first.describe()}, {worst.ratio:.3g}x allowed")
+    else:
+        lines += [f"  first: {first.describe()}", f"  worst: {worst.describe()}, {worst.ratio:.3g}x allowed"]
+    return "\n".join(lines)
 
 
 def _label(module) -> str:
@@ -93,6 +108,7 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
     Returns every comparison per dtype (passing ones included); raises AssertionError listing, per failing
     dtype, the first and the worst mismatch, and the worst finite-difference error.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message, not this function's source
     arguments64 = _draw(inputs, target, seed)
     title = f"{_label(manual_module)} vs torch {type(torch_module).__name__}"
     reports: list[str | None] = []  # per dtype: its mismatch report (None: it passed)

@@ -60,8 +60,9 @@ class FiniteDifferenceBound:
         return self.truncation_factor * abs(probe.numeric - probe.numeric_2h) + self.rounding_ulps * probe.rounding
 
     def terms(self, probe: Probe) -> str:
-        return (f"{self.truncation_factor:g}·|n(h) - n(2h)| = {self.truncation_factor * abs(probe.numeric - probe.numeric_2h):.3g}"
-                f" + {self.rounding_ulps:g} ulps of the rounding scale {probe.rounding:.3g}")
+        truncation = self.truncation_factor * abs(probe.numeric - probe.numeric_2h)
+        return (f"{self.truncation_factor:g}·|n(h) - n(2h)| ({truncation:.3g}) + {self.rounding_ulps:g}·u·(S/h + "
+                f"Σ|grad ⊙ d|) ({self.rounding_ulps * probe.rounding:.3g})")
 
 
 @dataclass(frozen=True)

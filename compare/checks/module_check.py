@@ -164,17 +164,15 @@ def check_accumulation(torch_module, manual_module, arguments: tuple, *, target:
         if round_ == 0:
             first = {f"grad.{name}": None if p.grad is None else p.grad.copy()
                      for name, p in manual_module.named_parameters()}
-    suffix = " after 2 backward calls"
-    pairs = [(name + suffix, m_grad, t_grad) for name, m_grad, t_grad in
-             ModelTensors(torch_module, manual_module).pairs(False) if name.startswith("grad.")]
+    pairs = [pair for pair in ModelTensors(torch_module, manual_module).pairs(False) if pair[0].startswith("grad.")]
     manual_grads = {name: m_grad for name, m_grad, _ in pairs}
     comparisons = compare_once(pairs, tolerance_for("float64"), None, None)
     for i, comparison in enumerate(comparisons):
-        m_grad, first_grad = manual_grads.get(comparison.name), first.get(comparison.name.removesuffix(suffix))
+        m_grad, first_grad = manual_grads.get(comparison.name), first.get(comparison.name)
         if not comparison.passed and m_grad is not None and first_grad is not None and np.allclose(
                 m_grad, first_grad, rtol=1e-10, atol=0):  # the second round replaced the first
-            comparisons[i] = dataclasses.replace(comparison, name=f"{comparison.name} (manual's backward overwrites "
-                                                 f".grad instead of adding to it; torch accumulates until zero_grad)")
+            comparisons[i] = dataclasses.replace(comparison, name=f"{comparison.name} (overwritten by the second "
+                                                 f"backward instead of added to: torch accumulates until zero_grad)")
     return comparisons
 
 
