@@ -100,7 +100,7 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
         buffers cast alike), the manual copy loaded with the torch copy's state.
     train: the mode of both copies (Dropout masks are shared, as in the catalogue).
     gradcheck: also compare manual's backward with central differences of step `fd_eps` in float64 (input(s) and
-        parameters; manual.gradcheck.check_call: element by element up to 512 elements, larger tensors along random
+        parameters; manual.gradcheck.check_call: element by element up to 64 elements, larger tensors along random
         directions plus sampled elements), each probe within the error model of
         compare.engine.tolerances.GRADCHECK_TOLERANCE. Input values at a kink the module declares (its `kinks`,
         e.g. (0.0,) for a PReLU) are left out; turn it off where an undeclared kink is hit.

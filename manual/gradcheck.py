@@ -29,7 +29,11 @@ the tensor, plus `samples` single elements drawn at random and the element of th
 Kinks: a module may declare the input values where it is not differentiable in its first input, as the
 attribute `kinks` (ReLU: (0.0,); Hardtanh: (min_val, max_val); a user's PReLU: (0.0,)). Elements of the first
 input within reach of a kink (|x - kink| <= 2·2h·|d|, the longest step taken, with a factor 2) are left out: an
-element probe skips them, a direction does not move them. `GradcheckResult.skipped` counts them per tensor.
+element probe skips them, a direction does not move them. Inside a model (a ReLU between two layers) the kink is
+met by an intermediate value: every submodule with `kinks` is watched during the probes, and a probe whose
+perturbed forwards put some element of such a module's input on another side of a kink than the unperturbed
+forward did is taken again at h/8, then h/64, and dropped if it still crosses. `GradcheckResult.skipped` counts
+the elements and the probes left out, per tensor.
 
 The perturbed forwards run under `manual.no_grad()`: they save nothing, so they neither lock the arrays being
 perturbed (saved arrays are read-only until backward) nor disturb the backward already taken.
@@ -42,6 +46,7 @@ from __future__ import annotations
 import sys
 import types
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +79,7 @@ class Probe:
     numeric: float  # n(h)
     numeric_2h: float  # n(2h)
     rounding: float  # u·(S/h + Σ|dL/dv ⊙ d|)
+    step: float  # h (smaller than the check's where a larger one crossed a kink inside the model)
 
     @property
     def error(self) -> float:
@@ -81,6 +87,9 @@ class Probe:
 
     def place(self) -> str:
         return f"{self.tensor}{list(self.where)}" if isinstance(self.where, tuple) else f"{self.tensor} {self.where}"
+
+    def at(self, eps: float) -> str:
+        return self.place() + ("" if self.step == eps else f" (step h {self.step:g})")
 
 
 @dataclass
@@ -110,7 +119,7 @@ class GradcheckResult:
         worst = self.worst(bound)
         if worst is None:
             return f"nothing to probe ({counts})"
-        text = (f"worst at {worst.place()}: analytic {worst.analytic:.12g} vs numeric {worst.numeric:.12g}, "
+        text = (f"worst at {worst.at(self.eps)}: analytic {worst.analytic:.12g} vs numeric {worst.numeric:.12g}, "
                 f"|difference| {worst.error:.3g} {'<=' if worst.error <= bound.allowed(worst) else '>'} "
                 f"allowed {bound.allowed(worst):.3g} = {bound.terms(worst)}")
         failing = int((ratios > 1).sum())
@@ -139,27 +148,76 @@ def kink_distance(module, x: np.ndarray) -> np.ndarray | None:
     return np.min([np.abs(x - kink) for kink in kinks], axis=0)
 
 
+class _KinkWatch:
+    """While active, records on which side of its declared kinks the input of every submodule with `kinks` lies
+    (Σ_k sign(x - kink_k) per element), forward by forward: a probe whose perturbed forwards put some element on
+    another side than the unperturbed forward did has stepped across a kink inside the model (a ReLU between two
+    layers), where the quotient measures no derivative."""
+
+    def __init__(self, module):
+        modules = module.modules() if hasattr(module, "modules") else [module]
+        self.watched = [m for m in modules if tuple(getattr(m, "kinks", ()) or ())]
+        self.current: list[np.ndarray] = []
+
+    def __enter__(self):
+        for m in self.watched:
+            object.__setattr__(m, "forward", self._watching(m.forward, tuple(m.kinks)))
+        return self
+
+    def __exit__(self, *exc):
+        for m in self.watched:
+            m.__dict__.pop("forward", None)
+
+    def _watching(self, forward, kinks):
+        def watched(*args, **kwargs):
+            x = np.asarray(args[0])
+            self.current.append(np.sum([np.sign(x - kink) for kink in kinks], axis=0).astype(np.int8))
+            return forward(*args, **kwargs)
+        return watched
+
+    def sides(self, run) -> tuple[Any, list[np.ndarray]]:
+        """run()'s result and the sides its forward recorded."""
+        self.current = []
+        return run(), self.current
+
+
 class _Prober:
     """The probes of one tensor `values` (perturbed in place and restored bit for bit) of the scalar L."""
 
-    def __init__(self, outputs, weights, terms: float, eps: float):
-        self.outputs, self.weights, self.terms, self.eps = outputs, weights, terms, eps
+    def __init__(self, outputs, weights, terms: float, eps: float, watch: _KinkWatch):
+        self.outputs, self.weights, self.terms, self.eps, self.watch = outputs, weights, terms, eps, watch
+        self.base_sides: list[np.ndarray] = watch.sides(outputs)[1]
 
-    def _difference(self, values, original, step_of) -> tuple[float, np.ndarray]:
-        """Σ G ⊙ (output(v + step) - output(v - step)) and the step actually taken (v + step) - (v - step)."""
+    def _crossed(self, sides: list[np.ndarray]) -> bool:
+        return len(sides) != len(self.base_sides) or any(
+            a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(sides, self.base_sides, strict=False))
+
+    def _difference(self, values, original, step_of) -> tuple[float, np.ndarray] | None:
+        """Σ G ⊙ (output(v + step) - output(v - step)) and the step actually taken (v + step) - (v - step);
+        None when a perturbed forward stepped across a declared kink inside the model."""
         plus, minus = step_of(original, +1), step_of(original, -1)
         values[...] = plus
-        high = self.outputs()
+        high, high_sides = self.watch.sides(self.outputs)
         values[...] = minus
-        low = self.outputs()
+        low, low_sides = self.watch.sides(self.outputs)
         values[...] = original
+        if self._crossed(high_sides) or self._crossed(low_sides):
+            return None
         total = sum(float(np.sum(w * (hi - lo))) for w, hi, lo in zip(self.weights, high, low, strict=True))
         return total, plus - minus
 
-    def probe(self, name, where, values, original, gradient, direction) -> Probe:
-        """One probe along `direction` (an element index or an array), at steps h and 2h."""
+    def probe(self, name, where, values, original, gradient, direction) -> Probe | None:
+        """One probe along `direction` (an element index or an array), at steps h and 2h; where that crosses a
+        kink inside the model, again at h/8, then h/64; None if all three do."""
+        for h in (self.eps, self.eps / 8, self.eps / 64):
+            probe = self._probe_at(h, name, where, values, original, gradient, direction)
+            if probe is not None:
+                return probe
+        return None
+
+    def _probe_at(self, h0, name, where, values, original, gradient, direction) -> Probe | None:
         quotients, taken = [], None
-        for h in (self.eps, 2 * self.eps):
+        for h in (h0, 2 * h0):
             if isinstance(direction, tuple):  # one element: only it moves
                 def step_of(v, sign, h=h):
                     moved = v.copy()
@@ -168,13 +226,16 @@ class _Prober:
             else:
                 def step_of(v, sign, h=h):
                     return v + sign * h * direction
-            total, actual = self._difference(values, original, step_of)
+            difference = self._difference(values, original, step_of)
+            if difference is None:
+                return None
+            total, actual = difference
             if taken is None:
                 taken = actual / (2 * h)  # the direction the h-quotient actually measured
             quotients.append(total / (2 * h))
         along = gradient * taken
-        rounding = UNIT_ROUNDOFF * (self.terms / self.eps + float(np.sum(np.abs(along))))
-        return Probe(name, where, float(np.sum(along)), quotients[0], quotients[1], rounding)
+        rounding = UNIT_ROUNDOFF * (self.terms / h0 + float(np.sum(np.abs(along))))
+        return Probe(name, where, float(np.sum(along)), quotients[0], quotients[1], rounding, h0)
 
 
 def _probe_tensor(prober: _Prober, name: str, values: np.ndarray, gradient: np.ndarray, distance, *,
@@ -183,7 +244,7 @@ def _probe_tensor(prober: _Prober, name: str, values: np.ndarray, gradient: np.n
     original = values.copy()
     reach = 4 * prober.eps  # an element moves by at most 2h; twice that keeps it clear of the kink
     usable = np.ones(values.shape, bool) if distance is None else distance > reach
-    probes = []
+    probes: list[Probe | None] = []
     with no_grad():
         if values.size <= exhaustive_up_to:
             chosen = [tuple(int(i) for i in index) for index in np.argwhere(usable)]
@@ -200,11 +261,12 @@ def _probe_tensor(prober: _Prober, name: str, values: np.ndarray, gradient: np.n
             chosen = sorted({tuple(int(i) for i in np.unravel_index(p, values.shape)) for p in picks})
         for index in chosen:
             probes.append(prober.probe(name, index, values, original, gradient, index))
-    return probes, int(values.size - np.count_nonzero(usable))
+    kept = [probe for probe in probes if probe is not None]
+    return kept, int(values.size - np.count_nonzero(usable)) + len(probes) - len(kept)
 
 
 def check_call(module, arguments, *, target: bool = False, grad_outputs=None, eps: float = 1e-6, seed: int = 0,
-               exhaustive_up_to: float = 512, directions: int = 3, samples: int = 16) -> GradcheckResult:
+               exhaustive_up_to: float = 64, directions: int = 3, samples: int = 16) -> GradcheckResult:
     """Probe `module(*arguments)`'s backward (every float input and every parameter) with central differences.
 
     Several inputs, several outputs, a loss's target: the float arguments are perturbed, except the target (the
@@ -238,17 +300,21 @@ def check_call(module, arguments, *, target: bool = False, grad_outputs=None, ep
     tensors = {**varied, **{name: p.data for name, p in params.items()}}
     weights = [1.0 if g is None else g for g in grad_outputs]
     terms = sum(float(np.sum(np.abs(w * out))) for w, out in zip(weights, first, strict=True))
-    prober = _Prober(outputs, weights, terms, eps)
     result = GradcheckResult([], eps)
+    with _KinkWatch(module) as watch, no_grad():
+        prober = _Prober(outputs, weights, terms, eps, watch)
+        _probe_all(prober, result, tensors, analytic, module, exhaustive_up_to=exhaustive_up_to,
+                   directions=directions, samples=samples, rng=rng)
+    module.load_state_dict(saved_state)
+    return result
+
+
+def _probe_all(prober, result, tensors, analytic, module, *, rng, **options) -> None:
     for name, values in tensors.items():
         gradient = np.zeros_like(values) if analytic[name] is None else np.asarray(analytic[name], dtype=np.float64)
         distance = kink_distance(module, values) if name == "input" else None
-        probes, result.skipped[name] = _probe_tensor(prober, name, values, gradient, distance,
-                                                     exhaustive_up_to=exhaustive_up_to, directions=directions,
-                                                     samples=samples, rng=rng)
+        probes, result.skipped[name] = _probe_tensor(prober, name, values, gradient, distance, rng=rng, **options)
         result.probes += probes
-    module.load_state_dict(saved_state)
-    return result
 
 
 def check_module(module, x: np.ndarray, grad_output: np.ndarray | None = None, eps: float = 1e-6, seed: int = 0,
