@@ -9,7 +9,8 @@ A user's test of a hand-written layer is then three lines:
         crosscheck.module_matches(Swish(5), TorchSwish(5), lambda rng: rng.standard_normal((4, 5)))
 
 `crosscheck.module_matches` is compare.testing.assert_module_matches and `crosscheck.model_trains_like` is
-assert_model_trains_like, with the dtypes and seed of the command line (explicit keyword arguments win).
+assert_model_trains_like (once per dtype, on copies cast to it), with the dtypes and seed of the command line
+(explicit keyword arguments win: `dtypes=` / `dtype=`, `seed=`).
 Without the entry point installed, load it with `pytest -p compare.pytest_plugin`. torch and compare.testing
 are imported only when a test asks for `crosscheck`, so the plugin costs other test runs nothing.
 """
@@ -34,15 +35,35 @@ class CrossCheck:
         self.dtypes, self.seed = dtypes, seed
 
     def module_matches(self, manual_module, torch_module, inputs, **options):
+        __tracebackhide__ = True
         from compare.testing import assert_module_matches
         return assert_module_matches(manual_module, torch_module, inputs,
                                      **{"dtypes": self.dtypes, "seed": self.seed, **options})
 
     def model_trains_like(self, manual_model, torch_model, loss, optimizer, batches, steps, **options):
-        """The models' own dtype is used (cast them to each dtype of `self.dtypes` to run them in several)."""
+        """assert_model_trains_like in each dtype of the run (`dtype=` given: that one only). One dtype: the
+        instances themselves, cast to it. Several: each on deep copies of the models, losses, optimizers and
+        scheduler, made together (so each optimizer holds its copy's parameters) and cast to that dtype. Returns
+        the CaseResult per dtype."""
+        __tracebackhide__ = True
+        import copy
+        import itertools
+        import warnings
+
         from compare.testing import assert_model_trains_like
-        return assert_model_trains_like(manual_model, torch_model, loss, optimizer, batches, steps,
-                                        **{"seed": self.seed, **options})
+        dtypes = (options.pop("dtype"),) if "dtype" in options else self.dtypes
+        bundle = (manual_model, torch_model, loss, optimizer, options.pop("scheduler", None))
+        if len(dtypes) > 1 and not callable(batches):  # every dtype trains on the same batches
+            batches = list(itertools.islice(iter(batches), steps))
+        results = {}
+        for dtype in dtypes:
+            *pairs, scheduler = copy.deepcopy(bundle) if len(dtypes) > 1 else bundle
+            with warnings.catch_warnings():  # a copied torch optimizer loses the scheduler's step counter wrapper;
+                # the harness calls optimizer.step() before scheduler.step(), which is all that warning checks
+                warnings.filterwarnings("ignore", message=r"Seems like `optimizer.step\(\)` has been overridden")
+                results[dtype] = assert_model_trains_like(*pairs, batches, steps, **{
+                    "seed": self.seed, **options, "scheduler": scheduler, "dtype": dtype})
+        return results
 
 
 @pytest.fixture

@@ -19,16 +19,18 @@ trains the instances themselves (their optimizers hold their parameters).
 from __future__ import annotations
 
 import copy
+import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 
-from compare.checks.module_check import cast_float, cast_module, check_pair, fix_dropout_masks
+from compare.checks.module_check import cast_float, cast_module, check_accumulation, check_pair, fix_dropout_masks
 from compare.engine.error_table import TensorError
 from compare.engine.masks import share_dropout_masks
 from compare.engine.step_loop import CaseResult, run_twins
-from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
+from compare.engine.tolerances import GRADCHECK_TOLERANCE, error_model_for, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, Twin, to_numpy
 from compare.explain.verdict import explain_twins
 from manual.gradcheck import check_call
@@ -36,17 +38,31 @@ from manual.gradcheck import check_call
 DTYPES = ("float32", "float64")
 
 
+def bound_text(dtype: str) -> str:
+    """The bound an element of `dtype` must meet, as compare/engine/tolerances.py sets it, with its constants."""
+    model = error_model_for(dtype)
+    if model is None:
+        tolerance = tolerance_for(dtype)
+        return f"|manual - torch| <= {tolerance.rtol:g}·|torch| + {tolerance.atol:g}"
+    return (f"|manual - torch| <= {model.spread_factor:g}·S + {model.ulps:g}·u·M, the {dtype} error model (S: torch's "
+            f"own rounding error, |torch - float64 reference from the same state|; M: max |torch|; both over the "
+            f"tensor and the steps within ±{model.window}; u = 2^{math.log2(model.unit_roundoff):g})")
+
+
 def mismatch_report(title: str, comparisons: list[TensorError], dtype: str) -> str | None:
-    """None when every comparison passes; otherwise how many failed, the first and the worst of them."""
+    """None when every comparison passes; otherwise how many failed, the bound, the first and the worst of them
+    (one line when they are the same element)."""
     failing = [c for c in comparisons if not c.passed]
     if not failing:
         return None
-    tolerance = tolerance_for(dtype)
-    worst = max(failing, key=lambda c: c.ratio)
-    return (f"{title} [{dtype}]: {len(failing)} of {len(comparisons)} compared tensors differ from torch beyond "
-            f"|manual - torch| <= {tolerance.rtol:g}·|torch| + {tolerance.atol:g}\n"
-            f"  first: {failing[0].describe()}\n"
-            f"  worst: {worst.describe()}, {worst.ratio:.3g}x the tolerance")
+    first, worst = failing[0], max(failing, key=lambda c: c.ratio)
+    lines = [f"{title} [{dtype}]: {len(failing)} of {len(comparisons)} compared tensors differ from torch beyond "
+             f"{bound_text(dtype)}"]
+    if first.same_element(worst):
+        lines.append(f"  first and worst: {first.describe()}, {worst.ratio:.3g}x allowed")
+    else:
+        lines += [f"  first: {first.describe()}", f"  worst: {worst.describe()}, {worst.ratio:.3g}x allowed"]
+    return "\n".join(lines)
 
 
 def _label(module) -> str:
@@ -85,11 +101,15 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
         buffers cast alike), the manual copy loaded with the torch copy's state.
     train: the mode of both copies (Dropout masks are shared, as in the catalogue).
     gradcheck: also compare manual's backward with central differences of step `fd_eps` in float64 (input(s) and
-        parameters), within compare.engine.tolerances.GRADCHECK_TOLERANCE; turn off where an input sits on a kink.
+        parameters; manual.gradcheck.check_call: element by element up to 64 elements, larger tensors along random
+        directions plus sampled elements), each probe within the error model of
+        compare.engine.tolerances.GRADCHECK_TOLERANCE. Input values at a kink the module declares (its `kinks`,
+        e.g. (0.0,) for a PReLU) are left out; turn it off where an undeclared kink is hit.
     finite: a NaN/Inf in a manual output or gradient fails, even where torch has the same one.
     Returns every comparison per dtype (passing ones included); raises AssertionError listing, per failing
     dtype, the first and the worst mismatch, and the worst finite-difference error.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message, not this function's source
     arguments64 = _draw(inputs, target, seed)
     title = f"{_label(manual_module)} vs torch {type(torch_module).__name__}"
     reports: list[str | None] = []  # per dtype: its mismatch report (None: it passed)
@@ -101,14 +121,18 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
         results[dtype] = check_pair(torch_copy, manual_copy, tuple(cast_float(a, dtype) for a in arguments64), dtype,
                                     target=target is not None, grad_seed=seed + 1, finite=finite)
         reports.append(mismatch_report(title, results[dtype], dtype))
+    torch64, manual64 = _pair_in(manual_module, torch_module, "float64", train)  # the .grad protocol, in float64
+    share_dropout_masks(torch64, manual64)
+    torch.manual_seed(seed)
+    protocol = check_accumulation(torch64, manual64, arguments64, target=target is not None, grad_seed=seed + 1)
+    reports.append(mismatch_report(f"{title}, 2 forward and backward calls without zero_grad", protocol, "float64"))
     failures = [report for report in reports if report]
     if gradcheck:
         _, manual64 = _pair_in(manual_module, torch_module, "float64", train)
         fix_dropout_masks(manual64, seed)
         result = check_call(manual64, arguments64, target=target is not None, eps=fd_eps, seed=seed + 1)
         if not result.passed(GRADCHECK_TOLERANCE):
-            failures.append(f"{title} [float64 finite differences, eps {fd_eps:g}]: {result} "
-                            f"(allowed {GRADCHECK_TOLERANCE:g})")
+            failures.append(f"{title} [float64 finite differences]: {result.describe(GRADCHECK_TOLERANCE)}")
     if failures:
         raise AssertionError("\n".join(failures))
     return results
@@ -145,23 +169,57 @@ def _dtype_of(torch_model) -> str:
     return next(name for name, torch_dtype in TORCH_DTYPES.items() if torch_dtype == dtype)
 
 
+def _in_dtype(manual_model, manual_loss, manual_opt, dtype: str) -> None:
+    """Cast the manual model (and loss) to `dtype` with its `.to`, or refuse in one line that says how."""
+    held = {p.dtype.name for p in manual_model.parameters()}
+    if held <= {dtype}:
+        return
+    name = f"{_label(manual_model)} ({'/'.join(sorted(held))})"
+    if not hasattr(manual_model, "to"):
+        raise TypeError(f"{name} vs a {dtype} torch model: build the manual model in {dtype} (dtype={dtype!r}), "
+                        f"or cast the torch model to its dtype (torch_model.to(torch.{held.pop()}))")
+    if manual_opt.state:
+        raise TypeError(f"{name} vs a {dtype} torch model: its optimizer already holds state in the old dtype; "
+                        f"call manual_model.to({dtype!r}) before building the optimizer")
+    manual_model.to(dtype)
+    if hasattr(manual_loss, "to"):
+        manual_loss.to(dtype)
+
+
+def torch_state_dict(manual_module) -> OrderedDict:
+    """The manual module's state_dict as torch tensors (copies), for `torch_model.load_state_dict(...)`: the way
+    back of `manual_model.load_state_dict(torch_model.state_dict())` (torch's load_state_dict refuses NumPy
+    arrays; it casts tensors to each parameter's dtype and device itself)."""
+    return OrderedDict((key, torch.from_numpy(np.ascontiguousarray(value)))
+                       for key, value in manual_module.state_dict().items())
+
+
 def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: tuple,
                              batches: Iterable | Callable, steps: int, *, scheduler: tuple | None = None,
-                             device: str = "cpu", seed: int = 0) -> CaseResult:
+                             device: str = "cpu", seed: int = 0, dtype: str | None = None) -> CaseResult:
     """Assert that `steps` training steps of the manual model follow the torch model's, tensor by tensor.
 
     loss, optimizer, scheduler: (manual instance, torch instance) pairs, the optimizers built on the two
         models' parameters (e.g. `(manual.optim.SGD(m.parameters(), lr=0.1), torch.optim.SGD(t.parameters(),
         lr=0.1))`).
     batches: an iterable of (x, y) NumPy pairs, or a function of a NumPy generator returning one pair.
+    dtype: "float32" or "float64", both models cast to it in place (torch's `.to`, manual's `.to`); None: the
+        torch model's dtype, the manual model (and loss) cast to it with its `.to` where it differs (refused, with
+        how to fix it, when the manual model has no `.to` or its optimizer already holds state).
     Before the first step torch's parameters and buffers are loaded into the manual model; the optimizers (and
     schedulers) are taken as given, so give fresh ones, built with the same arguments (a hyperparameter that
-    differs between their param_groups fails before the first step). The dtype is the torch model's; float32
-    runs start every step from torch's state (the harness's resync, compare/engine/tolerances.py), float64 runs are
-    free-running. Each step compares output, loss, dL/d(input), every grad, parameter, buffer and
-    optimizer-state tensor. Returns the harness's CaseResult.
+    differs between their param_groups fails before the first step). float32 runs start every step from torch's
+    state (the harness's resync, compare/engine/tolerances.py), float64 runs are free-running. Each step compares
+    output, loss, dL/d(input), every grad, parameter, buffer and optimizer-state tensor. Returns the harness's
+    CaseResult.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message, not this function's source
+    if dtype is not None:
+        if dtype not in TORCH_DTYPES:
+            raise ValueError(f"assert_model_trains_like: dtype must be one of {sorted(TORCH_DTYPES)}, got {dtype!r}")
+        torch_model.to(TORCH_DTYPES[dtype])
     dtype = _dtype_of(torch_model)
+    _in_dtype(manual_model, loss[0], optimizer[0], dtype)
     (manual_loss, torch_loss), (manual_opt, torch_opt) = loss, optimizer
     differences = hyperparameter_differences(manual_opt, torch_opt)
     if differences:  # checked first: the float32 resync copies torch's groups into manual at every step

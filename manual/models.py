@@ -1,4 +1,5 @@
 """The course's models, built from manual.nn; `torch_ref.models` has the same classes, arguments and keys."""
+import numbers
 from collections.abc import Callable
 from functools import partial
 
@@ -80,6 +81,7 @@ class MLP(nn.Sequential):
     LayerNorm alone keeps the bias: it subtracts each sample's mean over the features, which removes only the
     mean of the bias vector, not the bias.
     `MLP(4, [6, 7], 3, activation="relu")` is Sequential(Linear(4,6), ReLU, Linear(6,7), ReLU, Linear(7,3)),
+    `MLP(4, 6, 3)` (one width as an int) is MLP(4, [6], 3);
     state_dict keys `0.weight, 0.bias, 2.weight, ...`, the same as `torch_ref.models.MLP` for every option.
     """
 
@@ -89,6 +91,7 @@ class MLP(nn.Sequential):
             raise ValueError(f"MLP: unknown activation {activation!r}, expected one of {MLP_ACTIVATIONS}")
         layers: list[nn.Module] = []
         width = in_features
+        hidden = (hidden,) if isinstance(hidden, numbers.Integral) else hidden  # MLP(10, 16, 3): one hidden layer
         for hidden_width in hidden:
             if activation == "maxout":
                 layers.append(nn.Maxout(width, hidden_width, pieces, dtype=dtype))

@@ -1,4 +1,5 @@
 """The same model classes as manual.models, as torch.nn.Modules on any device and dtype."""
+import numbers
 from collections.abc import Callable
 from functools import partial
 
@@ -67,6 +68,7 @@ class MLP(nn.Sequential):
         factory = {"device": device, "dtype": dtype}
         layers: list[nn.Module] = []
         width = in_features
+        hidden = (hidden,) if isinstance(hidden, numbers.Integral) else hidden  # MLP(10, 16, 3): one hidden layer
         for hidden_width in hidden:
             if activation == "maxout":
                 layers.append(Maxout(width, hidden_width, pieces, **factory))

@@ -13,6 +13,7 @@ Each compared tensor is named after the argument of manual's `forward` (`grad.in
 (`output`, or `output.0`, `output.1`, ...), the parameter (`grad.weight`) or the buffer (`buffer.running_mean`).
 """
 import copy
+import dataclasses
 import inspect
 
 import numpy as np
@@ -144,6 +145,37 @@ def check_pair(torch_module, manual_module, arguments: tuple, dtype: str, *, tar
     return comparisons
 
 
+def check_accumulation(torch_module, manual_module, arguments: tuple, *, target: bool = False,
+                       grad_seed: int = 1) -> list[TensorError]:
+    """The `.grad` protocol: two forward + backward rounds with no zero_grad between them, after which every
+    parameter's `.grad` holds the sum of both rounds on both sides (torch accumulates until zero_grad). float64
+    modules holding the same state (the comparison uses float64's rtol). A manual gradient that equals its
+    first-round value after the second round (the same inputs and grad_outputs twice) fails as "overwrites .grad
+    instead of adding to it"."""
+    first: dict[str, np.ndarray | None] = {}
+    for round_ in range(2):
+        _, t_outputs = torch_forward(torch_module, arguments, target)
+        m_outputs = _as_tuple(manual_module(*arguments))
+        if len(m_outputs) != len(t_outputs):
+            return []  # check_pair fails on the count already
+        grad_outputs = random_grad_outputs(m_outputs, "float64", grad_seed, target)  # the same both rounds
+        torch_backward(t_outputs, grad_outputs)
+        manual_module.backward(*grad_outputs)
+        if round_ == 0:
+            first = {f"grad.{name}": None if p.grad is None else p.grad.copy()
+                     for name, p in manual_module.named_parameters()}
+    pairs = [pair for pair in ModelTensors(torch_module, manual_module).pairs(False) if pair[0].startswith("grad.")]
+    manual_grads = {name: m_grad for name, m_grad, _ in pairs}
+    comparisons = compare_once(pairs, tolerance_for("float64"), None, None)
+    for i, comparison in enumerate(comparisons):
+        m_grad, first_grad = manual_grads.get(comparison.name), first.get(comparison.name)
+        if not comparison.passed and m_grad is not None and first_grad is not None and np.allclose(
+                m_grad, first_grad, rtol=1e-10, atol=0):  # the second round replaced the first
+            comparisons[i] = dataclasses.replace(comparison, name=f"{comparison.name} (overwritten by the second "
+                                                 f"backward instead of added to: torch accumulates until zero_grad)")
+    return comparisons
+
+
 def check_module_case(case, dtype: str, seed: int = 0) -> list[TensorError]:
     """Every comparison of one catalogue case (passing ones included): `[c for c in ... if not c.passed]` fails."""
     torch_module, manual_module = build_pair(case, dtype, seed)
@@ -162,14 +194,10 @@ def fix_dropout_masks(module, seed: int = 0) -> None:
 
 
 def cast_module(module, dtype: str):
-    """A deep copy of a manual module with every float parameter and buffer in `dtype` (as torch's `.to(dtype)`).
-    Built-in layers read their dtype from their parameters; a user layer must do the same."""
-    module = copy.deepcopy(module)
-    for layer in module.modules():
-        for param in (p for p in layer._parameters.values() if p is not None):
-            param.data, param.grad = cast_float(param.data, dtype), None
-        for name, buffer in list(layer._buffers.items()):
-            setattr(layer, name, cast_float(buffer, dtype))
+    """A deep copy of a manual module, every float parameter and buffer in `dtype` (its `.to(dtype)`, as torch's),
+    no gradients. Built-in layers read their dtype from their parameters; a user layer must do the same."""
+    module = copy.deepcopy(module).to(dtype)
+    module.zero_grad()
     return module
 
 

@@ -37,8 +37,15 @@ class TensorError:
         return self.ratio <= 1.0
 
     def describe(self) -> str:
+        """The element: where, both values, and its own |manual - torch|, relative to |torch|, and allowed
+        (max_abs and max_rel are the tensor's: they may come from another element)."""
+        diff = abs(self.manual - self.torch)
+        rel = f"{diff / abs(self.torch):.3e}" if self.torch else ("0" if diff == 0 else "inf")
         return (f"step {self.step}, {self.name}{list(self.index)}: manual {self.manual!r} vs torch {self.torch!r} "
-                f"(abs {self.max_abs:.3e}, rel {self.max_rel:.3e}, allowed {self.allowed:.3e})")
+                f"(abs {diff:.3e}, rel {rel}, allowed {self.allowed:.3e})")
+
+    def same_element(self, other: TensorError) -> bool:
+        return (self.step, self.name, tuple(self.index)) == (other.step, other.name, tuple(other.index))
 
 
 def unravel(flat: int, shape: tuple) -> tuple:

@@ -63,6 +63,7 @@ class Identity(_Elementwise):
 class ReLU(_Elementwise):
     """y = max(x, 0); dL/dx = g ⊙ [y > 0] (torch's subgradient 0 at x = 0)."""
     function, derivative, saves_output = staticmethod(F.relu), staticmethod(F.relu_backward), True
+    kinks = (0.0,)
 
     def __init__(self, inplace: bool = False):
         super().__init__()
@@ -75,6 +76,7 @@ class LeakyReLU(_Elementwise):
     this definition for every 0 <= s <= 1. torch's default slope is 0.01.
     """
     function, derivative = staticmethod(F.leaky_relu), staticmethod(F.leaky_relu_backward)
+    kinks = (0.0,)
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
@@ -87,6 +89,7 @@ class LeakyReLU(_Elementwise):
 class ELU(_Elementwise):
     """y = x if x > 0 else α(e^x - 1); dL/dx = g if x > 0 else g·α·e^x (= g·(y + α)); α at x = 0."""
     function, derivative = staticmethod(F.elu), staticmethod(F.elu_backward)
+    kinks = (0.0,)  # the slope jumps from α to 1 (for α = 1 only the second derivative does)
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
@@ -100,6 +103,7 @@ class SELU(_Elementwise):
     """y = λ·ELU_α(x), α = 1.6732632423543772, λ = 1.0507009873554805 (self-normalising constants);
     dL/dx = g·λ if x > 0 else g·λα·e^x."""
     function, derivative = staticmethod(F.selu), staticmethod(F.selu_backward)
+    kinks = (0.0,)
 
     def __init__(self, inplace: bool = False):
         super().__init__()

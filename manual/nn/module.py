@@ -4,6 +4,9 @@ Protocol of every module:
 - `forward(input)` computes the output and keeps exactly what `backward` needs (`save_for_backward`);
 - `backward(grad_output)` returns dL/d(input) and adds dL/d(parameter) into each `Parameter.grad`
   (creating it when it is None), so gradients accumulate until `zero_grad()`, as in torch;
+- `kinks`: the input values where the module is not differentiable in its (first) input, elementwise (ReLU,
+  LeakyReLU, a PReLU: (0.0,); a clamp: (min, max)); empty by default. The finite-difference check
+  (manual.gradcheck) keeps its steps clear of them;
 - a `backward` with no matching `forward` (none yet, a second one for the same forward, or a forward run
   under `manual.no_grad()`) raises.
 
@@ -83,6 +86,7 @@ class Module:
     """Base class of all manual layers, losses and models; mirrors torch.nn.Module's naming rules."""
 
     training: bool
+    kinks: tuple[float, ...] = ()  # input values where the module is not differentiable (module docstring)
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -217,6 +221,42 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
+    def to(self, *args, dtype=None, device=None) -> Module:
+        """torch's `module.to(dtype)` / `.to(device)` / `.to(device, dtype)`: casts every float parameter, its
+        `.grad` and every float buffer to `dtype` in place (a Parameter stays the same object, so an optimizer
+        built on it keeps it); integer buffers (num_batches_tracked) stay. Returns self.
+
+        dtype: a NumPy dtype or its name ("float64", np.float32, "double"), or torch's (torch.float64, shown as
+        "torch.float64"). device: only "cpu" (NumPy runs on the CPU); another is refused before anything changes.
+        """
+        for arg in args:
+            if _is_device(arg):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None and str(device) != "cpu":
+            raise ValueError(f"{self.label()}.to: manual modules run on the CPU (NumPy); got device {str(device)!r}. "
+                             f"Move the torch twin instead, or use device 'cpu'")
+        if dtype is None:
+            return self
+        target = _float_dtype(dtype, self.label())
+        for module in self.modules():
+            for param in (p for p in module._parameters.values() if p is not None):
+                param.data = param.data.astype(target, copy=False)
+                param.grad = None if param.grad is None else param.grad.astype(target, copy=False)
+            for name, buffer in list(module._buffers.items()):
+                if isinstance(buffer, np.ndarray) and buffer.dtype.kind == "f":
+                    setattr(module, name, buffer.astype(target, copy=False))
+        return self
+
+    def double(self) -> Module:
+        """`.to(float64)`, as torch's `module.double()`."""
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        """`.to(float32)`, as torch's `module.float()`."""
+        return self.to(np.float32)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for param in self.parameters():
             param.clear_grad(set_to_none)
@@ -285,3 +325,26 @@ class Module:
             return self.label()
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+_TORCH_DTYPE_NAMES = {"torch.float32": "float32", "torch.float": "float32", "torch.float64": "float64",
+                      "torch.double": "float64"}
+
+
+def _is_device(value) -> bool:
+    """A device as torch names one: a torch.device (it has `.type`), or a name such as "cpu", "cuda:0"."""
+    if hasattr(value, "type") and not isinstance(value, (type, np.dtype)):
+        return True
+    return isinstance(value, str) and value.split(":")[0] in ("cpu", "cuda", "mps", "xpu", "meta", "hip")
+
+
+def _float_dtype(dtype, owner: str) -> np.dtype:
+    """np.float32 or np.float64 from a NumPy dtype, its name or a torch float dtype; anything else is refused."""
+    name = _TORCH_DTYPE_NAMES.get(str(dtype), dtype)
+    try:
+        target = np.dtype(name)
+    except TypeError:
+        target = None
+    if target not in (np.float32, np.float64):
+        raise TypeError(f"{owner}.to: dtype must be float32 or float64 (NumPy or torch, or their names), got {dtype!r}")
+    return target

@@ -182,8 +182,8 @@ def test_embedding_classifier_backward_matches_finite_differences():
     _, model = model_twins("EmbeddingClassifier", {"num_embeddings": 5, "embedding_dim": 3, "num_classes": 2})
     tokens = np.random.default_rng(0).integers(0, 5, (4, 6))
     result = gradcheck.check_call(model, (tokens,), eps=1e-5)
-    assert result.passed(GRADCHECK_TOLERANCE), str(result)
-    assert set(result.per_tensor) == {"embedding.weight", "linear.weight", "linear.bias"}
+    assert result.passed(GRADCHECK_TOLERANCE), result.describe(GRADCHECK_TOLERANCE)
+    assert {probe.tensor for probe in result.probes} == {"embedding.weight", "linear.weight", "linear.bias"}
 
 
 # -- what both refuse (torch's exception class, or manual's where torch has a different one) ---------------
