@@ -1,5 +1,5 @@
 """The culprit alone, in float64, against central differences, on the input it received in the replayed step:
-manual's backward through `manual.gradcheck.check_call` (every element; worst relative error within
+manual's backward through `manual.gradcheck.check_call` (each probe within the finite-difference error model of
 compare/engine/tolerances.py's GRADCHECK_TOLERANCE), torch's through
 `torch.autograd.gradcheck` (fast mode: random directions), parameters included on both sides. A side whose
 backward disagrees with its own forward is wrong; when both agree with their forwards, the two forwards compute
@@ -57,7 +57,7 @@ def _manual(module, inputs: tuple, target: bool) -> str:
     module = cast_module(module, "float64")
     fix_dropout_masks(module)
     result = check_call(module, [_float64(a) for a in inputs], target=target, eps=EPS)
-    return "passes" if result.passed(GRADCHECK_TOLERANCE) else f"FAILS ({result})"
+    return "passes" if result.passed(GRADCHECK_TOLERANCE) else f"FAILS ({result.describe(GRADCHECK_TOLERANCE)})"
 
 
 def _torch(module: torch.nn.Module, inputs: tuple, target: bool) -> str:
