@@ -122,9 +122,13 @@ def test_bad_inputs_raise_naming_the_layer_where_torch_raises_too(name, kwargs, 
         getattr(torch.nn, name)(3, 4, **kwargs).double()(*(torch.from_numpy(a) for a in arguments))
 
 
-def test_input_of_another_dtype_raises():
-    with pytest.raises(TypeError, match="does not match the parameters' dtype float32"):
+def test_input_of_another_dtype_raises_as_torch():
+    """torch's ValueError and message (one of its ModuleInfo error samples), the layer named."""
+    with pytest.raises(ValueError, match=r"RNN\(3, 4\): RNN input dtype \(float64\) does not match weight dtype "
+                                         r"\(float32\)"):
         mnn.RNN(3, 4)(X)
+    with pytest.raises(TypeError, match="does not match the parameters' dtype float32"):
+        mnn.GRUCell(3, 4)(X[0])
 
 
 def test_rnn_backward_protocol():
