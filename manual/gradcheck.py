@@ -46,6 +46,11 @@ class GradcheckResult:
                 f"analytic {self.analytic:.12g} vs numeric {self.numeric:.12g}")
 
 
+def flat_outputs(value) -> list:
+    """A module's outputs in order, nested tuples flattened: one gradient per array goes to its backward."""
+    return [leaf for item in value for leaf in flat_outputs(item)] if isinstance(value, tuple) else [value]
+
+
 def _require_float64(owner: str, *arrays) -> None:
     for array in arrays:
         if array.dtype != np.float64:
@@ -126,7 +131,7 @@ def check_call(module, arguments, *, target: bool = False, grad_outputs=None, ep
 
     def outputs():
         result = module(*(a.copy() for a in arguments))  # copies: what forward saved is not perturbed later
-        return result if isinstance(result, tuple) else (result,)
+        return tuple(flat_outputs(result))  # nested ones (LSTM's (output, (h_n, c_n))) in order
 
     first = outputs()
     if grad_outputs is None:

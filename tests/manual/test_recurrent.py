@@ -59,7 +59,8 @@ def test_lstm_cell_returns_the_state_gradients_as_a_tuple_only_when_given_a_stat
 
 SPECS = [("RNNCell", (4, 3), {"nonlinearity": "relu"}), ("LSTMCell", (4, 3), {}), ("GRUCell", (4, 3), {"bias": False}),
          ("RNN", (4, 3), {"num_layers": 2, "bidirectional": True}),
-         ("RNN", (4, 5), {"bias": False, "batch_first": True})]
+         ("RNN", (4, 5), {"bias": False, "batch_first": True}),
+         ("LSTM", (4, 3), {"num_layers": 2, "bidirectional": True}), ("GRU", (4, 5), {"num_layers": 3, "bias": False})]
 
 
 @pytest.mark.parametrize("name, args, kwargs", SPECS, ids=lambda v: str(v))
@@ -81,6 +82,9 @@ def test_repr_names_the_non_default_arguments_as_torch():
     assert repr(mnn.RNN(3, 4, num_layers=2, bidirectional=True)) == repr(torch.nn.RNN(3, 4, num_layers=2,
                                                                                       bidirectional=True))
     assert repr(mnn.GRUCell(3, 4, bias=False)) == repr(torch.nn.GRUCell(3, 4, bias=False))
+    for name in ("LSTM", "GRU"):
+        kwargs = {"num_layers": 2, "bias": False, "batch_first": True, "bidirectional": True}
+        assert repr(getattr(mnn, name)(3, 4, **kwargs)) == repr(getattr(torch.nn, name)(3, 4, **kwargs))
     assert repr(mnn.RNN(3, 4, nonlinearity="relu")) == "RNN(3, 4, nonlinearity=relu)"  # torch's repr omits it
 
 
