@@ -190,6 +190,7 @@ def test_char_rnn_learns_the_shipped_text_identically_on_both_backends():
 
 @pytest.mark.parametrize("name, kwargs, shape", [
     ("CharRNN", {"vocab_size": 6, "hidden_size": 5, "num_layers": 2}, (3, 4, 6)),
+    ("CharRNN", {"vocab_size": 6, "hidden_size": 5, "num_layers": 2, "cell": "gru"}, (3, 4, 6)),
     ("RNNRegression", {"input_size": 2, "hidden_size": 5, "out_features": 3, "nonlinearity": "relu"}, (3, 4, 2))])
 def test_twin_summaries_list_both_outputs_of_the_rnn(name, kwargs, shape):
     torch.manual_seed(0)
@@ -199,3 +200,22 @@ def test_twin_summaries_list_both_outputs_of_the_rnn(name, kwargs, shape):
     assert_same_summary(manual_model, torch_model, shape)
     row = next(row for row in manual.summary(manual_model, shape).layers if row.name == "rnn")
     assert row.output_shape == ((3, 4, 5), (kwargs.get("num_layers", 1), 3, 5))  # (output, h_n)
+
+
+def test_twin_summaries_list_the_lstms_nested_outputs():
+    torch.manual_seed(0)
+    kwargs = {"vocab_size": 6, "hidden_size": 5, "cell": "lstm"}
+    torch_model = torch_ref.models.CharRNN(**kwargs)
+    manual_model = manual.models.CharRNN(**kwargs)
+    manual_model.load_state_dict(to_numpy(torch_model.state_dict()))
+    assert_same_summary(manual_model, torch_model, (3, 4, 6))
+    row = next(row for row in manual.summary(manual_model, (3, 4, 6)).layers if row.name == "rnn")
+    assert row.output_shape == ((3, 4, 5), ((1, 3, 5), (1, 3, 5)))  # (output, (h_n, c_n))
+
+
+@pytest.mark.parametrize("module", [manual.models, torch_ref.models], ids=["manual", "torch_ref"])
+def test_char_rnn_refuses_an_unknown_cell_or_a_nonlinearity_the_cell_does_not_have(module):
+    with pytest.raises(ValueError, match=r"CharRNN: cell must be one of \['gru', 'lstm', 'rnn'\], got 'LSTM'"):
+        module.CharRNN(6, 5, cell="LSTM")
+    with pytest.raises(ValueError, match="nonlinearity is an option of cell='rnn' only, got 'relu' with cell='gru'"):
+        module.CharRNN(6, 5, nonlinearity="relu", cell="gru")
