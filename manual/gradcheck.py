@@ -134,6 +134,11 @@ class GradcheckResult:
         return counts
 
 
+def flat_outputs(value) -> list:
+    """A module's outputs in order, nested tuples flattened: one gradient per array goes to its backward."""
+    return [leaf for item in value for leaf in flat_outputs(item)] if isinstance(value, tuple) else [value]
+
+
 def _require_float64(owner: str, *arrays) -> None:
     for array in arrays:
         if array.dtype != np.float64:
@@ -284,7 +289,7 @@ def check_call(module, arguments, *, target: bool = False, grad_outputs=None, ep
 
     def outputs():
         result = module(*(a.copy() for a in arguments))  # copies: what forward saved is not perturbed later
-        return result if isinstance(result, tuple) else (result,)
+        return tuple(flat_outputs(result))  # nested ones (LSTM's (output, (h_n, c_n))) in order
 
     first = outputs()
     rng = np.random.default_rng(seed)

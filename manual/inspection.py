@@ -86,14 +86,19 @@ def parameter_stats(name: str, data: np.ndarray, grad: np.ndarray | None) -> Par
                       float(values.std()), float(values.min()), float(values.max()), grad_norm)
 
 
+def _shape_of(output) -> tuple:
+    """An output's shape; for several outputs (RNN's (output, h_n)) one shape per output, nested as they are
+    (LSTM's (output, (h_n, c_n)))."""
+    return tuple(_shape_of(o) for o in output) if isinstance(output, tuple) else tuple(np.shape(output))
+
+
 def _output_shapes(model, x) -> dict[str, tuple]:
     """Run `model(x)` with each module's forward wrapped to record its output shape, then unwrap."""
     shapes, modules = {}, list(model.named_modules())
     for name, module in modules:
         def recording(*args, _name=name, _forward=module.forward, **kwargs):
             output = _forward(*args, **kwargs)
-            shapes[_name] = (tuple(tuple(np.shape(o)) for o in output) if isinstance(output, tuple)  # RNN's
-                             else tuple(np.shape(output)))  # (output, h_n): one shape per output
+            shapes[_name] = _shape_of(output)
             return output
         object.__setattr__(module, "forward", recording)
     try:

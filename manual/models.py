@@ -189,18 +189,31 @@ class Perceptron(nn.Module):
         return f"in_features={self.in_features}"
 
 
+def recurrent_layer(owner: str, cell: str, nonlinearity: str, *args, **kwargs) -> nn.Module:
+    """nn.RNN (with `nonlinearity`), nn.LSTM or nn.GRU for cell "rnn", "lstm" or "gru" (as torch_ref's)."""
+    layers = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+    if cell not in layers:
+        raise ValueError(f"{owner}: cell must be one of {sorted(layers)}, got {cell!r}")
+    if cell != "rnn" and nonlinearity != "tanh":
+        raise ValueError(f"{owner}: nonlinearity is an option of cell='rnn' only, got {nonlinearity!r} with "
+                         f"cell={cell!r}")
+    return layers[cell](*args, **({"nonlinearity": nonlinearity} if cell == "rnn" else {}), **kwargs)
+
+
 class RNNRegression(nn.Module):
     """A sequence model: RNN (batch_first) -> Linear on every step. x (N, T, input_size) -> (N, T, out_features).
 
     h_t = φ(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh) (num_layers stacked), y_t = h_t W_decᵀ + b_dec; backward
-    is Linear's on every step, then backprop through time (`manual.nn.functional.recurrent`). The initial state
-    is zeros. Keys `rnn.weight_ih_l0, ..., decoder.weight, decoder.bias`, as `torch_ref.models.RNNRegression`.
+    is Linear's on every step, then backprop through time (`manual.nn.functional.recurrent`). `cell` "lstm" or
+    "gru" puts nn.LSTM or nn.GRU in the RNN's place. The initial state is zeros. Keys `rnn.weight_ih_l0, ...,
+    decoder.weight, decoder.bias`, as `torch_ref.models.RNNRegression`.
     """
 
     def __init__(self, input_size: int, hidden_size: int, out_features: int = 1, num_layers: int = 1,
-                 nonlinearity: str = "tanh", dtype=None):
+                 nonlinearity: str = "tanh", cell: str = "rnn", dtype=None):
         super().__init__()
-        self.rnn = nn.RNN(input_size, hidden_size, num_layers, nonlinearity, batch_first=True, dtype=dtype)
+        self.rnn = recurrent_layer(type(self).__name__, cell, nonlinearity, input_size, hidden_size, num_layers,
+                                   batch_first=True, dtype=dtype)
         self.decoder = nn.Linear(hidden_size, out_features, dtype=dtype)
 
     def forward(self, input):
@@ -219,8 +232,8 @@ class CharRNN(RNNRegression):
     """
 
     def __init__(self, vocab_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 dtype=None):
-        super().__init__(vocab_size, hidden_size, vocab_size, num_layers, nonlinearity, dtype=dtype)
+                 cell: str = "rnn", dtype=None):
+        super().__init__(vocab_size, hidden_size, vocab_size, num_layers, nonlinearity, cell, dtype=dtype)
 
     def forward(self, input):
         return super().forward(input).transpose(0, 2, 1)

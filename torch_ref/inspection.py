@@ -78,6 +78,12 @@ def parameter_stats(name: str, param: torch.Tensor) -> ParamStats:
                       values.std(correction=0).item(), values.min().item(), values.max().item(), grad_norm)
 
 
+def _shape_of(output) -> tuple:
+    """An output's shape; for several outputs (RNN's (output, h_n)) one shape per output, nested as they are
+    (LSTM's (output, (h_n, c_n)))."""
+    return tuple(_shape_of(o) for o in output) if isinstance(output, tuple) else tuple(output.shape)
+
+
 def summary(model: torch.nn.Module, input_shape) -> Summary:
     """Layers, output shapes for an input of `input_shape` (batch dimension included), counts and statistics."""
     input_shape = tuple(int(d) for d in input_shape)
@@ -86,8 +92,7 @@ def summary(model: torch.nn.Module, input_shape) -> Summary:
     shapes, handles = {}, []
     for name, module in model.named_modules():
         def record(_module, _inputs, output, _name=name):
-            shapes[_name] = (tuple(tuple(o.shape) for o in output) if isinstance(output, tuple)  # RNN's
-                             else tuple(output.shape))  # (output, h_n): one shape per output
+            shapes[_name] = _shape_of(output)
         handles.append(module.register_forward_hook(record))
     modes = [(module, module.training) for module in model.modules()]
     model.eval()

@@ -139,14 +139,21 @@ class Perceptron(nn.Module):
 
 
 class RNNRegression(nn.Module):
-    """nn.RNN (batch_first) -> nn.Linear on every step: (N, T, input_size) -> (N, T, out_features), zero initial
-    state; keys as manual.models.RNNRegression."""
+    """nn.RNN (batch_first; nn.LSTM or nn.GRU for `cell` "lstm" or "gru") -> nn.Linear on every step:
+    (N, T, input_size) -> (N, T, out_features), zero initial state; arguments and keys as
+    manual.models.RNNRegression."""
 
     def __init__(self, input_size: int, hidden_size: int, out_features: int = 1, num_layers: int = 1,
-                 nonlinearity: str = "tanh", device=None, dtype=None):
+                 nonlinearity: str = "tanh", cell: str = "rnn", device=None, dtype=None):
         super().__init__()
-        self.rnn = nn.RNN(input_size, hidden_size, num_layers, nonlinearity, batch_first=True, device=device,
-                          dtype=dtype)
+        layers = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+        if cell not in layers:
+            raise ValueError(f"{type(self).__name__}: cell must be one of {sorted(layers)}, got {cell!r}")
+        if cell != "rnn" and nonlinearity != "tanh":
+            raise ValueError(f"{type(self).__name__}: nonlinearity is an option of cell='rnn' only, got "
+                             f"{nonlinearity!r} with cell={cell!r}")
+        self.rnn = layers[cell](input_size, hidden_size, num_layers, batch_first=True, device=device, dtype=dtype,
+                                **({"nonlinearity": nonlinearity} if cell == "rnn" else {}))
         self.decoder = nn.Linear(hidden_size, out_features, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,8 +166,9 @@ class CharRNN(RNNRegression):
     with targets (N, T); keys as manual.models.CharRNN."""
 
     def __init__(self, vocab_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 device=None, dtype=None):
-        super().__init__(vocab_size, hidden_size, vocab_size, num_layers, nonlinearity, device=device, dtype=dtype)
+                 cell: str = "rnn", device=None, dtype=None):
+        super().__init__(vocab_size, hidden_size, vocab_size, num_layers, nonlinearity, cell, device=device,
+                         dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x).transpose(1, 2)

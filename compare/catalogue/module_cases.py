@@ -261,6 +261,25 @@ RECURRENT_CASES = [
                                                         "bidirectional": True}),
                normal(5, 2, 4), extra_inputs=(normal(4, 2, 3),)),
     ModuleCase("rnn-tanh-long-saturated", ("RNN", {"input_size": 2, "hidden_size": 3}), normal(40, 2, 2, scale=4)),
+    ModuleCase("gru", ("GRU", {"input_size": 4, "hidden_size": 3}), normal(6, 2, 4, scale=2)),
+    ModuleCase("gru-bidirectional-2layers-h0", ("GRU", {"input_size": 4, "hidden_size": 3, "num_layers": 2,
+                                                        "bidirectional": True}),
+               normal(5, 2, 4), extra_inputs=(normal(4, 2, 3),)),
+    ModuleCase("gru-batch_first-nobias-h0", ("GRU", {"input_size": 4, "hidden_size": 3, "bias": False,
+                                                     "batch_first": True}),
+               normal(2, 6, 4), extra_inputs=(normal(1, 2, 3),)),
+    ModuleCase("gru-unbatched-h0", ("GRU", {"input_size": 4, "hidden_size": 3}), normal(6, 4),
+               extra_inputs=(normal(1, 3),)),
+    # the LSTM's hx is a tuple (h0, c0), which a case's flat arguments cannot pass: with (h0, c0) it is checked in
+    # tests/manual/test_lstm_gru.py and through torch's samples (tests/torch_samples/test_rnn.py)
+    ModuleCase("lstm", ("LSTM", {"input_size": 4, "hidden_size": 3}), normal(6, 2, 4, scale=2)),
+    ModuleCase("lstm-bidirectional-2layers", ("LSTM", {"input_size": 4, "hidden_size": 3, "num_layers": 2,
+                                                       "bidirectional": True}), normal(5, 2, 4)),
+    ModuleCase("lstm-batch_first-nobias", ("LSTM", {"input_size": 4, "hidden_size": 3, "bias": False,
+                                                    "batch_first": True}), normal(2, 6, 4)),
+    ModuleCase("lstm-unbatched-3layers", ("LSTM", {"input_size": 4, "hidden_size": 3, "num_layers": 3}),
+               normal(6, 4)),
+    ModuleCase("lstm-long-saturated", ("LSTM", {"input_size": 2, "hidden_size": 3}), normal(30, 2, 2, scale=4)),
 ]
 
 CONV2D = {"in_channels": 4, "out_channels": 6, "kernel_size": 3}

@@ -148,6 +148,10 @@ RNN_CASES = [
     Case("charrnn32-ce-sgd_nesterov-clipnorm", ("CharRNN", {"vocab_size": VOCAB_SIZE, "hidden_size": 32}), CE,
          ("SGD", {"lr": 0.5, "momentum": 0.9, "nesterov": True}), TEXT, steps=40,
          clip=("clip_grad_norm_", {"max_norm": 1.0})),
+    Case("charlstm24-ce-sgd_mom", ("CharRNN", {"vocab_size": VOCAB_SIZE, "hidden_size": 24, "cell": "lstm"}), CE,
+         ("SGD", {"lr": 0.5, "momentum": 0.9}), TEXT, steps=40),
+    Case("chargru16x2-ce-adam", ("CharRNN", {"vocab_size": VOCAB_SIZE, "hidden_size": 16, "num_layers": 2,
+                                              "cell": "gru"}), CE, ("Adam", {"lr": 0.01}), TEXT, steps=40),
     Case("rnnreg16-sine-mse-adam", ("RNNRegression", {"input_size": 1, "hidden_size": 16}), ("MSELoss", {}),
          ("Adam", {"lr": 0.01}), SineSequences(seq_len=12, batch_size=8), steps=40),
 ]

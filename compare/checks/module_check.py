@@ -4,7 +4,8 @@ The module is called with positional arguments (input, *more inputs, target): `c
 instances (compare.testing's `assert_module_matches` calls it too), `check_module_case` on a catalogue case.
 - Float arguments get gradients, except a loss's target (the last argument when `target=True`); integer ones
   (Embedding indices, class targets) are passed as they are and get none.
-- A module may return one array or a tuple of them (RNN: (output, h_n)). Each output gets its own random
+- A module may return one array or a tuple of them (RNN: (output, h_n)), nested ones flattened in order (LSTM's
+  (output, (h_n, c_n)) is three outputs). Each output gets its own random
   dL/d(output) (a loss's 0-d output gets None, i.e. 1, as `loss.backward()`), and manual's backward takes them
   positionally: `backward(grad_output)` for one output, `backward(grad_output, grad_h_n)` for two.
 - manual's backward returns dL/d(input) when the module has one input besides the target, otherwise a tuple
@@ -27,6 +28,7 @@ from compare.engine.reference import ModuleReference, torch_backward, torch_forw
 from compare.engine.step_tensors import ModelTensors
 from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, cast_arrays, classes, to_numpy, to_torch
+from manual.gradcheck import flat_outputs
 
 
 def build_pair(case, dtype: str, seed: int = 0):
@@ -76,10 +78,6 @@ def make_inputs(case, dtype: str, seed: int = 0):
     return arguments[0], (None if case.target is None else arguments[-1])
 
 
-def _as_tuple(value) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
 def input_names(module, count: int) -> list[str]:
     """`input` (torch's name of a first argument), then the names of `module.forward`'s next positional
     parameters (`hx`, ...); `input1`, `input2`, ... where forward takes *args."""
@@ -118,7 +116,7 @@ def check_pair(torch_module, manual_module, arguments: tuple, dtype: str, *, tar
     reference = ModuleReference(torch_module) if model is not None else None  # before the forward: Dropout's mask
     inputs = arguments[:-1] if target else arguments
     torch_arguments, t_outputs = torch_forward(torch_module, arguments, target)
-    m_outputs = _as_tuple(manual_module(*arguments))
+    m_outputs = tuple(flat_outputs(manual_module(*arguments)))
     if len(m_outputs) != len(t_outputs):  # nothing else can be compared output by output: the count itself fails
         side = "manual" if len(m_outputs) < len(t_outputs) else "torch"
         return [missing(0, f"output.{i}", side) for i in range(min(len(m_outputs), len(t_outputs)),

@@ -19,6 +19,7 @@ import torch
 
 from compare.engine.masks import MaskRelay, draws_mask
 from compare.engine.twins import Twin, optimizer_state, torch_step
+from manual.gradcheck import flat_outputs
 
 
 class ReplayedDropout(torch.nn.Module):
@@ -151,8 +152,7 @@ def torch_forward(module, arrays, target: bool) -> tuple:
     inputs = tensors[:-1] if target else tensors
     for tensor in inputs:
         tensor.requires_grad_(tensor.is_floating_point())
-    outputs = module(*tensors)
-    return inputs, outputs if isinstance(outputs, tuple) else (outputs,)
+    return inputs, tuple(flat_outputs(module(*tensors)))  # nested ones (LSTM's (output, (h_n, c_n))) in order
 
 
 def torch_backward(outputs, grad_outputs) -> None:

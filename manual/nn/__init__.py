@@ -25,7 +25,8 @@ from manual.nn.module import Module, Parameter
 from manual.nn.nll_loss import CrossEntropyLoss, NLLLoss
 from manual.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from manual.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-from manual.nn.recurrent import RNN, GRUCell, LSTMCell, RNNCell
+from manual.nn.recurrent import GRUCell, LSTMCell, RNNCell
+from manual.nn.rnn import GRU, LSTM, RNN
 
 __all__ = ["functional", "utils", "Module", "Parameter", "Sequential",
            "Linear", "Flatten", "Maxout", "BatchNorm1d", "Dropout",
@@ -34,5 +35,5 @@ __all__ = ["functional", "utils", "Module", "Parameter", "Sequential",
            "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
            "CrossEntropyLoss",
            "BatchNorm2d", "LayerNorm", "Embedding",
-           "RNNCell", "LSTMCell", "GRUCell", "RNN",
+           "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
            "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]

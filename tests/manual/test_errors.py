@@ -21,6 +21,7 @@ import manual.optim
 import torch_ref.nn
 from compare.catalogue.module_cases import MODULE_CASES
 from compare.checks.module_check import build_manual, make_arguments, make_inputs
+from manual.gradcheck import flat_outputs
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def backward_before_forward(case):
 def second_backward(case):
     module, x, target = fresh_module(case)
     output = module(x) if target is None else module(x, target)
-    outputs = output if isinstance(output, tuple) else (output,)  # RNN's (output, h_n): one gradient per output
+    outputs = flat_outputs(output)  # RNN's (output, h_n), LSTM's (output, (h_n, c_n)): one gradient per output
     grads = [None if target is not None and np.ndim(out) == 0 else np.ones_like(out) for out in outputs]
     module.backward(*grads)
     return module.backward(*grads)
@@ -541,8 +542,7 @@ def test_every_backward_refuses_a_grad_output_of_another_shape(case):
     module, arguments = build_manual(case), make_arguments(case, "float64")
     if isinstance(module, mnn.Dropout):
         module.mask_provider = lambda shape: np.ones(shape, bool)
-    outputs = module(*arguments)
-    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    outputs = flat_outputs(module(*arguments))
     right = [None if case.target is not None and np.ndim(out) == 0 else np.ones(np.shape(out)) for out in outputs]
     for k, output in enumerate(outputs):
         for shape in wrong_shapes(np.shape(output)):

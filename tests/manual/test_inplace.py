@@ -12,6 +12,7 @@ import manual
 import manual.nn as mnn
 from compare.catalogue.module_cases import MODULE_CASES
 from compare.checks.module_check import build_manual, make_arguments, random_grad_outputs
+from manual.gradcheck import flat_outputs
 from manual.nn import grad_mode
 
 
@@ -28,8 +29,7 @@ def build(case):
 
 
 def outputs_of(module, arguments) -> tuple:
-    result = module(*arguments)
-    return result if isinstance(result, tuple) else (result,)
+    return tuple(flat_outputs(module(*arguments)))  # nested ones (LSTM's (output, (h_n, c_n))) in order
 
 
 def backward(module, outputs, case):

@@ -59,7 +59,8 @@ def test_lstm_cell_returns_the_state_gradients_as_a_tuple_only_when_given_a_stat
 
 SPECS = [("RNNCell", (4, 3), {"nonlinearity": "relu"}), ("LSTMCell", (4, 3), {}), ("GRUCell", (4, 3), {"bias": False}),
          ("RNN", (4, 3), {"num_layers": 2, "bidirectional": True}),
-         ("RNN", (4, 5), {"bias": False, "batch_first": True})]
+         ("RNN", (4, 5), {"bias": False, "batch_first": True}),
+         ("LSTM", (4, 3), {"num_layers": 2, "bidirectional": True}), ("GRU", (4, 5), {"num_layers": 3, "bias": False})]
 
 
 @pytest.mark.parametrize("name, args, kwargs", SPECS, ids=lambda v: str(v))
@@ -81,6 +82,9 @@ def test_repr_names_the_non_default_arguments_as_torch():
     assert repr(mnn.RNN(3, 4, num_layers=2, bidirectional=True)) == repr(torch.nn.RNN(3, 4, num_layers=2,
                                                                                       bidirectional=True))
     assert repr(mnn.GRUCell(3, 4, bias=False)) == repr(torch.nn.GRUCell(3, 4, bias=False))
+    for name in ("LSTM", "GRU"):
+        kwargs = {"num_layers": 2, "bias": False, "batch_first": True, "bidirectional": True}
+        assert repr(getattr(mnn, name)(3, 4, **kwargs)) == repr(getattr(torch.nn, name)(3, 4, **kwargs))
     assert repr(mnn.RNN(3, 4, nonlinearity="relu")) == "RNN(3, 4, nonlinearity=relu)"  # torch's repr omits it
 
 
@@ -122,9 +126,13 @@ def test_bad_inputs_raise_naming_the_layer_where_torch_raises_too(name, kwargs, 
         getattr(torch.nn, name)(3, 4, **kwargs).double()(*(torch.from_numpy(a) for a in arguments))
 
 
-def test_input_of_another_dtype_raises():
-    with pytest.raises(TypeError, match="does not match the parameters' dtype float32"):
+def test_input_of_another_dtype_raises_as_torch():
+    """torch's ValueError and message (one of its ModuleInfo error samples), the layer named."""
+    with pytest.raises(ValueError, match=r"RNN\(3, 4\): RNN input dtype \(float64\) does not match weight dtype "
+                                         r"\(float32\)"):
         mnn.RNN(3, 4)(X)
+    with pytest.raises(TypeError, match="does not match the parameters' dtype float32"):
+        mnn.GRUCell(3, 4)(X[0])
 
 
 def test_rnn_backward_protocol():
@@ -182,6 +190,7 @@ def test_char_rnn_learns_the_shipped_text_identically_on_both_backends():
 
 @pytest.mark.parametrize("name, kwargs, shape", [
     ("CharRNN", {"vocab_size": 6, "hidden_size": 5, "num_layers": 2}, (3, 4, 6)),
+    ("CharRNN", {"vocab_size": 6, "hidden_size": 5, "num_layers": 2, "cell": "gru"}, (3, 4, 6)),
     ("RNNRegression", {"input_size": 2, "hidden_size": 5, "out_features": 3, "nonlinearity": "relu"}, (3, 4, 2))])
 def test_twin_summaries_list_both_outputs_of_the_rnn(name, kwargs, shape):
     torch.manual_seed(0)
@@ -191,3 +200,22 @@ def test_twin_summaries_list_both_outputs_of_the_rnn(name, kwargs, shape):
     assert_same_summary(manual_model, torch_model, shape)
     row = next(row for row in manual.summary(manual_model, shape).layers if row.name == "rnn")
     assert row.output_shape == ((3, 4, 5), (kwargs.get("num_layers", 1), 3, 5))  # (output, h_n)
+
+
+def test_twin_summaries_list_the_lstms_nested_outputs():
+    torch.manual_seed(0)
+    kwargs = {"vocab_size": 6, "hidden_size": 5, "cell": "lstm"}
+    torch_model = torch_ref.models.CharRNN(**kwargs)
+    manual_model = manual.models.CharRNN(**kwargs)
+    manual_model.load_state_dict(to_numpy(torch_model.state_dict()))
+    assert_same_summary(manual_model, torch_model, (3, 4, 6))
+    row = next(row for row in manual.summary(manual_model, (3, 4, 6)).layers if row.name == "rnn")
+    assert row.output_shape == ((3, 4, 5), ((1, 3, 5), (1, 3, 5)))  # (output, (h_n, c_n))
+
+
+@pytest.mark.parametrize("module", [manual.models, torch_ref.models], ids=["manual", "torch_ref"])
+def test_char_rnn_refuses_an_unknown_cell_or_a_nonlinearity_the_cell_does_not_have(module):
+    with pytest.raises(ValueError, match=r"CharRNN: cell must be one of \['gru', 'lstm', 'rnn'\], got 'LSTM'"):
+        module.CharRNN(6, 5, cell="LSTM")
+    with pytest.raises(ValueError, match="nonlinearity is an option of cell='rnn' only, got 'relu' with cell='gru'"):
+        module.CharRNN(6, 5, nonlinearity="relu", cell="gru")

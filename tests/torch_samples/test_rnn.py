@@ -1,10 +1,17 @@
 """torch's own test samples for the recurrent modules (`torch.testing._internal.common_modules.module_db`):
-every sample torch's suite builds for RNNCell, LSTMCell, GRUCell and RNN (unbatched, batch_first, two layers,
-bias or not, bidirectional, with and without hx), run by both backends in float64 and float32: outputs, the
-gradient of every float input (the tuple (h0, c0) included) and of every parameter, compared with the harness's
-tolerances (in float32 the error model, with torch's own error measured against the sample run by torch in
-float64). The samples are torch's; the module's arguments and inputs pass to manual unchanged."""
+every sample torch's suite builds for RNNCell, LSTMCell, GRUCell, RNN, LSTM and GRU (unbatched, batch_first,
+two layers, bias or not, bidirectional, with and without hx), run by both backends in float64 and float32:
+outputs (the LSTM's (output, (h_n, c_n)) flattened), the gradient of every float input (the tuple (h0, c0)
+included) and of every parameter, compared with the harness's tolerances (in float32 the error model, with
+torch's own error measured against the sample run by torch in float64). The samples are torch's; the module's
+arguments and inputs pass to manual unchanged. The LSTM's samples with proj_size > 0 must be refused when built
+(manual does not implement projections).
+
+torch's error samples (`module_error_inputs_func`) for the same modules: manual refuses each at the same stage
+(construction or forward), with torch's exception type (manual raises ValueError where torch raises a
+RuntimeError for a bad input) and a message that contains torch's (`error_regex`)."""
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -16,13 +23,61 @@ from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, to_numpy
 from tests.torch_samples.loader import module_infos, module_inputs
 
-NAMES = ("RNNCell", "LSTMCell", "GRUCell", "RNN")
+NAMES = ("RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU")
+
+
+def unimplemented(sample) -> bool:
+    """An LSTM projection (proj_size > 0), which manual refuses when built."""
+    return sample.constructor_input.kwargs.get("proj_size", 0) != 0
 
 
 def samples(dtype: str):
     for info in module_infos(NAMES).values():
         for index, sample in enumerate(module_inputs(info, TORCH_DTYPES[dtype])):
-            yield pytest.param(info.module_cls, sample, dtype, id=f"{info.module_cls.__name__}-{index}-{dtype}")
+            if not unimplemented(sample):
+                yield pytest.param(info.module_cls, sample, dtype, id=f"{info.module_cls.__name__}-{index}-{dtype}")
+
+
+def test_every_recurrent_module_has_samples_and_only_projections_are_left_out():
+    infos = module_infos(NAMES)
+    assert sorted(infos) == sorted(NAMES)
+    left_out = [sample for info in infos.values() for sample in module_inputs(info) if unimplemented(sample)]
+    assert len(left_out) == 16  # torch's 32 LSTM samples: half with proj_size=2
+    for sample in left_out:
+        with pytest.raises(NotImplementedError, match=r"LSTM: proj_size is not implemented .* proj_size=2"):
+            mnn.LSTM(*sample.constructor_input.args, **sample.constructor_input.kwargs)
+
+
+def error_samples():
+    for info in module_infos(NAMES).values():
+        for dtype in ("float32", "float64"):
+            for index, error in enumerate(info.module_error_inputs_func(info, device="cpu", dtype=TORCH_DTYPES[dtype],
+                                                                        requires_grad=True, training=True)):
+                yield pytest.param(info.module_cls.__name__, error, id=f"{info.module_cls.__name__}-{index}-{dtype}")
+
+
+def manual_arguments(value):
+    """A sample's values for manual: tensors as arrays, torch dtypes as names, no device."""
+    if isinstance(value, dict):
+        return {k: manual_arguments(v) for k, v in value.items() if k != "device"}
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    return as_numpy(value) if isinstance(value, (torch.Tensor, tuple, list)) else value
+
+
+@pytest.mark.parametrize("name, error", error_samples())
+def test_torch_error_sample_is_refused_with_torchs_message(name, error):
+    constructor, forward = error.module_error_input.constructor_input, error.module_error_input.forward_input
+    expected = ValueError if error.error_type is RuntimeError else error.error_type
+    stage = error.error_on.name
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - checked below, torch's type and message
+        module = getattr(mnn, name)(*manual_arguments(constructor.args), **manual_arguments(constructor.kwargs))
+        stage = "FORWARD_ERROR"
+        module(*manual_arguments(forward.args))
+    assert stage == error.error_on.name, f"raised at {stage}, torch at {error.error_on.name}: {raised.value}"
+    assert isinstance(raised.value, expected), f"{type(raised.value).__name__}: {raised.value}"
+    assert re.search(error.error_regex, str(raised.value)), (error.error_regex, str(raised.value))
+    assert str(raised.value).startswith(name), raised.value  # the layer is named
 
 
 def leaves(value) -> list:
@@ -46,9 +101,8 @@ def fresh_leaves(value, dtype: torch.dtype):
 
 
 def run_torch(module, args, grads) -> tuple:
-    """(outputs, input leaves) of `module(*args)` after backward with `grads`."""
-    outputs = module(*args)
-    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    """(outputs, input leaves) of `module(*args)` after backward with `grads` (nested outputs flattened)."""
+    outputs = tuple(leaves(module(*args)))
     torch.autograd.backward(list(outputs), [torch.from_numpy(g).to(outputs[0].dtype) for g in grads])
     return outputs, leaves(args)
 
@@ -94,8 +148,7 @@ def test_torch_sample_matches(module_cls, sample, dtype):
         for module in (torch_module, reference):
             module.zero_grad()
         manual_module.zero_grad()
-        m_outputs = manual_module(*as_numpy(forward.args))
-        m_outputs = m_outputs if isinstance(m_outputs, tuple) else (m_outputs,)
+        m_outputs = leaves(manual_module(*as_numpy(forward.args)))
         rng = np.random.default_rng(grad_seed + 1)
         grads = [rng.standard_normal(out.shape).astype(dtype) for out in m_outputs]
         inputs = fresh_leaves(forward.args, TORCH_DTYPES[dtype])

@@ -14,4 +14,5 @@ from manual.nn.functional.nll import *  # noqa: F401,F403
 from manual.nn.functional.normalization import *  # noqa: F401,F403
 from manual.nn.functional.pooling import *  # noqa: F401,F403
 from manual.nn.functional.recurrent import *  # noqa: F401,F403
+from manual.nn.functional.recurrent_sequence import *  # noqa: F401,F403
 from manual.nn.functional.softmax import *  # noqa: F401,F403

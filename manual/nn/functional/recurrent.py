@@ -1,4 +1,4 @@
-"""Recurrent cells (Elman tanh/ReLU, LSTM, GRU), sequences of stacked Elman layers, and backprop through time.
+"""Recurrent cells (Elman tanh/ReLU, LSTM, GRU), one Elman layer over a sequence, and backprop through time.
 
 Shapes (torch's): a step's input x (N, I), state h (N, H); weight_ih (H, I), weight_hh (H, H), bias_ih and
 bias_hh (H,); the LSTM and GRU cells stack 4 and 3 such blocks along dim 0 (gates i, f, g, o and r, z, n;
@@ -21,10 +21,7 @@ Only the recursion through δ is sequential; the sums are one (T·N)-row product
 forward's input map x_t W_ihᵀ + b_ih is one product for all steps before its loop, as torch does on the CPU).
 The product of T Jacobians diag(φ'(z_t)) W_hh in δ is why gradients vanish or explode over long sequences.
 
-Stacked layers: layer l reads layer l-1's output sequence, so backward visits the layers top-down and layer
-l's dL/dx is layer l-1's output gradient. A bidirectional layer runs a second cell over the reversed sequence
-(its step t reads x_t and h_{t+1}; its h_n is its state after x_1); the two output sequences are concatenated
-on the feature dim, so the output gradient splits into the two halves and dL/dx sums both directions' dL/dx.
+Stacked and bidirectional layers of any of the three cells: `functional.recurrent_sequence`.
 """
 import numpy as np
 
@@ -95,49 +92,6 @@ def rnn_layer_backward(grad_states, grad_h_n, input, h0, states, weight_ih, weig
     return grad_input, carried, *param_grads
 
 
-def rnn(input, hx, weights, nonlinearity: str = "tanh", bidirectional: bool = False):
-    """Stacked (optionally bidirectional) Elman layers over x (T, N, I) from hx (L·D, N, H).
-
-    weights: one (weight_ih, weight_hh, bias_ih or None, bias_hh or None) per layer and direction, in torch's
-    order (l0, l0_reverse, l1, ...). Returns (output (T, N, D·H), h_n (L·D, N, H), saved for `rnn_backward`).
-    """
-    directions = 2 if bidirectional else 1
-    layer_input, layer_inputs, all_states = input, [], []
-    for first in range(0, len(weights), directions):
-        states = []
-        for k in range(first, first + directions):
-            weight_ih, weight_hh, bias_ih, bias_hh = weights[k]
-            states.append(rnn_layer(layer_input, hx[k], weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity,
-                                    reverse=k > first))
-        layer_inputs.append(layer_input)
-        all_states += states
-        layer_input = states[0] if directions == 1 else np.concatenate(states, axis=-1)
-    h_n = np.stack([s[0] if k % directions else s[-1] for k, s in enumerate(all_states)])  # each one's last step
-    return layer_input, h_n, (layer_inputs, all_states)
-
-
-def rnn_backward(grad_output, grad_h_n, hx, weights, saved, nonlinearity: str = "tanh", bidirectional: bool = False):
-    """BPTT through `rnn`, layers top-down. grad_output (T, N, D·H); grad_h_n (L·D, N, H) or None.
-
-    Returns (dL/dx (T, N, I), dL/dhx (L·D, N, H), [(dW_ih, dW_hh, db_ih, db_hh) per layer and direction]).
-    """
-    layer_inputs, all_states = saved
-    directions, hidden = (2 if bidirectional else 1), hx.shape[-1]
-    grad_hx, param_grads = np.empty_like(hx), [None] * len(weights)
-    grad_layer_output = grad_output
-    for layer in reversed(range(len(layer_inputs))):
-        grad_input = None
-        for d in range(directions):
-            k = layer * directions + d
-            grad_x, grad_hx[k], *param_grads[k] = rnn_layer_backward(
-                grad_layer_output[..., d * hidden:(d + 1) * hidden], None if grad_h_n is None else grad_h_n[k],
-                layer_inputs[layer], hx[k], all_states[k], weights[k][0], weights[k][1], weights[k][2] is not None,
-                nonlinearity, reverse=d == 1)
-            grad_input = grad_x if grad_input is None else grad_input + grad_x
-        grad_layer_output = grad_input
-    return grad_layer_output, grad_hx, param_grads
-
-
 def lstm_cell(input, hx, cx, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     """LSTM cell, torch's gate order i, f, g, o (weights (4H, ·) stacked in that order):
 
@@ -147,10 +101,15 @@ def lstm_cell(input, hx, cx, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
     Returns (h', c', (i, f, g, o)); the gates are what `lstm_cell_backward` needs besides the inputs and c'.
     """
-    gates = np.split(linear(hx, weight_hh, bias_hh) + linear(input, weight_ih, bias_ih), 4, axis=-1)
-    i, f, g, o = sigmoid(gates[0]), sigmoid(gates[1]), np.tanh(gates[2]), sigmoid(gates[3])
+    return lstm_gates(linear(hx, weight_hh, bias_hh) + linear(input, weight_ih, bias_ih), cx)
+
+
+def lstm_gates(pre_activations, cx):
+    """The LSTM step after its two affine maps: (h', c', (i, f, g, o)) from [a_i, a_f, a_g, a_o] (N, 4H) and c."""
+    gates = np.split(pre_activations, 4, axis=-1)
+    i, f, g, o = sigmoid(gates[0]), sigmoid(gates[1]), _tanh(gates[2]), sigmoid(gates[3])
     c = f * cx + i * g
-    return o * np.tanh(c), c, (i, f, g, o)
+    return o * _tanh(c), c, (i, f, g, o)
 
 
 def lstm_cell_backward(grad_h, grad_c, input, hx, cx, c, gates, weight_ih, weight_hh, has_bias: bool = True):
@@ -164,14 +123,20 @@ def lstm_cell_backward(grad_h, grad_c, input, hx, cx, c, gates, weight_ih, weigh
     and dA feeds both affine maps (as in the Elman cell). Returns (dL/dx, dL/dh, dL/dc, dL/dW_ih, dL/dW_hh,
     dL/db_ih, dL/db_hh).
     """
+    grad_gates, grad_cx = lstm_gates_backward(grad_h, grad_c, cx, c, gates)
+    grad_input, grad_hx, *param_grads = affine_pair_backward(grad_gates, grad_gates, input, hx, weight_ih,
+                                                             weight_hh, has_bias)
+    return grad_input, grad_hx, grad_cx, *param_grads
+
+
+def lstm_gates_backward(grad_h, grad_c, cx, c, gates):
+    """(dA (N, 4H), dL/dc) of `lstm_gates` from G_h and G_c (derivation: `lstm_cell_backward`)."""
     i, f, g, o = gates
-    tanh_c = np.tanh(c)
+    tanh_c = _tanh(c)
     grad_cell = grad_c + tanh_backward(grad_h * o, tanh_c)
     grad_gates = np.concatenate([sigmoid_backward(grad_cell * g, i), sigmoid_backward(grad_cell * cx, f),
                                  tanh_backward(grad_cell * i, g), sigmoid_backward(grad_h * tanh_c, o)], axis=-1)
-    grad_input, grad_hx, *param_grads = affine_pair_backward(grad_gates, grad_gates, input, hx, weight_ih,
-                                                             weight_hh, has_bias)
-    return grad_input, grad_hx, grad_cell * f, *param_grads
+    return grad_gates, grad_cell * f
 
 
 def gru_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
@@ -183,11 +148,15 @@ def gru_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     (the reset gate scales the hidden map after its bias, so b_hn sits inside r ⊙ (·)). h' is computed as
     torch does, n + z ⊙ (h - n). Returns (h', (r, z, n, h_n)) for `gru_cell_backward`.
     """
-    from_input = np.split(linear(input, weight_ih, bias_ih), 3, axis=-1)
-    from_hidden = np.split(linear(hx, weight_hh, bias_hh), 3, axis=-1)
+    return gru_gates(linear(input, weight_ih, bias_ih), linear(hx, weight_hh, bias_hh), hx)
+
+
+def gru_gates(from_input, from_hidden, hx):
+    """The GRU step after its two affine maps: (h', (r, z, n, h_n)) from x W_ihᵀ + b_ih and h W_hhᵀ + b_hh."""
+    from_input, from_hidden = np.split(from_input, 3, axis=-1), np.split(from_hidden, 3, axis=-1)
     r = sigmoid(from_hidden[0] + from_input[0])
     z = sigmoid(from_hidden[1] + from_input[1])
-    n = np.tanh(from_input[2] + from_hidden[2] * r)
+    n = _tanh(from_input[2] + from_hidden[2] * r)
     return n + z * (hx - n), (r, z, n, from_hidden[2])
 
 
@@ -201,12 +170,18 @@ def gru_cell_backward(grad_output, input, hx, gates, weight_ih, weight_hh, has_b
     The input map's gradient is [dA_r, dA_z, dA_n]; the hidden map's is [dA_r, dA_z, dA_n ⊙ r] (r scales h_n).
     Returns (dL/dx, dL/dh, dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh).
     """
+    grad_ih, grad_hh, grad_direct = gru_gates_backward(grad_output, hx, gates)
+    grad_input, grad_hx, *param_grads = affine_pair_backward(grad_ih, grad_hh, input, hx, weight_ih, weight_hh,
+                                                             has_bias)
+    return grad_input, grad_hx + grad_direct, *param_grads
+
+
+def gru_gates_backward(grad_output, hx, gates):
+    """(gradient of x W_ihᵀ + b_ih, of h W_hhᵀ + b_hh, dL/dh through z ⊙ h alone) of `gru_gates` from G = dL/dh'
+    (derivation: `gru_cell_backward`)."""
     r, z, n, hidden_n = gates
     grad_n = tanh_backward(grad_output * (1 - z), n)
     grad_r = sigmoid_backward(grad_n * hidden_n, r)
     grad_z = sigmoid_backward(grad_output * (hx - n), z)
-    grad_ih = np.concatenate([grad_r, grad_z, grad_n], axis=-1)
-    grad_hh = np.concatenate([grad_r, grad_z, grad_n * r], axis=-1)
-    grad_input, grad_hx, *param_grads = affine_pair_backward(grad_ih, grad_hh, input, hx, weight_ih, weight_hh,
-                                                             has_bias)
-    return grad_input, grad_hx + grad_output * z, *param_grads
+    return (np.concatenate([grad_r, grad_z, grad_n], axis=-1), np.concatenate([grad_r, grad_z, grad_n * r], axis=-1),
+            grad_output * z)
