@@ -153,7 +153,7 @@ def check_accumulation(torch_module, manual_module, arguments: tuple, *, target:
     first: dict[str, np.ndarray | None] = {}
     for round_ in range(2):
         _, t_outputs = torch_forward(torch_module, arguments, target)
-        m_outputs = _as_tuple(manual_module(*arguments))
+        m_outputs = tuple(flat_outputs(manual_module(*arguments)))
         if len(m_outputs) != len(t_outputs):
             return []  # check_pair fails on the count already
         grad_outputs = random_grad_outputs(m_outputs, "float64", grad_seed, target)  # the same both rounds
