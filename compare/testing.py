@@ -34,6 +34,7 @@ from compare.engine.tolerances import GRADCHECK_TOLERANCE, error_model_for, tole
 from compare.engine.twins import TORCH_DTYPES, Twin, to_numpy
 from compare.explain.verdict import explain_twins
 from manual.gradcheck import check_call
+from manual.optim.optimizer import IMPLEMENTATION_FLAGS
 
 DTYPES = ("float32", "float64")
 
@@ -152,15 +153,16 @@ def _batch_stream(batches, steps: int, dtype: str, seed: int):
 
 
 def hyperparameter_differences(manual_optimizer, torch_optimizer) -> list[str]:
-    """Every param_group setting both optimizers have (torch-only ones such as `foreach` aside) that differs,
-    and a different number of groups or of parameters per group."""
+    """Every param_group setting both optimizers have that differs, and a different number of groups or of
+    parameters per group. The implementation flags (foreach, fused, ...: manual.optim.optimizer's
+    IMPLEMENTATION_FLAGS) choose a code path, not a number, so they are not compared."""
     manual_groups = manual_optimizer.state_dict()["param_groups"]
     torch_groups = torch_optimizer.state_dict()["param_groups"]
     if len(manual_groups) != len(torch_groups):
         return [f"{len(manual_groups)} param groups vs {len(torch_groups)}"]
     return [f"group {i} {key}: manual {m_group[key]!r} vs torch {t_group[key]!r}"
             for i, (m_group, t_group) in enumerate(zip(manual_groups, torch_groups, strict=True))
-            for key in m_group.keys() & t_group.keys()
+            for key in m_group.keys() & t_group.keys() - IMPLEMENTATION_FLAGS.keys()
             if (len(m_group[key]) != len(t_group[key]) if key == "params" else m_group[key] != t_group[key])]
 
 

@@ -138,6 +138,16 @@ def test_optimizers_built_with_different_settings_fail_before_the_first_step():
                                  optimizers, classification_batch, 3)
 
 
+def test_optimizers_differing_only_in_implementation_flags_train_alike():
+    """foreach/fused choose torch's code path, not a number: torch's multi-tensor Adam against manual's Adam."""
+    manual_model, torch_model = mlp_pair("float64")
+    optimizers = (manual.optim.Adam(manual_model.parameters(), lr=0.01),
+                  torch.optim.Adam(torch_model.parameters(), lr=0.01, foreach=True, fused=False))
+    result = assert_model_trains_like(manual_model, torch_model, (mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()),
+                                      optimizers, classification_batch, 3)
+    assert result.steps == 3
+
+
 class MomentumIgnoringSGD(manual.optim.SGD):
     """A wrong update rule a user could write: plain SGD steps, the momentum buffer kept but never applied."""
 
