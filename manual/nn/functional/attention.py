@@ -9,7 +9,8 @@ Masks, as torch 2.13's `F.scaled_dot_product_attention`:
   a float `attn_mask` is M itself. Either broadcasts to (..., L, S). It is ADDED to the scores, so a NaN score
   stays NaN where the mask is -inf (NaN + -inf = NaN), as in torch;
 - `is_causal=True` keeps j ≤ i (the lower-left triangle of (L, S), torch's `tril(ones(L, S))`) and replaces
-  every other score by -inf, so a NaN in a key reaches only the queries that attend to it (torch does the same);
+  every other score by -inf, so a NaN in a key reaches only the queries that attend to it (as torch's CPU flash
+  kernel, which 4-d inputs take; its math kernel, used for 3-d inputs, adds the mask and spreads the NaN);
 - a row with every score -inf (a query that may attend to nothing) gets P = 0, hence O = 0 and zero
   gradients: torch's `_safe_softmax` ("fully masked rows are zeros"). `safe=False` keeps the plain softmax,
   0/0 = NaN, which is what `MultiheadAttention` returns with need_weights=True (its weights path calls softmax).
