@@ -92,8 +92,9 @@ def _output_shapes(model, x) -> dict[str, tuple]:
     for name, module in modules:
         def recording(*args, _name=name, _forward=module.forward, **kwargs):
             output = _forward(*args, **kwargs)
-            shapes[_name] = (tuple(tuple(np.shape(o)) for o in output) if isinstance(output, tuple)  # RNN's
-                             else tuple(np.shape(output)))  # (output, h_n): one shape per output
+            shapes[_name] = (tuple(None if o is None else tuple(np.shape(o)) for o in output)  # one shape per output:
+                             if isinstance(output, tuple)  # RNN's (output, h_n), attention's (output, None)
+                             else tuple(np.shape(output)))
             return output
         object.__setattr__(module, "forward", recording)
     try:

@@ -86,8 +86,9 @@ def summary(model: torch.nn.Module, input_shape) -> Summary:
     shapes, handles = {}, []
     for name, module in model.named_modules():
         def record(_module, _inputs, output, _name=name):
-            shapes[_name] = (tuple(tuple(o.shape) for o in output) if isinstance(output, tuple)  # RNN's
-                             else tuple(output.shape))  # (output, h_n): one shape per output
+            shapes[_name] = (tuple(None if o is None else tuple(o.shape) for o in output)  # one shape per output:
+                             if isinstance(output, tuple)  # RNN's (output, h_n), attention's (output, None)
+                             else tuple(output.shape))
         handles.append(module.register_forward_hook(record))
     modes = [(module, module.training) for module in model.modules()]
     model.eval()

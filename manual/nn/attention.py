@@ -15,6 +15,11 @@ def xavier_uniform(rng, shape, dtype) -> np.ndarray:
     return rng.uniform(-bound, bound, shape).astype(dtype)
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """torch's name for MultiheadAttention's out_proj: a Linear (torch subclasses it only to keep it from being
+    quantized dynamically); MultiheadAttention applies its weight and bias itself, as torch does."""
+
+
 class MultiheadAttention(Module):
     """Multi-head attention, as `torch.nn.MultiheadAttention(embed_dim, num_heads, dropout=0.0, bias=True,
     add_bias_kv=False, add_zero_attn=False, kdim=None, vdim=None, batch_first=False, dtype=None)`.
@@ -80,7 +85,7 @@ class MultiheadAttention(Module):
             self.v_proj_weight = Parameter(xavier_uniform(rng, (embed_dim, self.vdim), dtype))
             self.register_parameter("in_proj_weight", None)
         self.register_parameter("in_proj_bias", Parameter(np.zeros(3 * embed_dim, dtype)) if bias else None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, dtype=dtype)
         if bias:
             self.out_proj.bias.data[...] = 0
         self.bias_k = self.bias_v = None
@@ -159,18 +164,21 @@ class MultiheadAttention(Module):
         # need_weights: torch's own path scales q by √(1/D) (not 1/√D, which can differ in the last bit)
         scale = float(np.sqrt(1.0 / self.head_dim)) if need_weights else None
         p = F.attention_weights(q, k, mask, is_causal=causal_hint, scale=scale, safe=not need_weights)
-        output = self._from_batch_first(self.out_proj(F.merge_heads(p @ v)), batched)
+        merged = F.merge_heads(p @ v)
+        out_bias = self.out_proj.bias
+        output = self._from_batch_first(F.linear(merged, self.out_proj.weight.data,
+                                                 None if out_bias is None else out_bias.data), batched)
         weights = None
         if need_weights:
             weights = p.mean(axis=1) if average_attn_weights else p
             weights = weights if batched else weights[0]
-        self.save_for_backward(q_in, k_in, v_in, q, k, v, p, scale, batched, average_attn_weights,
+        self.save_for_backward(q_in, k_in, v_in, q, k, v, p, merged, scale, batched, average_attn_weights,
                                None if weights is None else weights.shape, output.shape)
         return output, weights
 
     def backward(self, grad_output, grad_weights=None):
         saved = self.saved_for_backward()
-        q_in, k_in, v_in, q, k, v, p, scale, batched, averaged, weights_shape, output_shape = saved
+        q_in, k_in, v_in, q, k, v, p, merged, scale, batched, averaged, weights_shape, output_shape = saved
         try:
             check_grad_output(self, grad_output, output_shape)
             if grad_weights is not None:
@@ -182,7 +190,9 @@ class MultiheadAttention(Module):
             self.save_for_backward(*saved)  # a refused backward consumes nothing: a corrected retry works
             raise
         heads = self.num_heads
-        grad_merged = self.out_proj.backward(self._to_batch_first(grad_output, batched))
+        grad_merged, grad_out_weight, grad_out_bias = F.linear_backward(
+            self._to_batch_first(grad_output, batched), merged, self.out_proj.weight.data, self.out_proj.bias is not None)
+        self.out_proj.accumulate_parameter_grads(weight=grad_out_weight, bias=grad_out_bias)
         grad_p = None
         if grad_weights is not None:
             grad_p = grad_weights if batched else grad_weights[None]
