@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import manual
-from compare.catalogue.attention_cases import GPT_CASES
+from compare.catalogue.attention_cases import GPT_CASES, TOKENS
 from compare.catalogue.batches import load_text
 from compare.engine.step_loop import run_twins
 from compare.engine.tolerances import tolerance_for
@@ -58,11 +58,12 @@ def _torch_weights(model, idx: np.ndarray, layer: int) -> np.ndarray:
 def compute(quick: bool = False) -> dict:
     case = dataclasses.replace(CASE, steps=10 if quick else CASE.steps)
     torch_twin, manual_twin = build_twins(case, DTYPE, "cpu", seed=0)
-    result = run_twins(torch_twin, manual_twin, case.data.stream(0, DTYPE), case.steps, DTYPE, "cpu", case.name)
+    assert case.data == TOKENS, "the case reads the shipped text's tokens"
+    result = run_twins(torch_twin, manual_twin, TOKENS.stream(0, DTYPE), case.steps, DTYPE, "cpu", case.name)
     checks = [{"run": f"{case.name} [{DTYPE}]", "steps": result.steps, "passed": result.passed,
                "worst": None if result.worst is None else result.worst.describe()}]
-    vocab, block_size = case.data.vocab, case.model[1]["block_size"]
-    prompt = load_text(case.data.text)[PROMPT_START:PROMPT_START + block_size]
+    vocab, block_size = TOKENS.vocab, case.model[1]["block_size"]
+    prompt = load_text(TOKENS.text)[PROMPT_START:PROMPT_START + block_size]
     idx = np.array([[vocab.index(c) for c in prompt]], dtype=np.int64)
     layer = case.model[1]["n_layer"] - 1
     w_manual, w_torch = _manual_weights(manual_twin.model, idx, layer), _torch_weights(torch_twin.model, idx, layer)
