@@ -70,7 +70,7 @@ GPT_CASES = [
     Case("gpt32x2-ce-adamw-cosine-clipnorm", ("GPT", GPT_SMALL), CE, ("AdamW", {"lr": 3e-3, "weight_decay": 0.1, "eps": 1e-6}),
          TOKENS, steps=40, scheduler=("CosineAnnealingLR", {"T_max": 40, "eta_min": 3e-4}),
          clip=("clip_grad_norm_", {"max_norm": 1.0})),
-    Case("gpt16x1_2heads-ce-adamw_amsgrad-cosine-clipnorm",
+    Case("gpt16x1_2heads-ce-adamw_ams-cosine-clip",
          ("GPT", {**GPT_SMALL, "n_embd": 16, "n_head": 2, "n_layer": 1}), CE,
          ("AdamW", {"lr": 1e-2, "betas": (0.9, 0.95), "eps": 1e-6, "amsgrad": True}), TOKENS, steps=30,
          scheduler=("CosineAnnealingLR", {"T_max": 30}), clip=("clip_grad_norm_", {"max_norm": 0.5})),
