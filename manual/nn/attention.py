@@ -171,14 +171,15 @@ class MultiheadAttention(Module):
         weights = None
         if need_weights:
             weights = p.mean(axis=1) if average_attn_weights else p
-            weights = weights if batched else weights[0]
-        self.save_for_backward(q_in, k_in, v_in, q, k, v, p, merged, scale, batched, average_attn_weights,
+            weights = weights if batched else weights[0].copy()  # not a view of the saved P the caller could edit
+        # the caller's arrays themselves (not views of them), so that the lock catches an in-place edit
+        self.save_for_backward(query, key, value, q, k, v, p, merged, scale, batched, average_attn_weights,
                                None if weights is None else weights.shape, output.shape)
         return output, weights
 
     def backward(self, grad_output, grad_weights=None):
         saved = self.saved_for_backward()
-        q_in, k_in, v_in, q, k, v, p, merged, scale, batched, averaged, weights_shape, output_shape = saved
+        query, key, value, q, k, v, p, merged, scale, batched, averaged, weights_shape, output_shape = saved
         try:
             check_grad_output(self, grad_output, output_shape)
             if grad_weights is not None:
@@ -190,6 +191,7 @@ class MultiheadAttention(Module):
             self.save_for_backward(*saved)  # a refused backward consumes nothing: a corrected retry works
             raise
         heads = self.num_heads
+        q_in, k_in, v_in = (self._to_batch_first(x, batched) for x in (query, key, value))
         grad_merged, grad_out_weight, grad_out_bias = F.linear_backward(
             self._to_batch_first(grad_output, batched), merged, self.out_proj.weight.data, self.out_proj.bias is not None)
         self.out_proj.accumulate_parameter_grads(weight=grad_out_weight, bias=grad_out_bias)

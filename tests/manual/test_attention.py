@@ -154,3 +154,17 @@ def test_refused_backward_changes_nothing(module, arguments, outputs):
     fresh = module.backward(*grads)
     for a, b in zip(retried if outputs > 1 else (retried,), fresh if outputs > 1 else (fresh,), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_editing_returned_unbatched_weights_changes_no_gradient():
+    """Unbatched per-head weights are P[0]: returned as a copy, not a view of the P the backward reads."""
+    mha = mnn.MultiheadAttention(6, 2, dtype="float64")
+    x = RNG.standard_normal((4, 6))
+    grads = []
+    for edit in (False, True):
+        mha.zero_grad()
+        output, weights = mha(x, x, x, average_attn_weights=False)
+        if edit:
+            weights += 1.0
+        grads.append(mha.backward(np.ones_like(output))[0])
+    np.testing.assert_array_equal(grads[0], grads[1])
