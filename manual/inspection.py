@@ -86,9 +86,11 @@ def parameter_stats(name: str, data: np.ndarray, grad: np.ndarray | None) -> Par
                       float(values.std()), float(values.min()), float(values.max()), grad_norm)
 
 
-def _shape_of(output) -> tuple:
+def _shape_of(output) -> tuple | None:
     """An output's shape; for several outputs (RNN's (output, h_n)) one shape per output, nested as they are
-    (LSTM's (output, (h_n, c_n)))."""
+    (LSTM's (output, (h_n, c_n))); None for an absent one (attention's (output, None) without weights)."""
+    if output is None:
+        return None
     return tuple(_shape_of(o) for o in output) if isinstance(output, tuple) else tuple(np.shape(output))
 
 

@@ -6,6 +6,7 @@ from functools import partial
 import numpy as np
 
 from manual import nn
+from manual.gpt import GPT  # noqa: F401  (in its own file, exported here)
 from manual.nn.grad_mode import no_grad
 
 # activation name -> module factory; the same names and arguments as torch_ref.models.ACTIVATIONS

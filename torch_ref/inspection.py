@@ -78,9 +78,11 @@ def parameter_stats(name: str, param: torch.Tensor) -> ParamStats:
                       values.std(correction=0).item(), values.min().item(), values.max().item(), grad_norm)
 
 
-def _shape_of(output) -> tuple:
+def _shape_of(output) -> tuple | None:
     """An output's shape; for several outputs (RNN's (output, h_n)) one shape per output, nested as they are
-    (LSTM's (output, (h_n, c_n)))."""
+    (LSTM's (output, (h_n, c_n))); None for an absent one (attention's (output, None) without weights)."""
+    if output is None:
+        return None
     return tuple(_shape_of(o) for o in output) if isinstance(output, tuple) else tuple(output.shape)
 
 

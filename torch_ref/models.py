@@ -6,6 +6,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from torch_ref.gpt import GPT  # noqa: F401  (in its own file, exported here)
 from torch_ref.nn import Maxout
 
 # activation name -> module factory; the same names and arguments as manual.models.ACTIVATIONS

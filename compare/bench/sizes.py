@@ -1,5 +1,5 @@
-"""The bench's sizes: an MLP (`Size`) or a CNN (`ConvSize`) with its batch, epoch length, rounds and exact FLOPs
-per step, and which backends can run it."""
+"""The bench's sizes: an MLP (`Size`), a CNN (`ConvSize`) or a GPT (`GPTSize`) with its batch, epoch length, rounds
+and exact FLOPs per step, and which backends can run it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compare.catalogue.attention_cases import TextTokens
 from compare.catalogue.batches import Batches
 from compare.catalogue.case_types import Case
 
@@ -84,13 +85,55 @@ class ConvSize:
                 f" k{self.kernel_size}")
 
 
-SIZES: dict[str, Size | ConvSize] = {size.name: size for size in (
+@dataclass(frozen=True)
+class GPTSize:
+    """The character-level GPT (`manual.models.GPT` / `torch_ref.models.GPT`) on windows of the shipped text;
+    scikit-learn has no transformer.
+
+    FLOPs per step (products only), per token and block, with E = n_embd, T = block_size: the q, k, v and output
+    projections 2·4E², the MLP 2·8E², the scores Q Kᵀ and P V 2·2·T·E (all T×T, the causal half is not skipped);
+    the head 2·E·V per token. The backward costs twice the forward (dW and dX of each product; the embeddings
+    need dX of the first block). Softmax, LayerNorm, GELU and the loss are ignored.
+    """
+    name: str
+    batch: int
+    block_size: int
+    n_embd: int
+    n_head: int
+    n_layer: int
+    batches: int
+    rounds: int
+    gpu_only: bool = False
+    sklearn: bool = False
+
+    @property
+    def case(self) -> Case:
+        data = TextTokens(seq_len=self.block_size, batch_size=self.batch)
+        return Case(f"bench-{self.name}", ("GPT", {"vocab_size": len(data.vocab), "block_size": self.block_size,
+                                                   "n_embd": self.n_embd, "n_head": self.n_head,
+                                                   "n_layer": self.n_layer}),
+                    ("CrossEntropyLoss", {}), ("SGD", {"lr": LR}), data, steps=2)
+
+    @property
+    def flops(self) -> int:
+        e, t, vocab = self.n_embd, self.block_size, len(TextTokens().vocab)
+        per_token = self.n_layer * (2 * 12 * e * e + 2 * 2 * t * e) + 2 * e * vocab
+        return 3 * self.batch * t * per_token
+
+    def describe(self) -> str:
+        return (f"batch {self.batch}, {self.block_size} characters, {self.n_layer} blocks of {self.n_embd} with "
+                f"{self.n_head} heads")
+
+
+BenchSize = Size | ConvSize | GPTSize
+SIZES: dict[str, BenchSize] = {size.name: size for size in (
     Size("tiny", 1, (4, 4, 1), batches=400, rounds=10),
     Size("small", 32, (64, 64, 64, 10), batches=200, rounds=10),
     Size("medium", 256, (784, 256, 256, 10), batches=20, rounds=10),
     Size("large", 1024, (784, 1024, 1024, 10), batches=3, rounds=9),
     Size("gpu-xl", 8192, (4096, 4096, 4096, 10), batches=3, rounds=5, gpu_only=True),
     ConvSize("cnn", 32, (3, 64, 64), (8, 16), batches=4, rounds=5),
+    GPTSize("gpt", 16, block_size=32, n_embd=32, n_head=4, n_layer=2, batches=10, rounds=5),
 )}
 
 

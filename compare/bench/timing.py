@@ -30,16 +30,17 @@ import numpy as np
 
 from compare.bench.gemm import GemmProbe
 from compare.bench.memory import torch_cpu_peak, torch_cuda_peak, traced_peak
-from compare.bench.sizes import ConvSize, Size
+from compare.bench.sizes import BenchSize, Size
 from compare.bench.sklearn_peer import sklearn_classifier
 from compare.engine.step_loop import run_twins
 from compare.engine.twins import Twin, build_twins, manual_step, torch_step
+from manual.nn import Sequential
 
 SETTLE_SECONDS = 0.3  # pause before each timed epoch (see `settle`)
 
 
 # -- the pieces the pytest benches share -------------------------------------------------------------------
-def check_agreement(size: Size | ConvSize, dtype: str, device: str = "cpu", seed: int = 0) -> None:
+def check_agreement(size: BenchSize, dtype: str, device: str = "cpu", seed: int = 0) -> None:
     """Run the harness on this size's twins for two steps (input gradient included); raise on any mismatch."""
     torch_twin, manual_twin = build_twins(size.case, dtype, device, seed)
     data = size.case.data
@@ -52,14 +53,15 @@ def check_agreement(size: Size | ConvSize, dtype: str, device: str = "cpu", seed
                              f"{mismatch.describe()}")
 
 
-def timing_twins(size: Size | ConvSize, dtype: str, device: str = "cpu", seed: int = 0) -> tuple[Twin, Twin]:
+def timing_twins(size: BenchSize, dtype: str, device: str = "cpu", seed: int = 0) -> tuple[Twin, Twin]:
     """(torch twin, manual twin) with equal weights; neither computes dL/d(data) in a step."""
     torch_twin, manual_twin = build_twins(size.case, dtype, device, seed)
-    manual_twin.model[0].needs_input_grad = False
+    if isinstance(manual_twin.model, Sequential):  # GPT reads token indices: no dL/d(data) to skip
+        manual_twin.model[0].needs_input_grad = False
     return torch_twin, manual_twin
 
 
-def batches(size: Size | ConvSize, dtype: str, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def batches(size: BenchSize, dtype: str, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     data = size.case.data
     assert data is not None, "a bench size's case has its batches"
     stream = data.stream(seed, dtype)
@@ -67,7 +69,7 @@ def batches(size: Size | ConvSize, dtype: str, count: int, seed: int = 0) -> lis
 
 
 # -- one size ----------------------------------------------------------------------------------------------
-def twin_steps(size: Size | ConvSize, dtype: str, backends: list[str], seed: int = 0) -> dict:
+def twin_steps(size: BenchSize, dtype: str, backends: list[str], seed: int = 0) -> dict:
     """backend -> step(x, y), one training step of its twin; manual and torch-cpu start from equal weights."""
     steps = {}
     if "manual" in backends or "torch-cpu" in backends:
@@ -82,7 +84,7 @@ def twin_steps(size: Size | ConvSize, dtype: str, backends: list[str], seed: int
     return steps
 
 
-def epoch_runners(size: Size | ConvSize, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
+def epoch_runners(size: BenchSize, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
     """backend -> a function that trains one epoch over `data`, each from the same torch-initialised weights."""
     def epoch(step: Callable[[np.ndarray, np.ndarray], object]) -> Callable[[], object]:
         return lambda: [step(x, y) for x, y in data]
@@ -123,7 +125,7 @@ def time_rounds(runners: dict, rounds: int, steps: int, probes=()) -> dict[str, 
     return seconds
 
 
-def measure_memory(size: Size | ConvSize, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
+def measure_memory(size: BenchSize, dtype: str, backends: list[str], data, seed: int = 0) -> dict:
     """backend -> (peak bytes above the baseline, growth bytes per step), each with its own instrument."""
     x, y = data[0]
     steps = twin_steps(size, dtype, backends, seed)
@@ -142,7 +144,7 @@ def measure_memory(size: Size | ConvSize, dtype: str, backends: list[str], data,
     return memory
 
 
-def bench_size(size: Size | ConvSize, dtype: str, backends: list[str], probes: dict[str, GemmProbe],
+def bench_size(size: BenchSize, dtype: str, backends: list[str], probes: dict[str, GemmProbe],
                seed: int = 0) -> dict:
     """Check, time and measure one size; `probes`: device -> GEMM probe, sampled once per round."""
     for device in {"cuda" if backend == "torch-cuda" else "cpu" for backend in backends}:

@@ -6,6 +6,7 @@ from typing import TypedDict
 import numpy as np
 
 from compare import registry
+from compare.catalogue.attention_cases import ATTENTION_MODULE_CASES
 from compare.catalogue.case_types import ModuleCase
 from compare.catalogue.inputs import (
     affine_state,
@@ -334,6 +335,7 @@ CONV_CASES = [
 ]
 
 MODULE_CASES = ACTIVATION_CASES + LAYER_CASES + LOSS_CASES + NORM_CASES + RECURRENT_CASES + CONV_CASES
+MODULE_CASES += ATTENTION_MODULE_CASES  # issue 21: compare/catalogue/attention_cases.py
 registry.reserve_builtin_names("module", [case.name for case in MODULE_CASES])
 
 

@@ -4,6 +4,7 @@ backends (compare/catalogue/case_types.py), in tables by topic."""
 import numpy as np
 
 from compare import registry
+from compare.catalogue.attention_cases import GPT_CASES
 from compare.catalogue.batches import Batches, SineSequences, TextWindows
 from compare.catalogue.case_types import Case
 
@@ -191,6 +192,7 @@ CONV_CASES = [
 ]
 
 CATALOGUE = BASE_CASES + LAYER_CASES + OPTIMIZER_CASES + NLL_CASES + NORM_CASES + RNN_CASES + CONV_CASES
+CATALOGUE += GPT_CASES  # issue 21: compare/catalogue/attention_cases.py
 registry.reserve_builtin_names("training", [case.name for case in CATALOGUE])
 
 

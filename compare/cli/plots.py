@@ -21,6 +21,7 @@ FIGURES = {  # file name -> module
     "activations": "compare.plots.activations",
     "xor": "compare.plots.xor",
     "cv_folds": "compare.plots.cv_folds",
+    "attention_map": "compare.plots.attention_map",
 }
 
 

@@ -38,6 +38,7 @@ MODELS = {
     "logreg": ("LogisticRegression", lambda d, k, a: {"in_features": d}),
     "cnn": ("CNN", lambda d, k, a: {"in_channels": d[0], "image_size": tuple(d[1:]), "num_classes": k}),
 }
+TEXT_MODELS = ("gpt",)  # they read the shipped text: `train --model gpt` (compare/cli/train.py), not `cv`
 IMAGE_MODELS = ("cnn",)  # they read images: dataset_from_args gives square one-channel images (N, 1, side, side)
 # task -> (default --model, default --loss)
 TASK_DEFAULTS = {"classification": ("mlp", "CrossEntropyLoss"), "binary": ("logreg", "BCEWithLogitsLoss"),
@@ -63,15 +64,16 @@ def _model_arg(text: str) -> tuple[str, object]:
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
-    parser.add_argument("--model", choices=sorted(MODELS), help="default: mlp (logreg for breast_cancer)")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), help="default digits")
+    parser.add_argument("--model", choices=sorted([*MODELS, *TEXT_MODELS]),
+                        help="default: mlp (logreg for breast_cancer); gpt trains on the shipped text (train only)")
     parser.add_argument("--hidden", type=_hidden, default=[64], metavar="W[,W...]", help="MLP widths (default 64)")
     parser.add_argument("--activation", default="relu", help="MLP activation by name (default relu)")
     parser.add_argument("--model-arg", type=_model_arg, action="append", default=[], metavar="KEY=VALUE",
                         help="extra model constructor argument, e.g. batch_norm=True or pieces=2 (repeatable)")
     parser.add_argument("--loss", help="loss class name in manual.nn and torch.nn (default: CrossEntropyLoss, "
                                        "BCEWithLogitsLoss for breast_cancer, MSELoss for diabetes)")
-    parser.add_argument("--optimizer", default="adam", help="optimizer in manual.optim and torch.optim (default adam)")
+    parser.add_argument("--optimizer", help="optimizer in manual.optim and torch.optim (default adam; adamw for gpt)")
     parser.add_argument("--lr", type=arguments.nonnegative_float,
                         help="learning rate (default: 0.05 for sgd, the optimizer's own otherwise)")
     parser.add_argument("--momentum", type=arguments.nonnegative_float, help="passed to the optimizer when given")
@@ -90,7 +92,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                              "0 keeps torch's default)")
 
 
-def _optimizer_name(name: str) -> str:
+def optimizer_name(name: str) -> str:
     manual_names = {n.lower(): n for n, cls in vars(manual.optim).items() if inspect.isclass(cls)
                     and issubclass(cls, manual.optim.Optimizer) and cls is not manual.optim.Optimizer}
     if name.lower() not in manual_names:
@@ -113,10 +115,14 @@ def dataset_from_args(args, per_class: int, needed_by: str) -> Dataset:
     """The dataset `--dataset` names, cut to `--limit` samples (stratified) when given. A classification set
     that keeps fewer than `per_class` samples of a class is refused: the split `needed_by` describes would
     train or test without that class."""
+    if getattr(args, "model", None) in TEXT_MODELS:
+        raise UsageError(f"--model {args.model} trains on the shipped text: use `python -m compare train --model "
+                         f"{args.model}`")
+    name = args.dataset or "digits"
     try:
-        full = datasets.load(args.dataset)
+        full = datasets.load(name)
     except ImportError:  # scikit-learn, the [sklearn] extra, holds the datasets
-        raise arguments.missing_extra("sklearn", f"--dataset {args.dataset}") from None
+        raise arguments.missing_extra("sklearn", f"--dataset {name}") from None
     dataset = datasets.subset(full, args.limit, seed=args.seed) if args.limit else full
     if dataset.is_classification:
         counts = np.bincount(dataset.y, minlength=full.n_classes or 0)
@@ -152,7 +158,7 @@ def recipe_from_args(args, dataset: Dataset) -> Recipe:
     _require("--model", "model", class_name)
     if model_key == "logreg" and outputs != 1:
         raise UsageError(f"--model logreg has one logit; pair it with --loss BCEWithLogitsLoss, not {loss_name}")
-    optimizer = _optimizer_name(args.optimizer)
+    optimizer = optimizer_name(args.optimizer or "adam")
     options = {"lr": args.lr if args.lr is not None else DEFAULT_LR.get(optimizer), "momentum": args.momentum,
                "weight_decay": args.weight_decay}
     features = dataset.X.shape[1] if dataset.X.ndim == 2 else dataset.X.shape[1:]  # (C, H, W) for images

@@ -5,24 +5,81 @@ identical mini-batches (compare/realdata/training.py). Before training it prints
 asserted equal to torch_ref.summary by compare.checks.inspection); then per epoch the mean training loss and
 the test metrics of each backend and their difference. Exit status 0 when the final test metrics agree
 (accuracy exactly, loss/MAE/MSE within the dtype's tolerance).
+
+`--model gpt` trains the character-level GPT on the shipped text instead (compare/realdata/text.py: contiguous
+training and test parts, windows of --block-size characters), with AdamW by default; --model-arg sets its size
+(n_embd=, n_head=, n_layer=, bias=). Options that mean nothing there (--dataset, --limit, --loss, --hidden,
+--activation) are refused.
 """
 from __future__ import annotations
 
+import torch
+
 import manual
+from compare.catalogue.case_types import Case
 from compare.cli import arguments, render
+from compare.cli.arguments import UsageError
 from compare.cli.cv import METRICS
-from compare.cli.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
-from compare.realdata.training import TwinTrainer, agreement, prepare_split
+from compare.cli.recipe_args import (
+    TEXT_MODELS,
+    add_recipe_arguments,
+    dataset_from_args,
+    optimizer_name,
+    recipe_from_args,
+    split_or_refuse,
+)
+from compare.engine.twins import build_twins
+from compare.realdata.text import text_split, vocabulary
+from compare.realdata.training import Recipe, Split, TwinTrainer, agreement, prepare_split
 from manual.data import holdout_split
+
+NOT_FOR_TEXT = ("dataset", "limit", "loss", "hidden", "activation")  # options `--model gpt` refuses when changed
+DEFAULTS: dict = {}  # the parser's defaults of NOT_FOR_TEXT and --block-size (filled by add_arguments)
 
 
 def add_arguments(parser) -> None:
     add_recipe_arguments(parser)
     parser.add_argument("--test-size", type=arguments.fraction, default=0.2,
-                        help="share of the rows held out (default 0.2)")
+                        help="share of the rows held out (default 0.2; of the text's characters for gpt)")
+    parser.add_argument("--block-size", type=arguments.int_in(1), default=32, metavar="T",
+                        help="gpt: characters per window, the model's block_size (default 32)")
+    DEFAULTS.update((name, parser.get_default(name)) for name in (*NOT_FOR_TEXT, "block_size"))
+
+
+def text_recipe(args) -> tuple[Recipe, Split]:
+    """(recipe, split) of `train --model gpt`, refused (UsageError) where an option means nothing for it or the
+    model cannot be built."""
+    changed = [name for name in NOT_FOR_TEXT if getattr(args, name) != DEFAULTS[name]]
+    if changed:
+        raise UsageError(f"--model {args.model} trains on the shipped text; "
+                         f"{', '.join('--' + name for name in changed)} cannot apply")
+    arguments.require_device(args.device)
+    split = split_or_refuse(lambda: text_split(args.block_size, max(1, args.block_size // 4), args.test_size))
+    optimizer = optimizer_name(args.optimizer or "adamw")
+    options = {"lr": args.lr, "momentum": args.momentum, "weight_decay": args.weight_decay}
+    model = ("GPT", {"vocab_size": len(vocabulary()), "block_size": args.block_size, **dict(args.model_arg)})
+    recipe = Recipe(model=model, loss=("CrossEntropyLoss", {}),
+                    optimizer=(optimizer, {k: v for k, v in options.items() if v is not None}), epochs=args.epochs,
+                    batch_size=args.batch_size, dtype=args.dtype, device=args.device, seed=args.seed)
+    try:
+        build_twins(Case("recipe", recipe.model, recipe.loss, recipe.optimizer, data=None), recipe.dtype,
+                    recipe.device, recipe.seed)
+    except (TypeError, ValueError, AssertionError) as error:  # torch's MultiheadAttention asserts its arguments
+        raise UsageError(f"the recipe cannot be built: {' '.join(str(error).split())}") from None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return recipe, split
 
 
 def main(args) -> int:
+    if args.model in TEXT_MODELS:
+        recipe, split = text_recipe(args)
+        trainer = TwinTrainer(recipe, split)
+        print(f"tiny_text.txt (next character): {len(split.y_train)} training windows, {len(split.y_test)} test "
+              f"windows of {args.block_size} characters")
+        return report(trainer, recipe, split)
+    if args.block_size != DEFAULTS["block_size"]:
+        raise UsageError("--block-size applies to --model gpt only")
     dataset = dataset_from_args(args, 2, "a stratified hold-out split")
     train_idx, test_idx = split_or_refuse(lambda: holdout_split(
         len(dataset.y), args.test_size, seed=args.seed, stratify=dataset.y if dataset.is_classification else None))
@@ -30,6 +87,11 @@ def main(args) -> int:
     split = prepare_split(dataset, train_idx, test_idx, recipe.loss[0], recipe.dtype)
     trainer = TwinTrainer(recipe, split)  # asserts the twins' summaries are equal
     print(f"{dataset.name} ({dataset.task}): {len(train_idx)} training rows, {len(test_idx)} test rows")
+    return report(trainer, recipe, split)
+
+
+def report(trainer: TwinTrainer, recipe: Recipe, split: Split) -> int:
+    """Summary, then the epochs' table, then the final agreement; the exit status."""
     print(f"recipe: {recipe.describe()}")
     print(manual.summary(trainer.manual.model, (recipe.batch_size, *split.X_train.shape[1:])))
     print("summary: manual == torch (compare.checks.inspection)\n")

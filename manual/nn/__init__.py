@@ -14,6 +14,7 @@ from manual.nn.activation import (
     Softplus,
     Tanh,
 )
+from manual.nn.attention import MultiheadAttention
 from manual.nn.container import Sequential
 from manual.nn.conv import Conv1d, Conv2d
 from manual.nn.dropout import Dropout
@@ -27,6 +28,7 @@ from manual.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from manual.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from manual.nn.recurrent import GRUCell, LSTMCell, RNNCell
 from manual.nn.rnn import GRU, LSTM, RNN
+from manual.nn.transformer import TransformerEncoderLayer
 
 __all__ = ["functional", "utils", "Module", "Parameter", "Sequential",
            "Linear", "Flatten", "Maxout", "BatchNorm1d", "Dropout",
@@ -36,4 +38,5 @@ __all__ = ["functional", "utils", "Module", "Parameter", "Sequential",
            "CrossEntropyLoss",
            "BatchNorm2d", "LayerNorm", "Embedding",
            "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
-           "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
+           "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+           "MultiheadAttention", "TransformerEncoderLayer"]

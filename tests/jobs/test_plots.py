@@ -1,4 +1,4 @@
-"""The figures: `python -m compare plots --quick` writes six PNGs and their data; in every figure's data the two
+"""The figures: `python -m compare plots --quick` writes seven PNGs and their data; in every figure's data the two
 backends agree within compare/engine/tolerances.py and the harness runs behind it pass; each figure shows what it
 claims (sigmoid gradients vanish, the perceptron fails XOR, ...); a disagreement and a missing matplotlib make
 the command fail."""
@@ -119,6 +119,16 @@ def test_perceptron_fails_xor_and_the_mlp_solves_it(figures):
     settings = data["settings"]["perceptron"]
     assert settings["mistakes_per_epoch_manual"] == settings["mistakes_per_epoch_torch"]
     assert min(settings["mistakes_per_epoch_manual"]) >= 1  # never an epoch without a mistake
+
+
+def test_attention_map_is_causal_and_each_query_sums_to_one(figures):
+    data = load(figures, "attention_map")
+    for side in ("manual", "torch"):
+        weights = np.zeros((data["settings"]["heads"], len(data["settings"]["prompt"]), len(data["settings"]["prompt"])))
+        for r in rows(data):
+            weights[r["head"], r["query"], r["key"]] = r[f"weight_{side}"]
+        assert not np.triu(weights, 1).any()  # no query looks ahead
+        np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-12)
 
 
 def test_cv_accuracies_are_equal_fold_by_fold_beside_the_peer(figures):

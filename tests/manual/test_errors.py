@@ -224,8 +224,8 @@ def backward_before_forward(case):
 
 
 def second_backward(case):
-    module, x, target = fresh_module(case)
-    output = module(x) if target is None else module(x, target)
+    module, arguments, target = build_manual(case), make_arguments(case, "float64"), case.target
+    output = module(*arguments)  # with every input (MultiheadAttention needs query, key and value)
     outputs = flat_outputs(output)  # RNN's (output, h_n), LSTM's (output, (h_n, c_n)): one gradient per output
     grads = [None if target is not None and np.ndim(out) == 0 else np.ones_like(out) for out in outputs]
     module.backward(*grads)

@@ -1,4 +1,6 @@
 """The Module/Optimizer protocol mirrors torch: names, state_dict layout, accumulation, backward rules."""
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +12,8 @@ import manual.optim
 import torch_ref.models
 from compare.catalogue.case_types import ModuleCase
 from compare.catalogue.module_cases import MODULE_CASES
-from compare.checks.module_check import build_manual, build_pair, make_inputs
-from compare.engine.twins import to_numpy
+from compare.checks.module_check import build_manual, build_pair, make_arguments
+from compare.engine.twins import classes, to_numpy
 
 MODELS = [
     ("LinearRegression", {"in_features": 5}),
@@ -108,10 +110,16 @@ def test_sgd_state_dict_layout_matches_torch():
 
 @pytest.mark.parametrize("case", MODULE_CASES, ids=lambda case: case.name)
 def test_forward_takes_input_as_keyword_like_torch(case):
-    """torch's forward(input) (module_db's Linear sample passes `input=`); losses take (input, target)."""
-    module, (x, target) = build_manual(case), make_inputs(case, "float64")
-    output = module(input=x) if target is None else module(input=x, target=target)
-    expected = module(x) if target is None else module(x, target)
+    """torch's forward(input) (module_db's Linear sample passes `input=`); losses take (input, target); a module
+    whose torch forward names its first argument otherwise (MultiheadAttention's query, key, value,
+    TransformerEncoderLayer's src) takes torch's names. Every argument of the case is passed by its name."""
+    module, arguments = build_manual(case), make_arguments(case, "float64")
+    names = list(inspect.signature(module.forward).parameters)[:len(arguments)]
+    torch_cls = classes("module", case.module[0])[1]
+    if torch_cls.__module__.startswith("torch.nn"):  # torch's own class (torch_ref's Maxout names it x)
+        assert names[0] == list(inspect.signature(torch_cls.forward).parameters)[1]  # after self
+    output = module(**dict(zip(names, arguments, strict=True)))
+    expected = module(*arguments)
     shapes = [np.shape(o) for o in (output if isinstance(output, tuple) else (output,))]
     assert shapes == [np.shape(o) for o in (expected if isinstance(expected, tuple) else (expected,))]
 

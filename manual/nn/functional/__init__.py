@@ -4,6 +4,7 @@ Mirrors `torch.nn.functional` names (`relu`, `softmax`, `cross_entropy`, ...); e
 `f_backward(grad_output, <what the forward saved>)` beside it. Modules in `manual.nn` are thin wrappers.
 """
 from manual.nn.functional.activation import *  # noqa: F401,F403
+from manual.nn.functional.attention import *  # noqa: F401,F403
 from manual.nn.functional.conv import *  # noqa: F401,F403
 from manual.nn.functional.dropout import *  # noqa: F401,F403
 from manual.nn.functional.embedding import *  # noqa: F401,F403
