@@ -104,6 +104,8 @@ class HuberLoss(_ElementwiseLoss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
         super().__init__(reduction=reduction)
+        if not isinstance(delta, (int, float, np.integer, np.floating)):  # torch's TypeError (a complex, a str)
+            raise TypeError(f"HuberLoss: delta must be a float or int, got {type(delta).__name__} {delta!r}")
         if not delta > 0:
             raise ValueError(f"HuberLoss: delta must be positive, got {delta}")
         self.delta = delta
@@ -118,6 +120,8 @@ class SmoothL1Loss(_ElementwiseLoss):
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
         super().__init__(size_average, reduce, reduction)
+        if not isinstance(beta, (int, float, np.integer, np.floating)):  # torch refuses a str (and a complex in forward)
+            raise TypeError(f"SmoothL1Loss: beta must be a float or int, got {type(beta).__name__} {beta!r}")
         if beta < 0:
             raise ValueError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
         self.beta = beta

@@ -26,7 +26,8 @@ class _Normalization(Module):
 
     def backward(self, grad_output):
         (saved,) = self.saved_for_backward()
-        check_grad_output(self, grad_output, saved[0].shape)  # saved[0] is x̂, of the output's shape
+        # saved[0] is x̂, of the output's shape and dtype (an integer grad_output is cast to it, as torch)
+        grad_output = check_grad_output(self, grad_output, saved[0].shape, saved[0].dtype)
         grad_input, grad_weight, grad_bias = self._backward(grad_output, self._data("weight"), saved)
         self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
         return grad_input
@@ -132,7 +133,13 @@ class LayerNorm(_Normalization):
                  dtype=None):
         super().__init__()
         dtype = resolve_dtype(dtype)
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+        shape = (normalized_shape,) if not isinstance(normalized_shape, (tuple, list)) else normalized_shape
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) for d in shape):
+            raise TypeError(f"LayerNorm: normalized_shape must be an int or a tuple/list of ints, got "
+                            f"{normalized_shape!r}")
+        if not shape or min(shape) < 0:  # torch refuses both (in forward / when making the weight)
+            raise ValueError(f"LayerNorm: normalized_shape must hold at least one size, each non-negative, got "
+                             f"{normalized_shape!r}")
         self.normalized_shape = tuple(int(d) for d in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self._affine_parameters(self.normalized_shape, elementwise_affine, bias, dtype)

@@ -15,15 +15,18 @@ end = min(start + k, H + p) (the window clipped to the padded input), D = diviso
 (end - start)_h·(end - start)_w with count_include_pad, else the sizes of the window clipped to the input itself.
 Backward: every position of window (i, j) gets G[i, j] / D[i, j].
 
-adaptive_avg_pool2d: window i spans rows ⌊i·H/Ho⌋ ... ⌈(i+1)·H/Ho⌉ - 1 (torch's start/end index). With A_h (Ho, H),
-A_h[i, r] = 1/|window i| on its rows (A_w alike), y = A_h x A_wᵀ per (n, c), a product of linear maps, so
-dL/dx = A_hᵀ G A_w.
+adaptive_avg_pool2d: window i spans rows ⌊i·H/Ho⌋ ... ⌈(i+1)·H/Ho⌉ - 1 (torch's start/end index; windows may
+overlap). y[i, j] = (Σ rows of window i, Σ columns of window j of x) / (|window i|·|window j|): the sums are taken
+window by window (`np.add.reduceat`), so a NaN or inf reaches only the outputs whose window holds it, as torch.
+(The same map written as A_h x A_wᵀ, A_h[i, r] = 1/|window i| on its rows, would spread 0·NaN = NaN over the
+whole plane.) Its adjoint: dL/dx[r, c] = Σ over the windows (i, j) holding (r, c) of G[i, j]/(|window i|·|window j|),
+added window by window for the same reason.
 """
 import numpy as np
 
 from manual.nn.functional.conv import pad2d, pair, taps
 
-__all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
+__all__ = ["max_pool2d", "max_pool2d_indices", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
            "adaptive_avg_pool2d_backward", "pool_geometry"]
 
 
@@ -65,6 +68,18 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         np.maximum(best, tap, out=best)  # NaN wins, as the update above
         np.copyto(argmax, p * kernel[1] + q, where=better)
     return best, argmax
+
+
+def max_pool2d_indices(argmax, input_shape, kernel_size, stride=None, padding=0, dilation=1,
+                       ceil_mode: bool = False):
+    """torch's return_indices: window (i, j)'s maximal kernel position (p, q) = divmod(argmax, kw) as the flat index
+    h·W + w of the input element it reads, h = s_h·i - p_h + d_h·p (w alike); int64, of y's shape."""
+    kernel, stride, padding, dilation, out, _ = pool_geometry(input_shape[-2:], kernel_size, stride, padding,
+                                                              dilation, ceil_mode)
+    p, q = np.divmod(argmax.astype(np.int64), kernel[1])
+    rows = stride[0] * np.arange(out[0])[:, None] - padding[0] + dilation[0] * p
+    cols = stride[1] * np.arange(out[1]) - padding[1] + dilation[1] * q
+    return rows * input_shape[-1] + cols
 
 
 def max_pool2d_backward(grad_output, argmax, input_shape, kernel_size, stride=None, padding=0, dilation=1,
@@ -120,13 +135,29 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     return _crop(grad_padded, pads, input_shape)
 
 
-def adaptive_pool_matrix(in_size: int, out_size: int, dtype) -> np.ndarray:
-    """A (out, in): row i averages input positions ⌊i·in/out⌋ ... ⌈(i+1)·in/out⌉ - 1."""
-    matrix = np.zeros((out_size, in_size), dtype=dtype)
-    for i in range(out_size):
-        start, end = (i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
+def adaptive_windows(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the out_size windows over in_size positions: ⌊i·in/out⌋ and ⌈(i+1)·in/out⌉."""
+    index = np.arange(out_size)
+    return (index * in_size) // out_size, -((-(index + 1) * in_size) // out_size)
+
+
+def window_sums(x: np.ndarray, axis: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Σ x[..., starts[i]:ends[i], ...] along `axis` for each window i, each sum over its own elements only."""
+    if not starts.size:
+        return np.zeros(x.shape[:axis] + (0,) + x.shape[axis + 1:], dtype=x.dtype)
+    zero_shape = x.shape[:axis] + (1,) + x.shape[axis + 1:]
+    padded = np.concatenate([x, np.zeros(zero_shape, dtype=x.dtype)], axis=axis)  # so that every end is an index
+    bounds = np.stack([starts, ends], axis=1).reshape(-1)  # [s0, e0, s1, e1, ...]: even entries sum [s_i, e_i)
+    return np.take(np.add.reduceat(padded, bounds, axis=axis), np.arange(0, bounds.size, 2), axis=axis)
+
+
+def window_spread(g: np.ndarray, axis: int, starts: np.ndarray, ends: np.ndarray, in_size: int) -> np.ndarray:
+    """The adjoint of `window_sums`: out[..., r, ...] = Σ of g[..., i, ...] over the windows i that hold r."""
+    out = np.zeros(g.shape[:axis] + (in_size,) + g.shape[axis + 1:], dtype=g.dtype)
+    moved, gathered = np.moveaxis(out, axis, 0), np.moveaxis(g, axis, 0)
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        moved[start:end] += gathered[i]
+    return out
 
 
 def adaptive_output_size(in_size, output_size) -> tuple[int, int]:
@@ -138,12 +169,15 @@ def adaptive_output_size(in_size, output_size) -> tuple[int, int]:
 
 
 def adaptive_avg_pool2d(input, output_size):
-    rows, cols = (adaptive_pool_matrix(n, o, input.dtype)
-                  for n, o in zip(input.shape[-2:], adaptive_output_size(input.shape[-2:], output_size), strict=True))
-    return rows @ input @ cols.T
+    sizes = adaptive_output_size(input.shape[-2:], output_size)
+    rows, cols = (adaptive_windows(n, o) for n, o in zip(input.shape[-2:], sizes, strict=True))
+    sums = window_sums(window_sums(input, input.ndim - 2, *rows), input.ndim - 1, *cols)
+    return sums / np.outer(rows[1] - rows[0], cols[1] - cols[0]).astype(input.dtype)
 
 
 def adaptive_avg_pool2d_backward(grad_output, input_shape, output_size):
-    rows, cols = (adaptive_pool_matrix(n, o, grad_output.dtype)
-                  for n, o in zip(input_shape[-2:], adaptive_output_size(input_shape[-2:], output_size), strict=True))
-    return rows.T @ grad_output @ cols
+    sizes = adaptive_output_size(input_shape[-2:], output_size)
+    rows, cols = (adaptive_windows(n, o) for n, o in zip(input_shape[-2:], sizes, strict=True))
+    share = grad_output / np.outer(rows[1] - rows[0], cols[1] - cols[0]).astype(grad_output.dtype)
+    ndim = len(input_shape)
+    return window_spread(window_spread(share, ndim - 2, *rows, input_shape[-2]), ndim - 1, *cols, input_shape[-1])
