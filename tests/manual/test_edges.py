@@ -218,3 +218,47 @@ def test_a_loss_parameter_that_is_no_real_number_is_refused_naming_the_loss(name
         getattr(torch.nn, name)(**kwargs)(torch.ones(2), torch.zeros(2))
     with pytest.raises(TypeError, match=f"{name}: .* must be a float or int"):
         getattr(mnn, name)(**kwargs)
+
+
+EMBEDDING_OPTIONS = [{"max_norm": 0.0}, {"max_norm": -1.0}, {"max_norm": 1.0, "norm_type": np.inf},
+                     {"max_norm": 1.0, "norm_type": 0.0}, {"max_norm": 1.0, "norm_type": -1.0},
+                     {"max_norm": 1.0, "norm_type": 0.5}, {"padding_idx": 1, "max_norm": 0.5},
+                     {"padding_idx": -4, "scale_grad_by_freq": True},
+                     {"padding_idx": 1, "max_norm": 2.0, "scale_grad_by_freq": True}]
+
+
+@pytest.mark.parametrize("options", EMBEDDING_OPTIONS, ids=str)
+def test_embedding_options_at_their_edges_match_torch(options):
+    """max_norm 0 or negative, odd norm types, padding_idx with max_norm or scale_grad_by_freq: the renormalised
+    table (in place, duplicates once) and the gradient (padding row none, scaled by frequency) as torch's."""
+    weight = 2 * np.random.default_rng(0).standard_normal((5, 3))
+    index = np.array([[0, 1, 1], [4, 2, 1]])
+    t_module = torch.nn.Embedding(5, 3, _weight=torch.from_numpy(weight.copy()), **options)
+    m_module = mnn.Embedding(5, 3, _weight=weight.copy(), dtype="float64", **options)
+    grad = np.random.default_rng(1).standard_normal((2, 3, 3))
+    t_out = t_module(torch.from_numpy(index))
+    t_out.backward(torch.from_numpy(grad))
+    m_out = m_module(index)
+    m_module.backward(grad)
+    tolerance = tolerance_for("float64")
+    for label, m_value, t_value in [("output", m_out, t_out.detach().numpy()),
+                                    ("weight", m_module.weight.data, t_module.weight.detach().numpy()),
+                                    ("grad.weight", m_module.weight.grad, t_module.weight.grad.numpy())]:
+        assert compare_arrays(0, label, m_value, t_value, tolerance).passed, label
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("name", ["MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
+                                  "NLLLoss", "CrossEntropyLoss"])
+def test_a_loss_of_an_empty_batch_is_torchs_without_warnings(name):
+    """'mean' of nothing is NaN, as torch; its gradient is empty (no division by the zero count, no warning)."""
+    target = np.zeros(0, dtype=np.int64) if "Entropy" in name or "NLL" in name else np.zeros((0, 3))
+    t_input = torch.zeros(0, 3, dtype=torch.float64, requires_grad=True)
+    t_loss = getattr(torch.nn, name)()(t_input, torch.from_numpy(target))
+    t_loss.backward()
+    loss = getattr(mnn, name)()
+    with np.errstate(all="raise"):
+        value = loss(np.zeros((0, 3)), target)
+        grad = loss.backward()
+    assert np.isnan(value) and np.isnan(t_loss.item())
+    assert grad.shape == tuple(t_input.grad.shape) == (0, 3)
