@@ -262,3 +262,23 @@ def test_a_loss_of_an_empty_batch_is_torchs_without_warnings(name):
         grad = loss.backward()
     assert np.isnan(value) and np.isnan(t_loss.item())
     assert grad.shape == tuple(t_input.grad.shape) == (0, 3)
+
+
+@pytest.mark.parametrize("in_shape, output_size", [((4, 4), 2), ((5, 7), (3, 4)), ((3, 3), 5), ((6, 2), (4, None)),
+                                                   ((7, 1), (3, 2)), ((1, 9), 4)])
+@pytest.mark.parametrize("by_windows", [False, True])
+def test_adaptive_avg_pool_both_ways_match_torch(in_shape, output_size, by_windows):
+    """The products (finite values) and the window-by-window sums (taken when a value is not finite) are the same
+    map: each, forced, agrees with torch on finite values, so the NaN path is checked beyond its NaN."""
+    from manual.nn.functional.pooling import adaptive_avg_pool2d, adaptive_avg_pool2d_backward
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3) + in_shape)
+    t_x = torch.from_numpy(x.copy()).requires_grad_(True)
+    t_y = torch.nn.functional.adaptive_avg_pool2d(t_x, output_size)
+    grad = rng.standard_normal(tuple(t_y.shape))
+    t_y.backward(torch.from_numpy(grad))
+    tolerance = tolerance_for("float64")
+    y = adaptive_avg_pool2d(x, output_size, by_windows=by_windows)
+    grad_input = adaptive_avg_pool2d_backward(grad, x.shape, output_size, by_windows=by_windows)
+    assert compare_arrays(0, "output", y, t_y.detach().numpy(), tolerance).passed
+    assert compare_arrays(0, "grad.input", grad_input, t_x.grad.numpy(), tolerance).passed

@@ -16,18 +16,19 @@ end = min(start + k, H + p) (the window clipped to the padded input), D = diviso
 Backward: every position of window (i, j) gets G[i, j] / D[i, j].
 
 adaptive_avg_pool2d: window i spans rows ⌊i·H/Ho⌋ ... ⌈(i+1)·H/Ho⌉ - 1 (torch's start/end index; windows may
-overlap). y[i, j] = (Σ rows of window i, Σ columns of window j of x) / (|window i|·|window j|): the sums are taken
-window by window (`np.add.reduceat`), so a NaN or inf reaches only the outputs whose window holds it, as torch.
-(The same map written as A_h x A_wᵀ, A_h[i, r] = 1/|window i| on its rows, would spread 0·NaN = NaN over the
-whole plane.) Its adjoint: dL/dx[r, c] = Σ over the windows (i, j) holding (r, c) of G[i, j]/(|window i|·|window j|),
-added window by window for the same reason.
+overlap). With A_h (Ho, H), A_h[i, r] = 1/|window i| on its rows (A_w alike), y = A_h x A_wᵀ per (n, c), a product
+of linear maps, so dL/dx = A_hᵀ G A_w: two BLAS products each way. But a NaN or inf in x (or G) would then spread
+over the whole (n, c) plane through 0·NaN = NaN, where torch affects only the windows holding it; so when x (or G)
+is not all finite, the same map is taken window by window instead: y[i, j] = (Σ over rows of window i and columns
+of window j of x) / (|window i|·|window j|) (`np.add.reduceat`), and its adjoint adds G[i, j]/(|window i|·|window j|)
+to each element of window (i, j). (Window by window is 5-30x slower, hence the finite fast path.)
 """
 import numpy as np
 
 from manual.nn.functional.conv import pad2d, pair, taps
 
-__all__ = ["max_pool2d", "max_pool2d_indices", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
-           "adaptive_avg_pool2d_backward", "pool_geometry"]
+__all__ = ["max_pool2d", "max_pool2d_indices", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+           "adaptive_avg_pool2d",           "adaptive_avg_pool2d_backward", "pool_geometry"]
 
 
 def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
@@ -168,16 +169,45 @@ def adaptive_output_size(in_size, output_size) -> tuple[int, int]:
     return height, width
 
 
-def adaptive_avg_pool2d(input, output_size):
+def window_sizes(row_windows, col_windows, dtype) -> np.ndarray:
+    """(Ho, Wo): |window i|·|window j|, the divisor of output (i, j)."""
+    (row_starts, row_ends), (col_starts, col_ends) = row_windows, col_windows
+    return np.outer(row_ends - row_starts, col_ends - col_starts).astype(dtype)
+
+
+def adaptive_pool_matrix(in_size: int, out_size: int, dtype) -> np.ndarray:
+    """A (out, in): row i averages input positions ⌊i·in/out⌋ ... ⌈(i+1)·in/out⌉ - 1."""
+    matrix = np.zeros((out_size, in_size), dtype=dtype)
+    for i, (start, end) in enumerate(zip(*adaptive_windows(in_size, out_size), strict=True)):
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def adaptive_avg_pool2d(input, output_size, by_windows: bool | None = None):
+    """`by_windows`: None takes the products and, only where their result is not all finite (a NaN or inf in the
+    input; checked on the output, usually the smaller), sums window by window; True/False force one way."""
     sizes = adaptive_output_size(input.shape[-2:], output_size)
-    rows, cols = (adaptive_windows(n, o) for n, o in zip(input.shape[-2:], sizes, strict=True))
-    sums = window_sums(window_sums(input, input.ndim - 2, *rows), input.ndim - 1, *cols)
-    return sums / np.outer(rows[1] - rows[0], cols[1] - cols[0]).astype(input.dtype)
+    if not by_windows:
+        rows, cols = (adaptive_pool_matrix(n, o, input.dtype) for n, o in zip(input.shape[-2:], sizes, strict=True))
+        with np.errstate(invalid="ignore"):  # 0·inf in the products: redone window by window below
+            y = rows @ input @ cols.T
+        if by_windows is False or np.isfinite(y).all():
+            return y
+    row_windows, col_windows = (adaptive_windows(n, o) for n, o in zip(input.shape[-2:], sizes, strict=True))
+    sums = window_sums(window_sums(input, input.ndim - 2, *row_windows), input.ndim - 1, *col_windows)
+    return sums / window_sizes(row_windows, col_windows, input.dtype)
 
 
-def adaptive_avg_pool2d_backward(grad_output, input_shape, output_size):
+def adaptive_avg_pool2d_backward(grad_output, input_shape, output_size, by_windows: bool | None = None):
     sizes = adaptive_output_size(input_shape[-2:], output_size)
-    rows, cols = (adaptive_windows(n, o) for n, o in zip(input_shape[-2:], sizes, strict=True))
-    share = grad_output / np.outer(rows[1] - rows[0], cols[1] - cols[0]).astype(grad_output.dtype)
+    if by_windows is None:  # checked on G, usually smaller than the result
+        by_windows = not np.isfinite(grad_output).all()
+    if not by_windows:
+        rows, cols = (adaptive_pool_matrix(n, o, grad_output.dtype)
+                      for n, o in zip(input_shape[-2:], sizes, strict=True))
+        return rows.T @ grad_output @ cols
+    row_windows, col_windows = (adaptive_windows(n, o) for n, o in zip(input_shape[-2:], sizes, strict=True))
+    share = grad_output / window_sizes(row_windows, col_windows, grad_output.dtype)
     ndim = len(input_shape)
-    return window_spread(window_spread(share, ndim - 2, *rows, input_shape[-2]), ndim - 1, *cols, input_shape[-1])
+    return window_spread(window_spread(share, ndim - 2, *row_windows, input_shape[-2]), ndim - 1, *col_windows,
+                         input_shape[-1])
