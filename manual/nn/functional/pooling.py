@@ -28,7 +28,7 @@ import numpy as np
 from manual.nn.functional.conv import pad2d, pair, taps
 
 __all__ = ["max_pool2d", "max_pool2d_indices", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-           "adaptive_avg_pool2d",           "adaptive_avg_pool2d_backward", "pool_geometry"]
+           "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "pool_geometry"]
 
 
 def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
