@@ -3,6 +3,8 @@
 `owner` is the module (or a string naming it): its label (class and arguments) is formatted only when a check
 fails, so a good call does not pay for the message.
 """
+from contextlib import contextmanager
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -90,3 +92,15 @@ def check_grad_output(owner, grad_output, output_shape, dtype: np.dtype | None =
         raise TypeError(f"{label_of(owner)}: backward expected a real grad_output (cast to the input's {dtype}), "
                         f"got dtype {grad_output.dtype}")
     return grad_output.astype(dtype)
+
+
+@contextmanager
+def kept_on_refusal(module, saved: tuple):
+    """Around a backward's checks of its gradient, run after `saved = module.saved_for_backward()`: when a check
+    refuses, the forward's saved values are saved again (and locked again), so the refused call changes nothing
+    and a corrected retry works, as in torch. The checks must come before anything is accumulated into .grad."""
+    try:
+        yield
+    except Exception:
+        module.save_for_backward(*saved)
+        raise

@@ -3,7 +3,7 @@ import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_grad_output, resolve_dtype
+from manual.nn._checks import check_grad_output, kept_on_refusal, resolve_dtype
 from manual.nn.module import Module, Parameter
 
 INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))  # torch's Long and Int
@@ -70,7 +70,8 @@ class Embedding(Module):
 
     def backward(self, grad_output):
         (input,) = self.saved_for_backward()
-        grad_output = check_grad_output(self, grad_output, input.shape + (self.embedding_dim,), self.weight.dtype)
+        with kept_on_refusal(self, (input,)):
+            grad_output = check_grad_output(self, grad_output, input.shape + (self.embedding_dim,), self.weight.dtype)
         self.accumulate_parameter_grads(weight=F.embedding_backward(
             grad_output, input, self.num_embeddings, self.padding_idx, self.scale_grad_by_freq))
         return None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_between, check_float_input, check_same_shape, refuse_subclass
+from manual.nn._checks import check_between, check_float_input, check_same_shape, kept_on_refusal, refuse_subclass
 from manual.nn.module import Module
 
 
@@ -80,8 +80,9 @@ class _ElementwiseLoss(_Loss):
         return loss
 
     def backward(self, grad_output=None):
-        input, target, loss_shape = self.saved_for_backward()
-        grad_output = self.upstream(grad_output, loss_shape, input.dtype)
+        saved = input, target, loss_shape = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = self.upstream(grad_output, loss_shape, input.dtype)
         return self.derivative(grad_output, input, target, reduction=self.reduction, **self.arguments())
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_grad_output, resolve_dtype
+from manual.nn._checks import check_float_input, check_grad_output, kept_on_refusal, resolve_dtype
 from manual.nn.module import Module, Parameter
 
 
@@ -27,7 +27,8 @@ class _Normalization(Module):
     def backward(self, grad_output):
         (saved,) = self.saved_for_backward()
         # saved[0] is x̂, of the output's shape and dtype (an integer grad_output is cast to it, as torch)
-        grad_output = check_grad_output(self, grad_output, saved[0].shape, saved[0].dtype)
+        with kept_on_refusal(self, (saved,)):
+            grad_output = check_grad_output(self, grad_output, saved[0].shape, saved[0].dtype)
         grad_input, grad_weight, grad_bias = self._backward(grad_output, self._data("weight"), saved)
         self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
         return grad_input

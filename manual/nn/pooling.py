@@ -14,7 +14,7 @@ A grad_output of another real dtype (an integer one) is cast to the input's, as 
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_grad_output
+from manual.nn._checks import check_float_input, check_grad_output, kept_on_refusal
 from manual.nn.module import Module
 
 
@@ -94,8 +94,9 @@ class MaxPool2d(_Pool2d):
         return y
 
     def backward(self, grad_output):
-        argmax, input_shape, dtype = self.saved_for_backward()
-        grad_output = check_grad_output(self, grad_output, argmax.shape, dtype)
+        saved = argmax, input_shape, dtype = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = check_grad_output(self, grad_output, argmax.shape, dtype)
         return F.max_pool2d_backward(grad_output, argmax, input_shape, *self._arguments())
 
     def extra_repr(self):
@@ -135,8 +136,9 @@ class AvgPool2d(_Pool2d):
         return y
 
     def backward(self, grad_output):
-        input_shape, output_shape, dtype = self.saved_for_backward()
-        grad_output = check_grad_output(self, grad_output, output_shape, dtype)
+        saved = input_shape, output_shape, dtype = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = check_grad_output(self, grad_output, output_shape, dtype)
         return F.avg_pool2d_backward(grad_output, input_shape, *self._arguments())
 
     def extra_repr(self):
@@ -175,11 +177,12 @@ class AdaptiveAvgPool2d(_Pool2d):
         return y
 
     def backward(self, grad_output):
-        input_shape, output_shape, dtype = self.saved_for_backward()
-        grad_output = check_grad_output(self, grad_output, output_shape, dtype)
-        if 0 in output_shape[1:]:  # torch: "Expected grad_output to have non-zero size for non-batch dimensions"
-            raise ValueError(f"{self.label()}: backward expected an output with non-empty sizes after the first "
-                             f"dim, got grad_output of shape {output_shape}")
+        saved = input_shape, output_shape, dtype = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = check_grad_output(self, grad_output, output_shape, dtype)
+            if 0 in output_shape[1:]:  # torch: "Expected grad_output to have non-zero size for non-batch dimensions"
+                raise ValueError(f"{self.label()}: backward expected an output with non-empty sizes after the first "
+                                 f"dim, got grad_output of shape {output_shape}")
         return F.adaptive_avg_pool2d_backward(grad_output, input_shape, self.output_size)
 
     def extra_repr(self):

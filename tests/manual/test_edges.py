@@ -282,3 +282,45 @@ def test_adaptive_avg_pool_both_ways_match_torch(in_shape, output_size, by_windo
     grad_input = adaptive_avg_pool2d_backward(grad, x.shape, output_size, by_windows=by_windows)
     assert compare_arrays(0, "output", y, t_y.detach().numpy(), tolerance).passed
     assert compare_arrays(0, "grad.input", grad_input, t_x.grad.numpy(), tolerance).passed
+
+
+RETRIED = [("MaxPool2d", (2,), (2, 3, 4, 4)), ("AvgPool2d", (2,), (2, 3, 4, 4)),
+           ("AdaptiveAvgPool2d", ((3, 2),), (2, 3, 5, 4)), ("AdaptiveAvgPool2d", (2,), (2, 0, 4, 4)),
+           ("BatchNorm1d", (3,), (4, 3)), ("BatchNorm2d", (3,), (2, 3, 2, 2)), ("LayerNorm", (4,), (2, 4)),
+           ("Embedding", (5, 3), (2, 4)), ("MSELoss", (), (3, 2)), ("NLLLoss", (), (3, 4)),
+           ("CrossEntropyLoss", (), (3, 4))]
+
+
+@pytest.mark.parametrize("name, args, shape", RETRIED, ids=lambda v: str(v))
+def test_a_refused_backward_changes_nothing_and_a_corrected_retry_works(name, args, shape):
+    """issue 20: a refused backward consumed the forward's saved state ("backward called without a matching
+    forward" on the retry); torch's retry works. Nothing may be accumulated into .grad by the refused call."""
+    rng = np.random.default_rng(0)
+    module = build(mnn, name, args, {})
+    if name == "Embedding":
+        arguments = (rng.integers(0, 5, shape),)
+    elif name.endswith("Loss"):
+        target = rng.integers(0, shape[1], shape[0]) if name != "MSELoss" else rng.standard_normal(shape)
+        arguments = (rng.standard_normal(shape), target)
+    else:
+        arguments = (rng.standard_normal(shape),)
+    output = module(*arguments)
+    wrong = np.ones(np.shape(output) + (2,))
+    with pytest.raises(ValueError, match=name):
+        module.backward(wrong)
+    assert all(p.grad is None for p in module.parameters())
+    if 0 in np.shape(output)[1:]:  # AdaptiveAvgPool2d of no channels: torch refuses every backward
+        with pytest.raises(ValueError, match=name):
+            module.backward(np.ones(np.shape(output)))
+        return
+    grad = np.ones(np.shape(output))
+    retried = module.backward(grad)
+    reference = build(mnn, name, args, {})
+    reference.load_state_dict(module.state_dict())  # Embedding's table (training BatchNorm ignores its buffers)
+    reference(*arguments)
+    expected = reference.backward(grad)
+    if expected is not None:
+        np.testing.assert_array_equal(retried, expected)
+    for (label, param), (_, expected_param) in zip(module.named_parameters(), reference.named_parameters(),
+                                                   strict=True):
+        np.testing.assert_array_equal(param.grad, expected_param.grad, err_msg=label)
