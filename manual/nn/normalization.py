@@ -25,10 +25,10 @@ class _Normalization(Module):
         return None if param is None else param.data
 
     def backward(self, grad_output):
-        (saved,) = self.saved_for_backward()
-        # saved[0] is x̂, of the output's shape and dtype (an integer grad_output is cast to it, as torch)
-        with kept_on_refusal(self, (saved,)):
-            grad_output = check_grad_output(self, grad_output, saved[0].shape, saved[0].dtype)
+        saved, dtype = kept = self.saved_for_backward()
+        # saved[0] is x̂ (float64), of the output's shape; an integer grad_output is cast to the input's dtype
+        with kept_on_refusal(self, kept):
+            grad_output = check_grad_output(self, grad_output, saved[0].shape, dtype)
         grad_input, grad_weight, grad_bias = self._backward(grad_output, self._data("weight"), saved)
         self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
         return grad_input
@@ -94,7 +94,7 @@ class _BatchNorm(_Normalization):
         running_mean, running_var = (self.running_mean, self.running_var) if uses_buffers else (None, None)
         y, saved = F.batch_norm(x, running_mean, running_var, self._data("weight"), self._data("bias"),
                                 use_batch_stats, factor, self.eps)
-        self.save_for_backward(saved)
+        self.save_for_backward(saved, x.dtype)
         return y
 
     def extra_repr(self):
@@ -153,7 +153,7 @@ class LayerNorm(_Normalization):
             raise ValueError(f"{self.label()}: expected input of shape (*, {shape}) (its last dims normalized_shape), "
                              f"got {input.shape}")
         y, saved = F.layer_norm(input, self.normalized_shape, self._data("weight"), self._data("bias"), self.eps)
-        self.save_for_backward(saved)
+        self.save_for_backward(saved, input.dtype)
         return y
 
     def extra_repr(self):

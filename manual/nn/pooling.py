@@ -58,7 +58,7 @@ class _Pool2d(Module):
     def _check_windows(self, input, ceil_mode: bool):
         kernel, stride, padding, dilation = self._geometry
         if any(p > k // 2 for p, k in zip(padding, kernel, strict=True)):
-            raise ValueError(f"{self.label()}: pad should be at most half of effective kernel size, got "
+            raise ValueError(f"{self.label()}: pad should be at most half of kernel size, got "
                              f"padding={padding} for kernel_size={kernel}")
         out = F.pool_geometry(input.shape[-2:], kernel, stride, padding, dilation, ceil_mode)[4]
         if any(o < 1 for o in out):

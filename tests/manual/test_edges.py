@@ -324,3 +324,19 @@ def test_a_refused_backward_changes_nothing_and_a_corrected_retry_works(name, ar
     for (label, param), (_, expected_param) in zip(module.named_parameters(), reference.named_parameters(),
                                                    strict=True):
         np.testing.assert_array_equal(param.grad, expected_param.grad, err_msg=label)
+
+
+@pytest.mark.parametrize("name, args, shape", [("BatchNorm1d", (3,), (4, 3)), ("BatchNorm2d", (3,), (2, 3, 2, 2)),
+                                               ("LayerNorm", (4,), (2, 4)), ("AvgPool2d", (2,), (1, 2, 4, 4)),
+                                               ("Embedding", (5, 3), (4,))])
+@pytest.mark.parametrize("grad_dtype", [np.int64, np.float64])
+def test_a_float32_layer_casts_its_grad_output_to_float32(name, args, shape, grad_dtype):
+    """The norms compute in float64 inside: the cast goes to the input's dtype, not to what they saved."""
+    cls = getattr(mnn, name)
+    module = cls(*args, **({"dtype": "float32"} if "dtype" in inspect.signature(cls).parameters else {}))
+    x = np.arange(np.prod(shape)).reshape(shape) % 5 if name == "Embedding" else \
+        np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    y = module(x)
+    grad_input = module.backward(np.ones(y.shape, dtype=grad_dtype))
+    assert grad_input is None or grad_input.dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for p in module.parameters())
