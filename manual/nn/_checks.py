@@ -3,6 +3,8 @@
 `owner` is the module (or a string naming it): its label (class and arguments) is formatted only when a check
 fails, so a good call does not pay for the message.
 """
+from contextlib import contextmanager
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -71,10 +73,34 @@ def check_between(owner, what: str, values: np.ndarray, low: float, high: float,
                          f"got {bad} (values in [{np.min(values)}, {np.max(values)}])")
 
 
-def check_grad_output(owner, grad_output, output_shape) -> None:
+def check_grad_output(owner, grad_output, output_shape, dtype: np.dtype | None = None) -> np.ndarray:
     """backward(grad_output) needs dL/d(output) of the output's shape (torch: "Mismatch in shape"); NumPy would
-    broadcast a wrong one silently (a (1, out) or (out,) gradient would give wrong parameter gradients)."""
+    broadcast a wrong one silently (a (1, out) or (out,) gradient would give wrong parameter gradients).
+
+    With `dtype` (the input's), a grad_output of another real dtype (an integer one, say) is returned cast to it,
+    as torch's autograd casts every incoming gradient to its tensor's dtype; without, it is returned as given."""
     refuse_subclass(owner, "grad_output", grad_output)
     if np.shape(grad_output) != tuple(output_shape):
         raise ValueError(f"{label_of(owner)}: backward expected grad_output of the output's shape {tuple(output_shape)}, "
                          f"got {np.shape(grad_output)}")
+    if dtype is None:
+        return grad_output
+    grad_output = np.asarray(grad_output)
+    if grad_output.dtype == dtype:
+        return grad_output
+    if grad_output.dtype.kind not in "biuf":
+        raise TypeError(f"{label_of(owner)}: backward expected a real grad_output (cast to the input's {dtype}), "
+                        f"got dtype {grad_output.dtype}")
+    return grad_output.astype(dtype)
+
+
+@contextmanager
+def kept_on_refusal(module, saved: tuple):
+    """Around a backward's checks of its gradient, run after `saved = module.saved_for_backward()`: when a check
+    refuses, the forward's saved values are saved again (and locked again), so the refused call changes nothing
+    and a corrected retry works, as in torch. The checks must come before anything is accumulated into .grad."""
+    try:
+        yield
+    except Exception:
+        module.save_for_backward(*saved)
+        raise

@@ -3,7 +3,7 @@ import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_grad_output, resolve_dtype
+from manual.nn._checks import check_grad_output, kept_on_refusal, resolve_dtype
 from manual.nn.module import Module, Parameter
 
 INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))  # torch's Long and Int
@@ -31,6 +31,9 @@ class Embedding(Module):
         if sparse:
             raise NotImplementedError("Embedding: sparse=True (a sparse gradient) is not supported; manual has no "
                                       "sparse arrays. sparse=False gives the same gradient values, dense.")
+        if num_embeddings < 0 or embedding_dim < 0:  # torch: "Trying to create tensor with negative dimension"
+            raise ValueError(f"Embedding: num_embeddings and embedding_dim must be non-negative, got "
+                             f"({num_embeddings}, {embedding_dim})")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx must be within num_embeddings "
@@ -67,7 +70,8 @@ class Embedding(Module):
 
     def backward(self, grad_output):
         (input,) = self.saved_for_backward()
-        check_grad_output(self, grad_output, input.shape + (self.embedding_dim,))
+        with kept_on_refusal(self, (input,)):
+            grad_output = check_grad_output(self, grad_output, input.shape + (self.embedding_dim,), self.weight.dtype)
         self.accumulate_parameter_grads(weight=F.embedding_backward(
             grad_output, input, self.num_embeddings, self.padding_idx, self.scale_grad_by_freq))
         return None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_between, check_float_input, check_same_shape, refuse_subclass
+from manual.nn._checks import check_between, check_float_input, check_same_shape, kept_on_refusal, refuse_subclass
 from manual.nn.module import Module
 
 
@@ -80,8 +80,9 @@ class _ElementwiseLoss(_Loss):
         return loss
 
     def backward(self, grad_output=None):
-        input, target, loss_shape = self.saved_for_backward()
-        grad_output = self.upstream(grad_output, loss_shape, input.dtype)
+        saved = input, target, loss_shape = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = self.upstream(grad_output, loss_shape, input.dtype)
         return self.derivative(grad_output, input, target, reduction=self.reduction, **self.arguments())
 
 
@@ -104,6 +105,8 @@ class HuberLoss(_ElementwiseLoss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
         super().__init__(reduction=reduction)
+        if not isinstance(delta, (int, float, np.integer, np.floating)):  # torch's TypeError (a complex, a str)
+            raise TypeError(f"HuberLoss: delta must be a float or int, got {type(delta).__name__} {delta!r}")
         if not delta > 0:
             raise ValueError(f"HuberLoss: delta must be positive, got {delta}")
         self.delta = delta
@@ -118,6 +121,8 @@ class SmoothL1Loss(_ElementwiseLoss):
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
         super().__init__(size_average, reduce, reduction)
+        if not isinstance(beta, (int, float, np.integer, np.floating)):  # torch refuses a str (and a complex in forward)
+            raise TypeError(f"SmoothL1Loss: beta must be a float or int, got {type(beta).__name__} {beta!r}")
         if beta < 0:
             raise ValueError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
         self.beta = beta

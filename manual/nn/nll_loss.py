@@ -2,7 +2,7 @@
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_same_shape, refuse_subclass
+from manual.nn._checks import check_float_input, check_same_shape, kept_on_refusal, refuse_subclass
 from manual.nn.loss import _Loss
 
 CLASS_INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.uint8))  # torch's Long and Byte
@@ -71,8 +71,9 @@ class NLLLoss(_Loss):
         return loss
 
     def backward(self, grad_output=None):
-        log_probs, targets, loss_shape, input_shape, _ = self.saved_for_backward()
-        grad_output = self.upstream(grad_output, loss_shape, log_probs.dtype)
+        saved = log_probs, targets, loss_shape, input_shape, _ = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = self.upstream(grad_output, loss_shape, log_probs.dtype)
         return F.classes_back(self.derivative(grad_output, log_probs, targets, self.reduction), input_shape)
 
     def extra_repr(self):

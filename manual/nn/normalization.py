@@ -6,7 +6,7 @@ from collections.abc import Callable
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_grad_output, resolve_dtype
+from manual.nn._checks import check_float_input, check_grad_output, kept_on_refusal, resolve_dtype
 from manual.nn.module import Module, Parameter
 
 
@@ -25,8 +25,10 @@ class _Normalization(Module):
         return None if param is None else param.data
 
     def backward(self, grad_output):
-        (saved,) = self.saved_for_backward()
-        check_grad_output(self, grad_output, saved[0].shape)  # saved[0] is x̂, of the output's shape
+        saved, dtype = kept = self.saved_for_backward()
+        # saved[0] is x̂ (float64), of the output's shape; an integer grad_output is cast to the input's dtype
+        with kept_on_refusal(self, kept):
+            grad_output = check_grad_output(self, grad_output, saved[0].shape, dtype)
         grad_input, grad_weight, grad_bias = self._backward(grad_output, self._data("weight"), saved)
         self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
         return grad_input
@@ -92,7 +94,7 @@ class _BatchNorm(_Normalization):
         running_mean, running_var = (self.running_mean, self.running_var) if uses_buffers else (None, None)
         y, saved = F.batch_norm(x, running_mean, running_var, self._data("weight"), self._data("bias"),
                                 use_batch_stats, factor, self.eps)
-        self.save_for_backward(saved)
+        self.save_for_backward(saved, x.dtype)
         return y
 
     def extra_repr(self):
@@ -132,7 +134,13 @@ class LayerNorm(_Normalization):
                  dtype=None):
         super().__init__()
         dtype = resolve_dtype(dtype)
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+        shape = (normalized_shape,) if not isinstance(normalized_shape, (tuple, list)) else normalized_shape
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) for d in shape):
+            raise TypeError(f"LayerNorm: normalized_shape must be an int or a tuple/list of ints, got "
+                            f"{normalized_shape!r}")
+        if not shape or min(shape) < 0:  # torch refuses both (in forward / when making the weight)
+            raise ValueError(f"LayerNorm: normalized_shape must hold at least one size, each non-negative, got "
+                             f"{normalized_shape!r}")
         self.normalized_shape = tuple(int(d) for d in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self._affine_parameters(self.normalized_shape, elementwise_affine, bias, dtype)
@@ -145,7 +153,7 @@ class LayerNorm(_Normalization):
             raise ValueError(f"{self.label()}: expected input of shape (*, {shape}) (its last dims normalized_shape), "
                              f"got {input.shape}")
         y, saved = F.layer_norm(input, self.normalized_shape, self._data("weight"), self._data("bias"), self.eps)
-        self.save_for_backward(saved)
+        self.save_for_backward(saved, input.dtype)
         return y
 
     def extra_repr(self):

@@ -53,7 +53,6 @@ def test_init_fills_the_uniform_range():
     (lambda: mnn.Conv2d(2, 4, 3, stride=2, padding="same"), ValueError, "strided convolutions"),
     (lambda: mnn.Conv1d(2, 4, 3, padding="full"), ValueError, "invalid padding string"),
     (lambda: mnn.Conv2d(3, 4, 3, groups=2), ValueError, "divisible by groups"),
-    (lambda: mnn.MaxPool2d(2, return_indices=True), NotImplementedError, "return_indices"),
     (lambda: mnn.AvgPool2d(2, divisor_override=0), ValueError, "divisor"),
 ])
 def test_refused_options(make, error, words):

@@ -20,8 +20,7 @@ from tests.torch_samples.loader import module_infos, module_inputs
 
 MODULES = ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d")
 # constructor keyword -> (the values manual lacks, why)
-UNSUPPORTED = {"return_indices": (lambda v: bool(v), "manual's MaxPool2d has no return_indices (it refuses it)"),
-               "padding_mode": (lambda v: v != "zeros", "manual implements padding_mode='zeros' only")}
+UNSUPPORTED = {"padding_mode": (lambda v: v != "zeros", "manual implements padding_mode='zeros' only")}
 
 
 def _samples():
@@ -52,9 +51,12 @@ def test_torch_sample_matches(name, sample):
     assert not sample.forward_input.kwargs, f"{name}: forward keyword arguments {sample.forward_input.kwargs}"
     x_t = x_t.detach().clone().requires_grad_(True)
     y_t = torch_module(x_t)
+    y = manual_module(x_t.detach().numpy())
+    if kwargs.get("return_indices"):  # MaxPool2d: (output, indices), the indices exactly torch's
+        (y_t, indices_t), (y, indices) = y_t, y
+        np.testing.assert_array_equal(indices, to_numpy(indices_t))
     grad_output = np.random.default_rng(1).standard_normal(tuple(y_t.shape))
     y_t.backward(torch.from_numpy(grad_output))
-    y = manual_module(x_t.detach().numpy())
     grad_input = manual_module.backward(grad_output)
     tolerance = tolerance_for("float64")
     manual_params = dict(manual_module.named_parameters())

@@ -31,7 +31,10 @@ def reduced_grad(local_grad: np.ndarray, grad_output, reduction: str, denominato
     """Chain rule through the reduction: local ∂ℓ/∂x times dL/dℓ (broadcast scalar, or per element)."""
     if reduction == "none":
         return local_grad * grad_output
-    scale = grad_output if reduction == "sum" else grad_output / (local_grad.size if denominator is None else denominator)
+    if reduction == "sum" or not local_grad.size:  # an empty input's gradient is empty: nothing to divide
+        scale = grad_output
+    else:
+        scale = grad_output / (local_grad.size if denominator is None else denominator)
     return local_grad * np.asarray(scale, dtype=local_grad.dtype)
 
 

@@ -37,11 +37,18 @@ def _channel_axes(x):
     return axes, shape
 
 
+def _mean(values, axes):
+    """values.mean(axis=axes, keepdims=True) (the same sum / count), 0 over an empty set: a LayerNorm whose
+    normalized_shape holds a 0 normalises empty samples, whose output is empty (torch gives no warning)."""
+    count = int(np.prod([values.shape[axis] for axis in axes]))
+    return values.sum(axis=axes, keepdims=True) / max(count, 1)
+
+
 def normalize_backward(g, x_hat, invstd, axes):
     """dL/dx = s·(g - mean(g) - x̂·mean(g ⊙ x̂)) with the means over `axes` (the set normalised together);
     `invstd` s broadcasts against g. All float64."""
-    mean_g = g.mean(axis=axes, keepdims=True)
-    mean_g_xhat = (g * x_hat).mean(axis=axes, keepdims=True)
+    mean_g = _mean(g, axes)
+    mean_g_xhat = _mean(g * x_hat, axes)
     return invstd * (g - mean_g - x_hat * mean_g_xhat)
 
 
@@ -92,8 +99,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     y = γ ⊙ x̂ + β (γ, β of shape normalized_shape, or None)."""
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     x64 = x.astype(np.float64)
-    mean = x64.mean(axis=axes, keepdims=True)
-    invstd = 1 / np.sqrt(((x64 - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    mean = _mean(x64, axes)
+    invstd = 1 / np.sqrt(_mean((x64 - mean) ** 2, axes) + eps)
     x_hat = (x64 - mean) * invstd
     y = x_hat if weight is None else x_hat * weight
     if bias is not None:

@@ -15,16 +15,20 @@ end = min(start + k, H + p) (the window clipped to the padded input), D = diviso
 (end - start)_h·(end - start)_w with count_include_pad, else the sizes of the window clipped to the input itself.
 Backward: every position of window (i, j) gets G[i, j] / D[i, j].
 
-adaptive_avg_pool2d: window i spans rows ⌊i·H/Ho⌋ ... ⌈(i+1)·H/Ho⌉ - 1 (torch's start/end index). With A_h (Ho, H),
-A_h[i, r] = 1/|window i| on its rows (A_w alike), y = A_h x A_wᵀ per (n, c), a product of linear maps, so
-dL/dx = A_hᵀ G A_w.
+adaptive_avg_pool2d: window i spans rows ⌊i·H/Ho⌋ ... ⌈(i+1)·H/Ho⌉ - 1 (torch's start/end index; windows may
+overlap). With A_h (Ho, H), A_h[i, r] = 1/|window i| on its rows (A_w alike), y = A_h x A_wᵀ per (n, c), a product
+of linear maps, so dL/dx = A_hᵀ G A_w: two BLAS products each way. But a NaN or inf in x (or G) would then spread
+over the whole (n, c) plane through 0·NaN = NaN, where torch affects only the windows holding it; so when x (or G)
+is not all finite, the same map is taken window by window instead: y[i, j] = (Σ over rows of window i and columns
+of window j of x) / (|window i|·|window j|) (`np.add.reduceat`), and its adjoint adds G[i, j]/(|window i|·|window j|)
+to each element of window (i, j). (Window by window is 5-30x slower, hence the finite fast path.)
 """
 import numpy as np
 
 from manual.nn.functional.conv import pad2d, pair, taps
 
-__all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
-           "adaptive_avg_pool2d_backward", "pool_geometry"]
+__all__ = ["max_pool2d", "max_pool2d_indices", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+           "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "pool_geometry"]
 
 
 def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
@@ -65,6 +69,18 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         np.maximum(best, tap, out=best)  # NaN wins, as the update above
         np.copyto(argmax, p * kernel[1] + q, where=better)
     return best, argmax
+
+
+def max_pool2d_indices(argmax, input_shape, kernel_size, stride=None, padding=0, dilation=1,
+                       ceil_mode: bool = False):
+    """torch's return_indices: window (i, j)'s maximal kernel position (p, q) = divmod(argmax, kw) as the flat index
+    h·W + w of the input element it reads, h = s_h·i - p_h + d_h·p (w alike); int64, of y's shape."""
+    kernel, stride, padding, dilation, out, _ = pool_geometry(input_shape[-2:], kernel_size, stride, padding,
+                                                              dilation, ceil_mode)
+    p, q = np.divmod(argmax.astype(np.int64), kernel[1])
+    rows = stride[0] * np.arange(out[0])[:, None] - padding[0] + dilation[0] * p
+    cols = stride[1] * np.arange(out[1]) - padding[1] + dilation[1] * q
+    return rows * input_shape[-1] + cols
 
 
 def max_pool2d_backward(grad_output, argmax, input_shape, kernel_size, stride=None, padding=0, dilation=1,
@@ -120,13 +136,29 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     return _crop(grad_padded, pads, input_shape)
 
 
-def adaptive_pool_matrix(in_size: int, out_size: int, dtype) -> np.ndarray:
-    """A (out, in): row i averages input positions ⌊i·in/out⌋ ... ⌈(i+1)·in/out⌉ - 1."""
-    matrix = np.zeros((out_size, in_size), dtype=dtype)
-    for i in range(out_size):
-        start, end = (i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
+def adaptive_windows(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the out_size windows over in_size positions: ⌊i·in/out⌋ and ⌈(i+1)·in/out⌉."""
+    index = np.arange(out_size)
+    return (index * in_size) // out_size, -((-(index + 1) * in_size) // out_size)
+
+
+def window_sums(x: np.ndarray, axis: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Σ x[..., starts[i]:ends[i], ...] along `axis` for each window i, each sum over its own elements only."""
+    if not starts.size:
+        return np.zeros(x.shape[:axis] + (0,) + x.shape[axis + 1:], dtype=x.dtype)
+    zero_shape = x.shape[:axis] + (1,) + x.shape[axis + 1:]
+    padded = np.concatenate([x, np.zeros(zero_shape, dtype=x.dtype)], axis=axis)  # so that every end is an index
+    bounds = np.stack([starts, ends], axis=1).reshape(-1)  # [s0, e0, s1, e1, ...]: even entries sum [s_i, e_i)
+    return np.take(np.add.reduceat(padded, bounds, axis=axis), np.arange(0, bounds.size, 2), axis=axis)
+
+
+def window_spread(g: np.ndarray, axis: int, starts: np.ndarray, ends: np.ndarray, in_size: int) -> np.ndarray:
+    """The adjoint of `window_sums`: out[..., r, ...] = Σ of g[..., i, ...] over the windows i that hold r."""
+    out = np.zeros(g.shape[:axis] + (in_size,) + g.shape[axis + 1:], dtype=g.dtype)
+    moved, gathered = np.moveaxis(out, axis, 0), np.moveaxis(g, axis, 0)
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        moved[start:end] += gathered[i]
+    return out
 
 
 def adaptive_output_size(in_size, output_size) -> tuple[int, int]:
@@ -137,13 +169,45 @@ def adaptive_output_size(in_size, output_size) -> tuple[int, int]:
     return height, width
 
 
-def adaptive_avg_pool2d(input, output_size):
-    rows, cols = (adaptive_pool_matrix(n, o, input.dtype)
-                  for n, o in zip(input.shape[-2:], adaptive_output_size(input.shape[-2:], output_size), strict=True))
-    return rows @ input @ cols.T
+def window_sizes(row_windows, col_windows, dtype) -> np.ndarray:
+    """(Ho, Wo): |window i|·|window j|, the divisor of output (i, j)."""
+    (row_starts, row_ends), (col_starts, col_ends) = row_windows, col_windows
+    return np.outer(row_ends - row_starts, col_ends - col_starts).astype(dtype)
 
 
-def adaptive_avg_pool2d_backward(grad_output, input_shape, output_size):
-    rows, cols = (adaptive_pool_matrix(n, o, grad_output.dtype)
-                  for n, o in zip(input_shape[-2:], adaptive_output_size(input_shape[-2:], output_size), strict=True))
-    return rows.T @ grad_output @ cols
+def adaptive_pool_matrix(in_size: int, out_size: int, dtype) -> np.ndarray:
+    """A (out, in): row i averages input positions ⌊i·in/out⌋ ... ⌈(i+1)·in/out⌉ - 1."""
+    matrix = np.zeros((out_size, in_size), dtype=dtype)
+    for i, (start, end) in enumerate(zip(*adaptive_windows(in_size, out_size), strict=True)):
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def adaptive_avg_pool2d(input, output_size, by_windows: bool | None = None):
+    """`by_windows`: None takes the products and, only where their result is not all finite (a NaN or inf in the
+    input; checked on the output, usually the smaller), sums window by window; True/False force one way."""
+    sizes = adaptive_output_size(input.shape[-2:], output_size)
+    if not by_windows:
+        rows, cols = (adaptive_pool_matrix(n, o, input.dtype) for n, o in zip(input.shape[-2:], sizes, strict=True))
+        with np.errstate(invalid="ignore"):  # 0·inf in the products: redone window by window below
+            y = rows @ input @ cols.T
+        if by_windows is False or np.isfinite(y).all():
+            return y
+    row_windows, col_windows = (adaptive_windows(n, o) for n, o in zip(input.shape[-2:], sizes, strict=True))
+    sums = window_sums(window_sums(input, input.ndim - 2, *row_windows), input.ndim - 1, *col_windows)
+    return sums / window_sizes(row_windows, col_windows, input.dtype)
+
+
+def adaptive_avg_pool2d_backward(grad_output, input_shape, output_size, by_windows: bool | None = None):
+    sizes = adaptive_output_size(input_shape[-2:], output_size)
+    if by_windows is None:  # checked on G, usually smaller than the result
+        by_windows = not np.isfinite(grad_output).all()
+    if not by_windows:
+        rows, cols = (adaptive_pool_matrix(n, o, grad_output.dtype)
+                      for n, o in zip(input_shape[-2:], sizes, strict=True))
+        return rows.T @ grad_output @ cols
+    row_windows, col_windows = (adaptive_windows(n, o) for n, o in zip(input_shape[-2:], sizes, strict=True))
+    share = grad_output / window_sizes(row_windows, col_windows, grad_output.dtype)
+    ndim = len(input_shape)
+    return window_spread(window_spread(share, ndim - 2, *row_windows, input_shape[-2]), ndim - 1, *col_windows,
+                         input_shape[-1])
