@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import FLOAT_DTYPES, check_float_input, check_grad_output, wrap_dim
+from manual.nn._checks import FLOAT_DTYPES, check_float_input, check_grad_output, kept_on_refusal, wrap_dim
 from manual.nn.module import Module
 
 
@@ -34,8 +34,9 @@ class _Elementwise(Module):
 
     def backward(self, grad_output):
         (saved,) = self.saved_for_backward()
-        if type(grad_output) is not np.ndarray or grad_output.shape != saved.shape:
-            check_grad_output(self, grad_output, saved.shape)  # saved (x or y) has the output's shape
+        if type(grad_output) is not np.ndarray or grad_output.shape != saved.shape or grad_output.dtype != saved.dtype:
+            with kept_on_refusal(self, (saved,)):  # saved (x or y) has the output's shape and dtype
+                grad_output = check_grad_output(self, grad_output, saved.shape, saved.dtype)
         return self.derivative(grad_output, saved, **self.arguments())
 
     def extra_repr(self):
@@ -51,13 +52,14 @@ class Identity(_Elementwise):
         super().__init__()
 
     def forward(self, input):
-        self.save_for_backward(np.shape(check_float_input(self, input)))
+        x = check_float_input(self, input)
+        self.save_for_backward(x.shape, x.dtype)
         return input
 
     def backward(self, grad_output):
-        (shape,) = self.saved_for_backward()
-        check_grad_output(self, grad_output, shape)
-        return grad_output
+        shape, dtype = saved = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            return check_grad_output(self, grad_output, shape, dtype)
 
 
 class ReLU(_Elementwise):
@@ -173,8 +175,9 @@ class Softmax(Module):
         return y
 
     def backward(self, grad_output):
-        y, dim = self.saved_for_backward()
-        check_grad_output(self, grad_output, y.shape)
+        y, dim = saved = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = check_grad_output(self, grad_output, y.shape, y.dtype)
         return self.derivative(grad_output, y, dim)
 
     def extra_repr(self):

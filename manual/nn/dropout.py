@@ -5,7 +5,7 @@ import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_grad_output
+from manual.nn._checks import check_float_input, check_grad_output, kept_on_refusal
 from manual.nn.module import Module
 
 
@@ -42,12 +42,13 @@ class Dropout(Module):
             scale = np.zeros(x.shape, dtype=x.dtype)
         else:
             scale = F.dropout_scale(self.draw_mask(x.shape), self.p, x.dtype)
-        self.save_for_backward(scale, x.shape)
+        self.save_for_backward(scale, x.shape, x.dtype)
         return F.dropout(x, scale)
 
     def backward(self, grad_output):
-        scale, shape = self.saved_for_backward()
-        check_grad_output(self, grad_output, shape)
+        scale, shape, dtype = saved = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = check_grad_output(self, grad_output, shape, dtype)
         return F.dropout_backward(grad_output, scale)
 
     def extra_repr(self):

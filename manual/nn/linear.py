@@ -5,7 +5,14 @@ import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_grad_output, check_last_dim, resolve_dtype, wrap_dim
+from manual.nn._checks import (
+    check_float_input,
+    check_grad_output,
+    check_last_dim,
+    kept_on_refusal,
+    resolve_dtype,
+    wrap_dim,
+)
 from manual.nn.module import Module, Parameter
 
 
@@ -47,8 +54,10 @@ class Linear(Module):
 
     def backward(self, grad_output):
         (x,) = self.saved_for_backward()
-        if type(grad_output) is not np.ndarray or grad_output.shape != x.shape[:-1] + (self.out_features,):
-            check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,))  # raises on a wrong shape
+        output_shape = x.shape[:-1] + (self.out_features,)
+        if type(grad_output) is not np.ndarray or grad_output.shape != output_shape or grad_output.dtype != x.dtype:
+            with kept_on_refusal(self, (x,)):  # a wrong shape raises, another real dtype is cast, as autograd does
+                grad_output = check_grad_output(self, grad_output, output_shape, x.dtype)
         grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, x, self.weight.data,
                                                                self.bias is not None, self.needs_input_grad)
         self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
@@ -76,12 +85,13 @@ class Flatten(Module):
                              f"for an input of shape {x.shape}")
         y = x.reshape(1) if x.ndim == 0 else x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),)
                                                         + x.shape[end + 1:])
-        self.save_for_backward(x.shape, y.shape)
+        self.save_for_backward(x.shape, y.shape, x.dtype)
         return y
 
     def backward(self, grad_output):
-        shape, output_shape = self.saved_for_backward()
-        check_grad_output(self, grad_output, output_shape)
+        shape, output_shape, dtype = saved = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = check_grad_output(self, grad_output, output_shape, dtype)
         return grad_output.reshape(shape)
 
     def extra_repr(self):

@@ -3,7 +3,7 @@ import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_grad_output, check_last_dim, resolve_dtype
+from manual.nn._checks import check_float_input, check_grad_output, check_last_dim, kept_on_refusal, resolve_dtype
 from manual.nn.module import Module, Parameter
 
 
@@ -42,8 +42,9 @@ class Maxout(Module):
         return y
 
     def backward(self, grad_output):
-        x, winner = self.saved_for_backward()
-        check_grad_output(self, grad_output, winner.shape)  # one winner per output unit
+        x, winner = saved = self.saved_for_backward()
+        with kept_on_refusal(self, saved):
+            grad_output = check_grad_output(self, grad_output, winner.shape, x.dtype)  # one winner per output unit
         grad_input, grad_weight, grad_bias = F.maxout_backward(grad_output, x, self.weight.data, winner, self.pieces,
                                                                self.bias is not None)
         self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)

@@ -5,18 +5,15 @@ Every parameter starts ~ U(-1/√hidden_size, 1/√hidden_size), as torch. Sever
 project's protocol: `backward` takes one gradient per output (None means zero) and returns one gradient per
 input that `forward` was given: dL/d(input) alone when hx was omitted, else (dL/d(input), dL/d(hx)).
 
-Gradients given to `backward` are checked before anything is computed (`checked_grads`): the output's shape,
-an integer one is cast to the layer's dtype (torch casts too), a float one of another dtype is refused (as the
-project's other layers refuse it). A refused backward changes nothing: no .grad is touched and the forward's
-saved state is kept, so a corrected retry works (`kept_on_refusal`).
+Gradients given to `backward` are checked before anything is computed (`checked_grads`): the output's shape;
+one of another real dtype is cast to the layer's, as torch's autograd casts. A refused backward changes nothing:
+no .grad is touched and the forward's saved state is kept, so a corrected retry works (`kept_on_refusal`).
 """
-from contextlib import contextmanager
-
 import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_grad_output, resolve_dtype
+from manual.nn._checks import check_float_input, check_grad_output, kept_on_refusal, resolve_dtype
 from manual.nn.module import Module, Parameter
 
 
@@ -47,31 +44,10 @@ def _zeros_if_none(grad, like):
 
 
 def checked_grads(owner, grads, shapes, dtype) -> list:
-    """Each gradient given to `owner.backward` (None stays None) with the shape of its output, in `dtype`:
-    integer and bool gradients are cast (torch casts them), float ones of another dtype refused."""
-    checked = []
-    for grad, shape in zip(grads, shapes, strict=True):
-        if grad is not None:
-            if not isinstance(grad, np.ndarray):
-                raise TypeError(f"{owner.label()}: backward expected a numpy.ndarray gradient, got {type(grad).__name__}")
-            check_grad_output(owner, grad, shape)
-            if grad.dtype.kind in "iub":
-                grad = grad.astype(dtype)
-            elif grad.dtype != dtype:
-                raise TypeError(f"{owner.label()}: backward got a gradient of dtype {grad.dtype} for an output of "
-                                f"dtype {dtype}; cast it to {dtype}")
-        checked.append(grad)
-    return checked
-
-
-@contextmanager
-def kept_on_refusal(module, saved):
-    """Around a backward's checks: when one refuses, the forward's `saved` state goes back, so a retry works."""
-    try:
-        yield
-    except Exception:
-        module.save_for_backward(*saved)
-        raise
+    """Each gradient given to `owner.backward` (None stays None) with the shape of its output, in `dtype`: one of
+    another real dtype is cast, as torch's autograd casts every incoming gradient (manual.nn._checks)."""
+    return [None if grad is None else check_grad_output(owner, grad, shape, dtype)
+            for grad, shape in zip(grads, shapes, strict=True)]
 
 
 class _CellBase(Module):

@@ -21,9 +21,9 @@ from functools import partial
 import numpy as np
 
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, resolve_dtype
+from manual.nn._checks import check_float_input, kept_on_refusal, resolve_dtype
 from manual.nn.module import Module
-from manual.nn.recurrent import _check_nonlinearity, _init_parameters, checked_grads, kept_on_refusal
+from manual.nn.recurrent import _check_nonlinearity, _init_parameters, checked_grads
 
 WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 

@@ -135,7 +135,10 @@ INT_GRAD = [case("MaxPool2d", (2,), shape=(1, 2, 4, 4)), case("AvgPool2d", (2,),
             case("AdaptiveAvgPool2d", (2,), shape=(1, 2, 4, 4)), case("AdaptiveAvgPool2d", ((3, 2),), shape=(2, 5, 3)),
             case("BatchNorm1d", (3,), shape=(4, 3)), case("BatchNorm2d", (3,), shape=(2, 3, 2, 2)),
             case("BatchNorm2d", (3,), shape=(2, 3, 2, 2), training=False), case("LayerNorm", ((2, 2),), shape=(3, 2, 2)),
-            case("Embedding", (5, 3), {"scale_grad_by_freq": True}, shape=(4,), index_input=True)]
+            case("Embedding", (5, 3), {"scale_grad_by_freq": True}, shape=(4,), index_input=True),
+            case("ReLU", (), shape=(4, 3)), case("Tanh", (), shape=(4, 3)),
+            case("Softmax", (1,), shape=(4, 3)), case("Identity", (), shape=(4, 3)), case("Flatten", (), shape=(2, 3, 2)),
+            case("Dropout", (0.5,), shape=(4, 3), training=False)]
 
 
 @pytest.mark.parametrize("name, args, kwargs, shape, training, index_input", INT_GRAD)
@@ -328,7 +331,9 @@ def test_a_refused_backward_changes_nothing_and_a_corrected_retry_works(name, ar
 
 @pytest.mark.parametrize("name, args, shape", [("BatchNorm1d", (3,), (4, 3)), ("BatchNorm2d", (3,), (2, 3, 2, 2)),
                                                ("LayerNorm", (4,), (2, 4)), ("AvgPool2d", (2,), (1, 2, 4, 4)),
-                                               ("Embedding", (5, 3), (4,))])
+                                               ("Embedding", (5, 3), (4,)), ("Linear", (3, 2), (4, 3)),
+                                               ("ReLU", (), (4, 3)), ("Softmax", (1,), (4, 3)), ("Identity", (), (4, 3)),
+                                               ("Flatten", (), (2, 3, 2)), ("Maxout", (3, 2, 2), (4, 3))])
 @pytest.mark.parametrize("grad_dtype", [np.int64, np.float64])
 def test_a_float32_layer_casts_its_grad_output_to_float32(name, args, shape, grad_dtype):
     """The norms compute in float64 inside: the cast goes to the input's dtype, not to what they saved."""
