@@ -132,7 +132,7 @@ def execute(run: Run, steps: int | None = None, seed: int = 0) -> CaseResult:
     return result
 
 
-def execute_safely(run: Run, steps, seed) -> CaseResult:
+def execute_safely(run: Run, steps: int | None = None, seed: int = 0) -> CaseResult:
     """execute, with an exception reported as a FAIL result naming it rather than ending the whole job."""
     try:
         return execute(run, steps, seed)
