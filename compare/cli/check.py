@@ -141,6 +141,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=arguments.positive_int, help="steps per case (default: each case's own)")
     parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--only", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
+    parser.add_argument("--kind", nargs="+", choices=main_job.KINDS, default=list(main_job.KINDS),
+                        help="only cases of these catalogues (default: all three)")
     parser.add_argument("--list", action="store_true", help="list the catalogues (name, kind, what it is) and exit")
     parser.add_argument("-j", "--jobs", type=arguments.int_in(0, arguments.MAX_THREADS, name="jobs"), default=0,
                         help="worker processes for the case runs (default 0: one per usable core; 1: none, all in "
@@ -153,12 +155,12 @@ def add_arguments(parser) -> None:
                              "torch's default)")
 
 
-def selected_cases(only: str | None) -> list:
-    """(kind, case) for the cases of the three catalogues whose name contains `only`; refuses a filter that selects
-    none."""
-    selected = main_job.catalogue(only)
+def selected_cases(only: str | None, kinds=main_job.KINDS) -> list:
+    """(kind, case) for the cases of the `kinds` catalogues whose name contains `only`; refuses a filter that
+    selects none."""
+    selected = main_job.catalogue(only, kinds)
     if not selected:
-        names = [case.name for _, case in main_job.catalogue()]
+        names = [case.name for _, case in main_job.catalogue(None, kinds)]
         close = difflib.get_close_matches(only or "", names, n=3, cutoff=0.5)
         raise arguments.UsageError(f"--only {only!r} matches no case of the {len(names)} in the catalogues"
                                    + (f"; close: {', '.join(close)}" if close else "; --list shows them"))
@@ -193,7 +195,7 @@ def workers_profile(stats: list[pool.WorkerStats]) -> str:
 
 def main(args) -> int:
     start, imports = time.perf_counter(), time.process_time()  # the process's CPU time so far: start-up, imports
-    selected = selected_cases(args.only)
+    selected = selected_cases(args.only, args.kind)
     if args.list:
         for kind, case in selected:
             print(f"{case.name:45s} {kind:9s} {describe(case)}")
@@ -204,7 +206,7 @@ def main(args) -> int:
     torch.backends.cuda.matmul.allow_tf32 = False  # keep float32 on the GPU a true float32 comparison
     torch.backends.cudnn.allow_tf32 = False
     devices = [args.device] if args.device else available_devices()
-    runs = main_job.plan(args.only, args.dtype, devices)
+    runs = main_job.plan(args.only, args.dtype, devices, args.kind)
     if not runs:
         raise arguments.UsageError(f"--only {args.only!r} --dtype {args.dtype}: no case runs in that dtype")
     jobs = args.jobs or pool.usable_cores()

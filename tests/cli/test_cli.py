@@ -39,6 +39,9 @@ REFUSED = [
     (["--only", "no-such-case"], "matches no case"),
     (["--only", "softmaxreg-ce-adamw-cosinus"], "close: optim-softmaxreg-ce-adamw-cosine"),
     (["--list", "--only", "no-such-case"], "matches no case"),
+    (["--kind", "module", "--only", "linreg-mse"], "matches no case of the"),  # a training case, not a module one
+    (["--kind", "modules"], "invalid choice: 'modules'"),
+    (["-j", "-1"], "expected an integer in [0,"),
     (["--steps", "0"], "--steps: expected an integer of at least 1, got '0'"),
     (["--steps", "-2"], "--steps: expected an integer of at least 1"),
     (["--steps", "two"], "--steps: expected an integer, got 'two'"),
