@@ -188,7 +188,7 @@ def workers_profile(stats: list[pool.WorkerStats]) -> str:
         s = worker.seconds
         harness = s["total"] - s["manual"] - s["torch"] - s["startup"]
         lines.append(f"  pid {worker.pid}: {worker.runs} runs, start-up {worker.boot:.2f} s, checking "
-                     f"{s['total']:.2f} s (manual {s['manual']:.2f}, torch {s['torch']:.2f}, torch start-up "
+                     f"{s['total']:.2f} s, {worker.cpu:.2f} s of CPU (manual {s['manual']:.2f}, torch {s['torch']:.2f}, torch start-up "
                      f"{s['startup']:.2f}, harness {harness:.2f})")
     return "\n".join(lines)
 

@@ -2,8 +2,8 @@
 its CaseResult; the caller places it by index, so the report's rows and their order do not depend on N.
 
 - Start method: 'forkserver' where the platform has it (a clean server process imports torch and the catalogues
-  once, then forks each worker from it: no parent threads or torch state are forked), else 'spawn'. Each worker
-  runs one torch thread and one BLAS thread (compare/workers/worker.py).
+  once, then forks each worker from it: no parent threads or torch state are forked), else 'spawn'
+  (compare/workers/server.py). Each worker runs one torch thread and one BLAS thread (compare/workers/worker.py).
 - A case that user code registered in this process (compare.registry) travels pickled with the classes it names;
   one that cannot be pickled (a lambda among its inputs) runs here, in this process.
 - A worker that dies (killed, os._exit, a crash in native code) becomes a FAIL result naming the case and the
@@ -14,8 +14,6 @@ its CaseResult; the caller places it by index, so the report's rows and their or
 """
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import os
 import pickle
 import signal
@@ -28,26 +26,9 @@ from compare import registry
 from compare.checks.main_job import Run
 from compare.engine.step_loop import TIMED, CaseResult
 from compare.workers import worker
+from compare.workers.server import context, single_threaded_environment
 
 Done = Callable[[int, CaseResult], None]
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                    "NUMEXPR_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def single_threaded_environment():
-    """One BLAS/OpenMP thread in the environment of the processes started inside the block (the forkserver and
-    the workers read it before NumPy and torch load); this process's own environment is restored after."""
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def usable_cores() -> int:
@@ -66,6 +47,7 @@ class WorkerStats:
     pid: int = 0
     boot: float = 0.0
     runs: int = 0
+    cpu: float = 0.0  # CPU seconds of its runs (below their wall time when other processes share the cores)
     seconds: dict = field(default_factory=lambda: dict.fromkeys(TIMED + ("total",), 0.0))
 
     def add(self, result: CaseResult) -> None:
@@ -92,14 +74,6 @@ def ticket_payload(run: Run) -> tuple[bool, bytes | None]:
         return True, pickle.dumps((run.case, _registrations(run.case)))
     except Exception:  # a lambda or a local class: only this process can run it
         return False, None
-
-
-def context():
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["compare.workers.worker"])
-        return ctx
-    return multiprocessing.get_context("spawn")
 
 
 def death_cause(process) -> str:
@@ -167,6 +141,7 @@ def run_all(runs: list[Run], jobs: int, steps, seed, done: Done, local: Callable
                     if message is not None:
                         w.index = None
                         w.stats.add(message[2])
+                        w.stats.cpu += message[3]
                         done(message[1], message[2])
                         continue
                 if w.process.sentinel in ready or not w.process.is_alive():

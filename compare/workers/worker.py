@@ -2,7 +2,7 @@
 with the thread limits in its environment, before NumPy and torch load), checks one run at a time.
 
 Protocol over one duplex pipe: the worker sends ("ready", pid, boot seconds), then answers each ticket (index, kind,
-name, dtype, device, steps, seed, payload) with ("done", index, CaseResult); None ends it. `payload` is None for a
+name, dtype, device, steps, seed, payload) with ("done", index, CaseResult, CPU seconds); None ends it. `payload` is None for a
 built-in case (found by kind and name in this process's catalogues) or the pickled (case, registrations) of a case
 user code registered in the parent (compare.registry): the classes it names are registered here before it runs.
 """
@@ -40,10 +40,11 @@ def serve(connection, started: float) -> None:
         if ticket is None:
             return
         index, kind, name, dtype, device, steps, seed, payload = ticket
+        cpu = time.process_time()
         try:
             run = resolve(kind, name, dtype, device, payload)
         except Exception as error:
             result = CaseResult(name, dtype, device, 0, kind=kind, error=f"{type(error).__name__}: {error}")
         else:
             result = main_job.execute_safely(run, steps, seed)
-        connection.send(("done", index, result))
+        connection.send(("done", index, result, time.process_time() - cpu))
