@@ -89,11 +89,13 @@ def _optimizer_case(name, kwargs, gradient) -> OptimizerCase:
 
 def catalogue(only: str | None = None, kinds=KINDS) -> list[tuple[str, AnyCase]]:
     """(kind, case) for every case of the `kinds` catalogues whose name contains `only`, registered ones included."""
-    extremes: list[AnyCase] = [*extreme_cases.EXTREME_MODULE_CASES, *map(TinyVarianceCase, extreme_cases.TINY_VARIANCE_CASES),
-                *(_optimizer_case(*entry) for entry in extreme_cases.EXTREME_OPTIMIZER_CASES),
-                extreme_cases.DIVERGENT_CASE]
-    cases: list[tuple[str, AnyCase]] = [*(("training", c) for c in training_cases.select()), *(("module", c) for c in module_cases.select()),
-             *(("extreme", c) for c in extremes)]
+    extremes: list[AnyCase] = [*extreme_cases.EXTREME_MODULE_CASES,
+                               *map(TinyVarianceCase, extreme_cases.TINY_VARIANCE_CASES),
+                               *(_optimizer_case(*entry) for entry in extreme_cases.EXTREME_OPTIMIZER_CASES),
+                               extreme_cases.DIVERGENT_CASE]
+    cases: list[tuple[str, AnyCase]] = [*(("training", c) for c in training_cases.select()),
+                                        *(("module", c) for c in module_cases.select()),
+                                        *(("extreme", c) for c in extremes)]
     return [(kind, case) for kind, case in cases if kind in kinds and (only is None or only in case.name)]
 
 
@@ -103,8 +105,8 @@ def dtypes_of(case) -> tuple:
 
 def plan(only: str | None, dtype: str | None, devices: list[str], kinds=KINDS) -> list[Run]:
     """The runs, in report order. Module and extreme cases run on the CPU (the module checks are CPU only)."""
-    return [Run(kind, case, d, device) for kind, case in catalogue(only, kinds) for d in ([dtype] if dtype else dtypes_of(case))
-            if dtype is None or dtype in dtypes_of(case)
+    return [Run(kind, case, d, device) for kind, case in catalogue(only, kinds)
+            for d in ([dtype] if dtype else dtypes_of(case)) if dtype is None or dtype in dtypes_of(case)
             for device in (devices if isinstance(case, Case) else ["cpu"])]
 
 

@@ -20,8 +20,8 @@ from compare.engine.step_loop import TIMED, CaseResult
 from compare.workers import pool
 from manual.atomic import atomic_write
 
-COLUMNS = ("case", "kind", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result", "ms/step manual",
-           "ms/step torch")
+COLUMNS = ("case", "kind", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result",
+           "ms/step manual", "ms/step torch")
 
 
 def row(result: CaseResult) -> list[str]:
@@ -188,8 +188,8 @@ def workers_profile(stats: list[pool.WorkerStats]) -> str:
         s = worker.seconds
         harness = s["total"] - s["manual"] - s["torch"] - s["startup"]
         lines.append(f"  pid {worker.pid}: {worker.runs} runs, start-up {worker.boot:.2f} s, checking "
-                     f"{s['total']:.2f} s, {worker.cpu:.2f} s of CPU (manual {s['manual']:.2f}, torch {s['torch']:.2f}, torch start-up "
-                     f"{s['startup']:.2f}, harness {harness:.2f})")
+                     f"{s['total']:.2f} s, {worker.cpu:.2f} s of CPU (manual {s['manual']:.2f}, torch "
+                     f"{s['torch']:.2f}, torch start-up {s['startup']:.2f}, harness {harness:.2f})")
     return "\n".join(lines)
 
 

@@ -108,7 +108,8 @@ class _Worker:
         self.connection.close()
 
 
-def run_all(runs: list[Run], jobs: int, steps, seed, done: Done, local: Callable[[Run], CaseResult]) -> list[WorkerStats]:
+def run_all(runs: list[Run], jobs: int, steps, seed, done: Done,
+            local: Callable[[Run], CaseResult]) -> list[WorkerStats]:
     """Check every run on `jobs` worker processes; `done(index, result)` as each finishes (in any order).
     `local(run)` checks a run in this process (those no worker can take). Returns each worker's stats."""
     remote: list[tuple[int, Run, bytes | None]] = []

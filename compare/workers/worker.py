@@ -1,10 +1,11 @@
 """One worker process of the pool (compare/workers/pool.py): one torch thread, one BLAS thread (the pool starts it
 with the thread limits in its environment, before NumPy and torch load), checks one run at a time.
 
-Protocol over one duplex pipe: the worker sends ("ready", pid, boot seconds), then answers each ticket (index, kind,
-name, dtype, device, steps, seed, payload) with ("done", index, CaseResult, CPU seconds); None ends it. `payload` is None for a
-built-in case (found by kind and name in this process's catalogues) or the pickled (case, registrations) of a case
-user code registered in the parent (compare.registry): the classes it names are registered here before it runs.
+Protocol over one duplex pipe: the worker sends ("ready", pid, boot seconds), then answers each ticket (index,
+kind, name, dtype, device, steps, seed, payload) with ("done", index, CaseResult, CPU seconds); None ends it.
+`payload` is None for a built-in case (found by kind and name in this process's catalogues) or the pickled
+(case, registrations) of a case user code registered in the parent (compare.registry): the classes it names are
+registered here before it runs.
 """
 import os
 import pickle

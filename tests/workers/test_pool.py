@@ -129,3 +129,18 @@ def test_ctrl_c_under_two_workers_reports_the_finished_rows_and_leaves_no_proces
 
 def test_usable_cores_is_the_affinity():
     assert pool.usable_cores() == len(os.sched_getaffinity(0))
+
+
+def test_the_forkserver_starts_early_only_for_a_check_that_uses_workers(monkeypatch):
+    import multiprocessing.forkserver
+
+    from compare.workers import server
+    started = []
+    monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: started.append(True))
+    expected = {(): True, ("check",): True, ("--only", "relu"): True, ("-j", "2"): True, ("--list",): False,
+                ("-j", "1"): False, ("--jobs", "1"): False, ("-j1",): False, ("bench",): False, ("--help",): False,
+                ("kernels",): False}
+    for argv, starts in expected.items():
+        started.clear()
+        server.start_early(list(argv))
+        assert bool(started) == starts, argv
