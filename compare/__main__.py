@@ -16,6 +16,7 @@ import textwrap
 
 from compare import __version__, registry
 from compare.cli.arguments import Parser, UsageError, install_hint, module_name, nearest
+from compare.workers import server
 
 PROG = "python -m compare"
 # subcommand -> (module with add_arguments(parser) and main(args) -> exit code, what it does, the extra it needs)
@@ -90,6 +91,7 @@ def main(argv=None) -> int:
     """Run one command line; returns the exit status (2: refused before any work, 130: interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = PROG
+    server.start_early(argv)  # the check's worker processes start importing while this one does
     try:
         try:
             args = parse(argv)

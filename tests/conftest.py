@@ -6,6 +6,11 @@ NumPy's OpenBLAS threads spin after each product (compare/bench/timing.py's `set
 core: the catalogue's tests took 3x as long with torch's default of 2 threads (measured: 17.6 s vs 5.6 s for
 tests/catalogue/test_catalogue.py -k mlp6-7 at load 3.5). Tests of a command that sets the count and must put it back use
 the `torch_threads` fixture, which gives them a count the command would not choose itself.
+
+The run is spread over one pytest-xdist worker per core (pyproject.toml's `-n auto`): the workers, started after
+`pytest_configure`, get one BLAS/OpenMP thread each in their environment (unless the caller set a count), so two
+workers on two cores do not each spin a second BLAS thread. Every test is independent of the others' order and
+process: temporary files under tmp_path, environment changes through monkeypatch, free ports (port 0) for DDP.
 """
 import os
 
@@ -19,6 +24,13 @@ settings.register_profile("thorough", max_examples=500, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 torch.set_num_threads(1)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        for name in THREAD_VARIABLES:  # the controller, before it starts the workers
+            os.environ.setdefault(name, "1")
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ FACES = ("testing", "pytest_plugin", "registry")  # the public faces users impor
 # room -> the rooms it may import besides itself (DESIGN.md: cli -> jobs -> checks -> engine -> registry; the
 # catalogue is data; registry imports only the catalogue's pure data modules, PURE_DATA below)
 ALLOWED = {
-    "cli": {"cli", "catalogue", "engine", "checks", *JOBS, *FACES, "compare"},
+    "cli": {"cli", "catalogue", "engine", "checks", "workers", *JOBS, *FACES, "compare"},
+    "workers": {"catalogue", "engine", "checks", "registry"},  # the worker processes of the check (-j)
     **{job: {"catalogue", "engine", "checks", "registry"} for job in JOBS},
     "plots": {"catalogue", "engine", "checks", "registry", "realdata"},
     "checks": {"catalogue", "engine", "registry"},

@@ -30,7 +30,11 @@ ACTIVATION_CASES = [
     ModuleCase("identity", ("Identity", {}), normal(4, 6)),
     ModuleCase("relu", ("ReLU", {}), normal(4, 6)),
     ModuleCase("relu-at-zero", ("ReLU", {}), with_values(4, 6, values=[0.0, -0.0, 0.0]), gradcheck=False),
+    ModuleCase("relu-nan-units", ("ReLU", {}), with_values(4, 6, values=[np.nan, 0.0, -1.0, np.nan]),
+               gradcheck=False, finite=False),  # a NaN unit passes its gradient (NaN is not <= 0), as torch's
     ModuleCase("leaky_relu", ("LeakyReLU", {}), normal(4, 6)),
+    ModuleCase("leaky_relu-nan-units", ("LeakyReLU", {"negative_slope": 0.2}),
+               with_values(4, 6, values=[np.nan, 0.0, -1.0, np.nan]), gradcheck=False, finite=False),
     ModuleCase("leaky_relu-0.1-at-zero", ("LeakyReLU", {"negative_slope": 0.1}),
                with_values(4, 6, values=[0.0, -0.0, 50.0, -50.0]), gradcheck=False),
     ModuleCase("elu", ("ELU", {}), normal(4, 6, scale=2)),

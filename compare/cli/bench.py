@@ -30,6 +30,8 @@ def add_arguments(parser) -> None:
                         help="also write every measurement as JSON")
     parser.add_argument("--markdown", metavar="PATH", type=arguments.output_file,
                         help="also write the report as Markdown (benches/RESULTS.md)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on stderr (they are printed only when it is a terminal)")
 
 
 def plan(args) -> tuple[dict[str, list[str]], list[str], list[str]]:
@@ -78,10 +80,12 @@ def main(args) -> int:
     for name in skipped:
         print(f"  {name}: skipped, {skip_reason(SIZES[name], backends, absent)}", file=sys.stderr)
     results = []
+    finished = render.Finished(args.quiet)
     for dtype in dict.fromkeys(args.dtype):
         for name, size_backends in runs.items():
             results.append(timing.bench_size(SIZES[name], dtype, size_backends, probes, args.seed))
-            print(f"  {name} [{dtype}] done", file=sys.stderr, flush=True)
+            for backend, row in results[-1]["backends"].items():
+                finished(f"{name} [{dtype}] {backend}: {row['ms_median']:.3f} ms/step")
     run = {"command": command_line(args), "machine": info,
            "skip_reasons": {name: skip_reason(SIZES[name], backends, absent) for name in skipped},
            "gemm": {device: {"n": probe.n, "samples_gflops": probe.samples} for device, probe in probes.items()},

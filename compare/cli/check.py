@@ -1,6 +1,8 @@
-"""`python -m compare [check]`: run the training catalogue on both backends, step by step, and print the report:
-one text row per case run, the first and worst mismatch of each failure, where a NaN/Inf first appeared, and
-(--json) the whole report as JSON."""
+"""`python -m compare [check]`: run the three catalogues on both backends (compare/checks/main_job.py: the training
+cases step by step, every module and loss alone three ways, the extreme cases) and print the report: one text row
+per case run, its kind, the first and worst mismatch of each failure, where a NaN/Inf first appeared, and (--json)
+the whole report as JSON. The runs go to `-j` worker processes (compare/workers/pool.py); the report does not
+depend on how many."""
 import difflib
 import json
 import math
@@ -11,19 +13,21 @@ import time
 import torch
 
 from compare import registry
-from compare.catalogue import case_types, training_cases
+from compare.catalogue import case_types
+from compare.checks import main_job
 from compare.cli import arguments, render
 from compare.engine.error_table import TensorError
-from compare.engine.step_loop import TIMED, CaseResult, run_case
+from compare.engine.step_loop import TIMED, CaseResult
+from compare.workers import pool
 from manual.atomic import atomic_write
 
-COLUMNS = ("case", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result", "ms/step manual",
-           "ms/step torch")
+COLUMNS = ("case", "kind", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result",
+           "ms/step manual", "ms/step torch")
 
 
 def row(result: CaseResult) -> list[str]:
     ms_manual, ms_torch = result.ms_per_step()
-    return [result.case, result.dtype, result.device, str(result.steps),
+    return [result.case, result.kind, result.dtype, result.device, str(result.steps),
             f"{result.worst_rel('output', 'loss'):.1e}", f"{result.worst_rel('grad.'):.1e}",
             f"{result.worst_rel('param.', 'buffer.', 'state.'):.1e}",
             f"{result.worst.ratio:.0%}" if result.worst else "-", "PASS" if result.passed else "FAIL",
@@ -35,7 +39,9 @@ def table(results: list[CaseResult]) -> str:
     for result in results:
         if not result.passed:
             lines.append(f"FAIL {result.case} [{result.dtype}, {result.device}]")
-            lines.append(f"  which layer: python -m compare explain {result.case} --dtype {result.dtype}")
+            lines += [f"  error: {result.error}"] if result.error else []
+            if result.kind == "training":
+                lines.append(f"  which layer: python -m compare explain {result.case} --dtype {result.dtype}")
             lines += [f"  {which} mismatch: {error.describe()}" for which, error in
                       (("first", result.first_mismatch), ("worst", result.worst)) if error is not None]
     for result in results:
@@ -110,7 +116,8 @@ def to_json(results: list[CaseResult]) -> dict:
     for result in results:
         per_tensor = result.table.worst_per_tensor()
         ms_manual, ms_torch = result.ms_per_step()
-        cases.append({"case": result.case, "dtype": result.dtype, "device": result.device, "steps": result.steps,
+        cases.append({"case": result.case, "kind": result.kind, "dtype": result.dtype, "device": result.device,
+                      "steps": result.steps, "error": result.error or None,
                       "passed": result.passed, "first_mismatch": _error_json(result.first_mismatch),
                       "worst": _error_json(result.worst),
                       "per_tensor": {name: _error_json(e) for name, e in per_tensor.items()},
@@ -137,7 +144,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=arguments.positive_int, help="steps per case (default: each case's own)")
     parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--only", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
-    parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    parser.add_argument("--kind", nargs="+", choices=main_job.KINDS, default=list(main_job.KINDS),
+                        help="only cases of these catalogues (default: all three)")
+    parser.add_argument("--list", action="store_true", help="list the catalogues (name, kind, what it is) and exit")
+    parser.add_argument("-j", "--jobs", type=arguments.int_in(0, arguments.MAX_THREADS, name="jobs"), default=0,
+                        help="worker processes for the case runs (default 0: one per usable core; 1: none, all in "
+                             "this process)")
     parser.add_argument("--profile", action="store_true",
                         help="also print where the time went: manual's steps, torch's steps, the harness's own work")
     parser.add_argument("--threads", type=arguments.threads(allow_default=True), default=1,
@@ -146,24 +158,51 @@ def add_arguments(parser) -> None:
                              "torch's default)")
 
 
-def selected_cases(only: str | None) -> list:
-    """The catalogue's cases whose name contains `only`; refuses a filter that selects none."""
-    selected = training_cases.select(only)
+def selected_cases(only: str | None, kinds=main_job.KINDS) -> list:
+    """(kind, case) for the cases of the `kinds` catalogues whose name contains `only`; refuses a filter that
+    selects none."""
+    selected = main_job.catalogue(only, kinds)
     if not selected:
-        names = [case.name for case in training_cases.CATALOGUE]
+        names = [case.name for _, case in main_job.catalogue(None, kinds)]
         close = difflib.get_close_matches(only or "", names, n=3, cutoff=0.5)
-        raise arguments.UsageError(f"--only {only!r} matches no case of the {len(names)} in the catalogue"
+        raise arguments.UsageError(f"--only {only!r} matches no case of the {len(names)} in the catalogues"
                                    + (f"; close: {', '.join(close)}" if close else "; --list shows them"))
     return selected
 
 
+def describe(case) -> str:
+    """What a case is, for --list."""
+    if hasattr(case, "model"):
+        return f"{case.model[0]} + {case.loss[0]} + {case.optimizer[0]} {case.optimizer[1]}"
+    if hasattr(case, "optimizer"):
+        return f"{case.optimizer} {case.kwargs} fed {case.gradient.__name__} gradients"
+    module = getattr(case, "case", case).module
+    return f"{module[0]} {module[1]}" if module[1] else module[0]
+
+
+def done_line(result: CaseResult) -> str:
+    return f"  {result.case} [{result.dtype}, {result.device}] {'PASS' if result.passed else 'FAIL'}"
+
+
+def workers_profile(stats: list[pool.WorkerStats]) -> str:
+    """Per worker process: its runs, its start-up and where its time went (the same parts as the total's)."""
+    lines = [f"{len(stats)} worker processes:"]
+    for worker in stats:
+        s = worker.seconds
+        harness = s["total"] - s["manual"] - s["torch"] - s["startup"]
+        lines.append(f"  pid {worker.pid}: {worker.runs} runs, start-up {worker.boot:.2f} s, checking "
+                     f"{s['total']:.2f} s, {worker.cpu:.2f} s of CPU (manual {s['manual']:.2f}, torch "
+                     f"{s['torch']:.2f}, torch start-up {s['startup']:.2f}, harness {harness:.2f})")
+    return "\n".join(lines)
+
+
 def main(args) -> int:
     start, imports = time.perf_counter(), time.process_time()  # the process's CPU time so far: start-up, imports
-    selected = selected_cases(args.only)
+    selected = selected_cases(args.only, args.kind)
     if args.list:
-        for case in selected:
-            print(f"{case.name:45s} {case.model[0]} + {case.loss[0]} + {case.optimizer[0]} {case.optimizer[1]}"
-                  f"  [{registry.origin(case)}]")
+        for kind, case in selected:
+            origin = registry.BUILT_IN if kind == "extreme" else registry.origin(case)  # no registered extremes
+            print(f"{case.name:45s} {kind:9s} {describe(case)}  [{origin}]")
         return 0
     arguments.require_device(args.device)
     if args.threads:
@@ -171,23 +210,41 @@ def main(args) -> int:
     torch.backends.cuda.matmul.allow_tf32 = False  # keep float32 on the GPU a true float32 comparison
     torch.backends.cudnn.allow_tf32 = False
     devices = [args.device] if args.device else available_devices()
-    runs = [(case, dtype, device) for case in selected for dtype in ([args.dtype] if args.dtype else case.dtypes)
-            for device in devices]
-    results = []
+    runs = main_job.plan(args.only, args.dtype, devices, args.kind)
+    if not runs:
+        raise arguments.UsageError(f"--only {args.only!r} --dtype {args.dtype}: no case runs in that dtype")
+    jobs = args.jobs or pool.usable_cores()
+    finished: dict[int, CaseResult] = {}
+
+    def done(index: int, result: CaseResult) -> None:
+        finished[index] = result
+        print(done_line(result), file=sys.stderr, flush=True)
+
+    stats: list[pool.WorkerStats] = []
     try:
-        for case, dtype, device in runs:
-            results.append(run_case(case, dtype, device, args.steps, args.seed))
-            print(f"  {case.name} [{dtype}, {device}] {'PASS' if results[-1].passed else 'FAIL'}",
-                  file=sys.stderr, flush=True)
+        if jobs == 1 or "cuda" in devices:  # CUDA stays in this process: one context, no fork of it
+            for index, run in enumerate(runs):
+                done(index, main_job.execute_safely(run, args.steps, args.seed))
+        else:
+            stats = pool.run_all(runs, jobs, args.steps, args.seed, done,
+                                 lambda run: main_job.execute_safely(run, args.steps, args.seed))
     except KeyboardInterrupt:  # Ctrl-C: report what finished, claim nothing about the rest
+        results = [finished[index] for index in sorted(finished)]
         if results:
             print(table(results))
         print(f"INTERRUPTED after {len(results)} of {len(runs)} case runs: the rows above are the finished ones"
               + ("; no JSON written" if args.json else ""), flush=True)
         return 128 + signal.SIGINT
+    results = [finished[index] for index in range(len(runs))]
     print(table(results))
     if args.profile:
-        print(profile(results, time.perf_counter() - start, imports, time.process_time() - imports))
+        wall = time.perf_counter() - start
+        if stats:  # the parts summed over the workers, then the wall time they took together, then each worker
+            print(profile(results))
+            print(f"wall: {wall:.2f} s with {len(stats)} worker processes, after {imports:.2f} s of imports (CPU)")
+            print(workers_profile(stats))
+        else:
+            print(profile(results, wall, imports, time.process_time() - imports))
     if args.json:
         write_json(results, args.json)
     return 0 if all(r.passed for r in results) else 1

@@ -7,7 +7,9 @@ its own process (the settings: compare/engine/kernels.py):
     python -m compare kernels                  the whole catalogue (`python -m compare --json`) per setting
     python -m compare kernels --cases A B ...  only these cases, both dtypes (tests/cli/test_kernels.py)
     python -m compare kernels --pytest ARGS    `python -m pytest ARGS` per setting instead
-It prints, per setting, the kernels in use, whether everything passed, and the worst "tol used" per dtype.
+It prints, per setting, the kernels in use, whether everything passed, and the worst "tol used" per dtype. Each
+setting's check runs its cases on `-j` worker processes (compare/workers/pool.py; they inherit the setting's
+environment); with stderr a terminal, a progress line per setting as it finishes (--quiet: none).
 """
 import argparse
 import json
@@ -19,10 +21,12 @@ import tempfile
 import torch
 
 from compare.catalogue import training_cases
-from compare.cli import check
+from compare.checks import main_job
+from compare.cli import arguments, check, render
 from compare.cli.arguments import UsageError
 from compare.engine.kernels import SETTINGS, environment, kernels_in_use
-from compare.engine.step_loop import run_case
+from compare.engine.step_loop import CaseResult
+from compare.workers import pool
 
 
 def summary(report: dict) -> dict:
@@ -35,11 +39,13 @@ def summary(report: dict) -> dict:
     return {"passed": report["passed"], "runs": len(report["cases"]), "worst": worst}
 
 
-def run_setting(setting: str, cases: list[str] | None = None) -> dict:
-    """The check under `setting` in a child process: its summary plus the kernels it ran on."""
+def run_setting(setting: str, cases: list[str] | None = None, jobs: int = 1) -> dict:
+    """The check under `setting` in a child process (its cases on `jobs` workers): its summary plus the kernels it
+    ran on."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "report.json")
-        command = [sys.executable, "-m", "compare", "kernels", "--child", path, *(["--cases", *cases] if cases else [])]
+        command = [sys.executable, "-m", "compare", "kernels", "--child", path, "--jobs", str(jobs),
+                   *(["--cases", *cases] if cases else [])]
         done = subprocess.run(command, env=environment(setting), capture_output=True, text=True)
         if done.returncode not in (0, 1) or not os.path.exists(path):
             raise RuntimeError(f"{setting}: {' '.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
@@ -60,11 +66,17 @@ def selected_cases(names: list[str] | None) -> list:
     return [known[name] for name in dict.fromkeys(names)]
 
 
-def _child(path: str, names: list[str] | None) -> int:
+def _child(path: str, names: list[str] | None, jobs: int) -> int:
     """Run the cases (default: the whole catalogue, both dtypes) as `python -m compare` does; write the report."""
-    selected = selected_cases(names)
+    runs = [main_job.Run("training", case, dtype, "cpu") for case in selected_cases(names) for dtype in case.dtypes]
     torch.set_num_threads(1)
-    results = [run_case(case, dtype) for case in selected for dtype in case.dtypes]
+    finished: dict[int, CaseResult] = {}
+    if jobs == 1:
+        for index, run in enumerate(runs):
+            finished[index] = main_job.execute_safely(run)
+    else:
+        pool.run_all(runs, jobs, None, 0, finished.__setitem__, main_job.execute_safely)
+    results = [finished[index] for index in range(len(runs))]
     with open(path, "w") as f:
         json.dump({"kernels": kernels_in_use(), "report": check.to_json(results)}, f)
     return 0 if all(r.passed for r in results) else 1
@@ -76,27 +88,36 @@ def add_arguments(parser) -> None:
                         help=f"the kernel settings to run under (default: all of {', '.join(SETTINGS)})")
     parser.add_argument("--pytest", nargs=argparse.REMAINDER, metavar="ARGS",
                         help="run `python -m pytest ARGS` per setting instead of the catalogue")
+    parser.add_argument("-j", "--jobs", type=arguments.int_in(0, arguments.MAX_THREADS, name="jobs"), default=0,
+                        help="worker processes per setting (default 0: one per usable core)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on stderr (they are printed only when it is a terminal)")
     parser.add_argument("--child", metavar="PATH", help=argparse.SUPPRESS)
 
 
 def main(args) -> int:
+    jobs = args.jobs or pool.usable_cores()
     if args.child:
-        return _child(args.child, args.cases)
+        return _child(args.child, args.cases, jobs)
     if args.cases and args.pytest is not None:
         raise UsageError("--cases selects catalogue cases; with --pytest, select tests in the pytest arguments")
     selected_cases(args.cases)  # refused here, before any child starts
     failed = False
-    for setting in dict.fromkeys(args.settings):
+    finished = render.Finished(args.quiet)
+    settings = list(dict.fromkeys(args.settings))
+    for number, setting in enumerate(settings, 1):
         if args.pytest is not None:
             code = subprocess.run([sys.executable, "-m", "pytest", *args.pytest], env=environment(setting)).returncode
             print(f"{setting:18s} pytest {' '.join(args.pytest)}: exit {code}", flush=True)
             failed |= code != 0
+            finished(f"setting {number} of {len(settings)} ({setting}) done")
             continue
-        found = run_setting(setting, args.cases)
+        found = run_setting(setting, args.cases, jobs)
         worst = "; ".join(f"{dtype} {ratio:.0%} ({case}, {name})"
                           for dtype, (ratio, case, name) in sorted(found["worst"].items()))
         print(f"{setting:18s} {'PASS' if found['passed'] else 'FAIL'} {found['runs']} runs; kernels "
               f"{found['kernels']}; worst tol used: {worst}", flush=True)
         failed |= not found["passed"]
+        finished(f"setting {number} of {len(settings)} ({setting}) done")
     return 1 if failed else 0
 

@@ -8,6 +8,9 @@ Every report of `python -m compare` (the check, bench, cv, train, ddp) prints it
     markdown(header, rows)                  a GitHub table
     Progress().update(message)              a line on stderr, silent for the first seconds, then at most one
                                             per interval
+    Finished(quiet)(message)                a line on stderr per finished piece of a long run (a bench size
+                                            and backend, a kernel setting); silent with --quiet or when stderr
+                                            is not a terminal
 """
 from __future__ import annotations
 
@@ -57,3 +60,16 @@ class Progress:
         if now - self.last >= self.interval:
             self.last = now
             print(f"  [{now - self.start:6.1f} s] {message}", file=self.stream, flush=True)
+
+
+class Finished:
+    """Progress of a long run, one line per finished piece, with the seconds since the run began."""
+
+    def __init__(self, quiet: bool = False, stream=None):
+        self.stream = stream or sys.stderr
+        self.on = not quiet and self.stream.isatty()
+        self.start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if self.on:
+            print(f"  [{time.perf_counter() - self.start:6.1f} s] {message}", file=self.stream, flush=True)

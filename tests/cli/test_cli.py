@@ -17,7 +17,9 @@ import manual
 import torch_ref
 from compare.__main__ import SUBCOMMANDS, main
 from compare.bench import machine, timing
-from compare.cli import check, cv, plots, train
+from compare.checks import main_job
+from compare.cli import cv, plots, train
+from compare.workers import pool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +39,9 @@ REFUSED = [
     (["--only", "no-such-case"], "matches no case"),
     (["--only", "softmaxreg-ce-adamw-cosinus"], "close: optim-softmaxreg-ce-adamw-cosine"),
     (["--list", "--only", "no-such-case"], "matches no case"),
+    (["--kind", "module", "--only", "linreg-mse"], "matches no case of the"),  # a training case, not a module one
+    (["--kind", "modules"], "invalid choice: 'modules'"),
+    (["-j", "-1"], "expected an integer in [0,"),
     (["--steps", "0"], "--steps: expected an integer of at least 1, got '0'"),
     (["--steps", "-2"], "--steps: expected an integer of at least 1"),
     (["--steps", "two"], "--steps: expected an integer, got 'two'"),
@@ -103,7 +108,7 @@ def no_work(monkeypatch):
     def work(*args, **kwargs):
         raise AssertionError("work started before the command line was refused")
 
-    for module, name in [(check, "run_case"), (cv, "run_cv"), (train, "TwinTrainer"), (timing, "bench_size"),
+    for module, name in [(main_job, "execute"), (pool, "run_all"), (cv, "run_cv"), (train, "TwinTrainer"), (timing, "bench_size"),
                          (machine, "pin_threads"), (plots, "_figure")]:
         monkeypatch.setattr(module, name, work)
 

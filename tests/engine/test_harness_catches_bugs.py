@@ -6,6 +6,8 @@ import pytest
 
 import manual.nn as nn
 import manual.nn.functional.nll as nll_functional
+from compare.catalogue.extreme_cases import EXTREME_MODULE_CASES
+from compare.catalogue.module_cases import MODULE_CASES
 from compare.catalogue.training_cases import CATALOGUE, NLL_CASES
 from compare.cli import check
 from compare.engine.comparison import compare_arrays
@@ -71,15 +73,19 @@ def test_one_sided_nan_fails_and_equal_nan_passes():
 
 
 def test_python_m_compare_alone_catches_a_sign_flip_in_the_nll_backward(monkeypatch, capsys):
-    """`python -m compare` (the check's main over the whole catalogue) fails, and only on the NLLLoss and
-    CrossEntropyLoss cases with options (plain CrossEntropyLoss takes a shortcut that skips the NLL backward).
-    One step per case: the flipped gradient is wrong at the first one, the 50 steps of the catalogue add nothing."""
+    """`python -m compare` (the check's main over the whole catalogue, in this process: -j 1) fails, and among the
+    training cases only on the NLLLoss and CrossEntropyLoss cases with options (plain CrossEntropyLoss takes a
+    shortcut that skips the NLL backward); among the module and extreme cases, only on NLLLoss and
+    CrossEntropyLoss ones. One step per case: the flipped gradient is wrong at the first one."""
     def flipped(*args, **kwargs):
         return -nll_backward(*args, **kwargs)
     monkeypatch.setattr(nll_functional, "nll_loss_backward", flipped)
     monkeypatch.setattr(nn.NLLLoss, "derivative", staticmethod(flipped))
     args = argparse.ArgumentParser()
     check.add_arguments(args)
-    assert check.main(args.parse_args(["--dtype", "float64", "--device", "cpu", "--steps", "1"])) == 1
+    assert check.main(args.parse_args(["--dtype", "float64", "--device", "cpu", "--steps", "1", "-j", "1"])) == 1
     failed = {line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL ")}
-    assert failed == {case.name for case in NLL_CASES}
+    training = {case.name for case in CATALOGUE}
+    assert failed & training == {case.name for case in NLL_CASES}
+    losses = {case.name: case.module[0] for case in MODULE_CASES + EXTREME_MODULE_CASES}
+    assert {losses[name] for name in failed - training} == {"NLLLoss", "CrossEntropyLoss"}

@@ -14,6 +14,7 @@ import manual.optim.sgd as sgd
 from compare.bench import sizes, timing
 from compare.bench.memory import traced_peak
 from compare.cli import bench as cli_bench
+from compare.cli import render
 from compare.engine import twins
 
 
@@ -99,6 +100,8 @@ def test_the_timed_step_matches_the_checked_step():
 def test_bench_command_writes_its_report(tmp_path, capfd, monkeypatch):
     from compare.__main__ import main
     monkeypatch.setattr(timing, "SETTLE_SECONDS", 0.0)
+    progress: list[str] = []  # the progress lines, as a terminal would get them (compare/cli/render.py's Finished)
+    monkeypatch.setattr(render, "Finished", lambda quiet: progress.append)
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "RESULTS.md"
     threads = torch.get_num_threads()  # pinning is process-wide: keep the count the other tests run with
     assert main(["bench", "--sizes", "tiny", "--backends", "manual", "torch-cpu", "--gemm-n", "256",
@@ -109,6 +112,7 @@ def test_bench_command_writes_its_report(tmp_path, capfd, monkeypatch):
     assert run["machine"]["threads"]["torch"] == threads
     markdown = markdown_path.read_text()
     assert "python -m compare bench --sizes tiny" in markdown and "| manual / torch-cpu step time | tiny |" in markdown
+    assert [line.split(":")[0] for line in progress] == ["tiny [float32] manual", "tiny [float32] torch-cpu"]
     out, err = capfd.readouterr()  # file descriptors: torch's profiler prints from C++
     assert "manual/torch-cpu" in out
     assert out.count("CPU: ") == 1 and "family" in out, "the machine header, once"

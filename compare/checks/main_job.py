@@ -1,0 +1,202 @@
+"""What `python -m compare` runs: the training catalogue, the module catalogue and the extreme cases, as one list of
+case runs (one per case, dtype and device), each checked the way its tests check it and reported as a CaseResult.
+
+- training (compare/catalogue/training_cases.py): both backends trained step by step (compare/engine/step_loop.py).
+- module (compare/catalogue/module_cases.py, plus the ModuleCases user code registered): one forward and backward
+  against torch autograd in the run's dtype, and in float64 also against central differences (unless the case says
+  `gradcheck=False`), as tests/checks/test_modules.py does. A finite-difference mismatch is the comparison
+  `grad.<argument> (vs finite differences)`.
+- extreme (compare/catalogue/extreme_cases.py), as tests/checks/test_extremes.py does: the extreme module cases;
+  the tiny-variance BatchNorm cases (float64 against torch, float32 against the exact result: torch's float64 module
+  on the same float32 values, since torch's own float32 kernel loses digits there); every optimizer fed huge
+  gradients for 50 steps (float32 only where torch's kernels fuse multiply-add, see the test); the divergent run.
+
+A run is named by (kind, case name, dtype, device), so a worker process finds the same case in its own import of
+the catalogues (compare/workers/); `find` resolves it, `execute` checks it.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from compare.catalogue import extreme_cases, module_cases, training_cases
+from compare.catalogue.case_types import DTYPES, Case, ModuleCase
+from compare.checks.module_check import build_pair, check_module_case, fix_dropout_masks, make_arguments, make_inputs
+from compare.checks.update_rule import run_update_rule
+from compare.engine.comparison import compare_arrays
+from compare.engine.error_table import ErrorTable, TensorError
+from compare.engine.kernels import torch_fuses_multiply_add
+from compare.engine.step_loop import CaseResult, run_case
+from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
+from manual.gradcheck import check_call
+
+KINDS = ("training", "module", "extreme")
+OPTIMIZER_STEPS = 50  # as tests/checks/test_extremes.py
+
+
+@dataclass(frozen=True)
+class OptimizerCase:
+    """An optimizer fed gradients drawn by `gradient` (extreme_cases.EXTREME_OPTIMIZER_CASES)."""
+
+    name: str
+    optimizer: str
+    kwargs: dict
+    gradient: object
+
+    @property
+    def dtypes(self) -> tuple:
+        return DTYPES if torch_fuses_multiply_add() else ("float64",)
+
+
+@dataclass(frozen=True)
+class TinyVarianceCase:
+    """A BatchNorm case whose channel variance is (almost) 0 (extreme_cases.TINY_VARIANCE_CASES)."""
+
+    case: ModuleCase
+
+    @property
+    def name(self) -> str:
+        return self.case.name
+
+
+AnyCase = Case | ModuleCase | OptimizerCase | TinyVarianceCase
+
+
+@dataclass(frozen=True)
+class Run:
+    kind: str
+    case: AnyCase
+    dtype: str
+    device: str
+
+    @property
+    def name(self) -> str:
+        return self.case.name
+
+
+def _optimizer_case(name, kwargs, gradient) -> OptimizerCase:
+    label = "-".join(f"{k}={v}" for k, v in kwargs.items())
+    return OptimizerCase(f"{name}-{label}-{gradient.__name__}" if label else f"{name}-{gradient.__name__}", name,
+                         kwargs, gradient)
+
+
+def catalogue(only: str | None = None, kinds=KINDS) -> list[tuple[str, AnyCase]]:
+    """(kind, case) for every case of the `kinds` catalogues whose name contains `only`, registered ones included."""
+    extremes: list[AnyCase] = [*extreme_cases.EXTREME_MODULE_CASES,
+                               *map(TinyVarianceCase, extreme_cases.TINY_VARIANCE_CASES),
+                               *(_optimizer_case(*entry) for entry in extreme_cases.EXTREME_OPTIMIZER_CASES),
+                               extreme_cases.DIVERGENT_CASE]
+    cases: list[tuple[str, AnyCase]] = [*(("training", c) for c in training_cases.select()),
+                                        *(("module", c) for c in module_cases.select()),
+                                        *(("extreme", c) for c in extremes)]
+    return [(kind, case) for kind, case in cases if kind in kinds and (only is None or only in case.name)]
+
+
+def dtypes_of(case) -> tuple:
+    return getattr(case, "dtypes", DTYPES)
+
+
+def plan(only: str | None, dtype: str | None, devices: list[str], kinds=KINDS) -> list[Run]:
+    """The runs, in report order. Module and extreme cases run on the CPU (the module checks are CPU only)."""
+    return [Run(kind, case, d, device) for kind, case in catalogue(only, kinds)
+            for d in ([dtype] if dtype else dtypes_of(case)) if dtype is None or dtype in dtypes_of(case)
+            for device in (devices if isinstance(case, Case) else ["cpu"])]
+
+
+def find(kind: str, name: str) -> AnyCase:
+    """The case of `kind` named `name` in this process's catalogues; KeyError if there is none."""
+    for found_kind, case in catalogue(name):
+        if found_kind == kind and case.name == name:
+            return case
+    raise KeyError(f"no {kind} case named {name!r}")
+
+
+def execute(run: Run, steps: int | None = None, seed: int = 0) -> CaseResult:
+    """Check one run (its result's `kind` says which catalogue it came from). The module and extreme cases overflow
+    and divide by zero on purpose, and one asks torch for 'same' padding of an even kernel: their NumPy floating-point
+    and torch warnings are silenced (the report's NON-FINITE lines say where a NaN/Inf appeared)."""
+    if run.kind == "training":
+        return _execute(run, steps, seed)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
+        return _execute(run, steps, seed)
+
+
+def _execute(run: Run, steps: int | None, seed: int) -> CaseResult:
+    case = run.case
+    if isinstance(case, Case):
+        result = run_case(case, run.dtype, run.device, steps, seed)
+    elif isinstance(case, OptimizerCase):
+        result = _result(run, OPTIMIZER_STEPS, lambda: run_update_rule(case.optimizer, case.kwargs, run.dtype,
+                                                                        steps=OPTIMIZER_STEPS, gradient=case.gradient))
+    elif isinstance(case, TinyVarianceCase):
+        result = _result(run, 1, lambda: (check_module_case(case.case, "float64", seed) if run.dtype == "float64"
+                                          else tiny_variance_float32(case.case, seed)))
+    else:
+        result = _result(run, 1, lambda: module_errors(case, run.dtype, seed))
+    result.kind = run.kind
+    return result
+
+
+def execute_safely(run: Run, steps: int | None = None, seed: int = 0) -> CaseResult:
+    """execute, with an exception reported as a FAIL result naming it rather than ending the whole job."""
+    try:
+        return execute(run, steps, seed)
+    except Exception as error:  # any error of one case is that case's FAIL row
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        return CaseResult(run.name, run.dtype, run.device, 0, kind=run.kind,
+                          error=f"{type(error).__name__}: {error} ({os.path.basename(where.filename)}:{where.lineno})")
+
+
+def _result(run: Run, steps: int, errors) -> CaseResult:
+    result = CaseResult(run.name, run.dtype, run.device, steps)
+    start = time.perf_counter()
+    result.table = ErrorTable.of(errors())
+    result.timing["total"] = time.perf_counter() - start
+    return result
+
+
+def module_errors(case: ModuleCase, dtype: str, seed: int = 0) -> list[TensorError]:
+    """Against torch in `dtype`; in float64 also against central differences (case.gradcheck)."""
+    errors = check_module_case(case, dtype, seed)
+    if dtype == "float64" and case.gradcheck:
+        errors.append(finite_difference_error(case, seed))
+    return errors
+
+
+def finite_difference_error(case: ModuleCase, seed: int = 0) -> TensorError:
+    """manual's float64 backward against central differences, as one comparison: its worst probe against the
+    finite-difference error model (manual.gradcheck, compare/engine/tolerances.py's GRADCHECK_TOLERANCE)."""
+    _, module = build_pair(case, "float64", seed)
+    fix_dropout_masks(module)
+    found = check_call(module, make_arguments(case, "float64", seed), target=case.target is not None, eps=case.fd_eps)
+    worst = found.worst(GRADCHECK_TOLERANCE)
+    if worst is None:  # nothing to probe (every element next to a declared kink)
+        return TensorError(0, "grad (vs finite differences)", 0.0, 0.0, 0.0, (), 0.0, 0.0)
+    allowed = GRADCHECK_TOLERANCE.allowed(worst)
+    index, where = (worst.where, "") if isinstance(worst.where, tuple) else ((), f" {worst.where}")
+    return TensorError(0, f"grad.{worst.tensor}{where} (vs finite differences)", worst.error,
+                       worst.error / max(abs(worst.numeric), 1e-300), worst.error / allowed if worst.error else 0.0,
+                       tuple(index), worst.analytic, worst.numeric, allowed)
+
+
+def tiny_variance_float32(case: ModuleCase, seed: int = 0) -> list[TensorError]:
+    """float32 manual against the exact result: torch's float64 module on the same float32 inputs and parameters."""
+    torch32, manual32 = build_pair(case, "float32", seed)
+    torch64 = copy.deepcopy(torch32).double()
+    x, _ = make_inputs(case, "float32", seed)
+    grad = np.random.default_rng(seed + 1).standard_normal(x.shape).astype(np.float32)
+    x64 = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    exact = torch64(x64)
+    exact.backward(torch.from_numpy(grad.astype(np.float64)))
+    tolerance, exact_grad = tolerance_for("float32"), x64.grad
+    assert exact_grad is not None
+    return [compare_arrays(0, "output", manual32(x), exact.detach().numpy(), tolerance),
+            compare_arrays(0, "grad.input", manual32.backward(grad), exact_grad.numpy(), tolerance)]

@@ -1,0 +1,146 @@
+"""The check's worker processes (compare/workers/pool.py): the same report as in one process, a worker that dies is
+a FAIL row naming the case and the cause, and Ctrl-C leaves no process behind."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import torch
+
+import manual.nn as mnn
+from compare import registry
+from compare.__main__ import main
+from compare.catalogue.case_types import ModuleCase
+from compare.checks import main_job
+from compare.workers import pool
+
+SELECTION = ["--only", "relu", "--steps", "3"]  # training, module and extreme cases: 47 runs
+
+
+def report(tmp_path, capsys, jobs: int):
+    path = tmp_path / f"j{jobs}.json"
+    status = main([*SELECTION, "-j", str(jobs), "--json", str(path)])
+    rows = [line.split()[:-2] for line in capsys.readouterr().out.splitlines()]  # all but the ms/step columns
+    data = json.loads(path.read_text())
+    for case in data["cases"]:
+        case.pop("timing")
+    return status, rows, data
+
+
+def test_two_workers_give_the_rows_and_json_of_one_process(tmp_path, capsys):
+    one, two = report(tmp_path, capsys, 1), report(tmp_path, capsys, 2)
+    assert {case["kind"] for case in one[2]["cases"]} == {"training", "module", "extreme"}
+    assert one == two
+
+
+# -- a registered case whose manual module ends its own process: module-level, so a worker can unpickle it --
+class ManualExit(mnn.Module):
+    def __init__(self, how: str = "kill", dtype=None):
+        super().__init__()
+        self.how = how
+
+    def forward(self, input):
+        if self.how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        os._exit(3)
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+class TorchExit(torch.nn.Module):
+    def __init__(self, how: str = "kill"):
+        super().__init__()
+
+    def forward(self, input):
+        return input.clone()
+
+
+def two_by_three(rng):
+    return rng.standard_normal((2, 3))
+
+
+def test_a_worker_that_dies_is_a_fail_row_naming_the_case_and_the_cause():
+    kill = ModuleCase("user-kills-its-process", ("Exit", {"how": "kill"}), two_by_three)
+    exit_ = ModuleCase("user-exits-its-process", ("Exit", {"how": "exit"}), two_by_three)
+    relu = main_job.find("module", "relu")
+    runs = [main_job.Run("module", case, "float64", "cpu") for case in (kill, relu, exit_, relu)]
+    results = {}
+    with registry.isolated():
+        registry.register_module("Exit", ManualExit, TorchExit)
+        registry.register_case(kill)
+        registry.register_case(exit_)
+        pool.run_all(runs, 2, None, 0, results.__setitem__, main_job.execute_safely)
+    assert sorted(results) == [0, 1, 2, 3]
+    assert not results[0].passed and "user-kills-its-process" == results[0].case
+    assert "killed by SIGKILL" in results[0].error, results[0].error
+    assert not results[2].passed and "exited with status 3" in results[2].error, results[2].error
+    assert results[1].passed and results[3].passed  # the other runs go on, on a fresh worker
+
+
+def test_a_registered_case_that_cannot_be_pickled_runs_in_this_process():
+    case = ModuleCase("user-relu-lambda-input", ("ReLU", {}), lambda rng: rng.standard_normal((3, 4)))
+    results = {}
+    with registry.isolated():
+        registry.register_case(case)
+        assert pool.ticket_payload(main_job.Run("module", case, "float64", "cpu")) == (False, None)
+        pool.run_all([main_job.Run("module", case, "float32", "cpu")], 2, None, 0, results.__setitem__,
+                     main_job.execute_safely)
+    assert results[0].passed and results[0].case == "user-relu-lambda-input"
+
+
+def processes_with(marker: str) -> list[int]:
+    """The processes whose environment holds `marker` (the command under test and every process it started)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:  # gone, or not ours
+                continue
+    return found
+
+
+def test_ctrl_c_under_two_workers_reports_the_finished_rows_and_leaves_no_process(tmp_path):
+    marker = f"COMPARE_TEST_MARKER={uuid.uuid4().hex}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    process = subprocess.Popen([sys.executable, "-m", "compare", "-j", "2"], cwd=tmp_path, text=True, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    first_row = process.stderr.readline()  # a case run has finished: the workers are up
+    assert first_row.rstrip().endswith(("PASS", "FAIL")), first_row
+    workers = [pid for pid in processes_with(marker) if pid != process.pid]
+    assert len(workers) >= 2, workers  # the forkserver and the workers
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert first_row.split()[0] in out and "INTERRUPTED after" in out, out
+    assert "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not processes_with(marker), "processes left behind"
+
+
+def test_usable_cores_is_the_affinity():
+    assert pool.usable_cores() == len(os.sched_getaffinity(0))
+
+
+def test_the_forkserver_starts_early_only_for_a_check_that_uses_workers(monkeypatch):
+    import multiprocessing.forkserver
+
+    from compare.workers import server
+    started = []
+    monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: started.append(True))
+    expected = {(): True, ("check",): True, ("--only", "relu"): True, ("-j", "2"): True, ("--list",): False,
+                ("-j", "1"): False, ("--jobs", "1"): False, ("-j1",): False, ("bench",): False, ("--help",): False,
+                ("kernels",): False}
+    for argv, starts in expected.items():
+        started.clear()
+        server.start_early(list(argv))
+        assert bool(started) == starts, argv
