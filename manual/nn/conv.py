@@ -17,6 +17,13 @@ class _ConvNd(Module):
     `bias`. Init (torch's kaiming_uniform_(a=√5) and its bias rule): weight and bias ~ U(-1/√fan_in, 1/√fan_in),
     fan_in = in_channels / groups · Π kernel_size. Only padding_mode="zeros" is implemented.
     `needs_input_grad = False` (the first layer of a network, reading data) skips dL/dx, as Linear's.
+
+    Edges as torch 2.13: kernel_size, stride and dilation must be positive and padding non-negative, each an int or
+    a tuple of `dims` ints (refused here, naming the layer, where torch fails later or with its internals); a zero
+    batch gives an empty output and zero parameter gradients; zero input channels give an output with zero
+    channels (torch's rule, whatever out_channels is); out_channels 0 builds but refuses the forward. backward
+    casts a real grad_output of another dtype to the parameters' (autograd casts to the output's dtype), and a
+    refused backward leaves the forward's saved state for a corrected retry and every .grad untouched.
     """
 
     dims = 2
