@@ -7,6 +7,7 @@ import torch
 
 import manual.nn as mnn
 from compare.engine.twins import to_numpy
+from manual.nn import functional as F
 
 
 @pytest.mark.parametrize("name, kwargs, error, words", [
@@ -150,3 +151,12 @@ def test_nan_stays_in_the_windows_that_read_it(name, kwargs, shape, at):
     grad_input = layer.backward(grad)
     assert 0 < np.isnan(grad_input).sum() < grad_input.size
     np.testing.assert_array_equal(np.isnan(grad_input), torch.isnan(x_t.grad).numpy())
+
+
+@pytest.mark.parametrize("kwargs", [dict(stride=0), dict(stride=(1, -1)), dict(dilation=0), dict(dilation=(-1, 1))])
+def test_the_functional_form_refuses_non_positive_strides_and_dilations(kwargs):
+    x, weight = np.zeros((1, 2, 6, 6)), np.zeros((3, 2, 3, 3))
+    with pytest.raises(ValueError, match="conv2d: .* must be positive"):
+        F.conv2d(x, weight, **kwargs)
+    with pytest.raises(ValueError, match="conv2d: .* must be positive"):
+        F.conv2d_backward(np.zeros((1, 3, 4, 4)), x, weight, **kwargs)

@@ -143,6 +143,9 @@ def _geometry(input, weight, stride, padding, dilation):
     """(stride, dilation, pads, (Ho, Wo), tap windows) of a batched input (N, C, H, W) and weight (O, C/g, kh, kw)."""
     kernel_size = weight.shape[2:]
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    if min(*kernel_size, *stride, *dilation) < 1:
+        raise ValueError(f"conv2d: kernel size {tuple(kernel_size)}, stride {stride} and dilation {dilation} must be "
+                         f"positive")
     pads = conv_padding(padding, kernel_size, stride, dilation)
     out_size = conv_output_size(input.shape[2:], pads, kernel_size, stride, dilation)
     return out_size, tap_windows(input.shape[2:], pads, kernel_size, stride, dilation, out_size)
