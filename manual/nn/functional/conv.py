@@ -140,7 +140,8 @@ def _im2col(buffer, taps_view, x, windows) -> np.ndarray:
 
 
 def _geometry(input, weight, stride, padding, dilation):
-    """(stride, dilation, pads, (Ho, Wo), tap windows) of a batched input (N, C, H, W) and weight (O, C/g, kh, kw)."""
+    """((Ho, Wo), tap windows) of a batched input (N, C, H, W) and weight (O, C/g, kh, kw); refuses a non-positive
+    kernel size, stride or dilation (a zero would divide by zero, a negative one read the wrong elements)."""
     kernel_size = weight.shape[2:]
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     if min(*kernel_size, *stride, *dilation) < 1:
