@@ -22,10 +22,12 @@ Backward, with G = dL/dy. y is linear in w, b and x̃, and each product w·x̃ a
     dL/dx̃[n, c, sh·i + dh·p, sw·j + dw·q] += Σ_o w[o, c, p, q] · G[n, o, i, j]      for every (p, q)
                       = tap (p, q) of dL/dx̃[n] += (w[:, :, p, q] as (C/g, O/g)) @ (G[n] as (O/g, Ho·Wo)), per group
 and dL/dx is dL/dx̃ without its padding (positions never read, e.g. rows skipped by a stride, get 0).
-The backward rebuilds the forward's im2col array chunk by chunk (the ones row gives dL/db beside dL/dw): per
-sample (dL/dw | dL/db)ᵀ += im2col · Gᵀ, per group (BLAS is faster with the long Ho·Wo axis contiguous in both
-operands this way round), and per kernel position dL/dx's window += (w[:, :, p, q]ᵀ G) on it: the products of
-one chunk stay in cache between their computation and their addition.
+The backward rebuilds the forward's im2col array chunk by chunk (without the ones row; dL/db is G summed) and,
+per kernel position, adds that position's dL/dw product and dL/dx's window += (w[:, :, p, q]ᵀ G) on it: the
+products of one chunk stay in cache between their computation and their addition. One product per kernel
+position rather than one with all C/g·kh·kw rows: the small products run on one BLAS thread; with 2 threads on
+a shared machine the bigger ones, each waking a second thread, made the cnn bench step about 1.5x slower (side
+by side, float32; single-threaded they were about 10% faster).
 
 padding: an int, a pair, "valid" (0) or "same" (stride 1 only; total d·(k-1) per dim, the odd unit on the
 bottom/right, as torch). Conv1d is Conv2d on (N, C, 1, L) with a (1, k) kernel.
@@ -182,9 +184,9 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     (ho, wo), windows = _geometry(input, weight, stride, padding, dilation)
     group_out, rows = out_channels // groups, group_channels * kh * kw
     grad_rows = grad_output.reshape(n, groups, group_out, ho * wo)  # G[n] per group: (O/g, Ho·Wo)
-    chunk = _samples_per_chunk(n, (rows + has_bias) * groups * ho * wo * input.itemsize)
-    buffer, taps_view = _im2col_buffer(chunk, groups, group_channels, (kh, kw), (ho, wo), input.dtype, has_bias)
-    grad_weight_columns = np.zeros((groups, rows + has_bias, group_out), dtype=input.dtype)  # (dL/dw | dL/db)ᵀ
+    chunk = _samples_per_chunk(n, rows * groups * ho * wo * input.itemsize)
+    buffer, taps_view = _im2col_buffer(chunk, groups, group_channels, (kh, kw), (ho, wo), input.dtype, False)
+    grad_weight_taps = np.zeros((groups, group_out, group_channels, kh, kw), dtype=input.dtype)
     grad_input = np.zeros(input.shape, dtype=input.dtype) if needs_input_grad else None
     if grad_input is not None:  # per kernel position: w[:, :, p, q] per group as (g, C/g, O/g), and its product
         weight_taps = np.ascontiguousarray(weight.reshape(groups, group_out, group_channels, kh, kw)
@@ -194,15 +196,16 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     for start in range(0, n, chunk):
         cols = _im2col(buffer, taps_view, input[start: start + chunk], windows)
         grad_chunk = grad_rows[start: start + chunk]
-        grad_weight_columns += np.matmul(cols, grad_chunk.transpose(0, 1, 3, 2)).sum(axis=0)  # BLAS's faster side
+        for p, q, _, _ in windows:  # dL/dw[:, :, p, q] += G · (tap (p, q))ᵀ per group and sample
+            tap = _view(taps_view[:len(cols), :, :, p, q], (len(cols), groups, group_channels, ho * wo))
+            grad_weight_taps[:, :, :, p, q] += np.matmul(grad_chunk, tap.transpose(0, 1, 3, 2)).sum(axis=0)
         if grad_input is not None:  # tap (p, q) of dL/dx̃ += w[:, :, p, q]ᵀ G, within x (the rest is padding)
             m, target = len(grad_chunk), grad_input[start: start + chunk]
             for p, q, (out_rows, out_cols), (in_rows, in_cols) in windows:
                 np.matmul(weight_taps[p, q], grad_chunk, out=product[:m])
                 target[:, :, in_rows, in_cols] += product_image[:m, :, out_rows, out_cols]
-    grad_weight = np.ascontiguousarray(grad_weight_columns[:, :rows].transpose(0, 2, 1)).reshape(weight.shape)
-    grad_bias = np.ascontiguousarray(grad_weight_columns[:, rows]).reshape(out_channels) if has_bias else None
-    return grad_input, grad_weight, grad_bias
+    grad_bias = grad_output.sum(axis=(0, 2, 3)) if has_bias else None
+    return grad_input, grad_weight_taps.reshape(weight.shape), grad_bias
 
 
 def _as_2d(stride, padding, dilation):
