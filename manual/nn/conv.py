@@ -17,6 +17,13 @@ class _ConvNd(Module):
     `bias`. Init (torch's kaiming_uniform_(a=√5) and its bias rule): weight and bias ~ U(-1/√fan_in, 1/√fan_in),
     fan_in = in_channels / groups · Π kernel_size. Only padding_mode="zeros" is implemented.
     `needs_input_grad = False` (the first layer of a network, reading data) skips dL/dx, as Linear's.
+
+    Edges as torch 2.13: kernel_size, stride and dilation must be positive and padding non-negative, each an int or
+    a tuple of `dims` ints (refused here, naming the layer, where torch fails later or with its internals); a zero
+    batch gives an empty output and zero parameter gradients; zero input channels give an output with zero
+    channels (torch's rule, whatever out_channels is); out_channels 0 builds but refuses the forward. backward
+    casts a real grad_output of another dtype to the parameters' (autograd casts to the output's dtype), and a
+    refused backward leaves the forward's saved state for a corrected retry and every .grad untouched.
     """
 
     dims = 2
@@ -26,7 +33,12 @@ class _ConvNd(Module):
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", dtype=None):
         super().__init__()
         name = type(self).__name__
-        if groups <= 0 or in_channels % groups or out_channels % groups:
+        for what, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (what == "groups"):
+                raise (ValueError if isinstance(value, (int, np.integer)) else TypeError)(
+                    f"{name}: {what} must be a {'positive' if what == 'groups' else 'non-negative'} int, "
+                    f"got {value!r}")
+        if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
                              f"divisible by groups ({groups}), and groups must be positive")
         if padding_mode not in PADDING_MODES:
@@ -34,16 +46,21 @@ class _ConvNd(Module):
         if padding_mode != "zeros":
             raise NotImplementedError(f"{name}: padding_mode={padding_mode!r} is not implemented in manual "
                                       f"(only 'zeros'); torch has it")
-        as_tuple = (lambda v: (int(v),) * self.dims if isinstance(v, (int, np.integer)) else tuple(int(x) for x in v))
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.padding_mode = padding_mode
-        self.kernel_size, self.stride, self.dilation = as_tuple(kernel_size), as_tuple(stride), as_tuple(dilation)
-        self.padding = padding if isinstance(padding, str) else as_tuple(padding)
+        self.kernel_size = self._as_tuple("kernel_size", kernel_size, minimum=1)
+        self.stride = self._as_tuple("stride", stride, minimum=1)
+        self.dilation = self._as_tuple("dilation", dilation, minimum=1)
+        self.padding: str | tuple
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise ValueError(f"{name}: invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
+                raise ValueError(f"{name}: padding='same' is not supported for strided convolutions (stride "
+                                 f"{self.stride}), as in torch")
+            self.padding = padding
+        else:
+            self.padding = self._as_tuple("padding", padding, minimum=0)
         dtype = resolve_dtype(dtype)
         fan_in = in_channels // groups * int(np.prod(self.kernel_size))
         bound = 1 / np.sqrt(fan_in) if fan_in > 0 else 0.0
@@ -54,6 +71,25 @@ class _ConvNd(Module):
             self.bias = Parameter(rng.uniform(-bound, bound, out_channels).astype(dtype))
         else:
             self.register_parameter("bias", None)
+
+    def _as_tuple(self, what: str, value, minimum: int) -> tuple:
+        """torch's `_single` / `_pair` for one constructor argument: an int, or a tuple/list of `dims` ints, each at
+        least `minimum` (torch refuses a non-positive kernel, stride or dilation and a negative padding)."""
+        name, dims = type(self).__name__, self.dims
+        expected = f"an int or a tuple of {dims} int{'s' if dims > 1 else ''}"
+        is_int = (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+        if is_int(value):
+            values = (int(value),) * dims
+        elif isinstance(value, (tuple, list)) and all(is_int(v) for v in value):
+            if len(value) != dims:
+                raise ValueError(f"{name}: {what} must be {expected}, got {tuple(value)!r} ({len(value)} values)")
+            values = tuple(int(v) for v in value)
+        else:
+            raise TypeError(f"{name}: {what} must be {expected}, got {value!r} of type {type(value).__name__}")
+        if any(v < minimum for v in values):
+            bound = "positive" if minimum == 1 else "non-negative"
+            raise ValueError(f"{name}: {what} must be {bound} (as in torch), got {value!r}")
+        return values
 
     def _arguments(self):
         return self.stride, self.padding, self.dilation, self.groups
@@ -68,28 +104,59 @@ class _ConvNd(Module):
         if batched.shape[1] != self.in_channels:
             raise ValueError(f"{self.label()}: expected input with {self.in_channels} channels (dim "
                              f"{input.ndim - self.dims - 1}), got input of shape {input.shape}")
+        if self.out_channels == 0:
+            raise ValueError(f"{self.label()}: out_channels is 0: torch builds such a layer but refuses its forward "
+                             f"(expected weight to be at least 1 at dimension 0)")
         padded = [n + sum(p) for n, p in zip(batched.shape[2:], self._pads(), strict=True)]
         reach = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size, strict=True)]
         if any(n < r for n, r in zip(padded, reach, strict=True)):
             raise ValueError(f"{self.label()}: padded input size per channel {tuple(padded)} is smaller than the "
                              f"(dilated) kernel {tuple(reach)}; input of shape {input.shape}")
-        y = self._function(batched, weight, None if self.bias is None else self.bias.data, *self._arguments())
+        if 0 in batched.shape[2:] and batched.shape[0] and batched.shape[1]:
+            raise ValueError(f"{self.label()}: an empty spatial dim is supported only with zero batch or zero "
+                             f"channels (as in torch), got input of shape {input.shape}")
+        if self.in_channels == 0:  # torch's output for zero input channels has zero channels too, not out_channels
+            y = np.zeros(self._output_shape(batched, True), dtype=weight.dtype)
+        else:
+            y = self._function(batched, weight, None if self.bias is None else self.bias.data, *self._arguments())
         y = y if input.ndim == self.dims + 2 else y[0]
         # the caller's input is locked as well as its batched view, so an edit of either raises
         self.save_for_backward(batched, input.ndim == self.dims + 2, input)
         return y
 
     def backward(self, grad_output):
-        batched, was_batched, _ = self.saved_for_backward()
+        saved = self.__dict__["_saved"]  # read, not consumed: a refused call leaves it for a corrected retry
+        if saved is None:
+            self.saved_for_backward()  # raises: no forward to match
+        batched, was_batched, _ = saved
         check_grad_output(self, grad_output, self._output_shape(batched, was_batched))
+        grad_output = self._as_parameter_dtype(grad_output)
+        self.saved_for_backward()
         grad = grad_output if was_batched else grad_output[None]
-        grad_input, grad_weight, grad_bias = self._backward(grad, batched, self.weight.data, *self._arguments(),
-                                                            has_bias=self.bias is not None,
-                                                            needs_input_grad=self.needs_input_grad)
+        if self.in_channels == 0:
+            grad_input = np.zeros(batched.shape, dtype=batched.dtype) if self.needs_input_grad else None
+            grad_weight = np.zeros_like(self.weight.data)
+            grad_bias = None if self.bias is None else np.zeros_like(self.bias.data)
+        else:
+            grad_input, grad_weight, grad_bias = self._backward(grad, batched, self.weight.data, *self._arguments(),
+                                                                has_bias=self.bias is not None,
+                                                                needs_input_grad=self.needs_input_grad)
         self.accumulate_parameter_grads(weight=grad_weight, bias=grad_bias)
         if grad_input is None:
             return None
         return grad_input if was_batched else grad_input[0]
+
+    def _as_parameter_dtype(self, grad_output) -> np.ndarray:
+        """grad_output in the parameters' dtype: torch's autograd casts a real gradient of another dtype (an
+        integer one, or float32 for a float64 layer) to the output's dtype; anything else is refused."""
+        if type(grad_output) is not np.ndarray:
+            raise TypeError(f"{self.label()}: expected grad_output as a numpy.ndarray, got "
+                            f"{type(grad_output).__name__}")
+        dtype = self.weight.data.dtype
+        if grad_output.dtype.kind not in "biuf":
+            raise TypeError(f"{self.label()}: expected a real grad_output (cast to {dtype}), got dtype "
+                            f"{grad_output.dtype}")
+        return grad_output if grad_output.dtype == dtype else grad_output.astype(dtype)
 
     def _pads(self):
         """(before, after) zero padding per spatial dim (Conv1d's single dim as the width of a 1-row image)."""
@@ -99,7 +166,8 @@ class _ConvNd(Module):
 
     def _output_shape(self, batched, was_batched):
         size = conv_output_size(batched.shape[2:], self._pads(), self.kernel_size, self.stride, self.dilation)
-        return ((batched.shape[0],) if was_batched else ()) + (self.out_channels,) + size
+        channels = self.out_channels if self.in_channels else 0  # torch: zero input channels, zero output channels
+        return ((batched.shape[0],) if was_batched else ()) + (channels,) + size
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -8,10 +8,12 @@ with zeros (pt, pb rows, pl, pr columns), stride (sh, sw) and dilation (dh, dw):
     Ho = ⌊(H + pt + pb - dh·(kh-1) - 1) / sh⌋ + 1      (likewise Wo)
 
 Kernel position (p, q) reads the strided view x̃[:, :, dh·p :: sh, dw·q :: sw] cut to (Ho, Wo): a "tap"
-(`taps`). Forward: the kh·kw taps are copied into an im2col array (samples, g, C/g·kh·kw, Ho·Wo), and every
-sample and group is one matrix product with weight viewed as (g, O/g, C/g·kh·kw). The batch goes through in
-chunks of samples whose im2col array is no larger than their output (at least one sample per chunk), so the
-forward holds about twice the output, not C·kh·kw/O times it; nothing of it is kept for the backward.
+(`taps`). Forward: the kh·kw taps are copied into an im2col array (samples, g, C/g·kh·kw + 1, Ho·Wo) whose last
+row per group is ones, and every sample and group is one matrix product with (weight | bias) viewed as
+(g, O/g, C/g·kh·kw + 1), written straight into y. x is never padded: only the part of each tap inside x is copied
+(`tap_windows`), the padding's zeros stay in the reused array from its allocation. The batch goes through in
+chunks of samples whose im2col array fits CHUNK_BYTES (at least one sample), so it stays in cache and the memory
+stays bounded; nothing of it is kept for the backward.
 
 Backward, with G = dL/dy. y is linear in w, b and x̃, and each product w·x̃ appears once per (n, o, i, j):
     dL/db[o]          = Σ_{n,i,j} G[n, o, i, j]
@@ -20,8 +22,12 @@ Backward, with G = dL/dy. y is linear in w, b and x̃, and each product w·x̃ a
     dL/dx̃[n, c, sh·i + dh·p, sw·j + dw·q] += Σ_o w[o, c, p, q] · G[n, o, i, j]      for every (p, q)
                       = tap (p, q) of dL/dx̃[n] += (w[:, :, p, q] as (C/g, O/g)) @ (G[n] as (O/g, Ho·Wo)), per group
 and dL/dx is dL/dx̃ without its padding (positions never read, e.g. rows skipped by a stride, get 0).
-The backward loops over the kh·kw kernel positions and never builds the im2col array: besides dL/dx̃ it holds
-one tap and one product (N·C·Ho·Wo values each) at a time.
+The backward rebuilds the forward's im2col array chunk by chunk (without the ones row; dL/db is G summed) and,
+per kernel position, adds that position's dL/dw product and dL/dx's window += (w[:, :, p, q]ᵀ G) on it: the
+products of one chunk stay in cache between their computation and their addition. One product per kernel
+position rather than one with all C/g·kh·kw rows: the small products run on one BLAS thread; with 2 threads on
+a shared machine the bigger ones, each waking a second thread, made the cnn bench step about 1.5x slower (side
+by side, float32; single-threaded they were about 10% faster).
 
 padding: an int, a pair, "valid" (0) or "same" (stride 1 only; total d·(k-1) per dim, the odd unit on the
 bottom/right, as torch). Conv1d is Conv2d on (N, C, 1, L) with a (1, k) kernel.
@@ -80,57 +86,126 @@ def conv_output_size(in_size, pads, kernel_size, stride, dilation) -> tuple[int,
                  for n, (a, b), k, s, d in zip(in_size, pads, kernel_size, stride, dilation, strict=True))
 
 
+CHUNK_BYTES = 1 << 20  # an im2col buffer's size: it stays in cache, and the memory it takes stays bounded
+
+
+def _span(size, pad_before, offset, stride, out_size):
+    """(first output, count, first input index) of the outputs i < out_size whose input index
+    stride·i + offset - pad_before lies in [0, size); count 0 where they all read padding."""
+    first = max(0, -((offset - pad_before) // stride))  # ⌈(pad_before - offset) / stride⌉, at least 0
+    last = min(out_size - 1, (size - 1 + pad_before - offset) // stride)
+    return first, max(0, last - first + 1), stride * first + offset - pad_before
+
+
+def tap_windows(in_size, pads, kernel_size, stride, dilation, out_size) -> list:
+    """Per kernel position (p, q) that reads any input: (p, q, output window, input window), slices such that tap
+    (p, q) of x̃ on the output window is x[..., input window]; elsewhere the tap reads padding (zeros)."""
+    windows = []
+    for p in range(kernel_size[0]):
+        rows = _span(in_size[0], pads[0][0], dilation[0] * p, stride[0], out_size[0])
+        for q in range(kernel_size[1]):
+            cols = _span(in_size[1], pads[1][0], dilation[1] * q, stride[1], out_size[1])
+            if rows[1] and cols[1]:
+                windows.append((p, q, tuple(slice(first, first + count) for first, count, _ in (rows, cols)),
+                                tuple(slice(start, start + s * (count - 1) + 1, s)
+                                      for (_, count, start), s in zip((rows, cols), stride, strict=True))))
+    return windows
+
+
+def _view(array: np.ndarray, shape) -> np.ndarray:
+    """array.reshape(shape), which must be a view: writes through a copy would be lost."""
+    view = array.reshape(shape)
+    if not np.may_share_memory(view, array):
+        raise AssertionError(f"reshape of {array.shape} to {shape} copied")
+    return view
+
+
+def _im2col_buffer(samples, groups, group_channels, kernel_size, out_size, dtype, ones: bool):
+    """(buffer (samples, g, C/g·kh·kw [+ 1], Ho·Wo) of zeros, its first C/g·kh·kw rows as (samples, g, C/g, kh, kw,
+    Ho, Wo)); with `ones` the last row of each group is ones (the bias becomes a column of the weight matrix)."""
+    rows = group_channels * kernel_size[0] * kernel_size[1]
+    buffer = np.zeros((samples, groups, rows + ones, out_size[0] * out_size[1]), dtype=dtype)
+    if ones:
+        buffer[:, :, rows] = 1
+    return buffer, _view(buffer[:, :, :rows], (samples, groups, group_channels, *kernel_size, *out_size))
+
+
+def _im2col(buffer, taps_view, x, windows) -> np.ndarray:
+    """The buffer's first len(x) samples filled from x (m, C, H, W): row (c, p, q) of sample n is tap (p, q) of
+    x̃[n, c], flattened. Only each tap's window inside x is written; the padding's zeros were there from the start
+    (the buffer is reused chunk after chunk with the same geometry), so x is never padded."""
+    m, (groups, group_channels) = len(x), taps_view.shape[1:3]
+    for p, q, (out_rows, out_cols), (in_rows, in_cols) in windows:
+        window = x[:, :, in_rows, in_cols]
+        taps_view[:m, :, :, p, q, out_rows, out_cols] = window.reshape(m, groups, group_channels, *window.shape[2:])
+    return buffer[:m]
+
+
+def _geometry(input, weight, stride, padding, dilation):
+    """((Ho, Wo), tap windows) of a batched input (N, C, H, W) and weight (O, C/g, kh, kw); refuses a non-positive
+    kernel size, stride or dilation (a zero would divide by zero, a negative one read the wrong elements)."""
+    kernel_size = weight.shape[2:]
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    if min(*kernel_size, *stride, *dilation) < 1:
+        raise ValueError(f"conv2d: kernel size {tuple(kernel_size)}, stride {stride} and dilation {dilation} must be "
+                         f"positive")
+    pads = conv_padding(padding, kernel_size, stride, dilation)
+    out_size = conv_output_size(input.shape[2:], pads, kernel_size, stride, dilation)
+    return out_size, tap_windows(input.shape[2:], pads, kernel_size, stride, dilation, out_size)
+
+
+def _samples_per_chunk(n, bytes_per_sample) -> int:
+    return max(1, min(n, CHUNK_BYTES // max(1, bytes_per_sample)))
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> np.ndarray:
     """y = weight ⋆ input + bias for a batched input (N, C, H, W); see the module docstring."""
-    n, _, h, w = input.shape
+    n = input.shape[0]
     out_channels, group_channels, kh, kw = weight.shape
-    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    pads = conv_padding(padding, (kh, kw), stride, dilation)
-    ho, wo = conv_output_size((h, w), pads, (kh, kw), stride, dilation)
-    k, padded = group_channels * kh * kw, pad2d(input, pads)
-    chunk = min(n, max(1, n * out_channels // (groups * k)))  # samples per im2col array (module docstring)
-    weight_rows = weight.reshape(groups, out_channels // groups, k)
+    (ho, wo), windows = _geometry(input, weight, stride, padding, dilation)
+    ones = bias is not None
+    weight_rows = weight.reshape(groups, out_channels // groups, group_channels * kh * kw)
+    if ones:
+        weight_rows = np.concatenate([weight_rows, bias.reshape(groups, out_channels // groups, 1)], axis=2)
+    chunk = _samples_per_chunk(n, weight_rows.shape[2] * groups * ho * wo * input.itemsize)
+    buffer, taps_view = _im2col_buffer(chunk, groups, group_channels, (kh, kw), (ho, wo), input.dtype, ones)
     y = np.empty((n, groups, out_channels // groups, ho * wo), dtype=input.dtype)
-    cols = np.empty((chunk, groups, group_channels, kh, kw, ho, wo), dtype=input.dtype)
     for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        for p, q, tap in taps(padded[start:stop], (kh, kw), stride, dilation, (ho, wo)):
-            cols[:stop - start, :, :, p, q] = tap.reshape(stop - start, groups, group_channels, ho, wo)
-        np.matmul(weight_rows, cols[:stop - start].reshape(stop - start, groups, k, ho * wo), out=y[start:stop])
-    y = y.reshape(n, out_channels, ho, wo)
-    if bias is not None:
-        y += bias[:, None, None]
-    return y
+        cols = _im2col(buffer, taps_view, input[start: start + chunk], windows)
+        np.matmul(weight_rows, cols, out=y[start: start + chunk])
+    return y.reshape(n, out_channels, ho, wo)
 
 
 def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups: int = 1,
                     has_bias: bool = True, needs_input_grad: bool = True):
     """Returns (dL/dx or None, dL/dw, dL/db or None); derivation in the module docstring."""
-    n, channels, h, w = input.shape
+    n, channels = input.shape[:2]
     out_channels, group_channels, kh, kw = weight.shape
-    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    pads = conv_padding(padding, (kh, kw), stride, dilation)
-    ho, wo = grad_output.shape[2:]
-    group_out = out_channels // groups
+    (ho, wo), windows = _geometry(input, weight, stride, padding, dilation)
+    group_out, rows = out_channels // groups, group_channels * kh * kw
     grad_rows = grad_output.reshape(n, groups, group_out, ho * wo)  # G[n] per group: (O/g, Ho·Wo)
-    padded = pad2d(input, pads)
-    weight_groups = weight.reshape(groups, group_out, group_channels, kh, kw)
-    grad_weight = np.empty_like(weight_groups)
-    geometry = ((kh, kw), stride, dilation, (ho, wo))
-    for p, q, tap in taps(padded, *geometry):
-        tap_rows = tap.reshape(n, groups, group_channels, ho * wo)
-        grad_weight[..., p, q] = (grad_rows @ tap_rows.transpose(0, 1, 3, 2)).sum(axis=0)
-    grad_input = None
-    if needs_input_grad:
-        grad_padded = np.zeros(padded.shape, dtype=input.dtype)
-        for p, q, grad_tap in taps(grad_padded, *geometry):
-            contribution = weight_groups[..., p, q].transpose(0, 2, 1) @ grad_rows  # (N, g, C/g, Ho·Wo)
-            grad_tap += contribution.reshape(n, channels, ho, wo)
-        (top, _), (left, _) = pads
-        grad_input = grad_padded if padded is input else np.ascontiguousarray(
-            grad_padded[:, :, top: top + h, left: left + w])
+    chunk = _samples_per_chunk(n, rows * groups * ho * wo * input.itemsize)
+    buffer, taps_view = _im2col_buffer(chunk, groups, group_channels, (kh, kw), (ho, wo), input.dtype, False)
+    grad_weight_taps = np.zeros((groups, group_out, group_channels, kh, kw), dtype=input.dtype)
+    grad_input = np.zeros(input.shape, dtype=input.dtype) if needs_input_grad else None
+    if grad_input is not None:  # per kernel position: w[:, :, p, q] per group as (g, C/g, O/g), and its product
+        weight_taps = np.ascontiguousarray(weight.reshape(groups, group_out, group_channels, kh, kw)
+                                           .transpose(3, 4, 0, 2, 1))
+        product = np.empty((chunk, groups, group_channels, ho * wo), dtype=input.dtype)
+        product_image = _view(product, (chunk, channels, ho, wo))
+    for start in range(0, n, chunk):
+        cols = _im2col(buffer, taps_view, input[start: start + chunk], windows)
+        grad_chunk = grad_rows[start: start + chunk]
+        for p, q, _, _ in windows:  # dL/dw[:, :, p, q] += G · (tap (p, q))ᵀ per group and sample
+            tap = _view(taps_view[:len(cols), :, :, p, q], (len(cols), groups, group_channels, ho * wo))
+            grad_weight_taps[:, :, :, p, q] += np.matmul(grad_chunk, tap.transpose(0, 1, 3, 2)).sum(axis=0)
+        if grad_input is not None:  # tap (p, q) of dL/dx̃ += w[:, :, p, q]ᵀ G, within x (the rest is padding)
+            m, target = len(grad_chunk), grad_input[start: start + chunk]
+            for p, q, (out_rows, out_cols), (in_rows, in_cols) in windows:
+                np.matmul(weight_taps[p, q], grad_chunk, out=product[:m])
+                target[:, :, in_rows, in_cols] += product_image[:m, :, out_rows, out_cols]
     grad_bias = grad_output.sum(axis=(0, 2, 3)) if has_bias else None
-    return grad_input, grad_weight.reshape(weight.shape), grad_bias
+    return grad_input, grad_weight_taps.reshape(weight.shape), grad_bias
 
 
 def _as_2d(stride, padding, dilation):
