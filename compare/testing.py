@@ -131,7 +131,8 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
     if gradcheck:
         _, manual64 = _pair_in(manual_module, torch_module, "float64", train)
         fix_dropout_masks(manual64, seed)
-        result = check_call(manual64, arguments64, target=target is not None, eps=fd_eps, seed=seed + 1)
+        result = check_call(manual64, arguments64, target=target is not None, eps=fd_eps, seed=seed + 1,
+                            bound=GRADCHECK_TOLERANCE)
         if not result.passed(GRADCHECK_TOLERANCE):
             failures.append(f"{title} [float64 finite differences]: {result.describe(GRADCHECK_TOLERANCE)}")
     if failures:

@@ -176,7 +176,8 @@ def finite_difference_error(case: ModuleCase, seed: int = 0) -> TensorError:
     finite-difference error model (manual.gradcheck, compare/engine/tolerances.py's GRADCHECK_TOLERANCE)."""
     _, module = build_pair(case, "float64", seed)
     fix_dropout_masks(module)
-    found = check_call(module, make_arguments(case, "float64", seed), target=case.target is not None, eps=case.fd_eps)
+    found = check_call(module, make_arguments(case, "float64", seed), target=case.target is not None, eps=case.fd_eps,
+                       bound=GRADCHECK_TOLERANCE)
     worst = found.worst(GRADCHECK_TOLERANCE)
     if worst is None:  # nothing to probe (every element next to a declared kink)
         return TensorError(0, "grad (vs finite differences)", 0.0, 0.0, 0.0, (), 0.0, 0.0)

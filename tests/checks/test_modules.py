@@ -18,7 +18,8 @@ from manual.gradcheck import check_call
 def test_backward_matches_finite_differences(case):
     _, module = build_pair(case, "float64")
     fix_dropout_masks(module)
-    result = check_call(module, make_arguments(case, "float64"), target=case.target is not None, eps=case.fd_eps)
+    result = check_call(module, make_arguments(case, "float64"), target=case.target is not None, eps=case.fd_eps,
+                        bound=GRADCHECK_TOLERANCE)
     assert result.passed(GRADCHECK_TOLERANCE), f"{case.name}: {result.describe(GRADCHECK_TOLERANCE)}"
 
 
