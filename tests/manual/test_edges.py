@@ -345,3 +345,29 @@ def test_a_float32_layer_casts_its_grad_output_to_float32(name, args, shape, gra
     grad_input = module.backward(np.ones(y.shape, dtype=grad_dtype))
     assert grad_input is None or grad_input.dtype == np.float32
     assert all(p.grad.dtype == np.float32 for p in module.parameters())
+
+
+TILED_INPUTS = {  # ties, two NaNs in one window, windows of -inf only
+    "ties": lambda rng, shape: rng.integers(0, 3, shape).astype(np.float64),
+    "two-nans-in-a-window": lambda rng, shape: np.where(rng.random(shape) < 0.3, np.nan, rng.standard_normal(shape)),
+    "minus-inf-windows": lambda rng, shape: np.where(rng.random(shape) < 0.6, -np.inf, rng.standard_normal(shape)),
+}
+
+
+@pytest.mark.parametrize("kernel, shape", [(2, (2, 3, 4, 6)), (2, (2, 3, 5, 7)), (3, (1, 2, 6, 9)), ((2, 3), (1, 2, 4, 7))],
+                         ids=["k2-exact", "k2-remainder-cropped", "k3", "k2x3"])
+@pytest.mark.parametrize("values", TILED_INPUTS)
+def test_max_pool_over_tiling_windows_matches_torch(kernel, shape, values):
+    """kernel = stride, no padding (the common k = s = 2, with an odd remainder left out): the maximum, torch's
+    indices (the first of equal maxima, the last of several NaNs) and the gradient routed through them."""
+    x = TILED_INPUTS[values](np.random.default_rng(0), shape)
+    grad = np.random.default_rng(1).standard_normal(mnn.MaxPool2d(kernel)(x).shape)
+    pool = mnn.MaxPool2d(kernel, return_indices=True)
+    y, indices = pool(x)
+    grad_input = pool.backward(grad)
+    x_torch = torch.from_numpy(x).requires_grad_(True)
+    y_torch, indices_torch = torch.nn.MaxPool2d(kernel, return_indices=True)(x_torch)
+    y_torch.backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(y, y_torch.detach().numpy())
+    np.testing.assert_array_equal(indices, indices_torch.numpy())
+    np.testing.assert_array_equal(grad_input, x_torch.grad.numpy())
