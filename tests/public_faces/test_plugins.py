@@ -81,10 +81,12 @@ def test_plugin_from_the_command_line_runs_its_case(tmp_path):
     package.mkdir()
     (package / "__init__.py").write_text("")
     write_plugin(package, "cases", "user")
-    done = run(["--plugin", "userpkg.cases", "--only", "user-swishnet", "--steps", "2"], tmp_path)
+    done = run(["--plugin", "userpkg.cases", "--only", "user-swish", "--steps", "2"], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("user-swishnet-ce-sgd")]
-    assert len(rows) == 2 and all(" PASS " in row for row in rows), done.stdout
+    rows = {kind: [line for line in done.stdout.splitlines() if line.startswith(f"{name} ") and f" {kind} " in line]
+            for name, kind in (("user-swishnet-ce-sgd", "training"), ("user-swish", "module"))}
+    assert all(len(found) == 2 and all(" PASS " in row for row in found) for found in rows.values()), done.stdout
+    assert "4 of 4 case runs passed" in done.stdout
 
 
 @pytest.mark.slow  # a second interpreter with torch (~10 s on a busy machine); explain itself: tests/explain/
