@@ -26,33 +26,22 @@ from compare.plots.common import new_figure, select
 
 CASE = next(case for case in GPT_CASES if case.name == "gpt32x2-ce-adamw-cosine-clipnorm")
 DTYPE = "float64"
-TOLERANCE = tolerance_for
+TOLERANCE = tolerance_for  # how compare/cli/plots.py judges the figure's manual-vs-torch columns
 PROMPT_START = 0  # the window of the text the trained models read
 
 
-def _manual_weights(model, idx: np.ndarray, layer: int) -> np.ndarray:
-    with manual.no_grad():
-        x = model.embed(idx)
-        mask = model.causal_mask(idx.shape[1])
-        for block in list(model.blocks)[:layer]:
-            x = block(x, src_mask=mask, is_causal=True)
-        block = model.blocks[layer]
-        h = block.norm1(x)
-        _, weights = block.self_attn(h, h, h, attn_mask=mask, average_attn_weights=False)
-    return weights[0]
-
-
-def _torch_weights(model, idx: np.ndarray, layer: int) -> np.ndarray:
-    with torch.no_grad():
-        tokens = torch.from_numpy(idx)
+def _attention_weights(model, tokens, layer: int, no_grad) -> np.ndarray:
+    """The per-head weights (heads, L, L) of block `layer` on `tokens`; the same code reads either backend's GPT
+    (the same attribute names on both), under that backend's `no_grad`."""
+    with no_grad():
         x = model.embed(tokens)
-        mask = model.causal_mask(idx.shape[1])
+        mask = model.causal_mask(tokens.shape[1])
         for block in list(model.blocks)[:layer]:
             x = block(x, src_mask=mask, is_causal=True)
         block = model.blocks[layer]
         h = block.norm1(x)
         _, weights = block.self_attn(h, h, h, attn_mask=mask, average_attn_weights=False)
-    return to_numpy(weights[0])
+    return to_numpy(weights[0]) if isinstance(weights, torch.Tensor) else weights[0]
 
 
 def compute(quick: bool = False) -> dict:
@@ -66,7 +55,8 @@ def compute(quick: bool = False) -> dict:
     prompt = load_text(TOKENS.text)[PROMPT_START:PROMPT_START + block_size]
     idx = np.array([[vocab.index(c) for c in prompt]], dtype=np.int64)
     layer = case.model[1]["n_layer"] - 1
-    w_manual, w_torch = _manual_weights(manual_twin.model, idx, layer), _torch_weights(torch_twin.model, idx, layer)
+    w_manual = _attention_weights(manual_twin.model, idx, layer, manual.no_grad)
+    w_torch = _attention_weights(torch_twin.model, torch.from_numpy(idx), layer, torch.no_grad)
     rows = [{"head": h, "query": i, "key": j, "dtype": DTYPE, "weight_manual": float(w_manual[h, i, j]),
              "weight_torch": float(w_torch[h, i, j])}
             for h in range(w_manual.shape[0]) for i in range(block_size) for j in range(block_size)]
