@@ -7,19 +7,15 @@ model against the same sample run by torch in float64).
 torch's MultiheadAttention samples with add_bias_kv=True or add_zero_attn=True are refused by manual at
 construction, with a message naming the argument (checked here); TransformerEncoderLayer's F.gelu/F.relu
 activation is passed to manual by name."""
-import copy
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
 
 import manual.nn as mnn
-from compare.engine.comparison import compare_evaluations
-from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, to_numpy
 from tests.torch_samples.loader import module_infos, module_inputs
-from tests.torch_samples.test_rnn import EVALUATIONS, fresh_leaves, leaves
+from tests.torch_samples.pooled import sample_failures
 
 NAMES = ("MultiheadAttention", "TransformerEncoderLayer")
 ACTIVATION_NAMES = {TF.relu: "relu", TF.gelu: "gelu"}
@@ -27,12 +23,6 @@ ACTIVATION_NAMES = {TF.relu: "relu", TF.gelu: "gelu"}
 
 def manual_arguments(kwargs: dict) -> dict:
     return {k: ACTIVATION_NAMES.get(v, v) if k == "activation" else v for k, v in kwargs.items()}
-
-
-def as_numpy(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().numpy().copy()
-    return value
 
 
 def torch_samples(dtype: str):
@@ -90,13 +80,6 @@ def refused(name: str, kwargs: dict) -> str | None:
     return next((key for key in ("add_bias_kv", "add_zero_attn") if kwargs.get(key)), None)
 
 
-def run_torch(module, args, kwargs, grads) -> tuple:
-    outputs = module(*args, **kwargs)
-    outputs = tuple(o for o in (outputs if isinstance(outputs, tuple) else (outputs,)) if o is not None)
-    torch.autograd.backward(list(outputs), [torch.from_numpy(g).to(outputs[0].dtype) for g in grads])
-    return outputs, leaves(args)
-
-
 @pytest.mark.parametrize("name, args, kwargs, forward_args, forward_kwargs, dtype",
                          [*torch_samples("float64"), *torch_samples("float32"), *own_samples("float64"),
                           *own_samples("float32")])
@@ -110,38 +93,5 @@ def test_sample_matches_torch(name, args, kwargs, forward_args, forward_kwargs, 
     manual_module = getattr(mnn, name)(*args, **manual_arguments(kwargs), dtype=dtype)
     manual_module.load_state_dict(to_numpy(torch_module.state_dict()))
     assert list(manual_module.state_dict()) == list(torch_module.state_dict())
-    reference = copy.deepcopy(torch_module).double()
-    m_params = dict(manual_module.named_parameters())
-    m_kwargs = {k: as_numpy(v) for k, v in forward_kwargs.items()}
-    ref_kwargs = {k: v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-                  for k, v in forward_kwargs.items()}
-
-    def named(outputs, inputs, module) -> list:
-        return ([(f"output.{i}", out) for i, out in enumerate(outputs)]
-                + [(f"grad.input{i}", arg.grad) for i, arg in enumerate(inputs)]
-                + [(f"grad.{param}", p.grad) for param, p in module.named_parameters()])
-
-    model = error_model_for(dtype)
-    evaluations = []
-    for grad_seed in range(1 if model is None else EVALUATIONS):
-        for module in (torch_module, reference):
-            module.zero_grad()
-        manual_module.zero_grad()
-        m_outputs = manual_module(*(as_numpy(a) for a in forward_args), **m_kwargs)
-        m_outputs = m_outputs if isinstance(m_outputs, tuple) else (m_outputs,)
-        rng = np.random.default_rng(grad_seed + 1)
-        grads = [None if out is None else rng.standard_normal(out.shape).astype(dtype) for out in m_outputs]
-        t_outputs, t_inputs = run_torch(torch_module, fresh_leaves(forward_args, TORCH_DTYPES[dtype]), forward_kwargs,
-                                        [g for g in grads if g is not None])
-        m_input_grads = leaves(manual_module.backward(*grads))
-        manual_values = [*(o for o in m_outputs if o is not None), *m_input_grads,
-                         *[m_params[p].grad for p, _ in torch_module.named_parameters()]]
-        pairs = [(label, m, to_numpy(tv)) for (label, tv), m in zip(named(t_outputs, t_inputs, torch_module),
-                                                                     manual_values, strict=True)]
-        reference_values = None
-        if model is not None:
-            reference_values = dict(named(*run_torch(reference, fresh_leaves(forward_args, torch.float64), ref_kwargs,
-                                                     [g for g in grads if g is not None]), reference))
-        evaluations.append((pairs, reference_values))
-    failing = [c.describe() for c in compare_evaluations(evaluations, tolerance_for(dtype), model) if not c.passed]
+    failing = sample_failures(torch_module, manual_module, forward_args, forward_kwargs, dtype)
     assert not failing, "; ".join(failing)

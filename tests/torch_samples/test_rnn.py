@@ -10,18 +10,15 @@ arguments and inputs pass to manual unchanged. The LSTM's samples with proj_size
 torch's error samples (`module_error_inputs_func`) for the same modules: manual refuses each at the same stage
 (construction or forward), with torch's exception type (manual raises ValueError where torch raises a
 RuntimeError for a bad input) and a message that contains torch's (`error_regex`)."""
-import copy
 import re
 
-import numpy as np
 import pytest
 import torch
 
 import manual.nn as mnn
-from compare.engine.comparison import compare_evaluations
-from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, to_numpy
 from tests.torch_samples.loader import module_infos, module_inputs
+from tests.torch_samples.pooled import sample_failures
 
 NAMES = ("RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU")
 
@@ -62,7 +59,7 @@ def manual_arguments(value):
         return {k: manual_arguments(v) for k, v in value.items() if k != "device"}
     if isinstance(value, torch.dtype):
         return str(value).removeprefix("torch.")
-    return as_numpy(value) if isinstance(value, (torch.Tensor, tuple, list)) else value
+    return to_numpy(value) if isinstance(value, (torch.Tensor, tuple, list)) else value
 
 
 @pytest.mark.parametrize("name, error", error_samples())
@@ -78,37 +75,6 @@ def test_torch_error_sample_is_refused_with_torchs_message(name, error):
     assert isinstance(raised.value, expected), f"{type(raised.value).__name__}: {raised.value}"
     assert re.search(error.error_regex, str(raised.value)), (error.error_regex, str(raised.value))
     assert str(raised.value).startswith(name), raised.value  # the layer is named
-
-
-def leaves(value) -> list:
-    """The arrays or tensors of a value that may nest tuples (LSTMCell's (h, c)), in order."""
-    if isinstance(value, (tuple, list)):
-        return [leaf for item in value for leaf in leaves(item)]
-    return [] if value is None else [value]
-
-
-EVALUATIONS = 4  # float32: upstream gradients per sample, over which torch's rounding error is pooled
-
-
-def fresh_leaves(value, dtype: torch.dtype):
-    """Float tensors (inside nested tuples) as new leaves in `dtype`, requiring grad as the originals do, so each
-    evaluation (and the float64 reference) has its own grads."""
-    if isinstance(value, (tuple, list)):
-        return tuple(fresh_leaves(v, dtype) for v in value)
-    if value is None or not value.is_floating_point():
-        return value
-    return value.detach().to(dtype, copy=True).requires_grad_(value.requires_grad)
-
-
-def run_torch(module, args, grads) -> tuple:
-    """(outputs, input leaves) of `module(*args)` after backward with `grads` (nested outputs flattened)."""
-    outputs = tuple(leaves(module(*args)))
-    torch.autograd.backward(list(outputs), [torch.from_numpy(g).to(outputs[0].dtype) for g in grads])
-    return outputs, leaves(args)
-
-
-def as_numpy(value):
-    return tuple(as_numpy(v) for v in value) if isinstance(value, (tuple, list)) else to_numpy(value)
 
 
 def drawn_from(seed: int, name: str, index: int, dtype: str) -> tuple:
@@ -134,34 +100,5 @@ def test_torch_sample_matches(module_cls, sample, dtype):
     manual_module.load_state_dict(to_numpy(torch_module.state_dict()))
     assert not forward.kwargs
 
-    reference = copy.deepcopy(torch_module).double()
-    m_params = dict(manual_module.named_parameters())
-
-    def named(outputs, inputs, module) -> list:
-        return ([(f"output.{i}", out) for i, out in enumerate(outputs)]
-                + [(f"grad.input{i}", t.grad) for i, t in enumerate(inputs)]
-                + [(f"grad.{name}", p.grad) for name, p in module.named_parameters()])
-
-    model = error_model_for(dtype)
-    evaluations = []
-    for grad_seed in range(1 if model is None else EVALUATIONS):  # float32: the error model pools over them
-        for module in (torch_module, reference):
-            module.zero_grad()
-        manual_module.zero_grad()
-        m_outputs = leaves(manual_module(*as_numpy(forward.args)))
-        rng = np.random.default_rng(grad_seed + 1)
-        grads = [rng.standard_normal(out.shape).astype(dtype) for out in m_outputs]
-        inputs = fresh_leaves(forward.args, TORCH_DTYPES[dtype])
-        t_outputs, t_inputs = run_torch(torch_module, inputs, grads)
-        m_input_grads = leaves(manual_module.backward(*grads))
-        assert len(m_input_grads) == len(t_inputs)
-        manual_values = [*m_outputs, *m_input_grads,
-                         *[m_params[name].grad for name, _ in torch_module.named_parameters()]]
-        pairs = [(name, m, to_numpy(t)) for (name, t), m in zip(named(t_outputs, t_inputs, torch_module),
-                                                                 manual_values, strict=True)]
-        reference_values = None
-        if model is not None:
-            reference_values = dict(named(*run_torch(reference, fresh_leaves(forward.args, torch.float64), grads), reference))
-        evaluations.append((pairs, reference_values))
-    failing = [c.describe() for c in compare_evaluations(evaluations, tolerance_for(dtype), model) if not c.passed]
+    failing = sample_failures(torch_module, manual_module, forward.args, {}, dtype)
     assert not failing, "; ".join(failing)
