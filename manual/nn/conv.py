@@ -3,7 +3,7 @@ import numpy as np
 
 from manual import random
 from manual.nn import functional as F
-from manual.nn._checks import check_float_input, check_grad_output, resolve_dtype
+from manual.nn._checks import check_float_input, check_grad_output, kept_on_refusal, resolve_dtype
 from manual.nn.functional.conv import conv_output_size
 from manual.nn.module import Module, Parameter
 
@@ -125,13 +125,13 @@ class _ConvNd(Module):
         return y
 
     def backward(self, grad_output):
-        saved = self.__dict__["_saved"]  # read, not consumed: a refused call leaves it for a corrected retry
-        if saved is None:
-            self.saved_for_backward()  # raises: no forward to match
-        batched, was_batched, _ = saved
-        check_grad_output(self, grad_output, self._output_shape(batched, was_batched))
-        grad_output = self._as_parameter_dtype(grad_output)
-        self.saved_for_backward()
+        batched, was_batched, _ = saved = self.saved_for_backward()
+        with kept_on_refusal(self, saved):  # a refused call leaves the forward for a corrected retry
+            if type(grad_output) is not np.ndarray:
+                raise TypeError(f"{self.label()}: expected grad_output as a numpy.ndarray, got "
+                                f"{type(grad_output).__name__}")
+            grad_output = check_grad_output(self, grad_output, self._output_shape(batched, was_batched),
+                                            self.weight.data.dtype)  # another real dtype cast, as autograd
         grad = grad_output if was_batched else grad_output[None]
         if self.in_channels == 0:
             grad_input = np.zeros(batched.shape, dtype=batched.dtype) if self.needs_input_grad else None
@@ -145,18 +145,6 @@ class _ConvNd(Module):
         if grad_input is None:
             return None
         return grad_input if was_batched else grad_input[0]
-
-    def _as_parameter_dtype(self, grad_output) -> np.ndarray:
-        """grad_output in the parameters' dtype: torch's autograd casts a real gradient of another dtype (an
-        integer one, or float32 for a float64 layer) to the output's dtype; anything else is refused."""
-        if type(grad_output) is not np.ndarray:
-            raise TypeError(f"{self.label()}: expected grad_output as a numpy.ndarray, got "
-                            f"{type(grad_output).__name__}")
-        dtype = self.weight.data.dtype
-        if grad_output.dtype.kind not in "biuf":
-            raise TypeError(f"{self.label()}: expected a real grad_output (cast to {dtype}), got dtype "
-                            f"{grad_output.dtype}")
-        return grad_output if grad_output.dtype == dtype else grad_output.astype(dtype)
 
     def _pads(self):
         """(before, after) zero padding per spatial dim (Conv1d's single dim as the width of a 1-row image)."""
