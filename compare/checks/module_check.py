@@ -164,11 +164,12 @@ def check_accumulation(torch_module, manual_module, arguments: tuple, *, target:
                      for name, p in manual_module.named_parameters()}
     pairs = [pair for pair in ModelTensors(torch_module, manual_module).pairs(False) if pair[0].startswith("grad.")]
     manual_grads = {name: m_grad for name, m_grad, _ in pairs}
-    comparisons = compare_once(pairs, tolerance_for("float64"), None, None)
+    tolerance = tolerance_for("float64")
+    comparisons = compare_once(pairs, tolerance, None, None)
     for i, comparison in enumerate(comparisons):
         m_grad, first_grad = manual_grads.get(comparison.name), first.get(comparison.name)
         if not comparison.passed and m_grad is not None and first_grad is not None and np.allclose(
-                m_grad, first_grad, rtol=1e-10, atol=0):  # the second round replaced the first
+                m_grad, first_grad, rtol=tolerance.rtol, atol=0):  # the second round replaced the first
             comparisons[i] = dataclasses.replace(comparison, name=f"{comparison.name} (overwritten by the second "
                                                  f"backward instead of added to: torch accumulates until zero_grad)")
     return comparisons
