@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from compare.catalogue.case_types import ModuleCase
 from compare.checks.module_check import cast_module, fix_dropout_masks
 from compare.engine.tolerances import GRADCHECK_TOLERANCE
 from manual.gradcheck import check_call
 
 MAX_ELEMENTS = 20_000
 SAMPLES = 2
-EPS = 1e-5  # the module catalogue's default step (compare/catalogue/case_types.py ModuleCase, "Step")
+EPS = ModuleCase.fd_eps  # the module catalogue's default step (compare/catalogue/case_types.py, "Step")
 
 
 @dataclass
