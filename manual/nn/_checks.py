@@ -10,11 +10,21 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def resolve_dtype(dtype) -> np.dtype:
-    """float32 by default, as torch; only float32 and float64 are supported."""
-    resolved = np.dtype(np.float32 if dtype is None else dtype)
-    if resolved not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {resolved}")
+_TORCH_DTYPE_NAMES = {"torch.float32": "float32", "torch.float": "float32", "torch.float64": "float64",
+                      "torch.double": "float64"}
+
+
+def resolve_dtype(dtype, owner=None) -> np.dtype:
+    """float32 by default, as torch; only float32 and float64 are supported: a NumPy dtype or its name ("float64",
+    np.float32, "double"), or torch's (torch.float64, shown as "torch.float64"). `owner` (a module or a label)
+    prefixes the refusal."""
+    try:
+        resolved = np.dtype(np.float32 if dtype is None else _TORCH_DTYPE_NAMES.get(str(dtype), dtype))
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved not in FLOAT_DTYPES:  # (None == np.dtype("float64"): NumPy reads None as float64)
+        prefix = "" if owner is None else f"{label_of(owner)}: "
+        raise TypeError(f"{prefix}dtype must be float32 or float64, got {dtype if resolved is None else resolved}")
     return resolved
 
 

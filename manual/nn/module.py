@@ -27,6 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from manual.nn import grad_mode
+from manual.nn._checks import resolve_dtype
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -239,7 +240,7 @@ class Module:
                              f"Move the torch twin instead, or use device 'cpu'")
         if dtype is None:
             return self
-        target = _float_dtype(dtype, self.label())
+        target = resolve_dtype(dtype, f"{self.label()}.to")
         for module in self.modules():
             for param in (p for p in module._parameters.values() if p is not None):
                 param.data = param.data.astype(target, copy=False)
@@ -327,24 +328,8 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-_TORCH_DTYPE_NAMES = {"torch.float32": "float32", "torch.float": "float32", "torch.float64": "float64",
-                      "torch.double": "float64"}
-
-
 def _is_device(value) -> bool:
     """A device as torch names one: a torch.device (it has `.type`), or a name such as "cpu", "cuda:0"."""
     if hasattr(value, "type") and not isinstance(value, (type, np.dtype)):
         return True
     return isinstance(value, str) and value.split(":")[0] in ("cpu", "cuda", "mps", "xpu", "meta", "hip")
-
-
-def _float_dtype(dtype, owner: str) -> np.dtype:
-    """np.float32 or np.float64 from a NumPy dtype, its name or a torch float dtype; anything else is refused."""
-    name = _TORCH_DTYPE_NAMES.get(str(dtype), dtype)
-    try:
-        target = np.dtype(name)
-    except TypeError:
-        target = None
-    if target not in (np.float32, np.float64):
-        raise TypeError(f"{owner}.to: dtype must be float32 or float64 (NumPy or torch, or their names), got {dtype!r}")
-    return target
