@@ -6,7 +6,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import manual.models
@@ -20,6 +20,7 @@ from compare.cli import cv as cli_cv
 from compare.cli import recipe_args
 from compare.realdata import cv
 from manual import random
+from tests.manual.test_fuzz import pool_output, window_wholly_in_padding
 
 CONV_SPECS = [("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=3)),
               ("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=(2, 5), groups=2, bias=False)),
@@ -248,6 +249,35 @@ def test_max_pool_window_of_minus_infinity_sends_its_gradient_to_its_first_real_
     x_t = torch.from_numpy(x).requires_grad_(True)
     y_t = torch_pool(x_t)
     grad = np.arange(1.0, 1.0 + y_t.numel()).reshape(y_t.shape)
+    y_t.backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(pool(x), y_t.detach().numpy())
+    np.testing.assert_array_equal(pool.backward(grad), x_t.grad.numpy())
+
+
+SPECIAL_VALUES = np.array([-np.inf, -1.0, 0.0, 1.0, np.inf, np.nan])
+
+
+@given(st.data(), st.booleans(), SEEDS)
+def test_max_pool_with_nan_and_inf_matches_torch_on_both_paths(data, special_grad, seed):
+    """Values and gradients from {-inf, -1, 0, 1, inf, NaN}: the finite windows go the fast way (row maxima first,
+    G·mask), the rest in order (NaN and inf maxima, windows all -inf, a non-finite G); both must be torch's."""
+    kernel = tuple(data.draw(st.lists(st.integers(1, 3), min_size=2, max_size=2)))
+    stride = tuple(data.draw(st.lists(st.integers(1, 3), min_size=2, max_size=2)))
+    dilation = tuple(data.draw(st.lists(st.integers(1, 2), min_size=2, max_size=2)))
+    padding = tuple(data.draw(st.integers(0, k // 2)) for k in kernel)
+    ceil_mode = data.draw(st.booleans())
+    spatial = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 4)) for k, d in zip(kernel, dilation, strict=True))
+    outs = [pool_output(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip(spatial, kernel, stride, padding, dilation,
+                                                                          strict=True)]
+    assume(not any(window_wholly_in_padding(n, k, s, p, d, o) for n, k, s, p, d, o in zip(
+        spatial, kernel, stride, padding, dilation, outs, strict=True)))  # torch's memory bug (test_fuzz.py)
+    rng = np.random.default_rng(seed)
+    x = rng.choice(SPECIAL_VALUES[:5] if data.draw(st.booleans()) else SPECIAL_VALUES, size=(2, 2, *spatial))
+    pool = mnn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    torch_pool = torch.nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    x_t = torch.from_numpy(x).requires_grad_(True)
+    y_t = torch_pool(x_t)
+    grad = rng.choice(SPECIAL_VALUES if special_grad else SPECIAL_VALUES[1:4], size=tuple(y_t.shape))
     y_t.backward(torch.from_numpy(grad))
     np.testing.assert_array_equal(pool(x), y_t.detach().numpy())
     np.testing.assert_array_equal(pool.backward(grad), x_t.grad.numpy())

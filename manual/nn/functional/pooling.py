@@ -8,7 +8,15 @@ strided view (a tap, `functional.conv.taps`) of the input padded on the right fa
 
 max_pool2d: padding counts as -inf. Over the window's positions in row-major order the running maximum (from
 -inf, at the window's first position inside the input) is replaced when a value is greater (or NaN), exactly
-torch's CPU kernel, so of several equal maxima the FIRST one wins. Backward: dL/dx[argmax of window (i, j)] += G[i, j]; everything else 0 (summed over overlapping windows).
+torch's CPU kernel, so of several equal maxima the FIRST one wins (`max_in_order`). Where every maximum is
+finite the same argmax comes in two cheaper passes (`max_by_rows`): per input row, the running maximum over the
+kw columns of each window (strictly greater replaces, so the first equal one stays); then over the kh rows of each
+window the same on those row maxima, keeping the winning row's column. The first row holding the maximum, and in
+it the first column, is the first maximal position in row-major order. A NaN or ±inf maximum (a NaN, an inf, or a
+window all -inf, whose argmax is then its first position inside the input) is redone in order.
+Backward: dL/dx[argmax of window (i, j)] += G[i, j]; everything else 0 (summed over overlapping windows). Per kernel
+position (p, q), the tap of dL/dx gets G·[argmax = (p, q)]; where G is not all finite (0·inf = NaN, where torch
+gives 0) it gets the selection where(argmax = (p, q), G, 0) instead.
 
 avg_pool2d: y = Σ_window x̃ / D with x̃ zero-padded and, as torch, per dim: start = s·i - p,
 end = min(start + k, H + p) (the window clipped to the padded input), D = divisor_override if given, else
@@ -23,6 +31,8 @@ is not all finite, the same map is taken window by window instead: y[i, j] = (Σ
 of window j of x) / (|window i|·|window j|) (`np.add.reduceat`), and its adjoint adds G[i, j]/(|window i|·|window j|)
 to each element of window (i, j). (Window by window is 5-30x slower, hence the finite fast path.)
 """
+import math
+
 import numpy as np
 
 from manual.nn.functional.conv import pad2d, pair, taps
@@ -56,18 +66,62 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """Returns (y, argmax): argmax[n, c, i, j] = kh·p + q of window (i, j)'s first maximal position (p, q)."""
     kernel, stride, padding, dilation, out, pads = pool_geometry(input.shape[-2:], kernel_size, stride, padding,
                                                                  dilation, ceil_mode)
+    padded = pad2d(input, pads, -np.inf)
+    best, argmax = max_by_rows(padded, kernel, stride, dilation, out)
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = math.isfinite(best.sum())  # a reduction, no temporary; an overflowing sum only costs the redo
+    if finite:
+        return best, argmax
+    return max_in_order(padded, kernel, stride, padding, dilation, out)
+
+
+def _argmax_dtype(kernel):
+    return np.uint8 if np.prod(kernel) < 256 else np.int64
+
+
+def _running_max(views, dtype):
+    """(maximum over `views`, index of the first view holding it), comparing strictly greater (NaN-blind). The
+    index only grows, so taking view k where it is greater is max(index, k·[greater]): integer arithmetic, where a
+    masked copy (np.copyto's where=) runs ten times slower."""
+    best = views[0].copy()
+    index = np.zeros(best.shape, dtype=dtype)
+    for k, view in enumerate(views[1:], 1):
+        np.maximum(index, np.multiply(view > best, dtype(k)), out=index)
+        np.maximum(best, view, out=best)
+    return best, index
+
+
+def max_by_rows(padded, kernel, stride, dilation, out):
+    """Each window's maximum and first maximal position, row maxima first (module docstring); exact where the
+    maximum is finite."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out
+    dtype = _argmax_dtype(kernel)
+    columns = [padded[..., dw * q: dw * q + sw * (wo - 1) + 1: sw] for q in range(kw)]
+    row_best, row_column = _running_max(columns, dtype)  # (..., Hp, Wo): each input row's maximum per window
+    rows = [slice(dh * p, dh * p + sh * (ho - 1) + 1, sh) for p in range(kh)]
+    best, row = _running_max([row_best[..., r, :] for r in rows], dtype)
+    argmax = np.multiply(row, dtype(kw))
+    for p, r in enumerate(rows):  # + the column of the winning row: exactly one p matches
+        argmax += np.multiply(row == p, row_column[..., r, :], dtype=dtype)
+    return best, argmax
+
+
+def max_in_order(padded, kernel, stride, padding, dilation, out):
+    """torch's CPU kernel, position by position in row-major order (module docstring): exact for NaN and ±inf."""
     # torch starts every window at -inf with the index of its first position inside the input (padding is
-    # skipped, so an all -inf window still sends its gradient to a real element): per dim ⌈(p - s·i)/d⌉ ∨ 0
+    # skipped, so an all -inf window still sends its gradient to a real element): per dim ⌈(p - s·i)/d⌉ ∨ 0.
+    # Positions before it are padding (-inf, never greater), so a position taken is never below the index held,
+    # and taking it is max(argmax, k·[taken]), as in _running_max.
     first = [np.maximum(0, -((s * np.arange(o) - p) // d))
              for s, o, p, d in zip(stride, out, padding, dilation, strict=True)]
-    best = np.full(input.shape[:-2] + out, -np.inf, dtype=input.dtype)
-    argmax = np.empty(best.shape, dtype=np.uint8 if np.prod(kernel) < 256 else np.int64)
+    best = np.full(padded.shape[:-2] + out, -np.inf, dtype=padded.dtype)
+    argmax = np.empty(best.shape, dtype=_argmax_dtype(kernel))
     argmax[...] = first[0][:, None] * kernel[1] + first[1]
-    for p, q, tap in taps(pad2d(input, pads, -np.inf), kernel, stride, dilation, out):
+    for p, q, tap in taps(padded, kernel, stride, dilation, out):
         better = tap > best
         better |= np.isnan(tap)
         np.maximum(best, tap, out=best)  # NaN wins, as the update above
-        np.copyto(argmax, p * kernel[1] + q, where=better)
+        np.maximum(argmax, np.multiply(better, argmax.dtype.type(p * kernel[1] + q)), out=argmax)
     return best, argmax
 
 
@@ -89,8 +143,18 @@ def max_pool2d_backward(grad_output, argmax, input_shape, kernel_size, stride=No
                                                            ceil_mode)
     padded_shape = tuple(n + a + b for n, (a, b) in zip(input_shape[-2:], pads, strict=True))
     grad_padded = np.zeros(input_shape[:-2] + padded_shape, dtype=grad_output.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = math.isfinite(grad_output.sum())
+    disjoint = all(d * (k - 1) < s for k, s, d in zip(kernel, stride, dilation, strict=True))  # no shared element
     for p, q, grad_tap in taps(grad_padded, kernel, stride, dilation, out):
-        grad_tap += np.where(argmax == p * kernel[1] + q, grad_output, 0)  # (G·mask would turn an inf G into NaN)
+        chosen = argmax == p * kernel[1] + q
+        if not finite:  # the selection: G·[chosen] would turn an inf G into NaN
+            with np.errstate(invalid="ignore"):  # inf + -inf from overlapping windows is NaN, as in torch
+                grad_tap += np.where(chosen, grad_output, 0)
+        elif disjoint:  # every element of the tap is its own: written, not added
+            np.multiply(grad_output, chosen, out=grad_tap)
+        else:
+            grad_tap += grad_output * chosen
     return _crop(grad_padded, pads, input_shape)
 
 
