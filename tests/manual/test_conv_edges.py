@@ -9,6 +9,7 @@ import manual.nn as mnn
 from compare.engine.twins import to_numpy
 from manual.nn import functional as F
 from manual.nn.functional import conv as conv_module
+from manual.nn.functional import conv_shifts
 
 
 @pytest.mark.parametrize("name, kwargs, error, words", [
@@ -152,6 +153,57 @@ def test_nan_stays_in_the_windows_that_read_it(name, kwargs, shape, at):
     grad_input = layer.backward(grad)
     assert 0 < np.isnan(grad_input).sum() < grad_input.size
     np.testing.assert_array_equal(np.isnan(grad_input), torch.isnan(x_t.grad).numpy())
+
+
+STRIDE_ONE = [dict(kernel_size=3, padding=1), dict(kernel_size=(2, 4), padding="same", dilation=(2, 1), groups=2),
+              dict(kernel_size=(3, 2), padding=(0, 3), bias=False)]
+
+
+@pytest.mark.parametrize("kwargs", STRIDE_ONE)
+@pytest.mark.parametrize("where", ["input", "weight"])
+def test_a_non_finite_input_or_weight_reaches_only_the_gradients_torch_gives_it(kwargs, where):
+    """Stride 1 goes by shifts of the flattened padded image (functional.conv_shifts), whose dropped columns
+    multiply G's zeros by values outside every window; a NaN/inf input or weight must still reach only the
+    gradients that torch gives it (the backward then reads the windows alone). The NaN sits in the last column,
+    which a dropped column reads at kernel column 0."""
+    layer = mnn.Conv2d(4, 6, **kwargs, dtype="float64")
+    x = np.random.default_rng(0).standard_normal((2, 4, 7, 6))
+    if where == "input":
+        x[1, 2, 3, -1], x[0, 0, 0, 0] = np.nan, np.inf
+    else:
+        layer.weight.data[1, 0, 0, 0] = np.nan
+    twin = torch_twin(layer, "Conv2d")
+    x_t = torch.from_numpy(x).requires_grad_(True)
+    y_t = twin(x_t)
+    grad = np.random.default_rng(1).standard_normal(tuple(y_t.shape))
+    y_t.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(layer(x), to_numpy(y_t), rtol=1e-10, atol=1e-13)  # NaN in the same places
+    np.testing.assert_allclose(layer.backward(grad), to_numpy(x_t.grad), rtol=1e-10, atol=1e-13)
+    for n, p in twin.named_parameters():
+        np.testing.assert_allclose(dict(layer.named_parameters())[n].grad, to_numpy(p.grad), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("samples_per_chunk", [1, 2, 5])
+@pytest.mark.parametrize("kwargs", STRIDE_ONE)
+def test_the_shifted_buffers_reused_over_chunks_keep_the_padding_zeros(monkeypatch, samples_per_chunk, kwargs):
+    """Stride 1: the padded image and the runs copied from it are reused chunk after chunk (conv_shifts.CHUNK_BYTES),
+    a last partial chunk using their first samples: 5 samples by 1, 2 and 5, against torch in float64."""
+    layer = mnn.Conv2d(4, 6, **kwargs, dtype="float64")
+    x = np.random.default_rng(0).standard_normal((5, 4, 9, 8))
+    out_size = layer._output_shape(x, True)[2:]
+    grid = out_size[0] * (out_size[1] + layer.dilation[1] * (layer.kernel_size[1] - 1))  # Ho·Wp
+    bytes_per_sample = 8 * (4 * int(np.prod(layer.kernel_size)) + layer.groups) * grid
+    monkeypatch.setattr(conv_shifts, "CHUNK_BYTES", samples_per_chunk * bytes_per_sample)
+    assert conv_shifts._chunks(len(x), bytes_per_sample)[0] == samples_per_chunk
+    twin = torch_twin(layer, "Conv2d")
+    x_t = torch.from_numpy(x).requires_grad_(True)
+    y_t = twin(x_t)
+    grad = np.random.default_rng(1).standard_normal(tuple(y_t.shape))
+    y_t.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(layer(x), to_numpy(y_t), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(layer.backward(grad), to_numpy(x_t.grad), rtol=1e-10, atol=1e-13)
+    for n, p in twin.named_parameters():
+        np.testing.assert_allclose(dict(layer.named_parameters())[n].grad, to_numpy(p.grad), rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("kwargs", [dict(stride=0), dict(stride=(1, -1)), dict(dilation=0), dict(dilation=(-1, 1))])

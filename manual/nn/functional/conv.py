@@ -29,10 +29,20 @@ position rather than one with all C/g·kh·kw rows: the small products run on on
 a shared machine the bigger ones, each waking a second thread, made the cnn bench step about 1.5x slower (side
 by side, float32; single-threaded they were about 10% faster).
 
+Stride 1, the common case, goes another way (`functional.conv_shifts`): there every kernel position is a contiguous
+shift of the flattened padded image, so the im2col array is copied in long runs, and each sample is one matrix
+product each way. Its backward multiplies zeros by input and weight values outside the windows, so it is taken only
+when the input and the weight are finite (checked by their sums); otherwise the way above, which reads the windows
+alone, keeps a NaN or inf to the windows that contain it.
+
 padding: an int, a pair, "valid" (0) or "same" (stride 1 only; total d·(k-1) per dim, the odd unit on the
 bottom/right, as torch). Conv1d is Conv2d on (N, C, 1, L) with a (1, k) kernel.
 """
+import math
+
 import numpy as np
+
+from manual.nn.functional.conv_shifts import conv2d_shifts, conv2d_shifts_backward, view
 
 __all__ = ["conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv_padding"]
 
@@ -112,14 +122,6 @@ def tap_windows(in_size, pads, kernel_size, stride, dilation, out_size) -> list:
     return windows
 
 
-def _view(array: np.ndarray, shape) -> np.ndarray:
-    """array.reshape(shape), which must be a view: writes through a copy would be lost."""
-    view = array.reshape(shape)
-    if not np.may_share_memory(view, array):
-        raise AssertionError(f"reshape of {array.shape} to {shape} copied")
-    return view
-
-
 def _im2col_buffer(samples, groups, group_channels, kernel_size, out_size, dtype, ones: bool):
     """(buffer (samples, g, C/g·kh·kw [+ 1], Ho·Wo) of zeros, its first C/g·kh·kw rows as (samples, g, C/g, kh, kw,
     Ho, Wo)); with `ones` the last row of each group is ones (the bias becomes a column of the weight matrix)."""
@@ -127,7 +129,7 @@ def _im2col_buffer(samples, groups, group_channels, kernel_size, out_size, dtype
     buffer = np.zeros((samples, groups, rows + ones, out_size[0] * out_size[1]), dtype=dtype)
     if ones:
         buffer[:, :, rows] = 1
-    return buffer, _view(buffer[:, :, :rows], (samples, groups, group_channels, *kernel_size, *out_size))
+    return buffer, view(buffer[:, :, :rows], (samples, groups, group_channels, *kernel_size, *out_size))
 
 
 def _im2col(buffer, taps_view, x, windows) -> np.ndarray:
@@ -163,6 +165,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     n = input.shape[0]
     out_channels, group_channels, kh, kw = weight.shape
     (ho, wo), windows = _geometry(input, weight, stride, padding, dilation)
+    if pair(stride, "stride") == (1, 1):
+        return conv2d_shifts(input, weight, bias, conv_padding(padding, (kh, kw), 1, dilation), pair(dilation),
+                             groups)
     ones = bias is not None
     weight_rows = weight.reshape(groups, out_channels // groups, group_channels * kh * kw)
     if ones:
@@ -182,6 +187,12 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     n, channels = input.shape[:2]
     out_channels, group_channels, kh, kw = weight.shape
     (ho, wo), windows = _geometry(input, weight, stride, padding, dilation)
+    grad_bias = grad_output.sum(axis=(0, 2, 3)) if has_bias else None
+    if pair(stride, "stride") == (1, 1) and _all_finite(input) and _all_finite(weight):
+        grad_input, grad_weight = conv2d_shifts_backward(grad_output, input, weight,
+                                                         conv_padding(padding, (kh, kw), 1, dilation),
+                                                         pair(dilation), groups, needs_input_grad)
+        return grad_input, grad_weight, grad_bias
     group_out, rows = out_channels // groups, group_channels * kh * kw
     grad_rows = grad_output.reshape(n, groups, group_out, ho * wo)  # G[n] per group: (O/g, Ho·Wo)
     chunk = _samples_per_chunk(n, rows * groups * ho * wo * input.itemsize)
@@ -192,20 +203,24 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
         weight_taps = np.ascontiguousarray(weight.reshape(groups, group_out, group_channels, kh, kw)
                                            .transpose(3, 4, 0, 2, 1))
         product = np.empty((chunk, groups, group_channels, ho * wo), dtype=input.dtype)
-        product_image = _view(product, (chunk, channels, ho, wo))
+        product_image = view(product, (chunk, channels, ho, wo))
     for start in range(0, n, chunk):
         cols = _im2col(buffer, taps_view, input[start: start + chunk], windows)
         grad_chunk = grad_rows[start: start + chunk]
         for p, q, _, _ in windows:  # dL/dw[:, :, p, q] += G · (tap (p, q))ᵀ per group and sample
-            tap = _view(taps_view[:len(cols), :, :, p, q], (len(cols), groups, group_channels, ho * wo))
+            tap = view(taps_view[:len(cols), :, :, p, q], (len(cols), groups, group_channels, ho * wo))
             grad_weight_taps[:, :, :, p, q] += np.matmul(grad_chunk, tap.transpose(0, 1, 3, 2)).sum(axis=0)
         if grad_input is not None:  # tap (p, q) of dL/dx̃ += w[:, :, p, q]ᵀ G, within x (the rest is padding)
             m, target = len(grad_chunk), grad_input[start: start + chunk]
             for p, q, (out_rows, out_cols), (in_rows, in_cols) in windows:
                 np.matmul(weight_taps[p, q], grad_chunk, out=product[:m])
                 target[:, :, in_rows, in_cols] += product_image[:m, :, out_rows, out_cols]
-    grad_bias = grad_output.sum(axis=(0, 2, 3)) if has_bias else None
     return grad_input, grad_weight_taps.reshape(weight.shape), grad_bias
+
+
+def _all_finite(array) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(array.sum())  # a reduction, no temporary; an overflowing sum only costs the slower way
 
 
 def _as_2d(stride, padding, dilation):

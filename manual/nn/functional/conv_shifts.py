@@ -1,0 +1,137 @@
+"""Stride-1 convolution on the flattened padded image, where every kernel position is one contiguous shift.
+
+With x̃ = x zero-padded to (C, Hp, Wp) and flattened row-major to x̃f (C, Hp·Wp), output (i, j) at kernel position
+(p, q) reads x̃[c, i + dh·p, j + dw·q] = x̃f[c, m + s_pq], with m = i·Wp + j and the shift s_pq = dh·p·Wp + dw·q.
+Over the extended grid m = 0 ... Ho·Wp - 1 (all i < Ho and all j < Wp: the columns j >= Wo are no outputs; they
+wrap into the next row and are dropped), tap (p, q) is the contiguous run x̃f[c, s_pq : s_pq + Ho·Wp]. The last run
+reaches dw·(kw - 1) past Hp·Wp, so the buffer holding x̃f has that many more zeros. With y_e on the extended grid:
+
+    y_e[n, o, m] = b[o] + Σ_{c, p, q} w[o, c, p, q] · x̃f[n, c_o + c, m + s_pq],      y[n, o, i, j] = y_e[n, o, i·Wp + j]
+
+Forward, per chunk of samples and per group: cols[(c, p, q), (n, m)] = x̃f[n, c, m + s_pq] is one copy of
+C/g·kh·kw runs per sample (from a strided view of x̃f: no index arithmetic), with a row of ones for the bias, and
+Y_e (O/g, samples·Ho·Wp) = (W | b) @ cols is one matrix product; y is Y_e's first Wo columns of every row.
+
+Backward, with G_e = G placed on the extended grid, zero in the dropped columns (so they add nothing):
+    dL/dw[o, c, p, q] = Σ_{n, m} G_e[n, o, m] · x̃f[n, c, m + s_pq]          i.e. dL/dw = G_e @ colsᵀ
+    dL/dx̃f[n, c, m + s_pq] += Σ_o w[o, c, p, q] · G_e[n, o, m]               i.e. P = Wᵀ @ G_e, then for every
+                                                                              (p, q): run s_pq of dL/dx̃f += row (c, p, q) of P
+and dL/dx is dL/dx̃ inside the padding. One product each, and kh·kw contiguous shifted additions (col2im).
+A dropped column multiplies G_e's zero by the x̃ or w it wraps onto: 0 where those are finite, NaN where one is
+not, so the backward takes this way only for a finite input and weight (`functional.conv` checks; its strided
+im2col reads the windows alone). The forward never mixes a dropped column into an output.
+"""
+import numpy as np
+
+__all__: list[str] = []  # the conv functions of `functional.conv` call these
+
+CHUNK_BYTES = 1 << 20  # a chunk's cols array: it stays in cache, and the memory it takes stays bounded
+
+
+class ShiftGeometry:
+    """Sizes of the extended grid for an input (H, W), `pads` ((top, bottom), (left, right)), a (kh, kw) kernel and
+    dilation, stride 1."""
+
+    def __init__(self, in_size, pads, kernel_size, dilation):
+        (h, w), ((top, bottom), (left, right)) = in_size, pads
+        (kh, kw), (dh, dw) = kernel_size, dilation
+        self.in_size, self.top, self.left, self.kernel_size = (h, w), top, left, (kh, kw)
+        self.padded = (h + top + bottom, w + left + right)  # (Hp, Wp)
+        self.out_size = (self.padded[0] - dh * (kh - 1), self.padded[1] - dw * (kw - 1))  # (Ho, Wo)
+        self.grid = self.out_size[0] * self.padded[1]  # Ho·Wp positions of the extended grid
+        self.length = self.padded[0] * self.padded[1] + dw * (kw - 1)  # x̃f and the zeros the last run reads
+        self.steps = (dh * self.padded[1], dw)  # s_pq = p·(dh·Wp) + q·dw
+        self.shifts = [p * self.steps[0] + q * self.steps[1] for p in range(kh) for q in range(kw)]  # row-major
+
+    def interior(self, flat: np.ndarray) -> np.ndarray:
+        """The (H, W) inside the padding of a (..., length) buffer, as a view."""
+        (hp, wp), (h, w) = self.padded, self.in_size
+        image = view(flat[..., :hp * wp], flat.shape[:-1] + (hp, wp))
+        return image[..., self.top: self.top + h, self.left: self.left + w]
+
+    def runs(self, flat: np.ndarray, groups: int) -> np.ndarray:
+        """(samples, g, C/g, kh, kw, Ho·Wp) view of a (samples, C, length) buffer: [n, k, c, p, q] = run s_pq of
+        x̃f[n, k·C/g + c]."""
+        samples, channels, _ = flat.shape
+        step_n, step_c, item = flat.strides
+        (kh, kw), (row, col) = self.kernel_size, self.steps
+        return np.lib.stride_tricks.as_strided(
+            flat, (samples, groups, channels // groups, kh, kw, self.grid),
+            (step_n, channels // groups * step_c, step_c, row * item, col * item, item), writeable=False)
+
+    def outputs(self, extended: np.ndarray) -> np.ndarray:
+        """(..., Ho, Wo) view of (..., Ho·Wp) values on the extended grid."""
+        (ho, wo), wp = self.out_size, self.padded[1]
+        return view(extended, extended.shape[:-1] + (ho, wp))[..., :wo]
+
+
+def view(array: np.ndarray, shape) -> np.ndarray:
+    """array.reshape(shape), which must be a view: writes through a copy would be lost."""
+    reshaped = array.reshape(shape)
+    if not np.may_share_memory(reshaped, array):
+        raise AssertionError(f"reshape of {array.shape} to {shape} copied")
+    return reshaped
+
+
+def _chunks(n, bytes_per_sample):
+    step = max(1, min(n, CHUNK_BYTES // max(1, bytes_per_sample)))
+    return step, [(start, min(n, start + step)) for start in range(0, n, step)]
+
+
+def conv2d_shifts(input, weight, bias, pads, dilation, groups: int):
+    """Stride-1 conv2d of a batched input (N, C, H, W); see the module docstring."""
+    (n, channels), (out_channels, group_channels, kh, kw) = input.shape[:2], weight.shape
+    geometry = ShiftGeometry(input.shape[2:], pads, (kh, kw), dilation)
+    rows = group_channels * kh * kw
+    weight_rows = weight.reshape(groups, out_channels // groups, rows)
+    if bias is not None:
+        weight_rows = np.concatenate([weight_rows, bias.reshape(groups, out_channels // groups, 1)], axis=2)
+    step, chunks = _chunks(n, (channels * kh * kw + groups) * geometry.grid * input.itemsize)
+    padded = np.zeros((step, channels, geometry.length), dtype=input.dtype)
+    cols = np.empty((step, groups, weight_rows.shape[2], geometry.grid), dtype=input.dtype)
+    if bias is not None:
+        cols[:, :, rows] = 1
+    extended = np.empty((step, groups, out_channels // groups, geometry.grid), dtype=input.dtype)
+    y = np.empty((n, out_channels) + geometry.out_size, dtype=input.dtype)
+    for start, stop in chunks:
+        m = stop - start
+        geometry.interior(padded[:m])[...] = input[start:stop]
+        view(cols[:m, :, :rows], (m, groups, group_channels, kh, kw, geometry.grid))[...] = \
+            geometry.runs(padded[:m], groups)
+        np.matmul(weight_rows, cols[:m], out=extended[:m])  # one product per sample and group
+        y[start:stop] = geometry.outputs(view(extended[:m], (m, out_channels, geometry.grid)))
+    return y
+
+
+def conv2d_shifts_backward(grad_output, input, weight, pads, dilation, groups: int, needs_input_grad: bool):
+    """(dL/dx or None, dL/dw) of `conv2d_shifts` for a finite input and weight; see the module docstring."""
+    (n, channels), (out_channels, group_channels, kh, kw) = input.shape[:2], weight.shape
+    geometry = ShiftGeometry(input.shape[2:], pads, (kh, kw), dilation)
+    rows, group_out, grid = group_channels * kh * kw, out_channels // groups, geometry.grid
+    step, chunks = _chunks(n, channels * kh * kw * grid * input.itemsize)
+    padded = np.zeros((step, channels, geometry.length), dtype=input.dtype)
+    cols = np.empty((step, groups, rows, grid), dtype=input.dtype)
+    grad_extended = np.zeros((step, groups, group_out, grid), dtype=input.dtype)  # the dropped columns stay 0
+    grad_weight_rows = np.zeros((groups, rows, group_out), dtype=input.dtype)  # dL/dw per group, transposed
+    grad_input = np.empty(input.shape, dtype=input.dtype) if needs_input_grad else None
+    if grad_input is not None:
+        weight_columns = np.ascontiguousarray(weight.reshape(groups, group_out, rows).transpose(0, 2, 1))
+        product = np.empty((step, groups, rows, grid), dtype=input.dtype)
+        grad_padded = np.empty((step, channels, geometry.length), dtype=input.dtype)
+    for start, stop in chunks:
+        m = stop - start
+        geometry.interior(padded[:m])[...] = input[start:stop]
+        view(cols[:m], (m, groups, group_channels, kh, kw, grid))[...] = geometry.runs(padded[:m], groups)
+        geometry.outputs(view(grad_extended[:m], (m, out_channels, grid)))[...] = grad_output[start:stop]
+        # dL/dwᵀ = Σ_n cols[n] @ G_e[n]ᵀ: per sample (a product over all samples at once is slower in OpenBLAS)
+        grad_weight_rows += np.matmul(cols[:m], grad_extended[:m].transpose(0, 1, 3, 2)).sum(axis=0)
+        if grad_input is not None:
+            np.matmul(weight_columns, grad_extended[:m], out=product[:m])  # P = Wᵀ G_e per sample and group
+            per_shift = view(product[:m], (m, channels, kh * kw, grid))
+            target = grad_padded[:m]
+            target[...] = 0
+            for k, shift in enumerate(geometry.shifts):
+                target[:, :, shift: shift + grid] += per_shift[:, :, k]
+            grad_input[start:stop] = geometry.interior(target)
+    grad_weight = grad_weight_rows.transpose(0, 2, 1).reshape(weight.shape)
+    return grad_input, grad_weight
