@@ -37,13 +37,14 @@ def relu_backward(grad_output, y):
 
     torch's threshold_backward selects: g where not y <= 0, else 0. For y = relu(x) (>= 0 or NaN) that mask
     is [y != 0], so a NaN unit passes its gradient, as in torch. The select is computed as the product
-    g·[y != 0] (one comparison and one product, 2x faster than g·sign(y) and 10x faster than np.where here). The
-    product differs from the select only where the unit is off and the upstream gradient is inf or NaN
-    (0·inf = NaN where torch gives 0), so a NaN in the result redoes the select. (An off unit with negative g
-    gets -0.0 where torch has +0.0: equal values.)
+    g·[y != 0], the comparison written as 0/1 straight into the result and multiplied in place (no temporary at
+    all; 2x faster than g·sign(y), 10x faster than np.where here). The product differs from the select only where
+    the unit is off and the upstream gradient is inf or NaN (0·inf = NaN where torch gives 0), so a NaN in the
+    result redoes the select. (An off unit with negative g gets -0.0 where torch has +0.0: equal values.)
     """
+    grad_input = np.not_equal(y, 0, out=np.empty_like(grad_output))
     with np.errstate(invalid="ignore", over="ignore"):
-        grad_input = np.multiply(grad_output, y != 0)
+        grad_input *= grad_output
         undefined = math.isnan(grad_input.sum())  # a reduction, no temporary
     if undefined:  # rare: a non-finite upstream gradient
         return np.where(y != 0, grad_output, 0).astype(grad_output.dtype, copy=False)
