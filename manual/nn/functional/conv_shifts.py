@@ -8,15 +8,17 @@ reaches dw·(kw - 1) past Hp·Wp, so the buffer holding x̃f has that many more 
 
     y_e[n, o, m] = b[o] + Σ_{c, p, q} w[o, c, p, q] · x̃f[n, c_o + c, m + s_pq],      y[n, o, i, j] = y_e[n, o, i·Wp + j]
 
-Forward, per chunk of samples and per group: cols[(c, p, q), (n, m)] = x̃f[n, c, m + s_pq] is one copy of
-C/g·kh·kw runs per sample (from a strided view of x̃f: no index arithmetic), with a row of ones for the bias, and
-Y_e (O/g, samples·Ho·Wp) = (W | b) @ cols is one matrix product; y is Y_e's first Wo columns of every row.
+Forward, per chunk of samples: cols[n, (c, p, q), m] = x̃f[n, c, m + s_pq] is one copy of C/g·kh·kw runs per
+sample and group (from a strided view of x̃f: no index arithmetic), with a row of ones for the bias, and
+Y_e[n] (O/g, Ho·Wp) = (W | b) @ cols[n] is one matrix product per sample and group; y is Y_e's first Wo columns
+of every row. (One product per sample: with all the chunk's samples side by side the products were no faster, and
+OpenBLAS ran dL/dw's, whose inner dimension then grows with the chunk, up to 8x slower per sample.)
 
 Backward, with G_e = G placed on the extended grid, zero in the dropped columns (so they add nothing):
-    dL/dw[o, c, p, q] = Σ_{n, m} G_e[n, o, m] · x̃f[n, c, m + s_pq]          i.e. dL/dw = G_e @ colsᵀ
-    dL/dx̃f[n, c, m + s_pq] += Σ_o w[o, c, p, q] · G_e[n, o, m]               i.e. P = Wᵀ @ G_e, then for every
-                                                                              (p, q): run s_pq of dL/dx̃f += row (c, p, q) of P
-and dL/dx is dL/dx̃ inside the padding. One product each, and kh·kw contiguous shifted additions (col2im).
+    dL/dw[o, c, p, q] = Σ_{n, m} G_e[n, o, m] · x̃f[n, c, m + s_pq]      i.e. dL/dwᵀ = Σ_n cols[n] @ G_e[n]ᵀ
+    dL/dx̃f[n, c, m + s_pq] += Σ_o w[o, c, p, q] · G_e[n, o, m]           i.e. P[n] = Wᵀ @ G_e[n], then for each
+                                                                          (p, q): run s_pq of dL/dx̃f[n] += row (c, p, q) of P[n]
+and dL/dx is dL/dx̃ inside the padding: products per sample, and kh·kw contiguous shifted additions (col2im).
 A dropped column multiplies G_e's zero by the x̃ or w it wraps onto: 0 where those are finite, NaN where one is
 not, so the backward takes this way only for a finite input and weight (`functional.conv` checks; its strided
 im2col reads the windows alone). The forward never mixes a dropped column into an output.
