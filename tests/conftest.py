@@ -9,33 +9,38 @@ the `torch_threads` fixture, which gives them a count the command would not choo
 
 The run is spread over one pytest-xdist worker per core (pyproject.toml's `-n auto`): the workers, started after
 `pytest_configure`, get one BLAS/OpenMP thread each in their environment (unless the caller set a count), so two
-workers on two cores do not each spin a second BLAS thread. Every test is independent of the others' order and
-process: temporary files under tmp_path, environment changes through monkeypatch, free ports (port 0) for DDP.
+workers on two cores do not each spin a second BLAS thread. The controller that starts them runs no test, so it
+imports neither torch nor hypothesis (about 2 s before any worker could start). Every test is independent of the
+others' order and process: temporary files under tmp_path, environment changes through monkeypatch, free ports
+(port 0) for DDP.
 """
 import os
 
 import pytest
-import torch
-from hypothesis import HealthCheck, settings
 
-settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=500, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-torch.set_num_threads(1)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+@pytest.hookimpl(tryfirst=True)  # before hypothesis's own plugin, so that its --hypothesis-profile still wins
 def pytest_configure(config):
     if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
         for name in THREAD_VARIABLES:  # the controller, before it starts the workers
             os.environ.setdefault(name, "1")
+        return
+    import torch
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("thorough", max_examples=500, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+    torch.set_num_threads(1)
 
 
 @pytest.fixture
 def torch_threads():
     """torch's thread count set to 3 for the test (no command here defaults to 3), then 1 again."""
+    import torch
     torch.set_num_threads(3)
     yield 3
     torch.set_num_threads(1)
