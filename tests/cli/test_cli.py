@@ -19,7 +19,7 @@ from compare.__main__ import SUBCOMMANDS, main
 from compare.bench import machine, timing
 from compare.checks import main_job
 from compare.cli import cv, plots, train
-from compare.workers import pool
+from compare.workers import pool, server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,6 +111,9 @@ def no_work(monkeypatch):
     for module, name in [(main_job, "execute"), (pool, "run_all"), (cv, "run_cv"), (train, "TwinTrainer"), (timing, "bench_size"),
                          (machine, "pin_threads"), (plots, "_figure")]:
         monkeypatch.setattr(module, name, work)
+    # the forkserver a check-like command line starts before it is parsed (compare/__main__.py): a refused
+    # command's process ends at once and takes it along, but in this process it would stay (2 s of CPU to start)
+    monkeypatch.setattr(server, "start_early", lambda argv: None)
 
 
 @pytest.mark.parametrize("argv, phrase", REFUSED, ids=[" ".join(argv) or "-" for argv, _ in REFUSED])
