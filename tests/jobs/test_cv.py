@@ -1,5 +1,6 @@
 """Cross-validation on real data: both backends agree fold by fold (float64: losses to tolerance, accuracies
 exactly), scaling uses the training rows only, and the `cv`/`train` commands run end to end."""
+import importlib.util
 import json
 
 import numpy as np
@@ -12,7 +13,8 @@ from compare.realdata import datasets
 from compare.realdata.cv import make_splits, run_cv
 from compare.realdata.training import Recipe, prepare_split
 
-pytest.importorskip("sklearn")
+# skipped without scikit-learn, which is imported only by the tests that run (about 1 s: not at collection)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="needs scikit-learn")
 
 
 # every optimizer both backends have, each with a learning rate that learns the subset in 3 epochs
