@@ -13,6 +13,11 @@ workers on two cores do not each spin a second BLAS thread. The controller that 
 imports neither torch nor hypothesis (about 2 s before any worker could start). Every test is independent of the
 others' order and process: temporary files under tmp_path, environment changes through monkeypatch, free ports
 (port 0) for DDP.
+
+The workers take whole files (`--dist loadfile`: a module's fixtures are set up once, its imports made in one
+worker), and the files holding a test marked `heavy` (seconds of CPU: child processes, many case runs) come
+first, so that at the end the short files fill in around the last heavy one instead of one worker waiting
+for the other's.
 """
 import os
 
@@ -35,6 +40,12 @@ def pytest_configure(config):
     settings.register_profile("thorough", max_examples=500, deadline=None)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
     torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files holding a `heavy` test first, each whole and in its order; the rest after, in theirs."""
+    heavy = {item.path for item in items if item.get_closest_marker("heavy")}
+    items.sort(key=lambda item: item.path not in heavy)
 
 
 @pytest.fixture

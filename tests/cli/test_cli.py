@@ -217,6 +217,7 @@ def start(args, tmp_path, **kwargs):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
 
 
+@pytest.mark.heavy  # an interpreter
 def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     process = start(["--list"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdout.close()  # as `| head -1` does once it has its line: every write now meets a closed pipe

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from compare.__main__ import main
 from compare.catalogue.training_cases import CATALOGUE
@@ -38,6 +39,7 @@ def report_without_timing(tmp_path, name, in_process):
     return report
 
 
+@pytest.mark.heavy  # an interpreter
 def test_json_reports_differ_only_in_timing(tmp_path, capsys):
     """One run in a fresh process, one in this one (another hash seed, other state before it): the reports
     differ only in timing. One process start, not two: the other run's start-up proves nothing more. Both run

@@ -104,6 +104,7 @@ def test_train_command_prints_epochs_and_the_summary(capsys):
 # SGD ~5 s, Adam ~9 s: Adam's agreement fold by fold is test_folds_agree_on_a_digits_subset's; its full run is slow
 @pytest.mark.parametrize("optimizer", [p if p.id == "SGD" else pytest.param(*p.values, id=p.id, marks=pytest.mark.slow)
                                        for p in OPTIMIZERS if p.id in ("SGD", "Adam")])
+@pytest.mark.heavy  # all of digits, 5 folds of 20 epochs
 def test_full_digits_five_fold_agrees_and_matches_the_peer(optimizer):
     """The issue's criterion: digits, 5-fold, MLP: the same accuracy per fold on both backends (Adam once
     manual.optim has it), with scikit-learn's MLPClassifier beside it."""

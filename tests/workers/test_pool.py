@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 
+import pytest
 import torch
 
 import manual.nn as mnn
@@ -30,6 +31,7 @@ def report(tmp_path, capsys, jobs: int):
     return status, rows, data
 
 
+@pytest.mark.heavy  # 47 runs twice, the second on workers
 def test_two_workers_give_the_rows_and_json_of_one_process(tmp_path, capsys):
     one, two = report(tmp_path, capsys, 1), report(tmp_path, capsys, 2)
     assert {case["kind"] for case in one[2]["cases"]} == {"training", "module", "extreme"}
@@ -106,6 +108,7 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+@pytest.mark.heavy  # an interpreter, its forkserver and workers
 def test_ctrl_c_under_two_workers_reports_the_finished_rows_writes_no_json_and_leaves_no_process(tmp_path):
     """A real SIGINT to a real `python -m compare -j 2 --json PATH`: the finished rows, INTERRUPTED, exit 130, the
     previous report untouched and no temporary file, and no process left (tests/cli/test_cli.py interrupts the
