@@ -15,9 +15,9 @@ others' order and process: temporary files under tmp_path, environment changes t
 (port 0) for DDP.
 
 The workers take whole files (`--dist loadfile`: a module's fixtures are set up once, its imports made in one
-worker), and the files holding a test marked `heavy` (seconds of CPU: child processes, many case runs) come
-first, so that at the end the short files fill in around the last heavy one instead of one worker waiting
-for the other's.
+worker; tests/torch_samples/ is one unit, its files sharing torch's module_db, 2 s to import in a process), and
+the files holding a test marked `heavy` (seconds of CPU: child processes, many case runs) come first, so that at
+the end the short files fill in around the last heavy one instead of one worker waiting for the other's.
 """
 import os
 
@@ -40,6 +40,21 @@ def pytest_configure(config):
     settings.register_profile("thorough", max_examples=500, deadline=None)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
     torch.set_num_threads(1)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's; the controller asks it once, before the workers collect
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, with tests/torch_samples/ one unit of work (above); None: xdist's own for other modes."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndTorchSamples(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            unit = super()._split_scope(nodeid)
+            return "tests/torch_samples/" if unit.startswith("tests/torch_samples/") else unit
+
+    return FilesAndTorchSamples(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
