@@ -9,33 +9,64 @@ the `torch_threads` fixture, which gives them a count the command would not choo
 
 The run is spread over one pytest-xdist worker per core (pyproject.toml's `-n auto`): the workers, started after
 `pytest_configure`, get one BLAS/OpenMP thread each in their environment (unless the caller set a count), so two
-workers on two cores do not each spin a second BLAS thread. Every test is independent of the others' order and
-process: temporary files under tmp_path, environment changes through monkeypatch, free ports (port 0) for DDP.
+workers on two cores do not each spin a second BLAS thread. The controller that starts them runs no test, so it
+imports neither torch nor hypothesis (about 2 s before any worker could start). Every test is independent of the
+others' order and process: temporary files under tmp_path, environment changes through monkeypatch, free ports
+(port 0) for DDP.
+
+The workers take whole files (`--dist loadfile`: a module's fixtures are set up once, its imports made in one
+worker; tests/torch_samples/ is one unit, its files sharing torch's module_db, 2 s to import in a process), and
+the files holding a test marked `heavy` (seconds of CPU: child processes, many case runs) come first, so that at
+the end the short files fill in around the last heavy one instead of one worker waiting for the other's.
 """
 import os
 
 import pytest
-import torch
-from hypothesis import HealthCheck, settings
 
-settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=500, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-torch.set_num_threads(1)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+@pytest.hookimpl(tryfirst=True)  # before hypothesis's own plugin, so that its --hypothesis-profile still wins
 def pytest_configure(config):
     if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
         for name in THREAD_VARIABLES:  # the controller, before it starts the workers
             os.environ.setdefault(name, "1")
+        return
+    import torch
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("thorough", max_examples=500, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+    torch.set_num_threads(1)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's; the controller asks it once, before the workers collect
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, with tests/torch_samples/ one unit of work (above); None: xdist's own for other modes."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndTorchSamples(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            unit = super()._split_scope(nodeid)
+            return "tests/torch_samples/" if unit.startswith("tests/torch_samples/") else unit
+
+    return FilesAndTorchSamples(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files holding a `heavy` test first, each whole and in its order; the rest after, in theirs."""
+    heavy = {item.path for item in items if item.get_closest_marker("heavy")}
+    items.sort(key=lambda item: item.path not in heavy)
 
 
 @pytest.fixture
 def torch_threads():
     """torch's thread count set to 3 for the test (no command here defaults to 3), then 1 again."""
+    import torch
     torch.set_num_threads(3)
     yield 3
     torch.set_num_threads(1)

@@ -10,6 +10,7 @@ RUNS = [pytest.param(case, dtype, id=f"{case.name}-{dtype}") for case in trainin
 
 
 @pytest.mark.parametrize("case, dtype", RUNS)
+@pytest.mark.heavy  # every training case in both dtypes: seconds in all
 def test_case_passes_on_cpu(case, dtype):
     result = run_case(case, dtype, "cpu")
     assert result.passed, check.table([result])

@@ -66,6 +66,7 @@ def test_the_correct_layer_passes(shape, path):
 
 
 @pytest.mark.parametrize("bug", BUGGY)
+@pytest.mark.heavy  # conv-sized finite differences
 def test_every_bug_the_exhaustive_check_catches_the_scaled_one_catches(bug):
     small = {path: check_module(BUGGY[bug](4), prelu_input((2, 4, 3, 3)), eps=1e-5, **PATHS[path]) for path in PATHS}
     assert not any(result.passed(GRADCHECK_TOLERANCE) for result in small.values())

@@ -15,6 +15,7 @@ from manual.gradcheck import check_call
 
 
 @pytest.mark.parametrize("case", [c for c in module_cases.MODULE_CASES if c.gradcheck], ids=lambda c: c.name)
+@pytest.mark.heavy  # finite differences of every module case
 def test_backward_matches_finite_differences(case):
     _, module = build_pair(case, "float64")
     fix_dropout_masks(module)

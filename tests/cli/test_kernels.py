@@ -28,6 +28,7 @@ def children() -> dict:
 
 
 @pytest.mark.parametrize("setting", CHILDREN)
+@pytest.mark.heavy  # three interpreters, one per kernel setting
 def test_a_sample_of_the_catalogue_passes_under_each_kernel_setting(setting, children):
     found = children[setting]
     assert found["setting"] == setting

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from compare.__main__ import main
 from compare.catalogue.training_cases import CATALOGUE
@@ -27,7 +28,7 @@ def test_same_seed_gives_bit_identical_manual_parameters():
 
 def report_without_timing(tmp_path, name, in_process):
     path = tmp_path / name
-    argv = ["--only", "softmaxreg", "--steps", "5", "--seed", "7", "--json", str(path)]
+    argv = ["--only", "softmaxreg", "--steps", "5", "--seed", "7", "-j", "1", "--json", str(path)]
     if in_process:
         assert main(argv) == 0
     else:
@@ -38,8 +39,11 @@ def report_without_timing(tmp_path, name, in_process):
     return report
 
 
+@pytest.mark.heavy  # an interpreter
 def test_json_reports_differ_only_in_timing(tmp_path, capsys):
     """One run in a fresh process, one in this one (another hash seed, other state before it): the reports
-    differ only in timing. One process start, not two: the other run's start-up proves nothing more."""
+    differ only in timing. One process start, not two: the other run's start-up proves nothing more. Both run
+    their cases in their own process (-j 1: no forkserver, and the in-process run really is in this one); that
+    -j 2 gives the rows and JSON of -j 1 is tests/workers/test_pool.py's."""
     fresh = report_without_timing(tmp_path, "a.json", in_process=False)
     assert fresh == report_without_timing(tmp_path, "b.json", in_process=True)

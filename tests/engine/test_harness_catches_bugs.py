@@ -72,6 +72,7 @@ def test_one_sided_nan_fails_and_equal_nan_passes():
     assert not compare_arrays(0, "x", np.array([np.inf]), np.array([-np.inf]), tolerance).passed
 
 
+@pytest.mark.heavy  # the whole catalogue, one step
 def test_python_m_compare_alone_catches_a_sign_flip_in_the_nll_backward(monkeypatch, capsys):
     """`python -m compare` (the check's main over the whole catalogue, in this process: -j 1) fails, and among the
     training cases only on the NLLLoss and CrossEntropyLoss cases with options (plain CrossEntropyLoss takes a

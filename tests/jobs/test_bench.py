@@ -139,7 +139,8 @@ def bench_args(argv):
     return parser.parse_args(argv)
 
 
-def test_profile_step_reports_and_puts_the_exact_sgd_update_back(capsys):
+def test_profile_step_reports_and_puts_the_exact_sgd_update_back(capsys, monkeypatch):
+    monkeypatch.setattr(timing, "SETTLE_SECONDS", 0.0)  # 5 rounds x 5 variants of 0.3 s pauses: 7.5 s of sleep
     path = Path(__file__).resolve().parents[2] / "benches" / "profile_step.py"
     spec = importlib.util.spec_from_file_location("profile_step", path)
     profile_step = importlib.util.module_from_spec(spec)

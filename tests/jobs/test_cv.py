@@ -1,5 +1,6 @@
 """Cross-validation on real data: both backends agree fold by fold (float64: losses to tolerance, accuracies
 exactly), scaling uses the training rows only, and the `cv`/`train` commands run end to end."""
+import importlib.util
 import json
 
 import numpy as np
@@ -12,7 +13,8 @@ from compare.realdata import datasets
 from compare.realdata.cv import make_splits, run_cv
 from compare.realdata.training import Recipe, prepare_split
 
-pytest.importorskip("sklearn")
+# skipped without scikit-learn, which is imported only by the tests that run (about 1 s: not at collection)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="needs scikit-learn")
 
 
 # every optimizer both backends have, each with a learning rate that learns the subset in 3 epochs
@@ -102,6 +104,7 @@ def test_train_command_prints_epochs_and_the_summary(capsys):
 # SGD ~5 s, Adam ~9 s: Adam's agreement fold by fold is test_folds_agree_on_a_digits_subset's; its full run is slow
 @pytest.mark.parametrize("optimizer", [p if p.id == "SGD" else pytest.param(*p.values, id=p.id, marks=pytest.mark.slow)
                                        for p in OPTIMIZERS if p.id in ("SGD", "Adam")])
+@pytest.mark.heavy  # all of digits, 5 folds of 20 epochs
 def test_full_digits_five_fold_agrees_and_matches_the_peer(optimizer):
     """The issue's criterion: digits, 5-fold, MLP: the same accuracy per fold on both backends (Adam once
     manual.optim has it), with scikit-learn's MLPClassifier beside it."""

@@ -74,6 +74,7 @@ def check_every_rank(comparisons, settings: Settings) -> None:
         assert names == ({"grad", "param", "buffer"} if "_bn" in c.case else {"grad", "param"}), names
 
 
+@pytest.mark.heavy  # the rank processes of `comparisons`
 def test_every_rank_equals_manual_at_world_size_2(comparisons):
     check_every_rank(comparisons, SETTINGS)
     assert not leftover_children()
@@ -136,6 +137,7 @@ def test_per_shard_reference_leaves_each_rank_its_own_running_statistics():
     assert buffers[0]["1.num_batches_tracked"] == buffers[1]["1.num_batches_tracked"] == 1
 
 
+@pytest.mark.heavy  # two more rank processes
 def test_a_failing_rank_fails_the_command_with_its_error_and_leaves_no_process(capsys):
     start = time.monotonic()
     code = main(["ddp", "--world-size", "2", "--steps", "1", "--dtype", "float64", "--optimizer", "sgd",

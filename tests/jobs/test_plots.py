@@ -46,6 +46,7 @@ def rows(data: dict, **where) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", FIGURES)
+@pytest.mark.heavy  # `figures` computes and draws all seven
 def test_png_is_written(figures, name):
     png = (figures / f"{name}.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, f"{name}.png: {len(png)} bytes"

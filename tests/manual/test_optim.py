@@ -55,6 +55,7 @@ GRID = [
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name, kwargs", GRID, ids=[f"{n}-{k}" for n, k in GRID])
+@pytest.mark.heavy  # 56 runs of 200 steps: seconds in all
 def test_update_rule_matches_torch_for_200_steps(name, kwargs, dtype):
     errors = run_update_rule(name, kwargs, dtype)
     failing = [e.describe() for e in errors if not e.passed]

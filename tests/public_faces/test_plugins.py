@@ -76,6 +76,7 @@ def run(argv: list[str], path: Path) -> subprocess.CompletedProcess:
                           env=environment, timeout=600)
 
 
+@pytest.mark.heavy  # an interpreter and its workers
 def test_plugin_from_the_command_line_runs_its_case(tmp_path):
     package = tmp_path / "userpkg"
     package.mkdir()

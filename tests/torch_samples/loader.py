@@ -1,5 +1,7 @@
-"""torch's own test samples (`torch.testing._internal.common_modules.module_db`), loaded once for the four
-tests/torch_samples/test_modules*.py files.
+"""torch's own test samples (`torch.testing._internal.common_modules.module_db`), loaded once per process for the
+tests/torch_samples/test_*.py files, when their tests run: each test covers a module's samples, one subtest per
+sample (`each_sample`), so that collecting them (which every pytest-xdist worker does) reads no module_db (about 2 s
+to import, and more to build the samples).
 
 `module_db` lists, per torch.nn module, the constructor arguments and inputs torch's test suite runs it with
 (`ModuleInfo.module_inputs_func`, in training and, where they differ, eval mode). Importing it has side effects
@@ -57,3 +59,14 @@ def module_inputs(info, dtype=torch.float64, training=True, seed=0) -> list:
         torch.manual_seed(seed)
         return list(info.module_inputs_func(info, device="cpu", dtype=dtype, requires_grad=True,
                                             training=training))
+
+
+def each_sample(subtests, labelled, check) -> None:
+    """check(*sample) for each (label, sample) of `labelled`, each a subtest named by its label; none is a failure
+    (torch's module_db lost the module's samples)."""
+    count = 0
+    for label, sample in labelled:
+        count += 1
+        with subtests.test(label):
+            check(*sample)
+    assert count, "no sample"

@@ -14,7 +14,7 @@ import torch.nn.functional as TF
 
 import manual.nn as mnn
 from compare.engine.twins import TORCH_DTYPES, to_numpy
-from tests.torch_samples.loader import module_infos, module_inputs
+from tests.torch_samples.loader import each_sample, module_infos, module_inputs
 from tests.torch_samples.pooled import sample_failures
 
 NAMES = ("MultiheadAttention", "TransformerEncoderLayer")
@@ -25,15 +25,15 @@ def manual_arguments(kwargs: dict) -> dict:
     return {k: ACTIVATION_NAMES.get(v, v) if k == "activation" else v for k, v in kwargs.items()}
 
 
-def torch_samples(dtype: str):
-    for info in module_infos(NAMES).values():
-        for index, sample in enumerate(module_inputs(info, TORCH_DTYPES[dtype])):
-            constructor, forward = sample.constructor_input, sample.forward_input
-            args, kwargs = list(constructor.args), dict(constructor.kwargs)
-            if len(args) > 4:  # TransformerEncoderLayer(4, 2, 8, 0.0, F.gelu)
-                kwargs["activation"], args = args[4], args[:4]
-            yield pytest.param(info.module_cls.__name__, tuple(args), kwargs, forward.args, forward.kwargs, dtype,
-                               id=f"{info.module_cls.__name__}-{index}-{dtype}")
+def torch_samples(name: str, dtype: str):
+    """(label, sample) for each of torch's samples of `name`; built when the test runs, not at collection."""
+    info = module_infos([name])[name]
+    for index, sample in enumerate(module_inputs(info, TORCH_DTYPES[dtype])):
+        constructor, forward = sample.constructor_input, sample.forward_input
+        args, kwargs = list(constructor.args), dict(constructor.kwargs)
+        if len(args) > 4:  # TransformerEncoderLayer(4, 2, 8, 0.0, F.gelu)
+            kwargs["activation"], args = args[4], args[:4]
+        yield f"{name}-{index}-{dtype}", (name, tuple(args), kwargs, forward.args, forward.kwargs, dtype)
 
 
 def t(*shape, seed=0, dtype=torch.float64, boolean=False):
@@ -73,17 +73,14 @@ def own_samples(dtype: str):
         forward_args = tuple(a.to(TORCH_DTYPES[dtype]).requires_grad_() for a in forward_args)
         forward_kwargs = {k: v.to(TORCH_DTYPES[dtype]) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
                           for k, v in forward_kwargs.items()}
-        yield pytest.param(name, args, kwargs, forward_args, forward_kwargs, dtype, id=f"{name}-own{index}-{dtype}")
+        yield f"{name}-own{index}-{dtype}", (name, args, kwargs, forward_args, forward_kwargs, dtype)
 
 
 def refused(name: str, kwargs: dict) -> str | None:
     return next((key for key in ("add_bias_kv", "add_zero_attn") if kwargs.get(key)), None)
 
 
-@pytest.mark.parametrize("name, args, kwargs, forward_args, forward_kwargs, dtype",
-                         [*torch_samples("float64"), *torch_samples("float32"), *own_samples("float64"),
-                          *own_samples("float32")])
-def test_sample_matches_torch(name, args, kwargs, forward_args, forward_kwargs, dtype):
+def check_sample(name, args, kwargs, forward_args, forward_kwargs, dtype):
     torch.manual_seed(0)
     torch_module = getattr(torch.nn, name)(*args, **kwargs).to(TORCH_DTYPES[dtype])
     if refused(name, kwargs):
@@ -95,3 +92,14 @@ def test_sample_matches_torch(name, args, kwargs, forward_args, forward_kwargs, 
     assert list(manual_module.state_dict()) == list(torch_module.state_dict())
     failing = sample_failures(torch_module, manual_module, forward_args, forward_kwargs, dtype)
     assert not failing, "; ".join(failing)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_samples_match_torch(name, dtype, subtests):
+    each_sample(subtests, torch_samples(name, dtype), check_sample)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_own_samples_match_torch(dtype, subtests):
+    each_sample(subtests, own_samples(dtype), check_sample)

@@ -16,27 +16,26 @@ import manual.nn
 from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import to_numpy
-from tests.torch_samples.loader import module_infos, module_inputs
+from tests.torch_samples.loader import each_sample, module_infos, module_inputs
 
 MODULES = ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d")
 # constructor keyword -> (the values manual lacks, why)
 UNSUPPORTED = {"padding_mode": (lambda v: v != "zeros", "manual implements padding_mode='zeros' only")}
 
 
-def _samples():
-    return [pytest.param(name, sample, id=f"{name}-{i}-{sample.desc or 'default'}")
-            for name, info in module_infos(MODULES).items() for i, sample in enumerate(module_inputs(info))]
+def samples(name: str):
+    info = module_infos([name])[name]
+    for i, sample in enumerate(module_inputs(info)):
+        yield f"{name}-{i}-{sample.desc or 'default'}", (name, sample)
 
 
-SAMPLES = _samples()
+# one test per module, one subtest per sample (tests/torch_samples/loader.py)
+@pytest.mark.parametrize("name", MODULES)
+def test_torch_samples_match(name, subtests):
+    each_sample(subtests, samples(name), check_sample)
 
 
-def test_every_module_has_samples():
-    assert {param.values[0] for param in SAMPLES} == set(MODULES)
-
-
-@pytest.mark.parametrize("name, sample", SAMPLES)
-def test_torch_sample_matches(name, sample):
+def check_sample(name, sample):
     args, kwargs = sample.constructor_input.args, sample.constructor_input.kwargs
     for key, (unsupported, reason) in UNSUPPORTED.items():
         if key in kwargs and unsupported(kwargs[key]):

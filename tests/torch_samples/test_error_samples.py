@@ -6,29 +6,26 @@ the module. (tests/torch_samples/loader.py loads them.)
 """
 import re
 
-import pytest
 import torch
 
 import manual.nn as mnn
-from tests.torch_samples.loader import module_infos
+from tests.torch_samples.loader import each_sample, module_infos
 
 FAMILIES = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding",
             "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
             "CrossEntropyLoss")
 
 
-def error_samples():
-    params = []
-    for name, info in module_infos(FAMILIES).items():
+def error_samples(names=FAMILIES) -> list:
+    """(label, (module name, error sample)) for each of torch's error samples of the modules named."""
+    found = []
+    for name, info in module_infos(names).items():
         if info.module_error_inputs_func is None:
             continue
         for index, sample in enumerate(info.module_error_inputs_func(info, device="cpu", dtype=torch.float64,
                                                                      requires_grad=True, training=True)):
-            params.append(pytest.param(name, sample, id=f"{name}-{index}-{sample.error_regex[:40]}"))
-    return params
-
-
-SAMPLES = error_samples()
+            found.append((f"{name}-{index}-{sample.error_regex[:40]}", (name, sample)))
+    return found
 
 
 def arrays(value):
@@ -56,8 +53,12 @@ def refusal_stage(build, forward_input, convert):
     return "accepted", None
 
 
-@pytest.mark.parametrize("name, sample", SAMPLES)
-def test_torch_error_sample_is_refused(name, sample):
+# one subtest per sample (tests/torch_samples/loader.py)
+def test_torch_error_samples_are_refused(subtests):
+    each_sample(subtests, error_samples(), check_refusal)
+
+
+def check_refusal(name, sample):
     inputs = sample.module_error_input
     args, kwargs = inputs.constructor_input.args, inputs.constructor_input.kwargs
     t_stage, t_error = refusal_stage(lambda: getattr(torch.nn, name)(*args, **kwargs), inputs.forward_input,
@@ -72,4 +73,4 @@ def test_torch_error_sample_is_refused(name, sample):
 
 
 def test_the_families_have_error_samples():
-    assert {param.values[0] for param in SAMPLES} >= {"MaxPool2d", "BatchNorm2d", "Embedding", "NLLLoss"}
+    assert {name for _, (name, _) in error_samples()} >= {"MaxPool2d", "BatchNorm2d", "Embedding", "NLLLoss"}

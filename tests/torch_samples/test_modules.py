@@ -123,7 +123,7 @@ def test_torch_module_samples_agree(samples, name):
 
 
 def test_loading_module_db_leaves_torch_as_it_was():
-    """tests/torch_samples/loader.py's workaround: the module_db import (done for the test files' parameters) left
+    """tests/torch_samples/loader.py's workaround: the module_db import (done by the tests that run its samples) left
     torch.backends' flags settable and TorchScript's __call__ unwrapped, and found expecttest or a stand-in."""
     assert module_db() and module_db() is module_db()  # imported once
     common_utils = sys.modules["torch.testing._internal.common_utils"]

@@ -12,32 +12,33 @@ import torch
 import manual.nn as mnn
 from compare.checks.module_check import check_pair
 from compare.engine.twins import to_numpy
-from tests.torch_samples.loader import module_infos, module_inputs, trainings
+from tests.torch_samples.loader import each_sample, module_infos, module_inputs, trainings
 
 MODULES = ("BatchNorm2d", "LayerNorm", "Embedding")
-# what manual deliberately lacks: (module, training, sample description) -> marks (none today)
-EXPECTED = {}
 
 
-def samples():
-    """pytest params: (module name, training, sample) for every sample of every mode torch tests."""
-    params = []
-    for name, info in module_infos(MODULES).items():
+def samples(names=MODULES) -> list:
+    """(label, (module name, training, sample)) for every sample of every mode torch tests."""
+    found = []
+    for name, info in module_infos(names).items():
         for training in trainings(info):
             for index, sample in enumerate(module_inputs(info, training=training)):
-                desc = sample.desc or "default"
-                marks = EXPECTED.get((name, training, sample.desc), ())
-                params.append(pytest.param(name, training, sample, marks=marks,
-                                           id=f"{name}-{'train' if training else 'eval'}-{index}-{desc}"))
-    return params
+                found.append((f"{name}-{'train' if training else 'eval'}-{index}-{sample.desc or 'default'}",
+                              (name, training, sample)))
+    return found
 
 
 def arrays(values):
     return [v.detach().numpy().copy() if isinstance(v, torch.Tensor) else v for v in values]
 
 
-@pytest.mark.parametrize("name,training,sample", samples())
-def test_torch_sample_matches(name, training, sample):
+# one test per module, one subtest per sample (tests/torch_samples/loader.py)
+@pytest.mark.parametrize("name", MODULES)
+def test_torch_samples_match(name, subtests):
+    each_sample(subtests, samples([name]), check_sample)
+
+
+def check_sample(name, training, sample):
     args, kwargs = sample.constructor_input.args, sample.constructor_input.kwargs
     torch.manual_seed(0)
     torch_module = getattr(torch.nn, name)(*args, **kwargs).to(torch.float64).train(training)
@@ -51,6 +52,6 @@ def test_torch_sample_matches(name, training, sample):
 
 
 def test_every_module_has_samples():
-    names = {param.values[0] for param in samples()}
+    names = {name for _, (name, _, _) in samples()}
     assert names == set(MODULES)
     assert len(samples()) >= 20

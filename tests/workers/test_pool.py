@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 
+import pytest
 import torch
 
 import manual.nn as mnn
@@ -30,6 +31,7 @@ def report(tmp_path, capsys, jobs: int):
     return status, rows, data
 
 
+@pytest.mark.heavy  # 47 runs twice, the second on workers
 def test_two_workers_give_the_rows_and_json_of_one_process(tmp_path, capsys):
     one, two = report(tmp_path, capsys, 1), report(tmp_path, capsys, 2)
     assert {case["kind"] for case in one[2]["cases"]} == {"training", "module", "extreme"}
@@ -106,11 +108,18 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
-def test_ctrl_c_under_two_workers_reports_the_finished_rows_and_leaves_no_process(tmp_path):
+@pytest.mark.heavy  # an interpreter, its forkserver and workers
+def test_ctrl_c_under_two_workers_reports_the_finished_rows_writes_no_json_and_leaves_no_process(tmp_path):
+    """A real SIGINT to a real `python -m compare -j 2 --json PATH`: the finished rows, INTERRUPTED, exit 130, the
+    previous report untouched and no temporary file, and no process left (tests/cli/test_cli.py interrupts the
+    one-process run, -j 1, in-process)."""
     marker = f"COMPARE_TEST_MARKER={uuid.uuid4().hex}"
     env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
-    process = subprocess.Popen([sys.executable, "-m", "compare", "-j", "2"], cwd=tmp_path, text=True, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    report = tmp_path / "out.json"
+    report.write_text("the previous run's report\n")
+    # SIGINT back to its default, so that Python installs its handler even when the test runner ignores it
+    process = subprocess.Popen([sys.executable, "-m", "compare", "-j", "2", "--json", str(report)], cwd=tmp_path,
+                               text=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first_row = process.stderr.readline()  # a case run has finished: the workers are up
     assert first_row.rstrip().endswith(("PASS", "FAIL")), first_row
@@ -119,8 +128,10 @@ def test_ctrl_c_under_two_workers_reports_the_finished_rows_and_leaves_no_proces
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
-    assert first_row.split()[0] in out and "INTERRUPTED after" in out, out
+    assert first_row.split()[0] in out and "INTERRUPTED after" in out and "no JSON written" in out, out
     assert "Traceback" not in err, err
+    assert report.read_text() == "the previous run's report\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left either
     deadline = time.monotonic() + 10
     while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
