@@ -25,8 +25,7 @@ from multiprocessing.connection import wait
 from compare import registry
 from compare.checks.main_job import Run
 from compare.engine.step_loop import TIMED, CaseResult
-from compare.workers import worker
-from compare.workers.server import context, single_threaded_environment
+from compare.workers.server import context, serve, single_threaded_environment
 
 Done = Callable[[int, CaseResult], None]
 
@@ -86,7 +85,7 @@ def death_cause(process) -> str:
 class _Worker:
     def __init__(self, ctx):
         self.connection, child = ctx.Pipe()
-        self.process = ctx.Process(target=worker.serve, args=(child, time.time()), daemon=True)
+        self.process = ctx.Process(target=serve, args=(child, time.time()), daemon=True)
         with single_threaded_environment():
             self.process.start()
         child.close()
