@@ -29,7 +29,7 @@ import torch
 from compare.catalogue import extreme_cases, module_cases, training_cases
 from compare.catalogue.case_types import DTYPES, Case, ModuleCase
 from compare.checks.module_check import build_pair, check_module_case, fix_dropout_masks, make_arguments, make_inputs
-from compare.checks.update_rule import run_update_rule
+from compare.checks.update_rule import update_rule_table
 from compare.engine.comparison import compare_arrays
 from compare.engine.error_table import ErrorTable, TensorError
 from compare.engine.kernels import torch_fuses_multiply_add
@@ -134,8 +134,9 @@ def _execute(run: Run, steps: int | None, seed: int) -> CaseResult:
     if isinstance(case, Case):
         result = run_case(case, run.dtype, run.device, steps, seed)
     elif isinstance(case, OptimizerCase):
-        result = _result(run, OPTIMIZER_STEPS, lambda: run_update_rule(case.optimizer, case.kwargs, run.dtype,
-                                                                        steps=OPTIMIZER_STEPS, gradient=case.gradient))
+        result = _result(run, OPTIMIZER_STEPS, lambda: update_rule_table(case.optimizer, case.kwargs, run.dtype,
+                                                                          steps=OPTIMIZER_STEPS,
+                                                                          gradient=case.gradient))
     elif isinstance(case, TinyVarianceCase):
         result = _result(run, 1, lambda: (check_module_case(case.case, "float64", seed) if run.dtype == "float64"
                                           else tiny_variance_float32(case.case, seed)))
@@ -156,9 +157,11 @@ def execute_safely(run: Run, steps: int | None = None, seed: int = 0) -> CaseRes
 
 
 def _result(run: Run, steps: int, errors) -> CaseResult:
+    """The run's result from `errors()`: a list of TensorErrors or an ErrorTable."""
     result = CaseResult(run.name, run.dtype, run.device, steps)
     start = time.perf_counter()
-    result.table = ErrorTable.of(errors())
+    found = errors()
+    result.table = found if isinstance(found, ErrorTable) else ErrorTable.of(found)
     result.timing["total"] = time.perf_counter() - start
     return result
 
