@@ -113,9 +113,9 @@ def run_all(runs: list[Run], jobs: int, steps, seed, done: Done,
     try:
         while pending or any(w.held for w in workers):
             launcher.check()
-            for depth in range(1, PREFETCH + 1):  # an idle worker gets its first ticket before any its second
-                for w in workers:
-                    if w.ready and len(w.held) < depth and pending:
+            for depth in range(1, PREFETCH + 1):  # an idle worker gets its first ticket before any its second,
+                for w in workers:  # and the last few go one at a time, to whichever worker is free first
+                    if w.ready and len(w.held) < depth and len(pending) > (depth - 1) * len(workers):
                         w.send(pending.popleft(), steps, seed)
             ticket = None if any(w.ready for w in workers) else here.take(pending)
             if ticket is not None:
