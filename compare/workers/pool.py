@@ -65,8 +65,6 @@ def ticket_payload(run: Run) -> tuple[bool, bytes | None]:
         return False, None
 
 
-
-
 class _Here:
     """This process's share of the runs: those no worker can take, and built-in module runs while no worker is
     ready; timed into its WorkerStats."""
@@ -100,17 +98,17 @@ def run_all(runs: list[Run], jobs: int, steps, seed, done: Done,
     Returns each process's stats (this one's last, when it checked any run)."""
     here = _Here(local, done)
     pending: deque[Ticket] = deque()
+    only_here: list[Ticket] = []
     for index, run in enumerate(runs):
         movable, payload = ticket_payload(run)
-        if movable:
-            pending.append(Ticket(index, run, payload))
-        else:
-            here.check(Ticket(index, run, None))
+        (pending.append if movable else only_here.append)(Ticket(index, run, payload))
     ctx = context()
     workers = [Worker(ctx) for _ in range(min(jobs, len(pending)))]
     retired: list[WorkerStats] = []
     launcher = Launcher(workers)
     try:
+        for unmovable in only_here:  # while the workers start
+            here.check(unmovable)
         while pending or any(w.held for w in workers):
             launcher.check()
             for depth in range(1, PREFETCH + 1):  # an idle worker gets its first ticket before any its second,
