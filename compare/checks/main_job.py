@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from compare.catalogue import extreme_cases, module_cases, training_cases
+from compare.catalogue.batches import SineSequences, TextWindows
 from compare.catalogue.case_types import DTYPES, Case, ModuleCase
 from compare.checks.module_check import build_pair, check_module_case, fix_dropout_masks, make_arguments, make_inputs
 from compare.checks.update_rule import update_rule_table
@@ -38,6 +39,7 @@ from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
 from manual.gradcheck import check_call
 
 KINDS = ("training", "module", "extreme")
+SEQUENCE_DATA = (TextWindows, SineSequences)  # batches whose every step loops over a sequence
 OPTIMIZER_STEPS = 50  # as tests/checks/test_extremes.py
 
 
@@ -108,6 +110,25 @@ def plan(only: str | None, dtype: str | None, devices: list[str], kinds=KINDS) -
     return [Run(kind, case, d, device) for kind, case in catalogue(only, kinds)
             for d in ([dtype] if dtype else dtypes_of(case)) if dtype is None or dtype in dtypes_of(case)
             for device in (devices if isinstance(case, Case) else ["cpu"])]
+
+
+def estimated_cost(run: Run) -> float:
+    """A rough relative cost of a Case's run: its steps (eval steps included), 4x where every step loops over a
+    sequence (TextWindows, SineSequences: the recurrent and attention models, the slowest per step), 1.3x in
+    float32 (its float64 reference steps and resync)."""
+    case = run.case
+    assert isinstance(case, Case), "only the training cases' runs are estimated"
+    sequence = 4.0 if isinstance(case.data, SEQUENCE_DATA) else 1.0
+    return (case.steps + case.eval_steps) * sequence * (1.3 if run.dtype == "float32" else 1.0)
+
+
+def dispatch_order(runs: list[Run]) -> list[int]:
+    """The indices of `runs` in the order worker processes are handed them (compare/workers/pool.py): the runs of a
+    Case (training) longest first by `estimated_cost`, so that the check does not end on one long run while the
+    other workers idle, then the rest (module and extreme runs, short) in report order."""
+    cases = sorted((i for i, run in enumerate(runs) if isinstance(run.case, Case)),
+                   key=lambda i: -estimated_cost(runs[i]))
+    return cases + [i for i, run in enumerate(runs) if not isinstance(run.case, Case)]
 
 
 def find(kind: str, name: str) -> AnyCase:

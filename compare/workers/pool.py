@@ -7,7 +7,7 @@ its CaseResult; the caller places it by index, so the report's rows and their or
 - The workers are started on a thread (compare/workers/process.py): until the first one is ready, this process
   checks built-in module runs itself (short, and they need neither torch's optimizers nor SciPy, whose one-time
   imports the workers have from the forkserver), on the core the forkserver's imports leave free. Then each worker
-  holds up to two tickets, taken in report order.
+  holds up to two tickets, handed out longest training runs first (compare/checks/main_job.py's dispatch_order).
 - A case that user code registered in this process (compare.registry) travels pickled with the classes it names;
   one that cannot be pickled (a lambda among its inputs) runs here, in this process.
 - A worker that dies (killed, os._exit, a crash in native code) becomes a FAIL result naming the case it was
@@ -28,7 +28,7 @@ from multiprocessing.connection import wait
 import torch
 
 from compare import registry
-from compare.checks.main_job import Run
+from compare.checks.main_job import Run, dispatch_order
 from compare.engine.step_loop import CaseResult
 from compare.workers.process import PREFETCH, Launcher, Ticket, Worker, WorkerStats, death_cause
 from compare.workers.server import context
@@ -99,9 +99,9 @@ def run_all(runs: list[Run], jobs: int, steps, seed, done: Done,
     here = _Here(local, done)
     pending: deque[Ticket] = deque()
     only_here: list[Ticket] = []
-    for index, run in enumerate(runs):
-        movable, payload = ticket_payload(run)
-        (pending.append if movable else only_here.append)(Ticket(index, run, payload))
+    for index in dispatch_order(runs):  # the longest training runs first
+        movable, payload = ticket_payload(runs[index])
+        (pending.append if movable else only_here.append)(Ticket(index, runs[index], payload))
     ctx = context()
     workers = [Worker(ctx) for _ in range(min(jobs, len(pending)))]
     retired: list[WorkerStats] = []
