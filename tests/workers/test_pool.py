@@ -13,7 +13,7 @@ import torch
 import manual.nn as mnn
 from compare import registry
 from compare.__main__ import main
-from compare.catalogue.case_types import ModuleCase
+from compare.catalogue.case_types import Case, ModuleCase
 from compare.checks import main_job
 from compare.workers import pool
 
@@ -176,3 +176,15 @@ def test_this_process_checks_built_in_module_runs_while_the_workers_start():
         alone = main_job.execute_safely(run, 2)
         assert (results[index].case, results[index].passed, results[index].table.errors()) == \
                (alone.case, alone.passed, alone.table.errors())
+
+
+def test_the_workers_are_handed_the_longest_training_runs_first():
+    """Longest first by main_job's estimate (so the check does not end on one long run), the rest in report order."""
+    runs = main_job.plan(None, None, ["cpu"])
+    order = main_job.dispatch_order(runs)
+    assert sorted(order) == list(range(len(runs)))
+    cases = [runs[i] for i in order if isinstance(runs[i].case, Case)]
+    assert order[len(cases):] == [i for i, run in enumerate(runs) if not isinstance(run.case, Case)]
+    costs = [main_job.estimated_cost(run) for run in cases]
+    assert costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
+    assert isinstance(cases[0].case.data, main_job.SEQUENCE_DATA) and cases[0].dtype == "float32"
