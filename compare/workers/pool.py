@@ -5,8 +5,8 @@ its CaseResult; the caller places it by index, so the report's rows and their or
   once, then forks each worker from it: no parent threads or torch state are forked), else 'spawn'
   (compare/workers/server.py). Each worker runs one torch thread and one BLAS thread (compare/workers/worker.py).
 - The workers are started on a thread (compare/workers/process.py): until the first one is ready, this process
-  checks built-in module runs itself (short, and they need neither torch's optimizers nor SciPy, whose one-time
-  imports the workers have from the forkserver), on the core the forkserver's imports leave free. Then each worker
+  checks built-in module runs itself (short, and they need no optimizer, whose one-time import of torch._dynamo
+  the workers have from the forkserver), on the core the forkserver's imports leave free. Then each worker
   holds up to two tickets, handed out longest training runs first (compare/checks/main_job.py's dispatch_order).
 - A case that user code registered in this process (compare.registry) travels pickled with the classes it names;
   one that cannot be pickled (a lambda among its inputs) runs here, in this process.
@@ -82,7 +82,7 @@ class _Here:
 
     def take(self, pending: deque[Ticket]) -> Ticket | None:
         """The first pending built-in module run, when torch runs one thread here as in a worker (the same
-        results): short, and it uses no optimizer, so neither torch._dynamo nor SciPy is imported here."""
+        results): short, and it uses no optimizer, so torch._dynamo is not imported here."""
         if torch.get_num_threads() != 1:
             return None
         ticket = next((t for t in pending if t.run.kind == "module" and t.payload is None), None)

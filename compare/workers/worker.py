@@ -18,10 +18,6 @@ import torch._dynamo  # noqa: F401  (torch's one-time lazy import at its first o
 from compare import registry
 from compare.checks import main_job
 from compare.engine.step_loop import CaseResult
-from manual.optim import _blas
-
-_blas.fused_saxpy  # noqa: B018  (manual's SGD decides its float32 BLAS path at first use: SciPy's import and a probe,
-# ~0.2 s, done once here in the forkserver rather than in every worker; the probe's BLAS runs one thread)
 
 
 def resolve(kind: str, name: str, dtype: str, device: str, payload: bytes | None) -> main_job.Run:
