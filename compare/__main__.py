@@ -7,16 +7,22 @@ float64. It prints one row per case run, PASS or FAIL, with the first and the wo
 and exits 1 on any FAIL (2 for a command line it refuses). The other commands are listed below;
 `python -m compare COMMAND --help` shows each one's options.
 """
-import argparse
-import importlib
-import os
-import signal
 import sys
-import textwrap
 
-from compare import __version__, registry
-from compare.cli.arguments import Parser, UsageError, install_hint, module_name, nearest
 from compare.workers import server
+
+if __name__ == "__main__":  # the check's worker processes start importing now, while this one imports the rest
+    server.start_early(sys.argv[1:])
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import textwrap  # noqa: E402
+
+import compare  # noqa: E402
+from compare import registry  # noqa: E402
+from compare.cli.arguments import Parser, UsageError, install_hint, module_name, nearest  # noqa: E402
 
 PROG = "python -m compare"
 # subcommand -> (module with add_arguments(parser) and main(args) -> exit code, what it does, the extra it needs)
@@ -41,7 +47,7 @@ PLUGIN_COMMANDS = ("check", "explain")  # they load plugins (compare.registry.lo
 def _versions() -> str:
     import numpy
     import torch
-    return f"backprop-crosscheck {__version__} (numpy {numpy.__version__}, torch {torch.__version__})"
+    return f"backprop-crosscheck {compare.__version__} (numpy {numpy.__version__}, torch {torch.__version__})"
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:
@@ -91,7 +97,7 @@ def main(argv=None) -> int:
     """Run one command line; returns the exit status (2: refused before any work, 130: interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = PROG
-    server.start_early(argv)  # the check's worker processes start importing while this one does
+    server.start_early(argv)  # (already running when `python -m compare` started it on import)
     try:
         try:
             args = parse(argv)

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from compare.catalogue import extreme_cases, module_cases, training_cases
+from compare.catalogue.batches import SineSequences, TextWindows
 from compare.catalogue.case_types import DTYPES, Case, ModuleCase
 from compare.checks.module_check import build_pair, check_module_case, fix_dropout_masks, make_arguments, make_inputs
-from compare.checks.update_rule import run_update_rule
+from compare.checks.update_rule import update_rule_table
 from compare.engine.comparison import compare_arrays
 from compare.engine.error_table import ErrorTable, TensorError
 from compare.engine.kernels import torch_fuses_multiply_add
@@ -38,6 +39,7 @@ from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
 from manual.gradcheck import check_call
 
 KINDS = ("training", "module", "extreme")
+SEQUENCE_DATA = (TextWindows, SineSequences)  # batches whose every step loops over a sequence
 OPTIMIZER_STEPS = 50  # as tests/checks/test_extremes.py
 
 
@@ -110,6 +112,25 @@ def plan(only: str | None, dtype: str | None, devices: list[str], kinds=KINDS) -
             for device in (devices if isinstance(case, Case) else ["cpu"])]
 
 
+def estimated_cost(run: Run) -> float:
+    """A rough relative cost of a Case's run: its steps (eval steps included), 4x where every step loops over a
+    sequence (TextWindows, SineSequences: the recurrent and attention models, the slowest per step), 1.3x in
+    float32 (its float64 reference steps and resync)."""
+    case = run.case
+    assert isinstance(case, Case), "only the training cases' runs are estimated"
+    sequence = 4.0 if isinstance(case.data, SEQUENCE_DATA) else 1.0
+    return (case.steps + case.eval_steps) * sequence * (1.3 if run.dtype == "float32" else 1.0)
+
+
+def dispatch_order(runs: list[Run]) -> list[int]:
+    """The indices of `runs` in the order worker processes are handed them (compare/workers/pool.py): the runs of a
+    Case (training) longest first by `estimated_cost`, so that the check does not end on one long run while the
+    other workers idle, then the rest (module and extreme runs, short) in report order."""
+    cases = sorted((i for i, run in enumerate(runs) if isinstance(run.case, Case)),
+                   key=lambda i: -estimated_cost(runs[i]))
+    return cases + [i for i, run in enumerate(runs) if not isinstance(run.case, Case)]
+
+
 def find(kind: str, name: str) -> AnyCase:
     """The case of `kind` named `name` in this process's catalogues; KeyError if there is none."""
     for found_kind, case in catalogue(name):
@@ -134,8 +155,9 @@ def _execute(run: Run, steps: int | None, seed: int) -> CaseResult:
     if isinstance(case, Case):
         result = run_case(case, run.dtype, run.device, steps, seed)
     elif isinstance(case, OptimizerCase):
-        result = _result(run, OPTIMIZER_STEPS, lambda: run_update_rule(case.optimizer, case.kwargs, run.dtype,
-                                                                        steps=OPTIMIZER_STEPS, gradient=case.gradient))
+        result = _result(run, OPTIMIZER_STEPS, lambda: update_rule_table(case.optimizer, case.kwargs, run.dtype,
+                                                                          steps=OPTIMIZER_STEPS,
+                                                                          gradient=case.gradient))
     elif isinstance(case, TinyVarianceCase):
         result = _result(run, 1, lambda: (check_module_case(case.case, "float64", seed) if run.dtype == "float64"
                                           else tiny_variance_float32(case.case, seed)))
@@ -156,9 +178,11 @@ def execute_safely(run: Run, steps: int | None = None, seed: int = 0) -> CaseRes
 
 
 def _result(run: Run, steps: int, errors) -> CaseResult:
+    """The run's result from `errors()`: a list of TensorErrors or an ErrorTable."""
     result = CaseResult(run.name, run.dtype, run.device, steps)
     start = time.perf_counter()
-    result.table = ErrorTable.of(errors())
+    found = errors()
+    result.table = found if isinstance(found, ErrorTable) else ErrorTable.of(found)
     result.timing["total"] = time.perf_counter() - start
     return result
 

@@ -18,7 +18,6 @@ import dataclasses
 import inspect
 
 import numpy as np
-import torch
 
 import manual.nn
 from compare.engine.comparison import compare_once, missing
@@ -27,7 +26,7 @@ from compare.engine.masks import share_dropout_masks
 from compare.engine.reference import ModuleReference, torch_backward, torch_forward
 from compare.engine.step_tensors import ModelTensors
 from compare.engine.tolerances import error_model_for, tolerance_for
-from compare.engine.twins import TORCH_DTYPES, cast_arrays, classes, to_numpy, to_torch
+from compare.engine.twins import TORCH_DTYPES, cast_arrays, classes, seed_torch, to_numpy, to_torch
 from manual.gradcheck import flat_outputs
 
 
@@ -38,7 +37,7 @@ def build_pair(case, dtype: str, seed: int = 0):
     statistics, tied Maxout pieces); manual loads the result.
     """
     name, kwargs = case.module
-    torch.manual_seed(seed)
+    seed_torch(seed)
     torch_module = classes("module", name)[1](**to_torch(kwargs, "cpu", TORCH_DTYPES[dtype]))
     torch_module.to(TORCH_DTYPES[dtype])
     if case.state is not None:

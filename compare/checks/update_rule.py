@@ -12,10 +12,9 @@ import torch
 
 import manual.nn
 import manual.optim
-from compare.engine.comparison import compare_arrays
-from compare.engine.error_table import TensorError
+from compare.engine.comparison import compare_step_columns
+from compare.engine.error_table import ErrorColumns, ErrorTable, TensorError
 from compare.engine.tolerances import Tolerance, update_rule_tolerance_for
-from compare.engine.twins import to_numpy
 
 SHAPES = [(3, 4), (5,), (2,)]
 SECOND_GROUP = {"lr": 3e-3, "weight_decay": 0.05}
@@ -38,26 +37,26 @@ def params_of(optimizer) -> list:
     return [p for group in optimizer.param_groups for p in group["params"]]
 
 
-def _missing(step: int, name: str, side: str) -> TensorError:
-    return TensorError(step, f"{name} (missing on {side})", np.inf, np.inf, np.inf, (), np.nan, np.nan)
+def optimizer_pairs(manual_opt, torch_opt) -> list[tuple]:
+    """Every (name, manual value, torch value) compared after a step: each parameter, every state tensor by
+    `state.<index>.<name>` (None on the side that lacks it: an error) and every group's lr. Live values: the
+    comparison reads them before the next step."""
+    pairs: list[tuple] = [(f"param{i}", m.data, t.detach()) for i, (m, t)
+                          in enumerate(zip(params_of(manual_opt), params_of(torch_opt), strict=True))]
+    manual_state, torch_state = ({f"state.{i}.{k}": v for i, p in enumerate(params_of(opt))
+                                  for k, v in opt.state.get(p, {}).items()} for opt in (manual_opt, torch_opt))
+    pairs += [(name, manual_state.get(name), torch_state.get(name))
+              for name in sorted(manual_state.keys() | torch_state.keys())]
+    pairs += [(f"group{i}.lr", m["lr"], t["lr"])
+              for i, (m, t) in enumerate(zip(manual_opt.param_groups, torch_opt.param_groups, strict=True))]
+    return pairs
 
 
-def compare_optimizers(step: int, manual_opt, torch_opt, tolerance: Tolerance) -> list[TensorError]:
-    """Every parameter, every state tensor by `state.<index>.<name>` and every group's lr; a state entry present on
-    one side only is an error."""
-    errors = [compare_arrays(step, f"param{i}", m.data, t.detach().cpu().numpy(), tolerance)
-              for i, (m, t) in enumerate(zip(params_of(manual_opt), params_of(torch_opt), strict=True))]
-    manual_sd, torch_sd = manual_opt.state_dict(), to_numpy(torch_opt.state_dict())
-    manual_state = {f"state.{i}.{k}": v for i, entries in manual_sd["state"].items() for k, v in entries.items()}
-    torch_state = {f"state.{i}.{k}": v for i, entries in torch_sd["state"].items() for k, v in entries.items()}
-    for name in sorted(manual_state.keys() | torch_state.keys()):
-        if name not in manual_state or name not in torch_state:
-            errors.append(_missing(step, name, "manual" if name not in manual_state else "torch"))
-        else:
-            errors.append(compare_arrays(step, name, manual_state[name], torch_state[name], tolerance))
-    errors += [compare_arrays(step, f"group{i}.lr", m["lr"], t["lr"], tolerance)
-               for i, (m, t) in enumerate(zip(manual_sd["param_groups"], torch_sd["param_groups"], strict=True))]
-    return errors
+def compare_optimizers(step: int, manual_opt, torch_opt, tolerance: Tolerance) -> list[ErrorColumns]:
+    """Every pair of `optimizer_pairs` at once (compare/engine/comparison.py): the errors decided one by one
+    (a state entry on one side only), then the rest as columns."""
+    decided, columns = compare_step_columns(step, optimizer_pairs(manual_opt, torch_opt), tolerance, None)
+    return [ErrorColumns.of(decided), columns] if decided else [columns]
 
 
 def standard_normal(rng: np.random.Generator, shape) -> np.ndarray:
@@ -66,7 +65,13 @@ def standard_normal(rng: np.random.Generator, shape) -> np.ndarray:
 
 def run_update_rule(name: str, kwargs: dict, dtype: str, steps: int = 200, seed: int = 0,
                     manual_update=None, gradient=standard_normal) -> list[TensorError]:
-    """Feed `steps` random gradient sets to manual's and torch's `name(**kwargs)`; the errors of every step.
+    """Feed `steps` random gradient sets to manual's and torch's `name(**kwargs)`; the errors of every step."""
+    return update_rule_table(name, kwargs, dtype, steps, seed, manual_update, gradient).errors()
+
+
+def update_rule_table(name: str, kwargs: dict, dtype: str, steps: int = 200, seed: int = 0,
+                      manual_update=None, gradient=standard_normal) -> ErrorTable:
+    """`run_update_rule`'s errors as an ErrorTable (compare/engine/error_table.py), each step's rows as columns.
 
     `manual_update(param, state, group)`, if given, replaces manual's per-parameter update (to show that a
     different convention is caught). `gradient(rng, shape)` draws each gradient (float64, cast to `dtype`);
@@ -76,7 +81,7 @@ def run_update_rule(name: str, kwargs: dict, dtype: str, steps: int = 200, seed:
     if manual_update is not None:
         manual_opt.update = manual_update
     tolerance = update_rule_tolerance_for(dtype)
-    errors = []
+    blocks: list[ErrorColumns] = []
     for step in range(steps):
         for i, (m, t) in enumerate(zip(params_of(manual_opt), params_of(torch_opt), strict=True)):
             grad = None if i == SKIPPED and step % 3 == 1 else gradient(rng, m.shape).astype(dtype)
@@ -84,5 +89,5 @@ def run_update_rule(name: str, kwargs: dict, dtype: str, steps: int = 200, seed:
             t.grad = None if grad is None else torch.from_numpy(grad.copy())
         manual_opt.step()
         torch_opt.step()
-        errors += compare_optimizers(step, manual_opt, torch_opt, tolerance)
-    return errors
+        blocks += compare_optimizers(step, manual_opt, torch_opt, tolerance)
+    return ErrorTable(blocks)

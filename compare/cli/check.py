@@ -19,6 +19,7 @@ from compare.cli import arguments, render
 from compare.engine.error_table import TensorError
 from compare.engine.step_loop import TIMED, CaseResult
 from compare.workers import pool
+from compare.workers.process import WorkerStats
 from manual.atomic import atomic_write
 
 COLUMNS = ("case", "kind", "dtype", "device", "steps", "loss err", "grad err", "param err", "tol used", "result",
@@ -184,14 +185,17 @@ def done_line(result: CaseResult) -> str:
     return f"  {result.case} [{result.dtype}, {result.device}] {'PASS' if result.passed else 'FAIL'}"
 
 
-def workers_profile(stats: list[pool.WorkerStats]) -> str:
-    """Per worker process: its runs, its start-up and where its time went (the same parts as the total's)."""
-    lines = [f"{len(stats)} worker processes:"]
-    for worker in stats:
-        s = worker.seconds
+def workers_profile(stats: list[WorkerStats]) -> str:
+    """Per worker process (and this process, for the runs it checked while the workers started): its runs, its
+    start-up and where its time went (the same parts as the total's)."""
+    workers = sum(not process.here for process in stats)
+    lines = [f"{workers} worker processes" + (" and this process:" if workers < len(stats) else ":")]
+    for process in stats:
+        s = process.seconds
         harness = s["total"] - s["manual"] - s["torch"] - s["startup"]
-        lines.append(f"  pid {worker.pid}: {worker.runs} runs, start-up {worker.boot:.2f} s, checking "
-                     f"{s['total']:.2f} s, {worker.cpu:.2f} s of CPU (manual {s['manual']:.2f}, torch "
+        start = "this process" if process.here else f"start-up {process.boot:.2f} s"
+        lines.append(f"  pid {process.pid}: {process.runs} runs, {start}, checking "
+                     f"{s['total']:.2f} s, {process.cpu:.2f} s of CPU (manual {s['manual']:.2f}, torch "
                      f"{s['torch']:.2f}, torch start-up {s['startup']:.2f}, harness {harness:.2f})")
     return "\n".join(lines)
 
@@ -220,7 +224,7 @@ def main(args) -> int:
         finished[index] = result
         print(done_line(result), file=sys.stderr, flush=True)
 
-    stats: list[pool.WorkerStats] = []
+    stats: list[WorkerStats] = []
     try:
         if jobs == 1 or "cuda" in devices:  # CUDA stays in this process: one context, no fork of it
             for index, run in enumerate(runs):
@@ -241,7 +245,8 @@ def main(args) -> int:
         wall = time.perf_counter() - start
         if stats:  # the parts summed over the workers, then the wall time they took together, then each worker
             print(profile(results))
-            print(f"wall: {wall:.2f} s with {len(stats)} worker processes, after {imports:.2f} s of imports (CPU)")
+            print(f"wall: {wall:.2f} s with {sum(not s.here for s in stats)} worker processes, after {imports:.2f} s "
+                  "of imports (CPU)")
             print(workers_profile(stats))
         else:
             print(profile(results, wall, imports, time.process_time() - imports))

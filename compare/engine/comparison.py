@@ -13,6 +13,7 @@ as one TensorError per tensor per step.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,14 +55,23 @@ def compare_arrays(step: int, name: str, manual_value, torch_value, tolerance: T
 
 
 def _segment_argmax(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray):
-    """Per segment (all non-empty, no NaN): the maximum and the flat position of its first occurrence."""
+    """Per segment (all non-empty, no NaN): the maximum and the flat position of its first occurrence (every
+    segment holds one, so the first hit at or after a segment's start is its own)."""
     maxima = np.maximum.reduceat(values, starts)
     hits = np.flatnonzero(values == np.repeat(maxima, sizes))
-    segment = np.searchsorted(starts, hits, side="right") - 1
-    first = np.empty(len(hits), dtype=bool)
-    first[:1] = True
-    np.not_equal(segment[1:], segment[:-1], out=first[1:])
-    return maxima, hits[first]
+    return maxima, hits[np.searchsorted(hits, starts)]
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(sizes: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes, starts) of the segments of a step's flattened tensors, read-only: a run compares the same tensors
+    at every step (kept for the last few hundred layouts)."""
+    array = np.array(sizes, dtype=np.int64)
+    starts = np.zeros(len(sizes), dtype=np.int64)
+    np.cumsum(array[:-1], out=starts[1:])
+    array.setflags(write=False)
+    starts.setflags(write=False)
+    return array, starts
 
 
 @dataclass
@@ -132,21 +142,24 @@ def compare_step_columns(step: int, pairs, tolerance: Tolerance, non_finite: Non
                          model: ErrorModel | None = None):
     """`compare_step` for the harness: (errors decided one by one, ErrorColumns of the rest) without `model`,
     (the same, StepStats) with it."""
-    decided, kept = [], []
+    decided: list[TensorError] = []
+    names, shapes, size_list, manual_values, torch_values = [], [], [], [], []
     for name, m_value, t_value in pairs:
         if m_value is None or t_value is None:
             decided.append(missing(step, name, "manual" if m_value is None else "torch"))
             continue
         m_array = m_value if type(m_value) is np.ndarray else as_array(m_value)
         t_array = t_value if type(t_value) is np.ndarray else as_array(t_value)
-        if m_array.shape != t_array.shape or not t_array.size:
+        shape, size = t_array.shape, t_array.size
+        if m_array.shape != shape or not size:
             decided.append(compare_arrays(step, name, m_array, t_array, tolerance))
         else:
-            kept.append((name, t_array.shape, t_array.size, m_array, t_array))
-    names, shapes, size_list, manual_values, torch_values = (list(column) for column in zip(*kept, strict=True)) \
-        if kept else ([], [], [], [], [])
-    sizes = np.array(size_list, dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else sizes
+            names.append(name)
+            shapes.append(shape)
+            size_list.append(size)
+            manual_values.append(m_array)
+            torch_values.append(t_array)
+    sizes, starts = _layout(tuple(size_list))
     a, b = _flatten(manual_values, sizes), _flatten(torch_values, sizes)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.abs(a - b)

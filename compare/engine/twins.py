@@ -144,9 +144,19 @@ def classes(kind: str, name: str) -> tuple:
     return manual_cls, torch_cls
 
 
+def seed_torch(seed: int, device: str = "cpu") -> None:
+    """`torch.manual_seed(seed)` for a run on `device`. On the CPU only the CPU generator draws, and it is seeded
+    alone (the same stream): torch.manual_seed also queues the seed for CUDA, and while CUDA is not initialised it
+    saves the caller's Python stack with it, 0.2 ms a call, a few hundred calls in the main job."""
+    if device == "cpu":
+        torch.default_generator.manual_seed(seed)
+    else:
+        torch.manual_seed(seed)
+
+
 def build_twins(case, dtype: str, device: str, seed: int) -> tuple[Twin, Twin]:
     """(torch twin, manual twin) with identical weights: torch initialises, manual loads its state_dict."""
-    torch.manual_seed(seed)
+    seed_torch(seed, device)
     (model_name, model_kwargs), (loss_name, loss_kwargs), (opt_name, opt_kwargs) = case.model, case.loss, case.optimizer
     manual_model_cls, torch_model_cls = classes("model", model_name)
     manual_loss_cls, torch_loss_cls = classes("module", loss_name)

@@ -41,6 +41,14 @@ def context():
     return multiprocessing.get_context("spawn")
 
 
+def serve(connection, started: float) -> None:
+    """The worker process's target: compare/workers/worker.py's loop. Named here, so that the caller pickles a
+    reference to this light module rather than importing the worker's (torch, torch._dynamo, the catalogues),
+    which the forkserver has already imported for its children."""
+    from compare.workers import worker
+    worker.serve(connection, started)
+
+
 def start_early(argv: list[str]) -> None:
     """Start the forkserver now when `argv` (a `python -m compare` command line) is a check that will use workers."""
     check = not argv or argv[0] == "check" or argv[0].startswith("-") and argv[0] not in NO_WORKERS

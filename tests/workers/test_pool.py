@@ -14,7 +14,7 @@ import torch
 import manual.nn as mnn
 from compare import registry
 from compare.__main__ import main
-from compare.catalogue.case_types import ModuleCase
+from compare.catalogue.case_types import Case, ModuleCase
 from compare.checks import main_job
 from compare.workers import pool
 
@@ -155,3 +155,47 @@ def test_the_forkserver_starts_early_only_for_a_check_that_uses_workers(monkeypa
         started.clear()
         server.start_early(list(argv))
         assert bool(started) == starts, argv
+
+
+def test_a_worker_that_dies_holding_a_second_ticket_leaves_it_to_a_fresh_worker():
+    """Each worker holds up to two tickets; the one after the run it died on goes back to the queue."""
+    kill = ModuleCase("user-kills-its-process", ("Exit", {"how": "kill"}), two_by_three)
+    training = main_job.find("training", "mlp6-7_relu-ce-sgd_nesterov_wd")  # a worker's: this process takes none
+    runs = [main_job.Run("module", kill, "float64", "cpu")] + [main_job.Run("training", training, dtype, "cpu")
+                                                               for dtype in ("float32", "float64") * 3]
+    results = {}
+    with registry.isolated():
+        registry.register_module("Exit", ManualExit, TorchExit)
+        registry.register_case(kill)
+        pool.run_all(runs, 2, 2, 0, results.__setitem__, main_job.execute_safely)
+    assert sorted(results) == list(range(len(runs)))
+    assert "killed by SIGKILL" in results[0].error, results[0].error
+    assert all(results[i].passed and results[i].steps == 2 for i in range(1, len(runs)))
+
+
+def test_this_process_checks_built_in_module_runs_while_the_workers_start():
+    """The same results as in one process, and --profile's stats name this process's share."""
+    relu, training = main_job.find("module", "relu"), main_job.find("training", "mlp6-7_relu-ce-sgd_nesterov_wd")
+    runs = [main_job.Run("module", relu, "float32", "cpu"), main_job.Run("training", training, "float64", "cpu"),
+            main_job.Run("module", relu, "float64", "cpu")]
+    results = {}
+    stats = pool.run_all(runs, 2, 2, 0, results.__setitem__, lambda run: main_job.execute_safely(run, 2))
+    here = [s for s in stats if s.here]
+    assert len(here) == 1 and here[0].pid == os.getpid() and here[0].runs >= 1  # the first look finds no worker ready
+    assert sum(s.runs for s in stats) == len(runs)
+    for index, run in enumerate(runs):
+        alone = main_job.execute_safely(run, 2)
+        assert (results[index].case, results[index].passed, results[index].table.errors()) == \
+               (alone.case, alone.passed, alone.table.errors())
+
+
+def test_the_workers_are_handed_the_longest_training_runs_first():
+    """Longest first by main_job's estimate (so the check does not end on one long run), the rest in report order."""
+    runs = main_job.plan(None, None, ["cpu"])
+    order = main_job.dispatch_order(runs)
+    assert sorted(order) == list(range(len(runs)))
+    cases = [runs[i] for i in order if isinstance(runs[i].case, Case)]
+    assert order[len(cases):] == [i for i, run in enumerate(runs) if not isinstance(run.case, Case)]
+    costs = [main_job.estimated_cost(run) for run in cases]
+    assert costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
+    assert isinstance(cases[0].case.data, main_job.SEQUENCE_DATA) and cases[0].dtype == "float32"

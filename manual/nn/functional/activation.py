@@ -119,7 +119,7 @@ def gelu_backward(grad_output, x, approximate: str = "none"):
 def sigmoid(x):
     """σ(x) = 1 / (1 + e^(-x)), evaluated without overflow: e^(-|x|) never exceeds 1."""
     z = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+    return np.divide(np.where(x >= 0, 1.0, z), 1 + z)  # x >= 0: 1 / (1 + z), else z / (1 + z)
 
 
 def sigmoid_backward(grad_output, y):

@@ -106,8 +106,10 @@ def lstm_cell(input, hx, cx, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 def lstm_gates(pre_activations, cx):
     """The LSTM step after its two affine maps: (h', c', (i, f, g, o)) from [a_i, a_f, a_g, a_o] (N, 4H) and c."""
-    gates = np.split(pre_activations, 4, axis=-1)
-    i, f, g, o = sigmoid(gates[0]), sigmoid(gates[1]), _tanh(gates[2]), sigmoid(gates[3])
+    hidden = pre_activations.shape[-1] // 4
+    sigmoids = sigmoid(pre_activations)  # one call for the three σ gates (g's block is not read)
+    i, f, o = sigmoids[..., :hidden], sigmoids[..., hidden:2 * hidden], sigmoids[..., 3 * hidden:]
+    g = _tanh(pre_activations[..., 2 * hidden:3 * hidden])
     c = f * cx + i * g
     return o * _tanh(c), c, (i, f, g, o)
 
@@ -153,11 +155,11 @@ def gru_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 def gru_gates(from_input, from_hidden, hx):
     """The GRU step after its two affine maps: (h', (r, z, n, h_n)) from x W_ihᵀ + b_ih and h W_hhᵀ + b_hh."""
-    from_input, from_hidden = np.split(from_input, 3, axis=-1), np.split(from_hidden, 3, axis=-1)
-    r = sigmoid(from_hidden[0] + from_input[0])
-    z = sigmoid(from_hidden[1] + from_input[1])
-    n = _tanh(from_input[2] + from_hidden[2] * r)
-    return n + z * (hx - n), (r, z, n, from_hidden[2])
+    hidden = from_input.shape[-1] // 3
+    gates = sigmoid(from_hidden[..., :2 * hidden] + from_input[..., :2 * hidden])  # r and z in one call
+    r, z, hidden_n = gates[..., :hidden], gates[..., hidden:], from_hidden[..., 2 * hidden:]
+    n = _tanh(from_input[..., 2 * hidden:] + hidden_n * r)
+    return n + z * (hx - n), (r, z, n, hidden_n)
 
 
 def gru_cell_backward(grad_output, input, hx, gates, weight_ih, weight_hh, has_bias: bool = True):
