@@ -12,6 +12,7 @@ ratio or relative error is NaN the answer comes from those loops over the materi
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,6 +132,19 @@ class ErrorTable:
         table._errors = list(errors)
         return table
 
+    def __reduce_ex__(self, protocol):
+        """Pickled (a worker process sends its results, compare/workers/) as one array per column over all rows
+        and each run of blocks with the same names and shapes once, not as a run's hundreds of small blocks; rebuilt
+        into the same blocks. Tables holding TensorError objects pickle as they are."""
+        blocks = self.blocks
+        if not blocks or any(b.objects is not None for b in blocks) or any(
+                getattr(b, f).dtype != np.float64 for b in blocks for f in _FIELDS):
+            return super().__reduce_ex__(protocol)
+        packed = {f: np.concatenate([getattr(b, f) for b in blocks]) for f in _FIELDS}
+        offsets = np.fromiter(itertools.chain.from_iterable(b.offset for b in blocks), dtype=np.int64)
+        return _unpack, ([b.step for b in blocks], [len(b) for b in blocks], packed, offsets,
+                         *_repeats([b.names for b in blocks]), *_repeats([b.shapes for b in blocks]))
+
     def __len__(self) -> int:
         return len(self.ratio)
 
@@ -193,3 +207,26 @@ class ErrorTable:
         best = dict(zip(rows[order[first]].tolist(), order[first].tolist(), strict=True))
         return {name: self.row(best[i]) for i, name in enumerate(names)}
 
+
+
+def _repeats(lists: list) -> tuple[list, list[int]]:
+    """(the lists, each run of equal consecutive ones once; per list, the index of its run's)."""
+    values: list = []
+    ids = []
+    for value in lists:
+        if not values or value != values[-1]:
+            values.append(value)
+        ids.append(len(values) - 1)
+    return values, ids
+
+
+def _unpack(steps, lengths, packed, offsets, names, name_ids, shapes, shape_ids) -> ErrorTable:
+    """The ErrorTable `ErrorTable.__reduce_ex__` packed."""
+    blocks, start = [], 0
+    offset_list = offsets.tolist()
+    for step, length, n, k in zip(steps, lengths, name_ids, shape_ids, strict=True):
+        rows = slice(start, start + length)
+        blocks.append(ErrorColumns(step, list(names[n]), list(shapes[k]), offset=offset_list[rows],
+                                   **{f: packed[f][rows] for f in _FIELDS}))
+        start += length
+    return ErrorTable(blocks)

@@ -1,6 +1,7 @@
 """compare/engine/error_table.py answers as the Python loops over the list of TensorErrors it replaces (first of equal
 maxima, NaN never replacing a maximum), on blocks of vectorised rows and rows decided one by one."""
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -69,3 +70,21 @@ def test_an_empty_table():
     table = ErrorTable([])
     assert table.passed and table.worst is None and table.first_mismatch is None and table.worst_rel("grad.") == 0.0
     assert table.errors() == [] and table.worst_per_tensor() == {}
+
+
+@pytest.mark.parametrize("decided_at", [None, 1], ids=["columns", "with-objects"])
+def test_a_pickled_table_loads_as_the_same_rows(decided_at):
+    """A worker process sends its tables pickled (compare/workers/): columns packed over all rows, rebuilt into the same
+    blocks, names, shapes and values; a table holding TensorError objects pickles as it is."""
+    ratios = [[0.1, 0.5, 0.5, 0.2, 0.0], [0.5, 1.5, 0.3, 3.0, 0.5], [0.2, 0.2, 3.0, math.nan, 0.4]]
+    table = _table(ratios, decided_at if decided_at is not None else -1)
+    table.blocks[-1].names = NAMES[::-1]  # a block of other names (eval steps), each run of them kept
+    for i, block in enumerate(b for b in table.blocks if b.objects is None):  # each step's worst elsewhere
+        block.offset = [(5 - i) % 6, 0, (3 - i) % 4, (2 + i) % 4, (1 + i) % 3]
+    loaded = pickle.loads(pickle.dumps(table))
+    assert [(b.step, b.names, b.shapes, b.offset) for b in loaded.blocks] == \
+           [(b.step, b.names, b.shapes, b.offset) for b in table.blocks]
+    assert [repr(e) for e in loaded.errors()] == [repr(e) for e in table.errors()]  # every field (NaN != NaN)
+    assert repr(_loops(loaded.errors())) == repr(_loops(table.errors()))
+    packed = pickle.dumps(table)
+    assert (b"_unpack" in packed) == (decided_at is None)
