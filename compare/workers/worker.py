@@ -29,10 +29,10 @@ def resolve(kind: str, name: str, dtype: str, device: str, payload: bytes | None
         if not _BUILT_IN:
             for found_kind, case in main_job.catalogue():
                 _BUILT_IN.setdefault((found_kind, case.name), case)
-        case = _BUILT_IN.get((kind, name))
-        if case is None:
+        found = _BUILT_IN.get((kind, name))
+        if found is None:
             raise KeyError(f"no {kind} case named {name!r}")
-        return main_job.Run(kind, case, dtype, device)
+        return main_job.Run(kind, found, dtype, device)
     case, registrations = pickle.loads(payload)
     for table, entry_name, classes in registrations:
         register = registry.register_module if table == "module" else registry.register_optimizer
