@@ -78,7 +78,9 @@ def _layout(sizes: tuple) -> tuple[np.ndarray, np.ndarray]:
 class StepStats:
     """One step's comparison under an error model, before its verdict: per tensor (non-empty, same shape on both
     sides) the largest difference, its position and values, torch's largest magnitude and, once the float64
-    reference has run, torch's largest difference from it (`spread`, NaN until then)."""
+    reference has run, torch's largest difference from it (`spread`, NaN until then). `torch_flat`, torch's values
+    flattened, only until the step's reference has run or was not wanted (`forget_values`): a run keeps its
+    steps' statistics to its end, not their values."""
     step: int
     names: list
     shapes: list
@@ -88,9 +90,12 @@ class StepStats:
     torch: np.ndarray
     magnitude: np.ndarray
     spread: np.ndarray
-    torch_flat: np.ndarray
+    torch_flat: np.ndarray | None
     starts: np.ndarray
     sizes: np.ndarray
+
+    def forget_values(self) -> None:
+        self.torch_flat = None
 
     def beyond_floor(self, model: ErrorModel) -> bool:
         """Some tensor differs by more than the floor alone allows (so its spread decides)."""
@@ -105,6 +110,7 @@ class StepStats:
             reference_values = [r if good else np.full(shape, np.nan) for r, good, shape
                                 in zip(reference_values, ok, self.shapes, strict=True)]
         r = _flatten(reference_values, self.sizes)
+        assert self.torch_flat is not None, "the reference is added in the step it ran for"
         with np.errstate(invalid="ignore"):
             spread = np.abs(self.torch_flat - r)
         spread[~np.isfinite(spread)] = 0.0
@@ -160,7 +166,8 @@ def compare_step_columns(step: int, pairs, tolerance: Tolerance, non_finite: Non
             manual_values.append(m_array)
             torch_values.append(t_array)
     sizes, starts = _layout(tuple(size_list))
-    a, b = _flatten(manual_values, sizes), _flatten(torch_values, sizes)
+    both = _flatten(manual_values + torch_values, sizes)  # one copy for the two sides
+    a, b = both[:len(both) // 2], both[len(both) // 2:]
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.abs(a - b)
     finite = bool(np.isfinite(diff).all())

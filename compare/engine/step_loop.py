@@ -174,6 +174,8 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
             assert stats is not None and reference is not None, "the reference is built with the error model"
             judge_.add_reference(stats, reference.values(reference.step(x, y, device), stats.names, names, torch_twin,
                                                          after_step=True), clock)
+        if stats is not None:
+            stats.forget_values()
         if tolerance.resync:
             _resync(torch_twin, manual_twin, device)
         clock.lap("resync")
@@ -216,6 +218,8 @@ def _evaluate(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_st
             assert stats is not None and reference is not None, "the reference is built with the error model"
             judge_.add_reference(stats, reference.values(reference.evaluate(x, y, device), stats.names, [], torch_twin,
                                                          after_step=False), clock)
+        if stats is not None:
+            stats.forget_values()
 
 
 def evaluate_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, first_step: int, dtype: str,
