@@ -1,0 +1,31 @@
+"""How `python -m compare` starts and ends its processes: `import compare` loads nothing (so the workers' server
+starts before this process imports NumPy and torch), and the process ends without the interpreter's teardown but
+with the atexit handlers run (a coverage tool's, a plugin's) and its output flushed."""
+import os
+import subprocess
+import sys
+import textwrap
+
+
+def test_import_compare_loads_neither_numpy_nor_manual():
+    code = "import sys, compare; print(sorted(m for m in ('numpy', 'manual', 'torch') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+    done = subprocess.run([sys.executable, "-c", "import compare, manual; print(compare.__version__ == manual.__version__)"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
+
+
+def test_the_check_runs_the_atexit_handlers_and_flushes_its_output(tmp_path):
+    marker = tmp_path / "atexit-ran"
+    (tmp_path / "atexit_plugin.py").write_text(textwrap.dedent(f"""
+        import atexit, sys
+        atexit.register(lambda: open({str(marker)!r}, "w").write("ran"))
+        atexit.register(lambda: sys.stdout.write("written at exit\\n"))  # buffered: flushed after the handlers
+    """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "compare", "--only", "relu-at-zero", "--plugin", "atexit_plugin",
+                           "-j", "1"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text() == "ran"
+    assert done.stdout.endswith("written at exit\n") and "2 of 2 case runs passed" in done.stdout
