@@ -34,7 +34,7 @@ from compare.workers.process import PREFETCH, Launcher, Ticket, Worker, WorkerSt
 from compare.workers.server import context
 
 Done = Callable[[int, CaseResult], None]
-POLL = 0.05  # seconds between looks at the workers while none has started yet
+POLL = 0.005  # seconds between looks at the workers while some have not started yet (their pipes join the wait then)
 
 
 def usable_cores() -> int:

@@ -26,9 +26,10 @@ PREFETCH = 2  # tickets held by a worker at once: the one it checks and the next
 
 @dataclass
 class WorkerStats:
-    """One process's share of the run (`python -m compare --profile`): its process id, its start-up (interpreter,
-    imports) in seconds, and the summed timing parts of the runs it checked; `here`: the caller's own process,
-    which checks runs while the workers start."""
+    """One process's share of the run (`python -m compare --profile`): its process id, its start-up in seconds (from
+    the pool's asking for it to its ready message: while the forkserver still imports, that wait included), and the
+    summed timing parts of the runs it checked; `here`: the caller's own process, which checks runs while the
+    workers start."""
 
     pid: int = 0
     boot: float = 0.0
