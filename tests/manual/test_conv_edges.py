@@ -48,6 +48,20 @@ def torch_twin(layer, name):
     return twin
 
 
+def assert_matches_torch(layer, x):
+    """layer's output, dL/dx and parameter gradients equal its float64 torch twin's on x (NaN in the same places),
+    for a random grad_output."""
+    twin = torch_twin(layer, type(layer).__name__)
+    x_t = torch.from_numpy(x).requires_grad_(True)
+    y_t = twin(x_t)
+    grad = np.random.default_rng(1).standard_normal(tuple(y_t.shape))
+    y_t.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(layer(x), to_numpy(y_t), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(layer.backward(grad), to_numpy(x_t.grad), rtol=1e-10, atol=1e-13)
+    for n, p in twin.named_parameters():
+        np.testing.assert_allclose(dict(layer.named_parameters())[n].grad, to_numpy(p.grad), rtol=1e-10, atol=1e-13)
+
+
 @pytest.mark.parametrize("name, kwargs, shape", [
     ("Conv2d", dict(in_channels=3, out_channels=4, kernel_size=3), (0, 3, 5, 5)),  # zero batch
     ("Conv1d", dict(in_channels=3, out_channels=6, kernel_size=2, stride=2, groups=3), (0, 3, 7)),
@@ -172,15 +186,7 @@ def test_a_non_finite_input_or_weight_reaches_only_the_gradients_torch_gives_it(
         x[1, 2, 3, -1], x[0, 0, 0, 0] = np.nan, np.inf
     else:
         layer.weight.data[1, 0, 0, 0] = np.nan
-    twin = torch_twin(layer, "Conv2d")
-    x_t = torch.from_numpy(x).requires_grad_(True)
-    y_t = twin(x_t)
-    grad = np.random.default_rng(1).standard_normal(tuple(y_t.shape))
-    y_t.backward(torch.from_numpy(grad))
-    np.testing.assert_allclose(layer(x), to_numpy(y_t), rtol=1e-10, atol=1e-13)  # NaN in the same places
-    np.testing.assert_allclose(layer.backward(grad), to_numpy(x_t.grad), rtol=1e-10, atol=1e-13)
-    for n, p in twin.named_parameters():
-        np.testing.assert_allclose(dict(layer.named_parameters())[n].grad, to_numpy(p.grad), rtol=1e-10, atol=1e-13)
+    assert_matches_torch(layer, x)
 
 
 @pytest.mark.parametrize("samples_per_chunk", [1, 2, 5])
@@ -195,15 +201,7 @@ def test_the_shifted_buffers_reused_over_chunks_keep_the_padding_zeros(monkeypat
     bytes_per_sample = 8 * (4 * int(np.prod(layer.kernel_size)) + layer.groups) * grid
     monkeypatch.setattr(conv_shifts, "CHUNK_BYTES", samples_per_chunk * bytes_per_sample)
     assert conv_shifts._chunks(len(x), bytes_per_sample)[0] == samples_per_chunk
-    twin = torch_twin(layer, "Conv2d")
-    x_t = torch.from_numpy(x).requires_grad_(True)
-    y_t = twin(x_t)
-    grad = np.random.default_rng(1).standard_normal(tuple(y_t.shape))
-    y_t.backward(torch.from_numpy(grad))
-    np.testing.assert_allclose(layer(x), to_numpy(y_t), rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(layer.backward(grad), to_numpy(x_t.grad), rtol=1e-10, atol=1e-13)
-    for n, p in twin.named_parameters():
-        np.testing.assert_allclose(dict(layer.named_parameters())[n].grad, to_numpy(p.grad), rtol=1e-10, atol=1e-13)
+    assert_matches_torch(layer, x)
 
 
 @pytest.mark.parametrize("kwargs", [dict(stride=0), dict(stride=(1, -1)), dict(dilation=0), dict(dilation=(-1, 1))])
@@ -228,12 +226,4 @@ def test_the_im2col_buffer_reused_over_chunks_keeps_the_padding_zeros(monkeypatc
         np.prod(layer._output_shape(x, True)[2:]))
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", samples_per_chunk * bytes_per_sample)
     assert conv_module._samples_per_chunk(len(x), bytes_per_sample) == samples_per_chunk
-    twin = torch_twin(layer, "Conv2d")
-    x_t = torch.from_numpy(x).requires_grad_(True)
-    y_t = twin(x_t)
-    grad = np.random.default_rng(1).standard_normal(tuple(y_t.shape))
-    y_t.backward(torch.from_numpy(grad))
-    np.testing.assert_allclose(layer(x), to_numpy(y_t), rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(layer.backward(grad), to_numpy(x_t.grad), rtol=1e-10, atol=1e-13)
-    for n, p in twin.named_parameters():
-        np.testing.assert_allclose(dict(layer.named_parameters())[n].grad, to_numpy(p.grad), rtol=1e-10, atol=1e-13)
+    assert_matches_torch(layer, x)
