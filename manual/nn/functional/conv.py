@@ -188,7 +188,7 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     out_channels, group_channels, kh, kw = weight.shape
     (ho, wo), windows = _geometry(input, weight, stride, padding, dilation)
     grad_bias = grad_output.sum(axis=(0, 2, 3)) if has_bias else None
-    if pair(stride, "stride") == (1, 1) and _all_finite(input) and _all_finite(weight):
+    if pair(stride, "stride") == (1, 1) and all_finite(input) and all_finite(weight):
         grad_input, grad_weight = conv2d_shifts_backward(grad_output, input, weight,
                                                          conv_padding(padding, (kh, kw), 1, dilation),
                                                          pair(dilation), groups, needs_input_grad)
@@ -218,9 +218,11 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     return grad_input, grad_weight_taps.reshape(weight.shape), grad_bias
 
 
-def _all_finite(array) -> bool:
+def all_finite(array) -> bool:
+    """Whether every element is finite, from one sum: a reduction, no temporary. A sum that overflows says False
+    for finite elements, which only costs the caller its slower exact way."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return math.isfinite(array.sum())  # a reduction, no temporary; an overflowing sum only costs the slower way
+        return math.isfinite(array.sum())
 
 
 def _as_2d(stride, padding, dilation):

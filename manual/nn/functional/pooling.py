@@ -31,11 +31,9 @@ is not all finite, the same map is taken window by window instead: y[i, j] = (Σ
 of window j of x) / (|window i|·|window j|) (`np.add.reduceat`), and its adjoint adds G[i, j]/(|window i|·|window j|)
 to each element of window (i, j). (Window by window is 5-30x slower, hence the finite fast path.)
 """
-import math
-
 import numpy as np
 
-from manual.nn.functional.conv import pad2d, pair, taps
+from manual.nn.functional.conv import all_finite, pad2d, pair, taps
 
 __all__ = ["max_pool2d", "max_pool2d_indices", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
            "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "pool_geometry"]
@@ -68,9 +66,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                                                                  dilation, ceil_mode)
     padded = pad2d(input, pads, -np.inf)
     best, argmax = max_by_rows(padded, kernel, stride, dilation, out)
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = math.isfinite(best.sum())  # a reduction, no temporary; an overflowing sum only costs the redo
-    if finite:
+    if all_finite(best):
         return best, argmax
     return max_in_order(padded, kernel, stride, padding, dilation, out)
 
@@ -143,8 +139,7 @@ def max_pool2d_backward(grad_output, argmax, input_shape, kernel_size, stride=No
                                                            ceil_mode)
     padded_shape = tuple(n + a + b for n, (a, b) in zip(input_shape[-2:], pads, strict=True))
     grad_padded = np.zeros(input_shape[:-2] + padded_shape, dtype=grad_output.dtype)
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = math.isfinite(grad_output.sum())
+    finite = all_finite(grad_output)
     disjoint = all(d * (k - 1) < s for k, s, d in zip(kernel, stride, dilation, strict=True))  # no shared element
     for p, q, grad_tap in taps(grad_padded, kernel, stride, dilation, out):
         chosen = argmax == p * kernel[1] + q
