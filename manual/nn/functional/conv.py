@@ -144,16 +144,16 @@ def _im2col(buffer, taps_view, x, windows) -> np.ndarray:
 
 
 def _geometry(input, weight, stride, padding, dilation):
-    """((Ho, Wo), tap windows) of a batched input (N, C, H, W) and weight (O, C/g, kh, kw); refuses a non-positive
-    kernel size, stride or dilation (a zero would divide by zero, a negative one read the wrong elements)."""
+    """(stride, dilation, pads, (Ho, Wo)) of a batched input (N, C, H, W) and weight (O, C/g, kh, kw) as pairs;
+    refuses a non-positive kernel size, stride or dilation (a zero would divide by zero, a negative one read the
+    wrong elements)."""
     kernel_size = weight.shape[2:]
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     if min(*kernel_size, *stride, *dilation) < 1:
         raise ValueError(f"conv2d: kernel size {tuple(kernel_size)}, stride {stride} and dilation {dilation} must be "
                          f"positive")
     pads = conv_padding(padding, kernel_size, stride, dilation)
-    out_size = conv_output_size(input.shape[2:], pads, kernel_size, stride, dilation)
-    return out_size, tap_windows(input.shape[2:], pads, kernel_size, stride, dilation, out_size)
+    return stride, dilation, pads, conv_output_size(input.shape[2:], pads, kernel_size, stride, dilation)
 
 
 def _samples_per_chunk(n, bytes_per_sample) -> int:
@@ -164,10 +164,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     """y = weight ⋆ input + bias for a batched input (N, C, H, W); see the module docstring."""
     n = input.shape[0]
     out_channels, group_channels, kh, kw = weight.shape
-    (ho, wo), windows = _geometry(input, weight, stride, padding, dilation)
-    if pair(stride, "stride") == (1, 1):
-        return conv2d_shifts(input, weight, bias, conv_padding(padding, (kh, kw), 1, dilation), pair(dilation),
-                             groups)
+    stride, dilation, pads, (ho, wo) = _geometry(input, weight, stride, padding, dilation)
+    if stride == (1, 1):
+        return conv2d_shifts(input, weight, bias, pads, dilation, groups)
+    windows = tap_windows(input.shape[2:], pads, (kh, kw), stride, dilation, (ho, wo))
     ones = bias is not None
     weight_rows = weight.reshape(groups, out_channels // groups, group_channels * kh * kw)
     if ones:
@@ -186,13 +186,13 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     """Returns (dL/dx or None, dL/dw, dL/db or None); derivation in the module docstring."""
     n, channels = input.shape[:2]
     out_channels, group_channels, kh, kw = weight.shape
-    (ho, wo), windows = _geometry(input, weight, stride, padding, dilation)
+    stride, dilation, pads, (ho, wo) = _geometry(input, weight, stride, padding, dilation)
     grad_bias = grad_output.sum(axis=(0, 2, 3)) if has_bias else None
-    if pair(stride, "stride") == (1, 1) and all_finite(input) and all_finite(weight):
-        grad_input, grad_weight = conv2d_shifts_backward(grad_output, input, weight,
-                                                         conv_padding(padding, (kh, kw), 1, dilation),
-                                                         pair(dilation), groups, needs_input_grad)
+    if stride == (1, 1) and all_finite(input) and all_finite(weight):
+        grad_input, grad_weight = conv2d_shifts_backward(grad_output, input, weight, pads, dilation, groups,
+                                                         needs_input_grad)
         return grad_input, grad_weight, grad_bias
+    windows = tap_windows(input.shape[2:], pads, (kh, kw), stride, dilation, (ho, wo))
     group_out, rows = out_channels // groups, group_channels * kh * kw
     grad_rows = grad_output.reshape(n, groups, group_out, ho * wo)  # G[n] per group: (O/g, Ho·Wo)
     chunk = _samples_per_chunk(n, rows * groups * ho * wo * input.itemsize)
