@@ -8,7 +8,6 @@ import torch
 import manual.nn as mnn
 from compare.engine.twins import to_numpy
 from manual.nn import functional as F
-from manual.nn.functional import conv as conv_module
 from manual.nn.functional import conv_shifts
 
 
@@ -217,13 +216,13 @@ def test_the_functional_form_refuses_non_positive_strides_and_dilations(kwargs):
 @pytest.mark.parametrize("kwargs", [dict(padding=2, dilation=2, stride=(2, 1), groups=2),
                                     dict(padding=(0, 3), stride=3, bias=False)])
 def test_the_im2col_buffer_reused_over_chunks_keeps_the_padding_zeros(monkeypatch, samples_per_chunk, kwargs):
-    """The batch goes through the im2col buffer in chunks (CHUNK_BYTES); the padding's zeros are written once, at
+    """The batch goes through the im2col buffer in chunks (conv_shifts.CHUNK_BYTES, for both ways); the padding's zeros are written once, at
     its allocation, and a last partial chunk uses the buffer's first samples: 5 samples by 1, 2 (a partial last
     chunk) and 5, against torch in float64."""
     layer = mnn.Conv2d(4, 6, 3, **kwargs, dtype="float64")
     x = np.random.default_rng(0).standard_normal((5, 4, 9, 8))
     bytes_per_sample = 8 * (4 // layer.groups * 9 + (layer.bias is not None)) * layer.groups * int(
         np.prod(layer._output_shape(x, True)[2:]))
-    monkeypatch.setattr(conv_module, "CHUNK_BYTES", samples_per_chunk * bytes_per_sample)
-    assert conv_module._samples_per_chunk(len(x), bytes_per_sample) == samples_per_chunk
+    monkeypatch.setattr(conv_shifts, "CHUNK_BYTES", samples_per_chunk * bytes_per_sample)
+    assert conv_shifts.samples_per_chunk(len(x), bytes_per_sample) == samples_per_chunk
     assert_matches_torch(layer, x)

@@ -12,7 +12,7 @@ Kernel position (p, q) reads the strided view x̃[:, :, dh·p :: sh, dw·q :: sw
 row per group is ones, and every sample and group is one matrix product with (weight | bias) viewed as
 (g, O/g, C/g·kh·kw + 1), written straight into y. x is never padded: only the part of each tap inside x is copied
 (`tap_windows`), the padding's zeros stay in the reused array from its allocation. The batch goes through in
-chunks of samples whose im2col array fits CHUNK_BYTES (at least one sample), so it stays in cache and the memory
+chunks of samples whose im2col array fits conv_shifts.CHUNK_BYTES (at least one sample), so it stays in cache and the memory
 stays bounded; nothing of it is kept for the backward.
 
 Backward, with G = dL/dy. y is linear in w, b and x̃, and each product w·x̃ appears once per (n, o, i, j):
@@ -42,7 +42,7 @@ import math
 
 import numpy as np
 
-from manual.nn.functional.conv_shifts import conv2d_shifts, conv2d_shifts_backward, view
+from manual.nn.functional.conv_shifts import conv2d_shifts, conv2d_shifts_backward, samples_per_chunk, view
 
 __all__ = ["conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv_padding"]
 
@@ -96,7 +96,6 @@ def conv_output_size(in_size, pads, kernel_size, stride, dilation) -> tuple[int,
                  for n, (a, b), k, s, d in zip(in_size, pads, kernel_size, stride, dilation, strict=True))
 
 
-CHUNK_BYTES = 1 << 20  # an im2col buffer's size: it stays in cache, and the memory it takes stays bounded
 
 
 def _span(size, pad_before, offset, stride, out_size):
@@ -156,10 +155,6 @@ def _geometry(input, weight, stride, padding, dilation):
     return stride, dilation, pads, conv_output_size(input.shape[2:], pads, kernel_size, stride, dilation)
 
 
-def _samples_per_chunk(n, bytes_per_sample) -> int:
-    return max(1, min(n, CHUNK_BYTES // max(1, bytes_per_sample)))
-
-
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> np.ndarray:
     """y = weight ⋆ input + bias for a batched input (N, C, H, W); see the module docstring."""
     n = input.shape[0]
@@ -172,7 +167,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     weight_rows = weight.reshape(groups, out_channels // groups, group_channels * kh * kw)
     if ones:
         weight_rows = np.concatenate([weight_rows, bias.reshape(groups, out_channels // groups, 1)], axis=2)
-    chunk = _samples_per_chunk(n, weight_rows.shape[2] * groups * ho * wo * input.itemsize)
+    chunk = samples_per_chunk(n, weight_rows.shape[2] * groups * ho * wo * input.itemsize)
     buffer, taps_view = _im2col_buffer(chunk, groups, group_channels, (kh, kw), (ho, wo), input.dtype, ones)
     y = np.empty((n, groups, out_channels // groups, ho * wo), dtype=input.dtype)
     for start in range(0, n, chunk):
@@ -195,7 +190,7 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     windows = tap_windows(input.shape[2:], pads, (kh, kw), stride, dilation, (ho, wo))
     group_out, rows = out_channels // groups, group_channels * kh * kw
     grad_rows = grad_output.reshape(n, groups, group_out, ho * wo)  # G[n] per group: (O/g, Ho·Wo)
-    chunk = _samples_per_chunk(n, rows * groups * ho * wo * input.itemsize)
+    chunk = samples_per_chunk(n, rows * groups * ho * wo * input.itemsize)
     buffer, taps_view = _im2col_buffer(chunk, groups, group_channels, (kh, kw), (ho, wo), input.dtype, False)
     grad_weight_taps = np.zeros((groups, group_out, group_channels, kh, kw), dtype=input.dtype)
     grad_input = np.zeros(input.shape, dtype=input.dtype) if needs_input_grad else None

@@ -27,7 +27,7 @@ import numpy as np
 
 __all__: list[str] = []  # the conv functions of `functional.conv` call these
 
-CHUNK_BYTES = 1 << 20  # a chunk's cols array: it stays in cache, and the memory it takes stays bounded
+CHUNK_BYTES = 1 << 20  # a chunk's im2col array, either way: it stays in cache, and the memory it takes stays bounded
 
 
 class ShiftGeometry:
@@ -75,8 +75,13 @@ def view(array: np.ndarray, shape) -> np.ndarray:
     return reshaped
 
 
+def samples_per_chunk(n, bytes_per_sample) -> int:
+    """How many of n samples go through an im2col array of `bytes_per_sample` each at once: at least one."""
+    return max(1, min(n, CHUNK_BYTES // max(1, bytes_per_sample)))
+
+
 def _chunks(n, bytes_per_sample):
-    step = max(1, min(n, CHUNK_BYTES // max(1, bytes_per_sample)))
+    step = samples_per_chunk(n, bytes_per_sample)
     return step, [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
