@@ -41,6 +41,7 @@ from manual.gradcheck import check_call
 KINDS = ("training", "module", "extreme")
 SEQUENCE_DATA = (TextWindows, SineSequences)  # batches whose every step loops over a sequence
 OPTIMIZER_STEPS = 50  # as tests/checks/test_extremes.py
+BATCH_ELEMENTS = 4096  # input elements per batch that `estimated_cost` counts as one more small step
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,15 @@ def plan(only: str | None, dtype: str | None, devices: list[str], kinds=KINDS) -
 
 def estimated_cost(run: Run) -> float:
     """A rough relative cost of a Case's run: its steps (eval steps included), 4x where every step loops over a
-    sequence (TextWindows, SineSequences: the recurrent and attention models, the slowest per step), 1.3x in
-    float32 (its float64 reference steps and resync)."""
+    sequence (TextWindows, SineSequences: the recurrent and attention models, the slowest per step), 1 + 1/4096
+    per element of one input batch where the data says its size (Batches: batch_size x in_features; the 64x64x3
+    images' steps cost ~12x the small MLPs', 13x here, where steps alone made them the last runs handed out),
+    1.3x in float32 (its float64 reference steps and resync)."""
     case = run.case
     assert isinstance(case, Case), "only the training cases' runs are estimated"
     sequence = 4.0 if isinstance(case.data, SEQUENCE_DATA) else 1.0
-    return (case.steps + case.eval_steps) * sequence * (1.3 if run.dtype == "float32" else 1.0)
+    size = 1 + getattr(case.data, "batch_size", 0) * getattr(case.data, "in_features", 0) / BATCH_ELEMENTS
+    return (case.steps + case.eval_steps) * sequence * size * (1.3 if run.dtype == "float32" else 1.0)
 
 
 def dispatch_order(runs: list[Run]) -> list[int]:

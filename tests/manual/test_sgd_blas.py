@@ -62,3 +62,16 @@ def test_probe_refuses_a_saxpy_whose_tail_rounds_twice():
         y[body:] = x[body:] * a + y[body:]
         return y
     assert _blas._probe_is_fused(fused_body_only) is False
+
+
+def test_a_float64_update_never_decides_on_blas(monkeypatch):
+    """saxpy is single precision: a large float64 update takes the emulation without importing SciPy or probing
+    (`fused_saxpy` undecided stays undecided)."""
+    monkeypatch.delattr(_blas, "fused_saxpy", raising=False)
+    monkeypatch.setattr(_blas, "_fused_saxpy", lambda: pytest.fail("a float64 update decided on BLAS"))
+    rng = np.random.default_rng(3)
+    target, x = rng.standard_normal(2 * sgd.SAXPY_FROM), rng.standard_normal(2 * sgd.SAXPY_FROM)
+    expected = add(target, x, alpha=-0.01)
+    sgd.add_scaled_(target, -0.01, x)
+    np.testing.assert_array_equal(target, expected)
+    assert "fused_saxpy" not in vars(_blas)

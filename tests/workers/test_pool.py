@@ -199,3 +199,15 @@ def test_the_workers_are_handed_the_longest_training_runs_first():
     costs = [main_job.estimated_cost(run) for run in cases]
     assert costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
     assert isinstance(cases[0].case.data, main_job.SEQUENCE_DATA) and cases[0].dtype == "float32"
+
+
+def test_the_estimate_counts_the_input_batch_size():
+    """A step over 64x64x3 images is not costed as one over 6 features: 3 such steps outweigh 20 small ones."""
+    from compare.catalogue.batches import Batches
+    small = Batches("classification", in_features=6, targets=3)
+    images = Batches("images", in_features=3 * 64 * 64, targets=10, batch_size=4, image_shape=(3, 64, 64))
+    spec = (("MLP", {}), ("CrossEntropyLoss", {}), ("SGD", {"lr": 0.1}))
+    cost = {data: main_job.estimated_cost(main_job.Run("training", Case("c", *spec, data, steps=steps), "float64",
+                                                       "cpu"))
+            for data, steps in ((small, 20), (images, 3))}
+    assert cost[images] > cost[small] > 20
