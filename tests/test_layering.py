@@ -3,6 +3,7 @@ arrow in a fresh interpreter, what is imported being the point, its packages imp
 compare: each room imports only the rooms below it, no module takes a name from one that merely imported it,
 no import cycle, and no folder or module grows past what one reader takes in (read from the source)."""
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -65,12 +66,18 @@ def room(module: str) -> str:
 MODULES = {module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
 
 
-def imports(module: str) -> list[tuple[str, str | None]]:
+@functools.cache  # each module's source parsed once, not once per test that reads it (1 s in all)
+def tree(module: str) -> ast.Module:
+    return ast.parse(MODULES[module].read_text())
+
+
+@functools.cache
+def imports(module: str) -> tuple[tuple[str, str | None], ...]:
     """(imported compare module, name taken from it or None) for every import statement, at any depth."""
     path = MODULES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree(module)):
         if isinstance(node, ast.Import):
             found += [(alias.name, None) for alias in node.names if alias.name.split(".")[0] == "compare"]
         elif isinstance(node, ast.ImportFrom):
@@ -82,7 +89,7 @@ def imports(module: str) -> list[tuple[str, str | None]]:
             for alias in node.names:
                 submodule = f"{base}.{alias.name}"
                 found.append((submodule, None) if submodule in MODULES else (base, alias.name))
-    return found
+    return tuple(found)
 
 
 def test_the_module_list_is_read():
@@ -108,11 +115,11 @@ def test_no_module_takes_a_name_from_a_module_that_only_imported_it(module):
     for target, name in imports(module):
         if name is None or target in PUBLIC_PACKAGES:
             continue
-        tree = ast.parse(MODULES[target].read_text())
-        defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-        defined |= {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+        body = tree(target).body
+        defined = {node.name for node in body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        defined |= {t.id for node in body if isinstance(node, ast.Assign) for t in node.targets
                     if isinstance(t, ast.Name)}
-        defined |= {node.target.id for node in tree.body if isinstance(node, ast.AnnAssign)
+        defined |= {node.target.id for node in body if isinstance(node, ast.AnnAssign)
                     and isinstance(node.target, ast.Name)}
         if name not in defined:
             borrowed.append(f"{name} from {target}")

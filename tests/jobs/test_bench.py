@@ -1,5 +1,6 @@
 """What the benchmarks rely on: manual's fast paths change no result, the instruments can see what they claim,
 the FLOP count is exact, and `python -m compare bench` writes its report. (The timings live in benches/.)"""
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -100,6 +101,8 @@ def test_the_timed_step_matches_the_checked_step():
 def test_bench_command_writes_its_report(tmp_path, capfd, monkeypatch):
     from compare.__main__ import main
     monkeypatch.setattr(timing, "SETTLE_SECONDS", 0.0)
+    # the report is checked here, not the timings (benches/): 3 rounds of 20 steps, not tiny's 10 of 400 (2 s)
+    monkeypatch.setitem(sizes.SIZES, "tiny", dataclasses.replace(sizes.SIZES["tiny"], batches=20, rounds=3))
     progress: list[str] = []  # the progress lines, as a terminal would get them (compare/cli/render.py's Finished)
     monkeypatch.setattr(render, "Finished", lambda quiet: progress.append)
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "RESULTS.md"
@@ -108,6 +111,7 @@ def test_bench_command_writes_its_report(tmp_path, capfd, monkeypatch):
                  "--threads", str(threads), "--json", str(json_path), "--markdown", str(markdown_path)]) == 0
     run = json.loads(json_path.read_text())
     (result,) = run["results"]
+    assert (result["rounds"], result["steps_per_round"]) == (3, 20)
     assert set(result["backends"]) == {"manual", "torch-cpu"} and "manual/torch-cpu" in result["ratios"]
     assert run["machine"]["threads"]["torch"] == threads
     markdown = markdown_path.read_text()

@@ -2,6 +2,7 @@
 backends agree within compare/engine/tolerances.py and the harness runs behind it pass; each figure shows what it
 claims (sigmoid gradients vanish, the perceptron fails XOR, ...); a disagreement and a missing matplotlib make
 the command fail."""
+import importlib.util
 import json
 import struct
 import sys
@@ -17,7 +18,9 @@ from compare.cli.plots import FIGURES
 from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for, update_rule_tolerance_for
 
-pytest.importorskip("matplotlib")
+# skipped without matplotlib, which is imported only by the tests that run (not at collection, which every pytest-xdist
+# worker does)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="needs matplotlib")
 
 # figure -> the tolerance its data is judged with (paths are update-rule checks, as in tests/checks/test_paths.py)
 TOLERANCES = {**{name: tolerance_for for name in FIGURES}, "optimizer_paths": update_rule_tolerance_for}
