@@ -75,7 +75,7 @@ def test_parameters_have_torchs_names_shapes_and_init(name, args, kwargs, dtype)
     # U(-1/√hidden, 1/√hidden) for every parameter (a float32 draw may round one ulp past the bound), over fresh
     # modules until there are at least 1000 draws. With the 27 of one RNNCell(4, 3) the std test failed by chance
     # about once in a hundred unseeded runs (its standard error was 0.05); over 1000 draws it is 0.008, and the
-    # bounds below are 9 of them away, while a wrong bound (1/hidden, or a normal draw) misses them by 30 or more
+    # bounds below are 9 of them away, while a wrong bound (1/hidden, or a normal draw) misses them by 20 or more
     draws = [m_state] + [getattr(mnn, name)(*args, **kwargs, dtype=dtype).state_dict()
                          for _ in range(1000 // sum(value.size for value in m_state.values()))]
     values = np.concatenate([value.ravel() for state in draws for value in state.values()]) * np.sqrt(args[1])
