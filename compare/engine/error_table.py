@@ -208,7 +208,6 @@ class ErrorTable:
         return {name: self.row(best[i]) for i, name in enumerate(names)}
 
 
-
 def _repeats(lists: list) -> tuple[list, list[int]]:
     """(the lists, each run of equal consecutive ones once; per list, the index of its run's)."""
     values: list = []

@@ -12,8 +12,8 @@ Kernel position (p, q) reads the strided view x̃[:, :, dh·p :: sh, dw·q :: sw
 row per group is ones, and every sample and group is one matrix product with (weight | bias) viewed as
 (g, O/g, C/g·kh·kw + 1), written straight into y. x is never padded: only the part of each tap inside x is copied
 (`tap_windows`), the padding's zeros stay in the reused array from its allocation. The batch goes through in
-chunks of samples whose im2col array fits conv_shifts.CHUNK_BYTES (at least one sample), so it stays in cache and the memory
-stays bounded; nothing of it is kept for the backward.
+chunks of samples whose im2col array fits conv_shifts.CHUNK_BYTES (at least one sample), so it stays in cache and
+the memory stays bounded; nothing of it is kept for the backward.
 
 Backward, with G = dL/dy. y is linear in w, b and x̃, and each product w·x̃ appears once per (n, o, i, j):
     dL/db[o]          = Σ_{n,i,j} G[n, o, i, j]
@@ -94,8 +94,6 @@ def taps(array: np.ndarray, kernel_size, stride, dilation, out_size):
 def conv_output_size(in_size, pads, kernel_size, stride, dilation) -> tuple[int, ...]:
     return tuple((n + a + b - d * (k - 1) - 1) // s + 1
                  for n, (a, b), k, s, d in zip(in_size, pads, kernel_size, stride, dilation, strict=True))
-
-
 
 
 def _span(size, pad_before, offset, stride, out_size):
