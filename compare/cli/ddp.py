@@ -1,14 +1,15 @@
 """`python -m compare ddp`: torch_ref models trained under torch.nn.parallel.DistributedDataParallel (gloo
 backend, CPU), each rank checked after every step against manual's step on the whole batch.
 
-The ranks are processes on this machine (torch.multiprocessing, spawn), joined through a TCPStore that this
-process serves on 127.0.0.1 only (gloo's own connections use the loopback interface too); --port picks its
-port, by default a free one. Each rank trains on its shard of every batch (the batch size must divide by the
-world size) and compares its averaged gradients, parameters and buffers with manual's reference; why DDP
-equals the full-batch step, and what plain BatchNorm and SyncBatchNorm do instead: compare/distributed/rank.py.
+The ranks are processes on this machine (torch.multiprocessing, forked from a server that has imported torch
+once; compare/distributed/launcher.py), joined through a TCPStore that this process serves on 127.0.0.1 only
+(gloo's own connections use the loopback interface too); --port picks its port, by default a free one. Each rank
+trains on its shard of every batch (the batch size must divide by the world size) and compares its averaged
+gradients, parameters and buffers with manual's reference; why DDP equals the full-batch step, and what plain
+BatchNorm and SyncBatchNorm do instead: compare/distributed/rank.py.
 
 Exit status: 0 every comparison as expected, 1 a mismatch, 2 a bad argument or a port in use, 3 a rank failed
-(its error is shown; every rank process is ended and reaped before the command returns).
+(the first rank that failed, with its error; every rank process is ended and reaped before the command returns).
 """
 from __future__ import annotations
 

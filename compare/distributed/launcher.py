@@ -1,10 +1,16 @@
-"""The DDP launcher: the rank processes of one run (torch.multiprocessing, spawn), joined through a TCPStore this
-process serves on 127.0.0.1 only, each running compare/distributed/rank.py; their comparisons, gathered.
-compare/cli/ddp.py is the command around it."""
+"""The DDP launcher: the rank processes of one run, joined through a TCPStore this process serves on 127.0.0.1
+only, each running compare/distributed/rank.py; their comparisons, gathered. compare/cli/ddp.py is the command
+around it.
+
+The ranks start from multiprocessing's forkserver where the platform has one (else spawn): a clean server process
+imports rank.py once (torch, torch.distributed, torch._dynamo, compare's engine: about 2 s of CPU) and forks each
+rank from it, where spawn would import them again in every rank. The server lives as long as this process, so a
+second run here (a test module's) starts its ranks at once."""
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import multiprocessing
 import os
 import pickle
 import socket
@@ -33,15 +39,47 @@ def listening_socket(port: int) -> socket.socket:
     return sock
 
 
+def start_method() -> str:
+    """'forkserver' (preloading rank.py, unless this process's server already runs) where the platform has it,
+    else 'spawn' (module docstring)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    multiprocessing.get_context("forkserver").set_forkserver_preload([rank_main.__module__])
+    return "forkserver"
+
+
+def first_failure(result_dir: str) -> str | None:
+    """'rank r failed: <traceback>' for the earliest failure the ranks recorded (rank.record_failure); None when
+    none did. A rank records before it leaves the group, so the first record is the cause, and the peers that
+    failed because it left (a closed connection in a collective) come after it."""
+    records = []
+    for name in os.listdir(result_dir):
+        number = name.removeprefix("rank").removesuffix(".failed")
+        if name.endswith(".failed") and number.isdigit():
+            with open(os.path.join(result_dir, name)) as f:
+                moment, _, trace = f.read().partition("\n")
+            if moment.isdigit():  # else cut short by the rank's end
+                records.append((int(moment), int(number), trace))
+    if not records:
+        return None
+    _, rank, trace = min(records)
+    return f"rank {rank} failed: {trace.strip()}"
+
+
 def launch(settings: Settings, result_dir: str) -> None:
     """Start the ranks and wait for all of them. If one raises or dies, the others are ended (torch sends
-    SIGTERM) and RankFailed carries its error; in every case no rank process outlives this call."""
+    SIGTERM) and RankFailed names the rank that failed first, with its error: one that died without a traceback
+    (a signal) as torch saw it, else the first one that raised (`first_failure`), whichever rank torch saw end
+    first. In every case no rank process outlives this call."""
     context = mp.start_processes(rank_main, args=(settings, result_dir), nprocs=settings.world_size, join=False,
-                                 start_method="spawn")
+                                 start_method=start_method())
     try:
         while not context.join():
             pass
-    except (mp.ProcessRaisedException, mp.ProcessExitedException) as error:
+    except mp.ProcessRaisedException as error:
+        seen = f"rank {error.error_index} failed: {str(error).strip()}"
+        raise RankFailed(first_failure(result_dir) or seen) from None
+    except mp.ProcessExitedException as error:
         raise RankFailed(f"rank {error.error_index} failed: {str(error).strip()}") from None
     finally:
         for process in context.processes:

@@ -32,10 +32,13 @@ from __future__ import annotations
 import datetime
 import os
 import pickle
+import time
+import traceback
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch._dynamo  # noqa: F401  (torch's one-time lazy import at its first optimizer, done once in the forkserver)
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
@@ -54,7 +57,7 @@ BATCH_NORMS = ("none", "plain")
 
 @dataclass(frozen=True)
 class Settings:
-    """What every rank needs to know (pickled into each spawned process)."""
+    """What every rank needs to know (pickled into each rank process)."""
     world_size: int
     port: int
     dtypes: tuple
@@ -159,15 +162,23 @@ def run_case(spec: Case, batch_norm: str, dtype: str, rank: int, settings: Setti
             for name in references]
 
 
+def record_failure(rank: int, result_dir: str) -> None:
+    """This rank's traceback and the moment it failed (CLOCK_MONOTONIC, one clock for every process of the machine)
+    in result_dir/rank<r>.failed, for the launcher to name the rank that failed first."""
+    with open(os.path.join(result_dir, f"rank{rank}.failed"), "w") as f:
+        f.write(f"{time.monotonic_ns()}\n{traceback.format_exc()}")
+
+
 def rank_main(rank: int, settings: Settings, result_dir: str) -> None:
-    """The process of one rank (module level, so that spawn can import it): join the gloo group through the
-    launcher's store on the loopback interface, run every case, write the comparisons to result_dir."""
+    """The process of one rank (module level, so that the started process can import it): join the gloo group
+    through the launcher's store on the loopback interface, run every case, write the comparisons to result_dir.
+    A rank that raises records it before it destroys the group: before any peer can fail because it left."""
     torch.set_num_threads(1)
     os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # gloo's own connections on the loopback interface too
     timeout = datetime.timedelta(seconds=settings.timeout_s)
-    store = dist.TCPStore(LOOPBACK, settings.port, settings.world_size, is_master=False, timeout=timeout)
-    dist.init_process_group("gloo", store=store, rank=rank, world_size=settings.world_size, timeout=timeout)
     try:
+        store = dist.TCPStore(LOOPBACK, settings.port, settings.world_size, is_master=False, timeout=timeout)
+        dist.init_process_group("gloo", store=store, rank=rank, world_size=settings.world_size, timeout=timeout)
         if rank == settings.fail_rank:
             raise RuntimeError(f"injected failure in rank {rank} (--fail-rank {rank}, for tests)")
         comparisons = [comparison for dtype in settings.dtypes for optimizer in settings.optimizers
@@ -176,5 +187,9 @@ def rank_main(rank: int, settings: Settings, result_dir: str) -> None:
                                                   rank, settings)]
         with open(os.path.join(result_dir, f"rank{rank}.pkl"), "wb") as f:
             pickle.dump(comparisons, f)
+    except Exception:
+        record_failure(rank, result_dir)
+        raise
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()

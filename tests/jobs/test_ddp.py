@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from compare.__main__ import main
 from compare.catalogue.case_types import DTYPES
 from compare.cli.ddp import table
-from compare.distributed.launcher import run
+from compare.distributed.launcher import first_failure, run
 from compare.distributed.rank import BATCH_NORMS, OPTIMIZERS, Settings, case_spec, per_shard_step
 from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for
@@ -30,22 +30,25 @@ SETTINGS = Settings(world_size=2, port=0, dtypes=DTYPES, optimizers=tuple(OPTIMI
 
 
 def leftover_children() -> list[str]:
-    """Rank processes this test process started that still exist, reaped or not (multiprocessing's resource
-    tracker, which lives as long as this process by design, is not one)."""
+    """Rank processes this test process started that still exist, reaped or not: its children that are zombies
+    or spawned ranks, and every child of its forkserver, from which the launcher forks the ranks (the server
+    itself, like multiprocessing's resource tracker, lives as long as this process by design)."""
     left = [f"{p.pid} (multiprocessing)" for p in multiprocessing.active_children()]
     if not os.path.isdir("/proc"):
         return left
+    processes = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
+                processes[int(pid)] = (int(ppid), state, f.read())
         except OSError:
             continue
-        if int(ppid) == os.getpid() and (state == "Z" or b"spawn_main" in cmdline):
-            left.append(f"{pid} (state {state}: {cmdline[:80]!r})")
-    return left
+    servers = {pid for pid, (ppid, _, cmdline) in processes.items()
+               if ppid == os.getpid() and b"forkserver" in cmdline}
+    return left + [f"{pid} (state {state}: {cmdline[:80]!r})" for pid, (ppid, state, cmdline) in processes.items()
+                   if ppid in servers or ppid == os.getpid() and (state == "Z" or b"spawn_main" in cmdline)]
 
 
 @pytest.fixture(scope="module")
@@ -137,16 +140,31 @@ def test_per_shard_reference_leaves_each_rank_its_own_running_statistics():
     assert buffers[0]["1.num_batches_tracked"] == buffers[1]["1.num_batches_tracked"] == 1
 
 
+@pytest.mark.parametrize("fail_rank", [0, 1])
 @pytest.mark.heavy  # two more rank processes
-def test_a_failing_rank_fails_the_command_with_its_error_and_leaves_no_process(capsys):
+def test_a_failing_rank_fails_the_command_with_its_error_and_leaves_no_process(fail_rank, capsys):
+    """The rank that raised is named, not its peer, which fails too once it has left the group (a closed
+    connection in a collective) and may end first."""
     start = time.monotonic()
     code = main(["ddp", "--world-size", "2", "--steps", "1", "--dtype", "float64", "--optimizer", "sgd",
-                 "--batch-norm", "none", "--timeout", "300", "--fail-rank", "1"])
+                 "--batch-norm", "none", "--timeout", "300", "--fail-rank", str(fail_rank)])
     err = capsys.readouterr().err
     assert code == 3
-    assert "rank 1 failed" in err and "RuntimeError: injected failure in rank 1" in err
+    assert f"rank {fail_rank} failed" in err and f"RuntimeError: injected failure in rank {fail_rank}" in err, err
     assert time.monotonic() - start < 200  # rank 0, blocked in a collective, was ended: no wait for the timeout
     assert not leftover_children()
+
+
+def test_the_first_recorded_failure_is_named(tmp_path):
+    records = {"rank0.failed": "2000\nTraceback: connection closed by peer", "rank3.failed": "1000\nTraceback: cause",
+               "rank1.failed": "", "rank2.pkl": "not a record"}
+    for name, text in records.items():
+        (tmp_path / name).write_text(text)
+    assert first_failure(str(tmp_path)) == "rank 3 failed: Traceback: cause"
+    (tmp_path / "rank3.failed").unlink()
+    assert first_failure(str(tmp_path)) == "rank 0 failed: Traceback: connection closed by peer"
+    (tmp_path / "rank0.failed").unlink()
+    assert first_failure(str(tmp_path)) is None  # rank1's record was cut short before its first line
 
 
 def test_a_port_in_use_is_refused_in_one_line(capsys):

@@ -142,19 +142,23 @@ def test_usable_cores_is_the_affinity():
     assert pool.usable_cores() == len(os.sched_getaffinity(0))
 
 
-def test_the_forkserver_starts_early_only_for_a_check_that_uses_workers(monkeypatch):
+def test_the_forkserver_starts_early_for_a_check_that_uses_workers_and_for_ddp(monkeypatch):
+    """Preloading the worker's module for the check and the rank's for ddp (names only: nothing is imported)."""
     import multiprocessing.forkserver
 
+    from compare.distributed.rank import rank_main
     from compare.workers import server
-    started = []
-    monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: started.append(True))
-    expected = {(): True, ("check",): True, ("--only", "relu"): True, ("-j", "2"): True, ("--list",): False,
-                ("-j", "1"): False, ("--jobs", "1"): False, ("-j1",): False, ("bench",): False, ("--help",): False,
-                ("kernels",): False}
-    for argv, starts in expected.items():
+    started, preloads = [], []
+    monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: started.append(preloads[-1]))
+    monkeypatch.setattr(multiprocessing.forkserver, "set_forkserver_preload", preloads.append)
+    worker, rank = ["compare.workers.worker"], [rank_main.__module__]
+    expected = {(): worker, ("check",): worker, ("--only", "relu"): worker, ("-j", "2"): worker, ("--list",): None,
+                ("-j", "1"): None, ("--jobs", "1"): None, ("-j1",): None, ("bench",): None, ("--help",): None,
+                ("kernels",): None, ("ddp",): rank, ("ddp", "--world-size", "4"): rank, ("ddp", "--help"): None}
+    for argv, preload in expected.items():
         started.clear()
         server.start_early(list(argv))
-        assert bool(started) == starts, argv
+        assert started == ([preload] if preload else []), argv
 
 
 def test_a_worker_that_dies_holding_a_second_ticket_leaves_it_to_a_fresh_worker():
