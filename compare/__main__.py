@@ -33,7 +33,7 @@ SUBCOMMANDS = {
     "cv": ("compare.cli.cv", "cross-validate one recipe on a real dataset with both backends (and scikit-learn)",
            "sklearn"),
     "train": ("compare.cli.train", "train both backends side by side on a real dataset, epoch by epoch", "sklearn"),
-    "plots": ("compare.cli.plots", "draw the six figures from both backends' computations (PNG + JSON data)", "plot"),
+    "plots": ("compare.cli.plots", "draw the seven figures from both backends' computations (PNG + JSON data)", "plot"),
     "bench": ("compare.cli.bench", "time training steps: manual vs torch (CPU, CUDA) vs scikit-learn vs the GEMM peak",
               None),
     "ddp": ("compare.cli.ddp", "train torch_ref models under DistributedDataParallel (gloo, this machine) against "

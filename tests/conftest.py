@@ -14,16 +14,18 @@ imports neither torch nor hypothesis (about 2 s before any worker could start). 
 others' order and process: temporary files under tmp_path, environment changes through monkeypatch, free ports
 (port 0) for DDP.
 
-The workers take whole files (`--dist loadfile`: a module's fixtures are set up once, its imports made in one
-worker; tests/torch_samples/ is one unit, its files sharing torch's module_db, 2 s to import in a process), and
-the files holding a test marked `heavy` (seconds of CPU: child processes, many case runs) come first, so that at
-the end the short files fill in around the last heavy one instead of one worker waiting for the other's.
+The workers take whole files (`--dist loadfile`: a module's fixtures are set up once, its imports made in one worker;
+tests/torch_samples/ is one unit, its files sharing torch's module_db, 2 s to import in a process, and so is
+tests/workers/, its files sharing the forkserver a test starts, 2-3 s of CPU to start), and the files holding a test
+marked `heavy` (seconds of CPU: child processes, many case runs) come first, so that at the end the short files fill in
+around the last heavy one instead of one worker waiting for the other's.
 """
 import os
 
 import pytest
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+SHARED_UNITS = ("tests/torch_samples/", "tests/workers/")  # folders a pytest-xdist worker takes whole (below)
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis's own plugin, so that its --hypothesis-profile still wins
@@ -44,17 +46,18 @@ def pytest_configure(config):
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's; the controller asks it once, before the workers collect
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadfile`, with tests/torch_samples/ one unit of work (above); None: xdist's own for other modes."""
+    """`--dist loadfile`, with tests/torch_samples/ and tests/workers/ one unit of work each (above); None: xdist's
+    own for other modes."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class FilesAndTorchSamples(LoadFileScheduling):
+    class FilesAndSharedFolders(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             unit = super()._split_scope(nodeid)
-            return "tests/torch_samples/" if unit.startswith("tests/torch_samples/") else unit
+            return next((folder for folder in SHARED_UNITS if unit.startswith(folder)), unit)
 
-    return FilesAndTorchSamples(config, log)
+    return FilesAndSharedFolders(config, log)
 
 
 def pytest_collection_modifyitems(config, items):

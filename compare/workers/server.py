@@ -1,10 +1,11 @@
-"""Where the workers come from, without importing torch here: the multiprocessing context, and a forkserver started
-as early as `python -m compare` knows it will need one (compare/__main__.py), so that the server imports torch and
-the catalogues while this process imports them too, on the other core. `ddp` forks its ranks from the same
-server (compare/distributed/launcher.py), which then preloads the rank's module instead.
+"""Where the worker processes come from, without importing torch here: the multiprocessing context, and a forkserver
+started as early as `python -m compare` knows it will need one (compare/__main__.py), so that the server imports
+torch and what the command's processes run while this process imports them too, on the other core: the check's
+workers (compare/workers/worker.py), `ddp`'s ranks (compare/distributed/launcher.py) and the processes that draw
+`plots`' figures (compare/workers/tasks.py), each command preloading its own modules (`PRELOADS`).
 
-'forkserver' where the platform has it: a clean server process (no threads, no torch state used) imports
-compare/workers/worker.py once, then forks each worker from it; else 'spawn'. Processes started inside
+'forkserver' where the platform has it: a clean server process (no threads, no torch state used) imports the
+modules once, then forks each process from it; else 'spawn'. Processes started inside
 `single_threaded_environment` get one BLAS/OpenMP thread (read before NumPy and torch load); this process's own
 environment is restored after.
 """
@@ -18,7 +19,9 @@ import os
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                     "NUMEXPR_NUM_THREADS")
 NO_WORKERS = {"-h", "--help", "--version", "--list", "-j1", "--jobs=1"}  # command lines that start no worker
-RANK_MODULE = "compare.distributed.rank"  # what the server preloads for `ddp` (named, not imported: no torch here)
+# what the server imports for each command whose processes it forks (named, not imported: no torch here)
+PRELOADS = {"check": ["compare.workers.worker"], "ddp": ["compare.distributed.rank"],
+            "plots": ["torch._dynamo", "matplotlib.figure", "matplotlib.backends.backend_agg", "PIL.Image"]}
 
 
 @contextlib.contextmanager
@@ -35,10 +38,12 @@ def single_threaded_environment():
                 os.environ[name] = value
 
 
-def context():
+def context(command: str = "check"):
+    """The context `command`'s processes start from; the forkserver preloads `PRELOADS[command]` unless it is
+    already running (it then forks from what it has, and each process imports the rest itself)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["compare.workers.worker"])
+        ctx.set_forkserver_preload(PRELOADS[command])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -53,16 +58,17 @@ def serve(connection, started: float) -> None:
 
 def start_early(argv: list[str]) -> None:
     """Start the forkserver now when `argv` (a `python -m compare` command line) is a check that will use workers,
-    or `ddp`, whose ranks are forked from it."""
-    if argv[:1] == ["ddp"] and not {"-h", "--help"} & set(argv):
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            multiprocessing.get_context("forkserver").set_forkserver_preload([RANK_MODULE])
-            multiprocessing.forkserver.ensure_running()
-        return
-    check = not argv or argv[0] == "check" or argv[0].startswith("-") and argv[0] not in NO_WORKERS
-    pairs = set(zip(argv, argv[1:], strict=False))
-    if not check or NO_WORKERS & set(argv) or {("-j", "1"), ("--jobs", "1")} & pairs:
-        return
-    if context().get_start_method() == "forkserver":
+    `ddp`, or `plots` drawing more than one figure on more than one process."""
+    words, pairs = set(argv), set(zip(argv, argv[1:], strict=False))
+    one_process = bool({"-j1", "--jobs=1"} & words or {("-j", "1"), ("--jobs", "1")} & pairs)
+    if argv[:1] == ["ddp"]:
+        command, starts = "ddp", not {"-h", "--help"} & words
+    elif argv[:1] == ["plots"]:
+        command, starts = "plots", not ({"-h", "--help"} & words or one_process or argv.count("--only") == 1)
+    else:
+        command = "check"
+        starts = (not argv or argv[0] == "check" or argv[0].startswith("-") and argv[0] not in NO_WORKERS) \
+            and not NO_WORKERS & words and not one_process
+    if starts and context(command).get_start_method() == "forkserver":
         with single_threaded_environment():
             multiprocessing.forkserver.ensure_running()

@@ -19,7 +19,7 @@ from compare.__main__ import SUBCOMMANDS, main
 from compare.bench import machine, timing
 from compare.checks import main_job
 from compare.cli import cv, plots, train
-from compare.workers import pool, server
+from compare.workers import pool, server, tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,6 +88,7 @@ REFUSED = [
     (["plots", "--out", "{file}"], "is a file; expected a directory"),
     (["plots", "--out", "{file}/figures"], "is not a directory"),
     (["plots", "--out", "{tmp}", "--only", "nosuch"], "invalid choice: 'nosuch'"),
+    (["plots", "--out", "{tmp}", "-j", "-1"], "--jobs: expected an integer in [0,"),
     # bench
     (["bench", "--sizes", "gpu-xl"], "no size can run"),
     (["bench", "--sizes", "gpu-xl", "--backends", "manual"], "no size can run"),
@@ -108,8 +109,8 @@ def no_work(monkeypatch):
     def work(*args, **kwargs):
         raise AssertionError("work started before the command line was refused")
 
-    for module, name in [(main_job, "execute"), (pool, "run_all"), (cv, "run_cv"), (train, "TwinTrainer"), (timing, "bench_size"),
-                         (machine, "pin_threads"), (plots, "_figure")]:
+    for module, name in [(main_job, "execute"), (pool, "run_all"), (cv, "run_cv"), (train, "TwinTrainer"),
+                         (timing, "bench_size"), (machine, "pin_threads"), (plots, "figure"), (tasks, "run_tasks")]:
         monkeypatch.setattr(module, name, work)
     # the forkserver a check-like command line starts before it is parsed (compare/__main__.py): a refused
     # command's process ends at once and takes it along, but in this process it would stay (2 s of CPU to start)

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import struct
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from compare.checks.optimizer_paths import SURFACES
 from compare.cli.plots import FIGURES
 from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for, update_rule_tolerance_for
+from compare.workers import tasks
 
 # skipped without matplotlib, which is imported only by the tests that run (not at collection, which every pytest-xdist
 # worker does)
@@ -27,11 +29,13 @@ TOLERANCES = {**{name: tolerance_for for name in FIGURES}, "optimizer_paths": up
 
 
 @pytest.fixture(scope="module")
-def figures(tmp_path_factory):
+def figures(tmp_path_factory) -> Path:
+    """All seven figures, drawn in this process (-j 1; tests/workers/test_tasks.py draws two on processes of their
+    own and compares)."""
     out = tmp_path_factory.mktemp("figures")
     torch.set_num_threads(3)  # not the 1 the command runs with, as tests/conftest.py's torch_threads (per test)
     try:
-        assert main(["plots", "--out", str(out), "--quick"]) == 0
+        assert main(["plots", "--out", str(out), "--quick", "-j", "1"]) == 0
         assert torch.get_num_threads() == 3  # the command restores torch's thread count
     finally:
         torch.set_num_threads(1)
@@ -168,6 +172,20 @@ def test_a_disagreement_makes_the_command_fail(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(activations, "compute", off_by_a_little)
     assert main(["plots", "--out", str(tmp_path), "--quick", "--only", "activations"]) == 1
     assert "DIFFER" in capsys.readouterr().out
+
+
+def test_a_figure_whose_process_died_is_not_drawn_and_fails_the_command(tmp_path, monkeypatch, capsys):
+    def run_tasks(command, figure_tasks, jobs, target, died, done):  # the xor figure's process is killed
+        assert (command, jobs) == ("plots", 2)
+        for index, task in enumerate(figure_tasks):
+            done(index, died(task, "killed by SIGKILL") if task[0] == "xor" else ([f"{task[0]}.png agree"], True))
+
+    monkeypatch.setattr(tasks, "run_tasks", run_tasks)
+    assert main(["plots", "--out", str(tmp_path), "--quick", "-j", "2", "--only", "activations", "--only", "xor"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "activations.png agree",
+        "xor.png                  NOT DRAWN: its process ended before it was drawn (killed by SIGKILL)",
+        "1 of 2 figures agree between manual and torch; NOT DRAWN: xor"]
 
 
 def test_without_matplotlib_the_command_says_so(tmp_path, monkeypatch, capsys):

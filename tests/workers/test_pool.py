@@ -142,8 +142,9 @@ def test_usable_cores_is_the_affinity():
     assert pool.usable_cores() == len(os.sched_getaffinity(0))
 
 
-def test_the_forkserver_starts_early_for_a_check_that_uses_workers_and_for_ddp(monkeypatch):
-    """Preloading the worker's module for the check and the rank's for ddp (names only: nothing is imported)."""
+def test_the_forkserver_starts_early_for_a_check_that_uses_workers_for_ddp_and_for_plots(monkeypatch):
+    """Preloading the worker's module for the check, the rank's for ddp, torch and matplotlib for plots (names
+    only: nothing is imported); not for a command line that starts no process from it."""
     import multiprocessing.forkserver
 
     from compare.distributed.rank import rank_main
@@ -151,10 +152,13 @@ def test_the_forkserver_starts_early_for_a_check_that_uses_workers_and_for_ddp(m
     started, preloads = [], []
     monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: started.append(preloads[-1]))
     monkeypatch.setattr(multiprocessing.forkserver, "set_forkserver_preload", preloads.append)
-    worker, rank = ["compare.workers.worker"], [rank_main.__module__]
+    worker, rank, plots = ["compare.workers.worker"], [rank_main.__module__], server.PRELOADS["plots"]
     expected = {(): worker, ("check",): worker, ("--only", "relu"): worker, ("-j", "2"): worker, ("--list",): None,
                 ("-j", "1"): None, ("--jobs", "1"): None, ("-j1",): None, ("bench",): None, ("--help",): None,
-                ("kernels",): None, ("ddp",): rank, ("ddp", "--world-size", "4"): rank, ("ddp", "--help"): None}
+                ("kernels",): None, ("ddp",): rank, ("ddp", "--world-size", "4"): rank, ("ddp", "--help"): None,
+                ("plots", "--out", "f"): plots, ("plots", "--out", "f", "--only", "xor", "--only", "cv_folds"): plots,
+                ("plots", "--out", "f", "--only", "xor"): None, ("plots", "--out", "f", "-j", "1"): None,
+                ("plots", "--help"): None}
     for argv, preload in expected.items():
         started.clear()
         server.start_early(list(argv))
