@@ -3,7 +3,7 @@ only, each running compare/distributed/rank.py; their comparisons, gathered. com
 around it.
 
 The ranks start from multiprocessing's forkserver where the platform has one (else spawn): a clean server process
-imports rank.py once (torch, torch.distributed, torch._dynamo, compare's engine: about 2 s of CPU) and forks each
+imports rank.py and torch._dynamo once (torch, torch.distributed, compare's engine: about 2 s of CPU) and forks each
 rank from it, where spawn would import them again in every rank. The server lives as long as this process, so a
 second run here (a test module's) starts its ranks at once."""
 from __future__ import annotations
@@ -20,6 +20,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from compare.distributed.rank import LOOPBACK, Comparison, Settings, rank_main
+
+# what the forkserver imports for the ranks: torch._dynamo (torch's one-time lazy import at a process's first
+# optimizer) here rather than in rank.py, which every command line imports while it is parsed
+RANK_PRELOAD = ["torch._dynamo", rank_main.__module__]
 
 
 class RankFailed(RuntimeError):
@@ -44,7 +48,7 @@ def start_method() -> str:
     else 'spawn' (module docstring)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return "spawn"
-    multiprocessing.get_context("forkserver").set_forkserver_preload([rank_main.__module__])
+    multiprocessing.get_context("forkserver").set_forkserver_preload(RANK_PRELOAD)
     return "forkserver"
 
 

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch._dynamo  # noqa: F401  (torch's one-time lazy import at its first optimizer, done once in the forkserver)
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 

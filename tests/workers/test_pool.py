@@ -147,12 +147,12 @@ def test_the_forkserver_starts_early_for_a_check_that_uses_workers_for_ddp_and_f
     only: nothing is imported); not for a command line that starts no process from it."""
     import multiprocessing.forkserver
 
-    from compare.distributed.rank import rank_main
+    from compare.distributed.launcher import RANK_PRELOAD
     from compare.workers import server
     started, preloads = [], []
     monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: started.append(preloads[-1]))
     monkeypatch.setattr(multiprocessing.forkserver, "set_forkserver_preload", preloads.append)
-    worker, rank, plots = ["compare.workers.worker"], [rank_main.__module__], server.PRELOADS["plots"]
+    worker, rank, plots = ["compare.workers.worker"], RANK_PRELOAD, server.PRELOADS["plots"]
     expected = {(): worker, ("check",): worker, ("--only", "relu"): worker, ("-j", "2"): worker, ("--list",): None,
                 ("-j", "1"): None, ("--jobs", "1"): None, ("-j1",): None, ("bench",): None, ("--help",): None,
                 ("kernels",): None, ("ddp",): rank, ("ddp", "--world-size", "4"): rank, ("ddp", "--help"): None,

@@ -1,5 +1,6 @@
 """How `python -m compare` starts and ends its processes: `import compare` loads nothing (so the workers' server
-starts before this process imports NumPy and torch), and the process ends without the interpreter's teardown but
+starts before this process imports NumPy and torch), parsing the command line loads no torch._dynamo (about 1 s,
+which only a process that builds an optimizer needs), and the process ends without the interpreter's teardown but
 with the atexit handlers run (a coverage tool's, a plugin's) and its output flushed."""
 import os
 import subprocess
@@ -17,15 +18,16 @@ def test_import_compare_loads_neither_numpy_nor_manual():
 
 
 def test_the_check_runs_the_atexit_handlers_and_flushes_its_output(tmp_path):
+    """Module runs alone, in this process (-j 1): nothing builds an optimizer, so torch._dynamo stays unloaded."""
     marker = tmp_path / "atexit-ran"
     (tmp_path / "atexit_plugin.py").write_text(textwrap.dedent(f"""
         import atexit, sys
-        atexit.register(lambda: open({str(marker)!r}, "w").write("ran"))
+        atexit.register(lambda: open({str(marker)!r}, "w").write(f"ran, dynamo {{'torch._dynamo' in sys.modules}}"))
         atexit.register(lambda: sys.stdout.write("written at exit\\n"))  # buffered: flushed after the handlers
     """))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-m", "compare", "--only", "relu-at-zero", "--plugin", "atexit_plugin",
                            "-j", "1"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert marker.read_text() == "ran"
+    assert marker.read_text() == "ran, dynamo False"
     assert done.stdout.endswith("written at exit\n") and "2 of 2 case runs passed" in done.stdout
