@@ -53,6 +53,16 @@ class Ticket:
     payload: bytes | None
 
 
+def end(process, grace: float = 2) -> None:
+    """Terminate a started process (SIGTERM), kill it if it is still there `grace` seconds later, and reap it."""
+    if process.is_alive():
+        process.terminate()
+    process.join(grace)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
 def death_cause(process) -> str:
     code = process.exitcode
     if code is not None and code < 0:
@@ -85,12 +95,7 @@ class Worker:
 
     def stop(self) -> None:
         if self.started:
-            if self.process.is_alive():
-                self.process.terminate()
-            self.process.join(2)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join()
+            end(self.process)
         else:
             self._child.close()
         self.connection.close()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from multiprocessing.connection import wait
 from typing import Any
 
-from compare.workers.process import death_cause
+from compare.workers.process import death_cause, end
 from compare.workers.server import context, single_threaded_environment
 
 
@@ -68,13 +68,6 @@ def run_tasks(command: str, tasks: list, jobs: int, target: Callable[[Any], Any]
                 reported += 1
     finally:
         for receiver, (_, _, process) in running.items():
-            if process.pid is None:  # interrupted before it started
-                receiver.close()
-                continue
-            if process.is_alive():
-                process.terminate()
-            process.join(2)
-            if process.is_alive():
-                process.kill()
-                process.join()
+            if process.pid is not None:  # else interrupted before it started
+                end(process)
             receiver.close()
