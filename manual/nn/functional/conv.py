@@ -42,7 +42,13 @@ import math
 
 import numpy as np
 
-from manual.nn.functional.conv_shifts import conv2d_shifts, conv2d_shifts_backward, samples_per_chunk, view
+from manual.nn.functional.conv_shifts import (
+    conv2d_shifts,
+    conv2d_shifts_backward,
+    samples_per_chunk,
+    view,
+    weight_rows,
+)
 
 __all__ = ["conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv_padding"]
 
@@ -162,15 +168,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         return conv2d_shifts(input, weight, bias, pads, dilation, groups)
     windows = tap_windows(input.shape[2:], pads, (kh, kw), stride, dilation, (ho, wo))
     ones = bias is not None
-    weight_rows = weight.reshape(groups, out_channels // groups, group_channels * kh * kw)
-    if ones:
-        weight_rows = np.concatenate([weight_rows, bias.reshape(groups, out_channels // groups, 1)], axis=2)
-    chunk = samples_per_chunk(n, weight_rows.shape[2] * groups * ho * wo * input.itemsize)
+    matrix = weight_rows(weight, bias, groups)
+    chunk = samples_per_chunk(n, matrix.shape[2] * groups * ho * wo * input.itemsize)
     buffer, taps_view = _im2col_buffer(chunk, groups, group_channels, (kh, kw), (ho, wo), input.dtype, ones)
     y = np.empty((n, groups, out_channels // groups, ho * wo), dtype=input.dtype)
     for start in range(0, n, chunk):
         cols = _im2col(buffer, taps_view, input[start: start + chunk], windows)
-        np.matmul(weight_rows, cols, out=y[start: start + chunk])
+        np.matmul(matrix, cols, out=y[start: start + chunk])
     return y.reshape(n, out_channels, ho, wo)
 
 

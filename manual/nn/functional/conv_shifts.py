@@ -85,17 +85,25 @@ def _chunks(n, bytes_per_sample):
     return step, [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
+def weight_rows(weight, bias, groups: int) -> np.ndarray:
+    """(W | b) per group, (g, O/g, C/g·kh·kw [+ 1]): each output channel's weights as one row, the bias (when
+    given) as the last column, to multiply the im2col rows whose last row is ones."""
+    out_channels, group_channels, kh, kw = weight.shape
+    rows = weight.reshape(groups, out_channels // groups, group_channels * kh * kw)
+    if bias is None:
+        return rows
+    return np.concatenate([rows, bias.reshape(groups, out_channels // groups, 1)], axis=2)
+
+
 def conv2d_shifts(input, weight, bias, pads, dilation, groups: int):
     """Stride-1 conv2d of a batched input (N, C, H, W); see the module docstring."""
     (n, channels), (out_channels, group_channels, kh, kw) = input.shape[:2], weight.shape
     geometry = ShiftGeometry(input.shape[2:], pads, (kh, kw), dilation)
     rows = group_channels * kh * kw
-    weight_rows = weight.reshape(groups, out_channels // groups, rows)
-    if bias is not None:
-        weight_rows = np.concatenate([weight_rows, bias.reshape(groups, out_channels // groups, 1)], axis=2)
+    matrix = weight_rows(weight, bias, groups)
     step, chunks = _chunks(n, (channels * kh * kw + groups) * geometry.grid * input.itemsize)
     padded = np.zeros((step, channels, geometry.length), dtype=input.dtype)
-    cols = np.empty((step, groups, weight_rows.shape[2], geometry.grid), dtype=input.dtype)
+    cols = np.empty((step, groups, matrix.shape[2], geometry.grid), dtype=input.dtype)
     if bias is not None:
         cols[:, :, rows] = 1
     extended = np.empty((step, groups, out_channels // groups, geometry.grid), dtype=input.dtype)
@@ -105,7 +113,7 @@ def conv2d_shifts(input, weight, bias, pads, dilation, groups: int):
         geometry.interior(padded[:m])[...] = input[start:stop]
         view(cols[:m, :, :rows], (m, groups, group_channels, kh, kw, geometry.grid))[...] = \
             geometry.runs(padded[:m], groups)
-        np.matmul(weight_rows, cols[:m], out=extended[:m])  # one product per sample and group
+        np.matmul(matrix, cols[:m], out=extended[:m])  # one product per sample and group
         y[start:stop] = geometry.outputs(view(extended[:m], (m, out_channels, geometry.grid)))
     return y
 
