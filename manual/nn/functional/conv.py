@@ -30,10 +30,11 @@ a shared machine the bigger ones, each waking a second thread, made the cnn benc
 by side, float32; single-threaded they were about 10% faster).
 
 Stride 1, the common case, goes another way (`functional.conv_shifts`): there every kernel position is a contiguous
-shift of the flattened padded image, so the im2col array is copied in long runs, and each sample is one matrix
-product each way. Its backward multiplies zeros by input and weight values outside the windows, so it is taken only
-when the input and the weight are finite (checked by their sums); otherwise the way above, which reads the windows
-alone, keeps a NaN or inf to the windows that contain it.
+shift of the flattened padded image, so the forward's im2col array is copied in long runs (one matrix product per
+sample), and the backward's products read those runs in place, one per kernel position. Its backward multiplies
+zeros by input and weight values outside the windows, so it is taken only when the input and the weight are finite
+(checked by their sums); otherwise the way above, which reads the windows alone, keeps a NaN or inf to the windows
+that contain it.
 
 padding: an int, a pair, "valid" (0) or "same" (stride 1 only; total d·(k-1) per dim, the odd unit on the
 bottom/right, as torch). Conv1d is Conv2d on (N, C, 1, L) with a (1, k) kernel.

@@ -14,11 +14,15 @@ Y_e[n] (O/g, Ho·Wp) = (W | b) @ cols[n] is one matrix product per sample and gr
 of every row. (One product per sample: with all the chunk's samples side by side the products were no faster, and
 OpenBLAS ran dL/dw's, whose inner dimension then grows with the chunk, up to 8x slower per sample.)
 
-Backward, with G_e = G placed on the extended grid, zero in the dropped columns (so they add nothing):
-    dL/dw[o, c, p, q] = Σ_{n, m} G_e[n, o, m] · x̃f[n, c, m + s_pq]      i.e. dL/dwᵀ = Σ_n cols[n] @ G_e[n]ᵀ
-    dL/dx̃f[n, c, m + s_pq] += Σ_o w[o, c, p, q] · G_e[n, o, m]           i.e. P[n] = Wᵀ @ G_e[n], then for each
-                                                                          (p, q): run s_pq of dL/dx̃f[n] += row (c, p, q) of P[n]
-and dL/dx is dL/dx̃ inside the padding: products per sample, and kh·kw contiguous shifted additions (col2im).
+Backward, with G_e = G placed on the extended grid, zero in the dropped columns (so they add nothing), per sample,
+group and kernel position (p, q), each a product reading x̃f's run s_pq in place (a strided view, no im2col copy):
+    dL/dw[o, c, p, q] = Σ_{n, m} G_e[n, o, m] · x̃f[n, c, m + s_pq]      i.e. dL/dw[:, :, p, q] = Σ_n G_e[n] @ run_pqᵀ
+    dL/dx̃f[n, c, m + s_pq] += Σ_o w[o, c, p, q] · G_e[n, o, m]           i.e. P_pq[n] = w[:, :, p, q]ᵀ @ G_e[n], added
+                                                                          to dL/dx̃f[n] shifted by s_pq
+and dL/dx is dL/dx̃ inside the padding. P_pq is written with rows one padded image (`length`) apart, zero past the
+grid, so that P_pq of the whole chunk lines up with dL/dx̃f of the chunk flattened: each (p, q) is one contiguous
+addition, shifted by s_pq (col2im), the zeros landing on the next row's start. (NumPy runs an addition on rows
+with gaps between them through its 8192-element buffers, 3-5x slower than on a contiguous run.)
 A dropped column multiplies G_e's zero by the x̃ or w it wraps onto: 0 where those are finite, NaN where one is
 not, so the backward takes this way only for a finite input and weight (`functional.conv` checks; its strided
 im2col reads the windows alone). The forward never mixes a dropped column into an output.
@@ -122,31 +126,29 @@ def conv2d_shifts_backward(grad_output, input, weight, pads, dilation, groups: i
     """(dL/dx or None, dL/dw) of `conv2d_shifts` for a finite input and weight; see the module docstring."""
     (n, channels), (out_channels, group_channels, kh, kw) = input.shape[:2], weight.shape
     geometry = ShiftGeometry(input.shape[2:], pads, (kh, kw), dilation)
-    rows, group_out, grid = group_channels * kh * kw, out_channels // groups, geometry.grid
-    step, chunks = _chunks(n, channels * kh * kw * grid * input.itemsize)
-    padded = np.zeros((step, channels, geometry.length), dtype=input.dtype)
-    cols = np.empty((step, groups, rows, grid), dtype=input.dtype)
+    group_out, grid, length, taps = out_channels // groups, geometry.grid, geometry.length, kh * kw
+    step, chunks = _chunks(n, channels * taps * length * input.itemsize)
+    padded = np.zeros((step, channels, length), dtype=input.dtype)
     grad_extended = np.zeros((step, groups, group_out, grid), dtype=input.dtype)  # the dropped columns stay 0
-    grad_weight_rows = np.zeros((groups, rows, group_out), dtype=input.dtype)  # dL/dw per group, transposed
+    grad_weight_taps = np.zeros((groups, kh, kw, group_out, group_channels), dtype=input.dtype)
     grad_input = np.empty(input.shape, dtype=input.dtype) if needs_input_grad else None
-    if grad_input is not None:
-        weight_columns = np.ascontiguousarray(weight.reshape(groups, group_out, rows).transpose(0, 2, 1))
-        product = np.empty((step, groups, rows, grid), dtype=input.dtype)
-        grad_padded = np.empty((step, channels, geometry.length), dtype=input.dtype)
+    if grad_input is not None:  # w[:, :, p, q]ᵀ per tap and group, (kh·kw, g, C/g, O/g); P_pq with zeros past the grid
+        weight_taps = np.ascontiguousarray(weight.reshape(groups, group_out, group_channels, taps).transpose(3, 0, 2, 1))
+        product = np.zeros((taps, step, channels, length), dtype=input.dtype)
+        grad_padded = np.empty((step, channels, length), dtype=input.dtype)
     for start, stop in chunks:
         m = stop - start
         geometry.interior(padded[:m])[...] = input[start:stop]
-        view(cols[:m], (m, groups, group_channels, kh, kw, grid))[...] = geometry.runs(padded[:m], groups)
         geometry.outputs(view(grad_extended[:m], (m, out_channels, grid)))[...] = grad_output[start:stop]
-        # dL/dwᵀ = Σ_n cols[n] @ G_e[n]ᵀ: per sample (a product over all samples at once is slower in OpenBLAS)
-        grad_weight_rows += np.matmul(cols[:m], grad_extended[:m].transpose(0, 1, 3, 2)).sum(axis=0)
+        runs = geometry.runs(padded[:m], groups).transpose(0, 1, 3, 4, 5, 2)  # (m, g, kh, kw, Ho·Wp, C/g)
+        grad_weight_taps += np.matmul(grad_extended[:m, :, None, None], runs).sum(axis=0)
         if grad_input is not None:
-            np.matmul(weight_columns, grad_extended[:m], out=product[:m])  # P = Wᵀ G_e per sample and group
-            per_shift = view(product[:m], (m, channels, kh * kw, grid))
-            target = grad_padded[:m]
+            rows = view(product[:, :m], (taps, m, groups, group_channels, length))[..., :grid]
+            np.matmul(weight_taps[:, None], grad_extended[None, :m], out=rows)  # P_pq per sample and group
+            target = view(grad_padded[:m], (-1,))
             target[...] = 0
-            for k, shift in enumerate(geometry.shifts):
-                target[:, :, shift: shift + grid] += per_shift[:, :, k]
-            grad_input[start:stop] = geometry.interior(target)
-    grad_weight = grad_weight_rows.transpose(0, 2, 1).reshape(weight.shape)
+            for tap, shift in zip(product[:, :m], geometry.shifts, strict=True):  # col2im: one addition per (p, q)
+                target[shift:] += tap.reshape(-1)[:target.size - shift]
+            grad_input[start:stop] = geometry.interior(grad_padded[:m])
+    grad_weight = grad_weight_taps.transpose(0, 3, 4, 1, 2).reshape(weight.shape)
     return grad_input, grad_weight
