@@ -12,7 +12,7 @@ from compare.checks.update_rule import run_update_rule
 from compare.engine.comparison import compare_arrays
 from compare.engine.kernels import torch_fuses_multiply_add
 from compare.engine.tolerances import tolerance_for
-from manual.nn.functional import relu, relu_backward
+from manual.nn.functional import ZERO_ROW, relu, relu_backward
 
 DTYPES = ["float64", "float32"]
 
@@ -75,10 +75,20 @@ NAN, INF = np.nan, np.inf
     ([NAN, -1.0, 2.0], [INF, INF, -INF]),
 ], ids=["inf-upstream", "nan-upstream", "nan-unit", "nan-unit-inf-upstream"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_relu_backward_selects_as_torch_with_non_finite_values(x, grad, dtype):
+@pytest.mark.parametrize("layout", ["three", "rows", "strided"])
+def test_relu_selects_as_torch_with_non_finite_values(x, grad, dtype, layout):
+    """Three values; tiled to 3·ZERO_ROW, where relu takes rows against a row of zeros and the finiteness test its
+    dot product; and as a strided view, where both take their general way."""
     x, grad = np.array(x, dtype=dtype), np.array(grad, dtype=dtype)
-    x_t = torch.from_numpy(x).requires_grad_(True)
-    torch.relu(x_t).backward(torch.from_numpy(grad))
-    manual = relu_backward(grad, relu(x))
-    assert manual.dtype == dtype
+    if layout == "rows":
+        x, grad = np.tile(x, ZERO_ROW), np.tile(grad, ZERO_ROW)
+    elif layout == "strided":
+        x, grad = np.repeat(x, 2)[::2], np.repeat(grad, 2)[::2]
+    x_t = torch.from_numpy(x.copy()).requires_grad_(True)
+    y_t = torch.relu(x_t)
+    y_t.backward(torch.from_numpy(grad.copy()))
+    y = relu(x)
+    np.testing.assert_array_equal(y, y_t.detach().numpy())
+    manual = relu_backward(grad, y)
+    assert y.dtype == manual.dtype == dtype
     np.testing.assert_array_equal(manual, x_t.grad.numpy())

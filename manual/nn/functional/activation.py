@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from manual.nn.functional.erf import erf
+from manual.nn.functional.finite import all_finite
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -27,8 +28,15 @@ def identity_backward(grad_output, x=None):
     return grad_output
 
 
+ZERO_ROW = 1024  # relu's row of zeros
+
+
 def relu(x):
-    """max(x, 0)."""
+    """max(x, 0). A contiguous x whose size is a multiple of ZERO_ROW is taken as rows of that length against one row
+    of zeros: NumPy's maximum of two arrays runs in SIMD, with a scalar it does not (about 2x slower at 1M floats).
+    The same maximum either way, NaN kept."""
+    if x.size and x.size % ZERO_ROW == 0 and x.flags.c_contiguous:
+        return np.maximum(x.reshape(-1, ZERO_ROW), np.zeros(ZERO_ROW, dtype=x.dtype)).reshape(x.shape)
     return np.maximum(x, 0)
 
 
@@ -40,13 +48,12 @@ def relu_backward(grad_output, y):
     g·[y != 0], the comparison written as 0/1 straight into the result and multiplied in place (no temporary at
     all; 2x faster than g·sign(y), 10x faster than np.where here). The product differs from the select only where
     the unit is off and the upstream gradient is inf or NaN (0·inf = NaN where torch gives 0), so a NaN in the
-    result redoes the select. (An off unit with negative g gets -0.0 where torch has +0.0: equal values.)
+    result (or an inf) redoes the select. (An off unit with negative g gets -0.0 where torch has +0.0: equal values.)
     """
     grad_input = np.not_equal(y, 0, out=np.empty_like(grad_output))
     with np.errstate(invalid="ignore", over="ignore"):
         grad_input *= grad_output
-        undefined = math.isnan(grad_input.sum())  # a reduction, no temporary
-    if undefined:  # rare: a non-finite upstream gradient
+    if not all_finite(grad_input):  # rare: a non-finite upstream gradient
         return np.where(y != 0, grad_output, 0).astype(grad_output.dtype, copy=False)
     return grad_input
 

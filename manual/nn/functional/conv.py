@@ -39,7 +39,6 @@ that contain it.
 padding: an int, a pair, "valid" (0) or "same" (stride 1 only; total d·(k-1) per dim, the odd unit on the
 bottom/right, as torch). Conv1d is Conv2d on (N, C, 1, L) with a (1, k) kernel.
 """
-import math
 
 import numpy as np
 
@@ -50,6 +49,7 @@ from manual.nn.functional.conv_shifts import (
     view,
     weight_rows,
 )
+from manual.nn.functional.finite import all_finite
 
 __all__ = ["conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv_padding"]
 
@@ -214,13 +214,6 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
                 np.matmul(weight_taps[p, q], grad_chunk, out=product[:m])
                 target[:, :, in_rows, in_cols] += product_image[:m, :, out_rows, out_cols]
     return grad_input, grad_weight_taps.reshape(weight.shape), grad_bias
-
-
-def all_finite(array) -> bool:
-    """Whether every element is finite, from one sum: a reduction, no temporary. A sum that overflows says False
-    for finite elements, which only costs the caller its slower exact way."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return math.isfinite(array.sum())
 
 
 def _as_2d(stride, padding, dilation):

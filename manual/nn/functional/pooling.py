@@ -33,7 +33,8 @@ to each element of window (i, j). (Window by window is 5-30x slower, hence the f
 """
 import numpy as np
 
-from manual.nn.functional.conv import all_finite, pad2d, pair, taps
+from manual.nn.functional.conv import pad2d, pair, taps
+from manual.nn.functional.finite import all_finite
 
 __all__ = ["max_pool2d", "max_pool2d_indices", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
            "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "pool_geometry"]
