@@ -112,13 +112,16 @@ def conv2d_shifts(input, weight, bias, pads, dilation, groups: int):
         cols[:, :, rows] = 1
     extended = np.empty((step, groups, out_channels // groups, geometry.grid), dtype=input.dtype)
     y = np.empty((n, out_channels) + geometry.out_size, dtype=input.dtype)
+    # the buffers' views, made once and cut to each chunk's m samples
+    image, runs = geometry.interior(padded), geometry.runs(padded, groups)
+    cols_runs = view(cols[:, :, :rows], (step, groups, group_channels, kh, kw, geometry.grid))
+    outputs = geometry.outputs(view(extended, (step, out_channels, geometry.grid)))
     for start, stop in chunks:
         m = stop - start
-        geometry.interior(padded[:m])[...] = input[start:stop]
-        view(cols[:m, :, :rows], (m, groups, group_channels, kh, kw, geometry.grid))[...] = \
-            geometry.runs(padded[:m], groups)
+        image[:m] = input[start:stop]
+        cols_runs[:m] = runs[:m]
         np.matmul(matrix, cols[:m], out=extended[:m])  # one product per sample and group
-        y[start:stop] = geometry.outputs(view(extended[:m], (m, out_channels, geometry.grid)))
+        y[start:stop] = outputs[:m]
     return y
 
 
@@ -132,23 +135,28 @@ def conv2d_shifts_backward(grad_output, input, weight, pads, dilation, groups: i
     grad_extended = np.zeros((step, groups, group_out, grid), dtype=input.dtype)  # the dropped columns stay 0
     grad_weight_taps = np.zeros((groups, kh, kw, group_out, group_channels), dtype=input.dtype)
     grad_input = np.empty(input.shape, dtype=input.dtype) if needs_input_grad else None
+    # the buffers' views, made once and cut to each chunk's m samples; runs: (step, g, kh, kw, Ho·Wp, C/g)
+    image, runs = geometry.interior(padded), geometry.runs(padded, groups).transpose(0, 1, 3, 4, 5, 2)
+    grad_outputs = geometry.outputs(view(grad_extended, (step, out_channels, grid)))
     if grad_input is not None:  # w[:, :, p, q]ᵀ per tap and group, (kh·kw, g, C/g, O/g); P_pq with zeros past the grid
         weight_taps = np.ascontiguousarray(weight.reshape(groups, group_out, group_channels, taps).transpose(3, 0, 2, 1))
         product = np.zeros((taps, step, channels, length), dtype=input.dtype)
+        product_rows = view(product, (taps, step, groups, group_channels, length))[..., :grid]
+        product_flat = view(product, (taps, step * channels * length))
         grad_padded = np.empty((step, channels, length), dtype=input.dtype)
+        grad_flat, grad_image = view(grad_padded, (-1,)), geometry.interior(grad_padded)
     for start, stop in chunks:
         m = stop - start
-        geometry.interior(padded[:m])[...] = input[start:stop]
-        geometry.outputs(view(grad_extended[:m], (m, out_channels, grid)))[...] = grad_output[start:stop]
-        runs = geometry.runs(padded[:m], groups).transpose(0, 1, 3, 4, 5, 2)  # (m, g, kh, kw, Ho·Wp, C/g)
-        grad_weight_taps += np.matmul(grad_extended[:m, :, None, None], runs).sum(axis=0)
+        image[:m] = input[start:stop]
+        grad_outputs[:m] = grad_output[start:stop]
+        grad_weight_taps += np.matmul(grad_extended[:m, :, None, None], runs[:m]).sum(axis=0)
         if grad_input is not None:
-            rows = view(product[:, :m], (taps, m, groups, group_channels, length))[..., :grid]
-            np.matmul(weight_taps[:, None], grad_extended[None, :m], out=rows)  # P_pq per sample and group
-            target = view(grad_padded[:m], (-1,))
+            np.matmul(weight_taps[:, None], grad_extended[None, :m], out=product_rows[:, :m])  # P_pq per sample, group
+            size = m * channels * length
+            target = grad_flat[:size]
             target[...] = 0
-            for tap, shift in zip(product[:, :m], geometry.shifts, strict=True):  # col2im: one addition per (p, q)
-                target[shift:] += tap.reshape(-1)[:target.size - shift]
-            grad_input[start:stop] = geometry.interior(grad_padded[:m])
+            for tap, shift in zip(product_flat, geometry.shifts, strict=True):  # col2im: one addition per (p, q)
+                target[shift:] += tap[:size - shift]
+            grad_input[start:stop] = grad_image[:m]
     grad_weight = grad_weight_taps.transpose(0, 3, 4, 1, 2).reshape(weight.shape)
     return grad_input, grad_weight
