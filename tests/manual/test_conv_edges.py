@@ -169,7 +169,7 @@ def test_nan_stays_in_the_windows_that_read_it(name, kwargs, shape, at):
 
 
 STRIDE_ONE = [dict(kernel_size=3, padding=1), dict(kernel_size=(2, 4), padding="same", dilation=(2, 1), groups=2),
-              dict(kernel_size=(3, 2), padding=(0, 3), bias=False)]
+              dict(kernel_size=(3, 2), padding=(0, 3), bias=False), dict(kernel_size=(2, 3), padding=(1, 2), dilation=(1, 2))]
 
 
 @pytest.mark.parametrize("kwargs", STRIDE_ONE)
