@@ -61,10 +61,11 @@ def start_early(argv: list[str]) -> None:
     `ddp`, or `plots` drawing more than one figure on more than one process."""
     words, pairs = set(argv), set(zip(argv, argv[1:], strict=False))
     one_process = bool({"-j1", "--jobs=1"} & words or {("-j", "1"), ("--jobs", "1")} & pairs)
+    figures = sum(word == "--only" or word.startswith("--only=") for word in argv)  # plots: each names one
     if argv[:1] == ["ddp"]:
         command, starts = "ddp", not {"-h", "--help"} & words
     elif argv[:1] == ["plots"]:
-        command, starts = "plots", not ({"-h", "--help"} & words or one_process or argv.count("--only") == 1)
+        command, starts = "plots", not ({"-h", "--help"} & words or one_process or figures == 1)
     else:
         command = "check"
         starts = (not argv or argv[0] == "check" or argv[0].startswith("-") and argv[0] not in NO_WORKERS) \

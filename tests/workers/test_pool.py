@@ -157,7 +157,8 @@ def test_the_forkserver_starts_early_for_a_check_that_uses_workers_for_ddp_and_f
                 ("-j", "1"): None, ("--jobs", "1"): None, ("-j1",): None, ("bench",): None, ("--help",): None,
                 ("kernels",): None, ("ddp",): rank, ("ddp", "--world-size", "4"): rank, ("ddp", "--help"): None,
                 ("plots", "--out", "f"): plots, ("plots", "--out", "f", "--only", "xor", "--only", "cv_folds"): plots,
-                ("plots", "--out", "f", "--only", "xor"): None, ("plots", "--out", "f", "-j", "1"): None,
+                ("plots", "--out", "f", "--only", "xor"): None, ("plots", "--out", "f", "--only=xor"): None,
+                ("plots", "--out", "f", "--only=xor", "--only", "cv_folds"): plots, ("plots", "--out", "f", "-j", "1"): None,
                 ("plots", "--help"): None}
     for argv, preload in expected.items():
         started.clear()
