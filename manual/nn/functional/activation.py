@@ -35,7 +35,7 @@ def relu(x):
     """max(x, 0). A contiguous x whose size is a multiple of ZERO_ROW is taken as rows of that length against one row
     of zeros: NumPy's maximum of two arrays runs in SIMD, with a scalar it does not (about 2x slower at 1M floats).
     The same maximum either way, NaN kept."""
-    if x.size and x.size % ZERO_ROW == 0 and x.flags.c_contiguous:
+    if isinstance(x, np.ndarray) and x.size and x.size % ZERO_ROW == 0 and x.flags.c_contiguous:
         return np.maximum(x.reshape(-1, ZERO_ROW), np.zeros(ZERO_ROW, dtype=x.dtype)).reshape(x.shape)
     return np.maximum(x, 0)
 

@@ -33,7 +33,7 @@ Stride 1, the common case, goes another way (`functional.conv_shifts`): there ev
 shift of the flattened padded image, so the forward's im2col array is copied in long runs (one matrix product per
 sample), and the backward's products read those runs in place, one per kernel position. Its backward multiplies
 zeros by input and weight values outside the windows, so it is taken only when the input and the weight are finite
-(checked by their sums); otherwise the way above, which reads the windows alone, keeps a NaN or inf to the windows
+(`functional.finite`); otherwise the way above, which reads the windows alone, keeps a NaN or inf to the windows
 that contain it.
 
 padding: an int, a pair, "valid" (0) or "same" (stride 1 only; total d·(k-1) per dim, the odd unit on the
