@@ -93,14 +93,37 @@ def max_by_rows(padded, kernel, stride, dilation, out):
     maximum is finite."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out
     dtype = _argmax_dtype(kernel)
-    columns = [padded[..., dw * q: dw * q + sw * (wo - 1) + 1: sw] for q in range(kw)]
-    row_best, row_column = _running_max(columns, dtype)  # (..., Hp, Wo): each input row's maximum per window
+    row_best, row_column = _column_maxima(padded, kw, sw, dw, wo, dtype)  # (..., Hp, Wo)
     rows = [slice(dh * p, dh * p + sh * (ho - 1) + 1, sh) for p in range(kh)]
     best, row = _running_max([row_best[..., r, :] for r in rows], dtype)
     argmax = np.multiply(row, dtype(kw))
     for p, r in enumerate(rows):  # + the column of the winning row: exactly one p matches
         argmax += np.multiply(row == p, row_column[..., r, :], dtype=dtype)
     return best, argmax
+
+
+def _column_maxima(padded, kw, sw, dw, wo, dtype):
+    """Each input row's maximum over the kw columns of each window, and the first column holding it, (..., Hp, Wo)
+    each: the running maximum (as `_running_max`) over kw shifted runs of the flattened input, flat[dw·q:], for
+    every position, then taken at the windows' first columns sw·j. Contiguous runs go through NumPy's SIMD loops,
+    where the strided columns themselves ran at a third of the speed (twice the elements here: 0.49 against 0.70 ms
+    at 32×8×64×64, float32). A position whose run wraps into the next row is computed and never taken: a window's
+    columns lie in its row."""
+    flat = padded.reshape(-1)
+    count = max(0, flat.size - dw * (kw - 1))  # positions whose kw columns all lie in the array
+    best, index = np.empty(flat.size, dtype=padded.dtype), np.zeros(flat.size, dtype=dtype)
+    if kw == 1:
+        best[:] = flat
+    else:  # column 0 against column 1 straight from the input: the comparison is the index
+        first, second = flat[:count], flat[dw: dw + count]
+        np.greater(second, first, out=index[:count])
+        np.maximum(first, second, out=best[:count])
+    for q in range(2, kw):
+        view = flat[dw * q: dw * q + count]
+        np.maximum(index[:count], np.multiply(view > best[:count], dtype(q)), out=index[:count])
+        np.maximum(best[:count], view, out=best[:count])
+    starts = (Ellipsis, slice(0, sw * (wo - 1) + 1, sw))
+    return best.reshape(padded.shape)[starts].copy(), index.reshape(padded.shape)[starts].copy()
 
 
 def max_in_order(padded, kernel, stride, padding, dilation, out):
