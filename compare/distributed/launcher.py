@@ -21,9 +21,10 @@ import torch.multiprocessing as mp
 
 from compare.distributed.rank import LOOPBACK, Comparison, Settings, rank_main
 
-# what the forkserver imports for the ranks: torch._dynamo (torch's one-time lazy import at a process's first
-# optimizer) here rather than in rank.py, which every command line imports while it is parsed
-RANK_PRELOAD = ["torch._dynamo", rank_main.__module__]
+# what the forkserver imports for the ranks: its quick exit (compare/workers/server_exit.py, named: this room does
+# not import workers), then torch._dynamo (torch's one-time lazy import at a process's first optimizer) here rather
+# than in rank.py, which every command line imports while it is parsed
+RANK_PRELOAD = ["compare.workers.server_exit", "torch._dynamo", rank_main.__module__]
 
 
 class RankFailed(RuntimeError):

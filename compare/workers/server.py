@@ -19,9 +19,11 @@ import os
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                     "NUMEXPR_NUM_THREADS")
 NO_WORKERS = {"-h", "--help", "--version", "--list", "-j1", "--jobs=1"}  # command lines that start no worker
-# what the server imports for each command whose processes it forks (named, not imported: no torch here)
-PRELOADS = {"check": ["compare.workers.worker"], "ddp": ["torch._dynamo", "compare.distributed.rank"],
-            "plots": ["torch._dynamo", "matplotlib.figure", "matplotlib.backends.backend_agg", "PIL.Image"]}
+# what the server imports for each command whose processes it forks (named, not imported: no torch here), first
+# its quick exit (compare/workers/server_exit.py)
+EXIT = "compare.workers.server_exit"
+PRELOADS = {"check": [EXIT, "compare.workers.worker"], "ddp": [EXIT, "torch._dynamo", "compare.distributed.rank"],
+            "plots": [EXIT, "torch._dynamo", "matplotlib.figure", "matplotlib.backends.backend_agg", "PIL.Image"]}
 
 
 @contextlib.contextmanager

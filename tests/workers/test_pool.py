@@ -152,7 +152,8 @@ def test_the_forkserver_starts_early_for_a_check_that_uses_workers_for_ddp_and_f
     started, preloads = [], []
     monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: started.append(preloads[-1]))
     monkeypatch.setattr(multiprocessing.forkserver, "set_forkserver_preload", preloads.append)
-    worker, rank, plots = ["compare.workers.worker"], RANK_PRELOAD, server.PRELOADS["plots"]
+    worker, rank, plots = [server.EXIT, "compare.workers.worker"], RANK_PRELOAD, server.PRELOADS["plots"]
+    assert all(preload[0] == server.EXIT for preload in (rank, plots))  # compare/workers/server_exit.py first
     expected = {(): worker, ("check",): worker, ("--only", "relu"): worker, ("-j", "2"): worker, ("--list",): None,
                 ("-j", "1"): None, ("--jobs", "1"): None, ("-j1",): None, ("bench",): None, ("--help",): None,
                 ("kernels",): None, ("ddp",): rank, ("ddp", "--world-size", "4"): rank, ("ddp", "--help"): None,

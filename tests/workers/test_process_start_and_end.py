@@ -1,7 +1,8 @@
 """How `python -m compare` starts and ends its processes: `import compare` loads nothing (so the workers' server
 starts before this process imports NumPy and torch), parsing the command line loads no torch._dynamo (about 1 s,
 which only a process that builds an optimizer needs), and the process ends without the interpreter's teardown but
-with the atexit handlers run (a coverage tool's, a plugin's) and its output flushed."""
+with the atexit handlers run (a coverage tool's, a plugin's) and its output flushed; so does the forkserver its
+workers come from."""
 import os
 import subprocess
 import sys
@@ -31,3 +32,21 @@ def test_the_check_runs_the_atexit_handlers_and_flushes_its_output(tmp_path):
     assert done.returncode == 0, done.stderr
     assert marker.read_text() == "ran, dynamo False"
     assert done.stdout.endswith("written at exit\n") and "2 of 2 case runs passed" in done.stdout
+
+
+def test_the_forkserver_runs_the_atexit_handlers_and_skips_the_teardown():
+    """compare/workers/server_exit.py, which every forkserver imports first: the handlers registered after it run,
+    the teardown of the modules (here an object's __del__) does not; without it, both."""
+    code = textwrap.dedent("""
+        import atexit, sys
+        if sys.argv[1] == "server":
+            import compare.workers.server_exit
+        atexit.register(lambda: print("atexit ran", flush=True))
+        class Teardown:
+            def __del__(self):
+                print("teardown ran", flush=True)
+        kept = Teardown()
+    """)
+    printed = {how: subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True, check=True).stdout
+               for how in ("server", "plain")}
+    assert printed == {"server": "atexit ran\n", "plain": "atexit ran\nteardown ran\n"}
