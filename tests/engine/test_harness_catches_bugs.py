@@ -77,16 +77,14 @@ def test_python_m_compare_alone_catches_a_sign_flip_in_the_nll_backward(monkeypa
     """`python -m compare` (the check's main over the whole catalogue, in this process: -j 1) fails, and among the
     training cases only on the NLLLoss and CrossEntropyLoss cases with options (plain CrossEntropyLoss takes a
     shortcut that skips the NLL backward); among the module and extreme cases, only on NLLLoss and
-    CrossEntropyLoss ones. One step per case: the flipped gradient is wrong at the first one. In float32, the
-    looser of the two bounds: float64 would add finite differences of every module case (2 s), which
-    tests/checks/test_modules.py runs and tests/checks/test_finite_differences.py shows catching bugs."""
+    CrossEntropyLoss ones. One step per case: the flipped gradient is wrong at the first one."""
     def flipped(*args, **kwargs):
         return -nll_backward(*args, **kwargs)
     monkeypatch.setattr(nll_functional, "nll_loss_backward", flipped)
     monkeypatch.setattr(nn.NLLLoss, "derivative", staticmethod(flipped))
     args = argparse.ArgumentParser()
     check.add_arguments(args)
-    assert check.main(args.parse_args(["--dtype", "float32", "--device", "cpu", "--steps", "1", "-j", "1"])) == 1
+    assert check.main(args.parse_args(["--dtype", "float64", "--device", "cpu", "--steps", "1", "-j", "1"])) == 1
     failed = {line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL ")}
     training = {case.name for case in CATALOGUE}
     assert failed & training == {case.name for case in NLL_CASES}
