@@ -22,7 +22,7 @@ around the last heavy one instead of one worker waiting for the other's.
 
 A process that runs tests holds about 600,000 objects the collector tracks, nearly all made by the imports (torch,
 torch._dynamo, the test modules) and the collection, and alive to the end. Each full collection walked them all,
-about 0.25 s, 15-20 times per worker. After the collection they are frozen (gc.freeze), so a full collection walks only
+0.2-0.26 s, 15-16 times per worker. After the collection they are frozen (gc.freeze), so a full collection walks only
 what the tests made since.
 """
 import gc
