@@ -6,7 +6,6 @@ tests/workers/test_pool.py starts serves these too.)"""
 import importlib.util
 import multiprocessing
 import os
-import signal
 import time
 
 import pytest
@@ -14,23 +13,7 @@ import pytest
 from compare.__main__ import main
 from compare.workers import tasks
 from compare.workers.tasks import run_tasks
-
-
-def act(task):
-    """The tasks' target (module level, so that the processes can unpickle it)."""
-    how, seconds = task
-    if how == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif how == "exit":
-        os._exit(3)
-    elif how == "raise":
-        raise RuntimeError("the task raised")
-    time.sleep(seconds)
-    return ("slept", seconds, os.getpid())
-
-
-def died(task, cause):
-    return ("died", task[0], cause)
+from tests.workers.task_targets import act, died
 
 
 def test_results_come_in_the_tasks_order_and_a_dead_process_names_its_cause():
