@@ -21,6 +21,7 @@ for package in sys.argv[2:]:
 
 @pytest.mark.parametrize("packages, forbidden", [(["manual", "manual.models"], "torch"), (["torch_ref"], "manual")],
                          ids=["manual-torch", "torch_ref-manual"])
+@pytest.mark.heavy  # an interpreter each, one importing torch (1.5 s of CPU)
 def test_package_does_not_import(packages, forbidden):
     done = subprocess.run([sys.executable, "-c", CODE, forbidden, *packages], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
