@@ -46,17 +46,26 @@ TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 PLUGIN_COMMANDS = ("check", "explain")  # they load plugins (compare.registry.load_plugins) before selecting cases
 
 
-def _versions() -> str:
-    import numpy
-    import torch
-    return f"backprop-crosscheck {compare.__version__} (numpy {numpy.__version__}, torch {torch.__version__})"
+class Versions(argparse.Action):
+    """--version: this package's, NumPy's and torch's versions, on stdout (torch imported only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the versions and exit"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import numpy
+        import torch
+        print(f"backprop-crosscheck {compare.__version__} (numpy {numpy.__version__}, torch {torch.__version__})")
+        parser.exit()
 
 
-def build_parser() -> tuple[Parser, dict[str, Parser]]:
+def build_parser(command: str = "check") -> tuple[Parser, dict[str, Parser]]:
     """The top-level parser, whose help ends with the check's own options, and one parser per subcommand, whose
-    description says what it does and which optional extra it needs."""
+    description says what it does and which optional extra it needs. Only `command`'s options and the check's are
+    added: the other subcommands' modules import torch (1.3 s of CPU), which `--help` and `--list` need not."""
     parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=_versions())
+    parser.add_argument("--version", action=Versions)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands = {}
     for name, (module, help_text, extra) in SUBCOMMANDS.items():
@@ -64,6 +73,8 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
         commands[name] = subparsers.add_parser(name, help=help_text,
                                                description=textwrap.fill(description, 100, break_on_hyphens=False),
                                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name not in (command, "check"):
+            continue
         importlib.import_module(module).add_arguments(commands[name])
         if name in PLUGIN_COMMANDS:
             commands[name].add_argument(
@@ -83,7 +94,7 @@ def parse(argv: list[str]):
     elif argv[0] not in SUBCOMMANDS and argv[0] not in TOP_LEVEL_OPTIONS:
         raise UsageError(f"invalid choice: {argv[0]!r} (choose from {', '.join(SUBCOMMANDS)})"
                          + nearest(argv[0], SUBCOMMANDS), PROG)
-    parser, commands = build_parser()
+    parser, commands = build_parser(argv[0] if argv[0] in SUBCOMMANDS else "check")
     args, extras = parser.parse_known_args(argv)
     if extras:
         command = commands[args.command]

@@ -1,5 +1,6 @@
-"""What `python -m compare` runs: the training catalogue, the module catalogue and the extreme cases, as one list of
-case runs (one per case, dtype and device), each checked the way its tests check it and reported as a CaseResult.
+"""How `python -m compare` checks each of its case runs (compare/checks/selection.py makes them: the training
+catalogue, the module catalogue and the extreme cases, one run per case, dtype and device): each the way its tests
+check it, reported as a CaseResult.
 
 - training (compare/catalogue/training_cases.py): both backends trained step by step (compare/engine/step_loop.py).
 - module (compare/catalogue/module_cases.py, plus the ModuleCases user code registered): one forward and backward
@@ -11,8 +12,7 @@ case runs (one per case, dtype and device), each checked the way its tests check
   on the same float32 values, since torch's own float32 kernel loses digits there); every optimizer fed huge
   gradients for 50 steps (float32 only where torch's kernels fuse multiply-add, see the test); the divergent run.
 
-A run is named by (kind, case name, dtype, device), so a worker process finds the same case in its own import of
-the catalogues (compare/workers/); `find` resolves it, `execute` checks it.
+`execute` checks a run; `dispatch_order` is the order worker processes are handed them (compare/workers/pool.py).
 """
 from __future__ import annotations
 
@@ -21,96 +21,24 @@ import os
 import time
 import traceback
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from compare.catalogue import extreme_cases, module_cases, training_cases
 from compare.catalogue.batches import SineSequences, TextWindows
-from compare.catalogue.case_types import DTYPES, Case, ModuleCase
+from compare.catalogue.case_types import Case, ModuleCase
 from compare.checks.module_check import build_pair, check_module_case, fix_dropout_masks, make_arguments, make_inputs
+from compare.checks.selection import OptimizerCase, Run, TinyVarianceCase
 from compare.checks.update_rule import update_rule_table
 from compare.engine.comparison import compare_arrays
 from compare.engine.error_table import ErrorTable, TensorError
-from compare.engine.kernels import torch_fuses_multiply_add
 from compare.engine.step_loop import CaseResult, run_case
 from compare.engine.tolerances import GRADCHECK_TOLERANCE, tolerance_for
 from manual.gradcheck import check_call
 
-KINDS = ("training", "module", "extreme")
 SEQUENCE_DATA = (TextWindows, SineSequences)  # batches whose every step loops over a sequence
 OPTIMIZER_STEPS = 50  # as tests/checks/test_extremes.py
 BATCH_ELEMENTS = 4096  # input elements per batch that `estimated_cost` counts as one more small step
-
-
-@dataclass(frozen=True)
-class OptimizerCase:
-    """An optimizer fed gradients drawn by `gradient` (extreme_cases.EXTREME_OPTIMIZER_CASES)."""
-
-    name: str
-    optimizer: str
-    kwargs: dict
-    gradient: object
-
-    @property
-    def dtypes(self) -> tuple:
-        return DTYPES if torch_fuses_multiply_add() else ("float64",)
-
-
-@dataclass(frozen=True)
-class TinyVarianceCase:
-    """A BatchNorm case whose channel variance is (almost) 0 (extreme_cases.TINY_VARIANCE_CASES)."""
-
-    case: ModuleCase
-
-    @property
-    def name(self) -> str:
-        return self.case.name
-
-
-AnyCase = Case | ModuleCase | OptimizerCase | TinyVarianceCase
-
-
-@dataclass(frozen=True)
-class Run:
-    kind: str
-    case: AnyCase
-    dtype: str
-    device: str
-
-    @property
-    def name(self) -> str:
-        return self.case.name
-
-
-def _optimizer_case(name, kwargs, gradient) -> OptimizerCase:
-    label = "-".join(f"{k}={v}" for k, v in kwargs.items())
-    return OptimizerCase(f"{name}-{label}-{gradient.__name__}" if label else f"{name}-{gradient.__name__}", name,
-                         kwargs, gradient)
-
-
-def catalogue(only: str | None = None, kinds=KINDS) -> list[tuple[str, AnyCase]]:
-    """(kind, case) for every case of the `kinds` catalogues whose name contains `only`, registered ones included."""
-    extremes: list[AnyCase] = [*extreme_cases.EXTREME_MODULE_CASES,
-                               *map(TinyVarianceCase, extreme_cases.TINY_VARIANCE_CASES),
-                               *(_optimizer_case(*entry) for entry in extreme_cases.EXTREME_OPTIMIZER_CASES),
-                               extreme_cases.DIVERGENT_CASE]
-    cases: list[tuple[str, AnyCase]] = [*(("training", c) for c in training_cases.select()),
-                                        *(("module", c) for c in module_cases.select()),
-                                        *(("extreme", c) for c in extremes)]
-    return [(kind, case) for kind, case in cases if kind in kinds and (only is None or only in case.name)]
-
-
-def dtypes_of(case) -> tuple:
-    return getattr(case, "dtypes", DTYPES)
-
-
-def plan(only: str | None, dtype: str | None, devices: list[str], kinds=KINDS) -> list[Run]:
-    """The runs, in report order. Module and extreme cases run on the CPU (the module checks are CPU only)."""
-    return [Run(kind, case, d, device) for kind, case in catalogue(only, kinds)
-            for d in ([dtype] if dtype else dtypes_of(case)) if dtype is None or dtype in dtypes_of(case)
-            for device in (devices if isinstance(case, Case) else ["cpu"])]
 
 
 def estimated_cost(run: Run) -> float:
@@ -133,14 +61,6 @@ def dispatch_order(runs: list[Run]) -> list[int]:
     cases = sorted((i for i, run in enumerate(runs) if isinstance(run.case, Case)),
                    key=lambda i: -estimated_cost(runs[i]))
     return cases + [i for i, run in enumerate(runs) if not isinstance(run.case, Case)]
-
-
-def find(kind: str, name: str) -> AnyCase:
-    """The case of `kind` named `name` in this process's catalogues; KeyError if there is none."""
-    for found_kind, case in catalogue(name):
-        if found_kind == kind and case.name == name:
-            return case
-    raise KeyError(f"no {kind} case named {name!r}")
 
 
 def execute(run: Run, steps: int | None = None, seed: int = 0) -> CaseResult:

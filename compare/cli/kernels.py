@@ -21,7 +21,7 @@ import tempfile
 import torch
 
 from compare.catalogue import training_cases
-from compare.checks import main_job
+from compare.checks import main_job, selection
 from compare.cli import arguments, check, render
 from compare.cli.arguments import UsageError
 from compare.engine.kernels import SETTINGS, environment, kernels_in_use
@@ -68,7 +68,7 @@ def selected_cases(names: list[str] | None) -> list:
 
 def _child(path: str, names: list[str] | None, jobs: int) -> int:
     """Run the cases (default: the whole catalogue, both dtypes) as `python -m compare` does; write the report."""
-    runs = [main_job.Run("training", case, dtype, "cpu") for case in selected_cases(names) for dtype in case.dtypes]
+    runs = [selection.Run("training", case, dtype, "cpu") for case in selected_cases(names) for dtype in case.dtypes]
     torch.set_num_threads(1)
     finished: dict[int, CaseResult] = {}
     if jobs == 1:

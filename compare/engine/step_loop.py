@@ -45,7 +45,7 @@ class CaseResult:
     non_finite: NonFiniteLog = field(default_factory=NonFiniteLog)
     timing: dict = field(default_factory=lambda: dict.fromkeys(TIMED + ("total",), 0.0))  # seconds
     references: int = 0  # steps at which the float64 reference ran (float32 error model)
-    kind: str = "training"  # the catalogue of the case (compare/checks/main_job.py): training, module or extreme
+    kind: str = "training"  # the catalogue of the case (compare/checks/selection.py): training, module or extreme
     error: str = ""  # why the run could not finish (an exception, a worker process that died): a FAIL
 
     @property

@@ -28,7 +28,8 @@ from multiprocessing.connection import wait
 import torch
 
 from compare import registry
-from compare.checks.main_job import Run, dispatch_order
+from compare.checks.main_job import dispatch_order
+from compare.checks.selection import Run
 from compare.engine.step_loop import CaseResult
 from compare.workers.process import PREFETCH, Launcher, Ticket, Worker, WorkerStats, death_cause
 from compare.workers.server import context

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from compare.checks.main_job import Run
+from compare.checks.selection import Run
 from compare.engine.step_loop import TIMED, CaseResult
 from compare.workers.server import serve, single_threaded_environment
 

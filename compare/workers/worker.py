@@ -16,28 +16,28 @@ import torch
 import torch._dynamo  # noqa: F401  (torch's one-time lazy import at its first optimizer, done once in the forkserver)
 
 from compare import registry
-from compare.checks import main_job
+from compare.checks import main_job, selection
 from compare.engine.step_loop import CaseResult
 
-_BUILT_IN: dict[tuple[str, str], main_job.AnyCase] = {}  # (kind, name) -> case, the first of each, made at first use
+_BUILT_IN: dict[tuple[str, str], selection.AnyCase] = {}  # (kind, name) -> case, the first of each, made at first use
 
 
-def resolve(kind: str, name: str, dtype: str, device: str, payload: bytes | None) -> main_job.Run:
+def resolve(kind: str, name: str, dtype: str, device: str, payload: bytes | None) -> selection.Run:
     """The run a ticket names; a registered case's classes are registered in this process first. A built-in case
     is looked up in this process's catalogues, indexed once (no case is registered here but with its ticket)."""
     if payload is None:
         if not _BUILT_IN:
-            for found_kind, case in main_job.catalogue():
+            for found_kind, case in selection.catalogue():
                 _BUILT_IN.setdefault((found_kind, case.name), case)
         found = _BUILT_IN.get((kind, name))
         if found is None:
             raise KeyError(f"no {kind} case named {name!r}")
-        return main_job.Run(kind, found, dtype, device)
+        return selection.Run(kind, found, dtype, device)
     case, registrations = pickle.loads(payload)
     for table, entry_name, classes in registrations:
         register = registry.register_module if table == "module" else registry.register_optimizer
         register(entry_name, *classes, replace=True)
-    return main_job.Run(kind, case, dtype, device)
+    return selection.Run(kind, case, dtype, device)
 
 
 def serve(connection, started: float) -> None:

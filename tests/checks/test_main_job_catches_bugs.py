@@ -7,7 +7,7 @@ import pytest
 
 import manual.nn as mnn
 from compare.catalogue.case_types import Case
-from compare.checks import main_job
+from compare.checks import main_job, selection
 
 
 def _pair(value):
@@ -81,7 +81,7 @@ def runs_of(cls) -> list:
     """The main job's float64 module and extreme runs of `cls` (those a mistake in it can reach)."""
     def module_name(case):
         return getattr(case, "case", case).module[0] if hasattr(getattr(case, "case", case), "module") else None
-    return [run for run in main_job.plan(None, "float64", ["cpu"])
+    return [run for run in selection.plan(None, "float64", ["cpu"])
             if not isinstance(run.case, Case) and module_name(run.case) == cls.__name__]
 
 

@@ -218,10 +218,26 @@ def start(args, tmp_path, **kwargs):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
 
 
-@pytest.mark.heavy  # an interpreter
 def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     process = start(["--list"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdout.close()  # as `| head -1` does once it has its line: every write now meets a closed pipe
     err = process.stderr.read()
     assert process.wait(timeout=120) == 128 + signal.SIGPIPE
     assert err == ""
+
+
+LIGHT_COMMANDS = """
+import contextlib, io, sys
+from compare.__main__ import main
+for argv in (["--list"], ["--help"], ["--only", "no-such-case"], ["chek"]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        print(main(argv), file=sys.__stdout__)
+print(sorted(name for name in ("torch", "compare.checks.main_job", "compare.workers.pool") if name in sys.modules))
+"""
+
+
+def test_list_help_and_a_refusal_start_without_torch():
+    """They need only the catalogues and the check's options: torch and what checks a run are imported when a run
+    starts (0.3 s of CPU against 1.6 s)."""
+    done = subprocess.run([sys.executable, "-c", LIGHT_COMMANDS], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n") == ["0", "0", "2", "2", "[]", ""], done.stdout + done.stderr

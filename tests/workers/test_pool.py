@@ -15,7 +15,7 @@ import manual.nn as mnn
 from compare import registry
 from compare.__main__ import main
 from compare.catalogue.case_types import Case, ModuleCase
-from compare.checks import main_job
+from compare.checks import main_job, selection
 from compare.workers import pool
 
 SELECTION = ["--only", "relu", "--steps", "3"]  # training, module and extreme cases: 47 runs
@@ -68,8 +68,8 @@ def two_by_three(rng):
 def test_a_worker_that_dies_is_a_fail_row_naming_the_case_and_the_cause():
     kill = ModuleCase("user-kills-its-process", ("Exit", {"how": "kill"}), two_by_three)
     exit_ = ModuleCase("user-exits-its-process", ("Exit", {"how": "exit"}), two_by_three)
-    relu = main_job.find("module", "relu")
-    runs = [main_job.Run("module", case, "float64", "cpu") for case in (kill, relu, exit_, relu)]
+    relu = selection.find("module", "relu")
+    runs = [selection.Run("module", case, "float64", "cpu") for case in (kill, relu, exit_, relu)]
     results = {}
     with registry.isolated():
         registry.register_module("Exit", ManualExit, TorchExit)
@@ -88,8 +88,8 @@ def test_a_registered_case_that_cannot_be_pickled_runs_in_this_process():
     results = {}
     with registry.isolated():
         registry.register_case(case)
-        assert pool.ticket_payload(main_job.Run("module", case, "float64", "cpu")) == (False, None)
-        pool.run_all([main_job.Run("module", case, "float32", "cpu")], 2, None, 0, results.__setitem__,
+        assert pool.ticket_payload(selection.Run("module", case, "float64", "cpu")) == (False, None)
+        pool.run_all([selection.Run("module", case, "float32", "cpu")], 2, None, 0, results.__setitem__,
                      main_job.execute_safely)
     assert results[0].passed and results[0].case == "user-relu-lambda-input"
 
@@ -170,8 +170,8 @@ def test_the_forkserver_starts_early_for_a_check_that_uses_workers_for_ddp_and_f
 def test_a_worker_that_dies_holding_a_second_ticket_leaves_it_to_a_fresh_worker():
     """Each worker holds up to two tickets; the one after the run it died on goes back to the queue."""
     kill = ModuleCase("user-kills-its-process", ("Exit", {"how": "kill"}), two_by_three)
-    training = main_job.find("training", "mlp6-7_relu-ce-sgd_nesterov_wd")  # a worker's: this process takes none
-    runs = [main_job.Run("module", kill, "float64", "cpu")] + [main_job.Run("training", training, dtype, "cpu")
+    training = selection.find("training", "mlp6-7_relu-ce-sgd_nesterov_wd")  # a worker's: this process takes none
+    runs = [selection.Run("module", kill, "float64", "cpu")] + [selection.Run("training", training, dtype, "cpu")
                                                                for dtype in ("float32", "float64") * 3]
     results = {}
     with registry.isolated():
@@ -185,9 +185,9 @@ def test_a_worker_that_dies_holding_a_second_ticket_leaves_it_to_a_fresh_worker(
 
 def test_this_process_checks_built_in_module_runs_while_the_workers_start():
     """The same results as in one process, and --profile's stats name this process's share."""
-    relu, training = main_job.find("module", "relu"), main_job.find("training", "mlp6-7_relu-ce-sgd_nesterov_wd")
-    runs = [main_job.Run("module", relu, "float32", "cpu"), main_job.Run("training", training, "float64", "cpu"),
-            main_job.Run("module", relu, "float64", "cpu")]
+    relu, training = selection.find("module", "relu"), selection.find("training", "mlp6-7_relu-ce-sgd_nesterov_wd")
+    runs = [selection.Run("module", relu, "float32", "cpu"), selection.Run("training", training, "float64", "cpu"),
+            selection.Run("module", relu, "float64", "cpu")]
     results = {}
     stats = pool.run_all(runs, 2, 2, 0, results.__setitem__, lambda run: main_job.execute_safely(run, 2))
     here = [s for s in stats if s.here]
@@ -201,7 +201,7 @@ def test_this_process_checks_built_in_module_runs_while_the_workers_start():
 
 def test_the_workers_are_handed_the_longest_training_runs_first():
     """Longest first by main_job's estimate (so the check does not end on one long run), the rest in report order."""
-    runs = main_job.plan(None, None, ["cpu"])
+    runs = selection.plan(None, None, ["cpu"])
     order = main_job.dispatch_order(runs)
     assert sorted(order) == list(range(len(runs)))
     cases = [runs[i] for i in order if isinstance(runs[i].case, Case)]
@@ -217,7 +217,7 @@ def test_the_estimate_counts_the_input_batch_size():
     small = Batches("classification", in_features=6, targets=3)
     images = Batches("images", in_features=3 * 64 * 64, targets=10, batch_size=4, image_shape=(3, 64, 64))
     spec = (("MLP", {}), ("CrossEntropyLoss", {}), ("SGD", {"lr": 0.1}))
-    cost = {data: main_job.estimated_cost(main_job.Run("training", Case("c", *spec, data, steps=steps), "float64",
+    cost = {data: main_job.estimated_cost(selection.Run("training", Case("c", *spec, data, steps=steps), "float64",
                                                        "cpu"))
             for data, steps in ((small, 20), (images, 3))}
     assert cost[images] > cost[small] > 20
