@@ -225,19 +225,3 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     assert process.wait(timeout=120) == 128 + signal.SIGPIPE
     assert err == ""
 
-
-LIGHT_COMMANDS = """
-import contextlib, io, sys
-from compare.__main__ import main
-for argv in (["--list"], ["--help"], ["--only", "no-such-case"], ["chek"]):
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        print(main(argv), file=sys.__stdout__)
-print(sorted(name for name in ("torch", "compare.checks.main_job", "compare.workers.pool") if name in sys.modules))
-"""
-
-
-def test_list_help_and_a_refusal_start_without_torch():
-    """They need only the catalogues and the check's options: torch and what checks a run are imported when a run
-    starts (0.3 s of CPU against 1.6 s)."""
-    done = subprocess.run([sys.executable, "-c", LIGHT_COMMANDS], capture_output=True, text=True, check=True)
-    assert done.stdout.split("\n") == ["0", "0", "2", "2", "[]", ""], done.stdout + done.stderr
