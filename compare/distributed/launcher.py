@@ -8,6 +8,7 @@ rank from it, where spawn would import them again in every rank. The server live
 second run here (a test module's) starts its ranks at once."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import multiprocessing
@@ -75,7 +76,8 @@ def launch(settings: Settings, result_dir: str) -> None:
     """Start the ranks and wait for all of them. If one raises or dies, the others are ended (torch sends
     SIGTERM) and RankFailed names the rank that failed first, with its error: one that died without a traceback
     (a signal) as torch saw it, else the first one that raised (`first_failure`), whichever rank torch saw end
-    first. In every case no rank process outlives this call."""
+    first. In every case no rank process outlives this call, and nor does the file in the temporary folder where
+    torch has a rank that raises write its traceback (torch reads it and leaves it)."""
     context = mp.start_processes(rank_main, args=(settings, result_dir), nprocs=settings.world_size, join=False,
                                  start_method=start_method())
     try:
@@ -94,6 +96,9 @@ def launch(settings: Settings, result_dir: str) -> None:
             if process.is_alive():
                 process.kill()
                 process.join()
+        for error_file in context.error_files:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(error_file)
 
 
 def run(settings: Settings) -> list[Comparison]:

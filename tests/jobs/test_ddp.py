@@ -8,6 +8,7 @@ import dataclasses
 import multiprocessing
 import os
 import socket
+import tempfile
 import time
 
 import numpy as np
@@ -142,9 +143,12 @@ def test_per_shard_reference_leaves_each_rank_its_own_running_statistics():
 
 @pytest.mark.parametrize("fail_rank", [0, 1])
 @pytest.mark.heavy  # two more rank processes
-def test_a_failing_rank_fails_the_command_with_its_error_and_leaves_no_process(fail_rank, capsys):
+def test_a_failing_rank_fails_the_command_with_its_error_and_leaves_no_process(fail_rank, capsys, tmp_path,
+                                                                                monkeypatch):
     """The rank that raised is named, not its peer, which fails too once it has left the group (a closed
-    connection in a collective) and may end first."""
+    connection in a collective) and may end first. Nor is a file left in the temporary folder: the ranks' results
+    nor the traceback torch has the failing rank write (pytorch-errorfile-*.pickle)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     start = time.monotonic()
     code = main(["ddp", "--world-size", "2", "--steps", "1", "--dtype", "float64", "--optimizer", "sgd",
                  "--batch-norm", "none", "--timeout", "300", "--fail-rank", str(fail_rank)])
@@ -153,6 +157,8 @@ def test_a_failing_rank_fails_the_command_with_its_error_and_leaves_no_process(f
     assert f"rank {fail_rank} failed" in err and f"RuntimeError: injected failure in rank {fail_rank}" in err, err
     assert time.monotonic() - start < 200  # rank 0, blocked in a collective, was ended: no wait for the timeout
     assert not leftover_children()
+    # pymp-*: multiprocessing's folder for this process's forkserver, when this test started it; removed at exit
+    assert [path.name for path in tmp_path.iterdir() if not path.name.startswith("pymp-")] == []
 
 
 def test_the_first_recorded_failure_is_named(tmp_path):
