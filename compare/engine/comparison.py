@@ -77,10 +77,12 @@ def _layout(sizes: tuple) -> tuple[np.ndarray, np.ndarray]:
 @dataclass
 class StepStats:
     """One step's comparison under an error model, before its verdict: per tensor (non-empty, same shape on both
-    sides) the largest difference, its position and values, torch's largest magnitude and, once the float64
-    reference has run, torch's largest difference from it (`spread`, NaN until then). `torch_flat`, torch's values
-    flattened, only until the step's reference has run or was not wanted (`forget_values`): a run keeps its
-    steps' statistics to its end, not their values."""
+    sides) the largest difference, the element judged (its position, values and difference: the largest
+    difference's, or the one nearest its bound where the bound varies by element, `add_propagated`), torch's
+    largest magnitude and, once the float64 reference has run, torch's largest difference from it (`spread`, NaN
+    until then) and its gradient error carried through the step at the judged element (`propagated`, 0 where
+    none). `manual_flat` and `torch_flat`, both sides' values flattened, only until the step's reference has run
+    or was not wanted (`forget_values`): a run keeps its steps' statistics to its end, not their values."""
     step: int
     names: list
     shapes: list
@@ -90,12 +92,15 @@ class StepStats:
     torch: np.ndarray
     magnitude: np.ndarray
     spread: np.ndarray
+    manual_flat: np.ndarray | None
     torch_flat: np.ndarray | None
     starts: np.ndarray
     sizes: np.ndarray
+    judged_abs: np.ndarray  # |manual - torch| at `position`
+    propagated: np.ndarray
 
     def forget_values(self) -> None:
-        self.torch_flat = None
+        self.manual_flat = self.torch_flat = None
 
     def beyond_floor(self, model: ErrorModel) -> bool:
         """Some tensor differs by more than the floor alone allows (so its spread decides)."""
@@ -115,6 +120,29 @@ class StepStats:
             spread = np.abs(self.torch_flat - r)
         spread[~np.isfinite(spread)] = 0.0
         self.spread = np.maximum.reduceat(spread, self.starts) if len(self.starts) else np.zeros(0)
+
+    def beyond_own_bound(self, model: ErrorModel, prefixes: tuple) -> bool:
+        """Some tensor whose name starts with one of `prefixes` differs by more than the bound from this step's
+        own spread and magnitude (after `add_reference`); the bound pooled over neighbouring steps is never
+        below it."""
+        wanted = np.array([name.startswith(prefixes) for name in self.names], dtype=bool)
+        return bool(np.any(wanted & (self.judged_abs > model.allowed(self.spread, self.magnitude))))
+
+    def add_propagated(self, propagated: list, model: ErrorModel) -> None:
+        """torch's gradient error carried through the step, per element (per name: an array, or None;
+        compare/engine/reference.py). A tensor's bound then varies by element, allowed_i = model.allowed(S +
+        propagated_i, M), so the element judged is the one with the largest |m_i - t_i| - spread_factor ·
+        propagated_i: the tensor is within its bounds exactly when that element is within its own."""
+        assert self.manual_flat is not None and self.torch_flat is not None, "added in the step it ran for"
+        for k, (values, shape, start, size) in enumerate(zip(propagated, self.shapes, self.starts.tolist(),
+                                                             self.sizes.tolist(), strict=True)):
+            if values is None or np.shape(values) != shape:
+                continue
+            values = np.asarray(values, dtype=np.float64).reshape(-1)
+            diff = _differences(self.manual_flat[start:start + size], self.torch_flat[start:start + size])
+            at = int(np.argmax(diff - model.spread_factor * values))
+            self.position[k], self.judged_abs[k], self.propagated[k] = start + at, diff[at], values[at]
+            self.manual[k], self.torch[k] = self.manual_flat[start + at], self.torch_flat[start + at]
 
 
 def _flatten(values: list, sizes: np.ndarray) -> np.ndarray:
@@ -186,7 +214,7 @@ def compare_step_columns(step: int, pairs, tolerance: Tolerance, non_finite: Non
     else:
         max_abs = position = magnitude = np.zeros(0)
     stats = StepStats(step, names, shapes, max_abs, position, a[position], b[position], magnitude,
-                      np.full(len(names), np.nan), b, starts, sizes)
+                      np.full(len(names), np.nan), a, b, starts, sizes, max_abs.copy(), np.zeros(len(names)))
     return decided, stats
 
 
@@ -234,12 +262,13 @@ def judge_columns(stats: list[StepStats], model: ErrorModel) -> list[ErrorColumn
         spread = np.array([stats[i].spread for i in members])
         magnitude = np.array([stats[i].magnitude for i in members])
         spread = _sliding_max(np.where(np.isnan(spread), 0.0, spread), width)
+        spread += np.array([stats[i].propagated for i in members])  # at each step's judged element
         for i, bound in zip(members, model.allowed(spread, _sliding_max(magnitude, width)), strict=True):
             bounds[i] = bound
     columns = []
     for s, bound in zip(stats, bounds, strict=True):
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(s.max_abs == 0, 0.0, s.max_abs / bound)
+            ratio = np.where(s.judged_abs == 0, 0.0, s.judged_abs / bound)
             max_rel = np.where(s.magnitude > 0, s.max_abs / np.where(s.magnitude > 0, s.magnitude, 1), s.max_abs)
         columns.append(ErrorColumns(s.step, s.names, s.shapes, s.max_abs, max_rel, ratio,
                                     (s.position - s.starts).tolist() if len(s.names) else [], s.manual, s.torch,
@@ -247,17 +276,22 @@ def judge_columns(stats: list[StepStats], model: ErrorModel) -> list[ErrorColumn
     return columns
 
 
-def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, reference: dict | None) -> list[TensorError]:
+def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, reference: dict | None,
+                 propagated: dict | None = None) -> list[TensorError]:
     """One evaluation (step 0) of (name, manual, torch) pairs: elementwise without `model`; with it, the error
-    model, torch's spread measured against `reference` (name -> float64 value) on this evaluation alone."""
-    return compare_evaluations([(pairs, reference)], tolerance, model)
+    model, torch's spread measured against `reference` (name -> float64 value) on this evaluation alone, and,
+    after an optimizer step, torch's gradient error carried through it (`propagated`: name -> per element,
+    compare/engine/reference.py)."""
+    return compare_evaluations([(pairs, reference)], tolerance, model, propagated)
 
 
-def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorModel | None) -> list[TensorError]:
+def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorModel | None,
+                        propagated: dict | None = None) -> list[TensorError]:
     """Several evaluations of the same tensors, e.g. one module under several upstream gradients: a list of
     (pairs, reference) numbered as steps 0, 1, ... Under `model` each tensor's bound pools torch's spread and
     magnitude over the evaluations (as over neighbouring training steps, compare/engine/tolerances.py): one evaluation
-    of a tensor of a few elements is a single sample of a rounding error, which can be ~0 by luck."""
+    of a tensor of a few elements is a single sample of a rounding error, which can be ~0 by luck. `propagated`
+    (compare_once's) applies to every evaluation."""
     if model is None:
         return [error for step, (pairs, _) in enumerate(evaluations)
                 for error in compare_step(step, pairs, tolerance, None)]
@@ -266,6 +300,8 @@ def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorMod
         step_decided, stats = compare_step(step, pairs, tolerance, None, model)
         stats.add_reference([None if reference.get(name) is None else as_array(reference[name])
                              for name in stats.names])
+        if propagated is not None:
+            stats.add_propagated([propagated.get(name) for name in stats.names], model)
         decided += step_decided
         all_stats.append(stats)
     return decided + judge(all_stats, model)

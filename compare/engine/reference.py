@@ -8,11 +8,31 @@ with compare.engine.masks without touching torch's random stream). Before each s
 parameters, buffers, optimizer state and group hyperparameters (`sync`), so the two start every step from the
 same numbers. No lr scheduler: the lr a scheduler sets is computed in double on every side, so the reference lr
 is torch's own (the harness takes `state.group*.lr` from the float32 twin).
+
+After a training step it can also say how far torch's own gradient error carries through the optimizer step
+(`Reference.propagated`, the P of compare/engine/tolerances.py): the part of a float32 update's error that an
+element's own sample of it can miss. An optimizer step maps each gradient element g to a new parameter and new state elements. torch's float32
+gradient is off from the exact one by its rounding error, about the same level G over a tensor's elements
+(a batch sum's error grows with the magnitudes of its terms, not with the result), and the update carries
+that error on, multiplied by its sensitivity to g. The sensitivity can differ by orders of magnitude between
+the elements of one tensor: Adam's first step moves each element by lr·g/(|g| + eps), so an element whose g
+cancels to about eps carries its gradient error multiplied by about lr/eps (10^3-10^4 in the catalogue), while
+the others carry almost none. There the update's error is one element's one rounding sample, amplified; the
+largest |t - r| over the tensor is then that single sample, which may be small by luck while manual's (its
+own gradient's error, as large in distribution) is not.
+
+So the reference also runs its optimizer step from the same start with every gradient element moved by
++G and by -G, G the largest |torch's float32 gradient - the float64 one| over the parameter's elements, and
+`propagate` gives, per element of each parameter and state tensor after the step, the larger of the two
+distances from the unmoved step's result. It is torch's numbers only (its float32 gradient, its float64 update
+rule), so a bug in manual cannot widen it, and it is large only where the update is sensitive to its gradient:
+elsewhere it is about lr·G (SGD: exactly), far below the floor of the error model.
 """
 from __future__ import annotations
 
 import copy
 import types
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,6 +40,80 @@ import torch
 from compare.engine.masks import MaskRelay, draws_mask
 from compare.engine.twins import Twin, optimizer_state, torch_step
 from manual.gradcheck import flat_outputs
+
+
+def gradient_spread(float32_grad: torch.Tensor | None, float64_grad: torch.Tensor | None) -> float:
+    """G: the largest |float32 - float64| over the finite elements of a parameter's gradient (0 without one)."""
+    if float32_grad is None or float64_grad is None or not float32_grad.numel():
+        return 0.0
+    difference = (float32_grad.to(float64_grad) - float64_grad).abs()
+    finite = difference[torch.isfinite(difference)]
+    return float(finite.max()) if finite.numel() else 0.0
+
+
+def _clone(value):
+    return value.clone() if isinstance(value, torch.Tensor) else value
+
+
+@dataclass
+class StepStart:
+    """Where an optimizer step started: its parameters' values and gradients and its state (copies), and torch's
+    float32 gradients of the same parameters (whose distance from `grads` is each gradient's error)."""
+    params: list
+    values: list
+    grads: list
+    state: dict
+    float32_grads: list
+
+    @classmethod
+    def take(cls, optimizer, params: list, float32_grads: list) -> StepStart:
+        state = {param: {key: _clone(value) for key, value in optimizer.state[param].items()}
+                 for param in params if optimizer.state.get(param)}
+        return cls(params, [param.detach().clone() for param in params], [param.grad for param in params], state,
+                   float32_grads)
+
+    def restore(self, optimizer, grad_moves: list[float] | None = None) -> None:
+        """Parameters, gradients and optimizer state as at the start; with `grad_moves`, each gradient moved by
+        its amount."""
+        with torch.no_grad():
+            for param, value in zip(self.params, self.values, strict=True):
+                param.copy_(value)
+        for param, grad, move in zip(self.params, self.grads, grad_moves or [0.0] * len(self.params), strict=True):
+            param.grad = grad + move if grad is not None and move else grad
+            optimizer.state.pop(param, None)
+            if param in self.state:
+                optimizer.state[param] = {key: _clone(value) for key, value in self.state[param].items()}
+
+
+def _updated_values(params: list, optimizer, names: list[str]) -> dict[str, torch.Tensor]:
+    """Copies of every parameter and optimizer-state tensor by the harness's names (param.<name>,
+    state.<name>.<key>)."""
+    values = {f"param.{name}": param.detach().clone() for name, param in zip(names, params, strict=True)}
+    values.update((name, value.detach().clone()) for name, value in optimizer_state(optimizer, names).items()
+                  if isinstance(value, torch.Tensor))
+    return values
+
+
+def propagate(start: StepStart, optimizer, names: list[str]) -> dict[str, np.ndarray]:
+    """Per element of each parameter and state tensor (by the harness's names), the larger distance of the step
+    from `start` with every gradient moved by +G and by -G from the step `optimizer` has just taken from it.
+    Leaves the parameters, gradients and state as at `start` (NaN/Inf distances: 0)."""
+    after = _updated_values(start.params, optimizer, names)
+    spreads = [gradient_spread(theirs, mine) for theirs, mine in zip(start.float32_grads, start.grads, strict=True)]
+    runs = []
+    for sign in (1.0, -1.0):
+        start.restore(optimizer, [sign * spread for spread in spreads])
+        optimizer.step()
+        runs.append(_updated_values(start.params, optimizer, names))
+    start.restore(optimizer)
+    distances = {}
+    for name, value in after.items():
+        moved = [run[name] for run in runs if name in run and run[name].shape == value.shape]
+        if not moved or not value.is_floating_point():
+            continue
+        distance = torch.stack([(m.to(value) - value).abs() for m in moved]).amax(dim=0)
+        distances[name] = torch.nan_to_num(distance, nan=0.0, posinf=0.0).to(torch.float64).cpu().numpy()
+    return distances
 
 
 class ReplayedDropout(torch.nn.Module):
@@ -58,6 +152,24 @@ def _float64_model(model: torch.nn.Module) -> tuple[torch.nn.Module, list[MaskRe
     return reference.to(torch.float64), relays
 
 
+@dataclass
+class _PropagatingTwin(Twin):
+    """The reference's twin. Its optimizer step, after the clipping, keeps where it started (`start`), so that
+    `Reference.propagated` can run it again with each gradient moved by torch's own float32 gradient error
+    (compare/engine/reference.py). `source`: the float32 twin, whose gradients (clipped, from its own step) set
+    each gradient's error."""
+    source: Twin | None = None
+    start: StepStart | None = None
+
+    def optimizer_step(self, loss) -> None:
+        assert self.source is not None and self.scheduler is None, "the reference takes its lr from the source"
+        if self.clip is not None:
+            self.clip(self.model.parameters())
+        self.start = StepStart.take(self.optimizer, list(self.model.parameters()),
+                                    [param.grad for param in self.source.model.parameters()])
+        self.optimizer.step()
+
+
 class Reference:
     """torch in float64, following a float32 torch twin step by step (see the module docstring)."""
 
@@ -72,7 +184,7 @@ class Reference:
                   for group in torch_twin.optimizer.param_groups]
         optimizer = type(torch_twin.optimizer)(groups)
         loss_fn = copy.deepcopy(torch_twin.loss_fn).to(torch.float64)
-        self.twin = Twin(model, loss_fn, optimizer, clip=torch_twin.clip)
+        self.twin = _PropagatingTwin(model, loss_fn, optimizer, clip=torch_twin.clip, source=torch_twin)
         self.buffers, self.source_buffers = list(model.buffers()), list(torch_twin.model.buffers())
         # per parameter with optimizer state: (its id, [(state key, id of the value)]); None before the first sync
         self.signature: list[tuple[int, list[tuple[str, int]]]] | None = None
@@ -101,6 +213,7 @@ class Reference:
                 v for mine in self.params for v in self.state.get(mine, {}).values() if isinstance(v, torch.Tensor)]
         with torch.no_grad():
             torch._foreach_copy_(self.targets, self.sources)
+        self.twin.start = None
         for mine, theirs in zip(twin.optimizer.param_groups, source.optimizer.param_groups, strict=True):
             mine.update({k: v for k, v in theirs.items() if k != "params"})
         twin.optimizer.state.clear()
@@ -140,6 +253,19 @@ class Reference:
             values.update(optimizer_state(self.twin.optimizer, param_names))
             values.update((k, v) for k, v in optimizer_state(torch_twin.optimizer, param_names).items() if ".group" in k)
         return [values.get(name) for name in wanted]
+
+    def propagated(self, wanted: list[str]) -> list:
+        """For each tensor named in `wanted`: per element, how far torch's own gradient error moves it through
+        the last optimizer step (compare/engine/reference.py), or None (no step since `sync`, or not a
+        parameter or state tensor). It runs that step again, so read the step's `values` first: it leaves the
+        reference's parameters and state where the step started."""
+        twin = self.twin
+        if twin.start is None:
+            return [None] * len(wanted)
+        distances = propagate(twin.start, twin.optimizer, [name for name, _ in twin.model.named_parameters()])
+        twin.start = None
+        return [distances.get(name) for name in wanted]
+
 
 def _upcast(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float64) if array.dtype.kind == "f" else array

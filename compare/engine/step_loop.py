@@ -132,8 +132,14 @@ class _Judge:
         assert self.model is not None, "StepStats are made only under the error model"
         return step % self.model.sample_every == 0 or stats.beyond_floor(self.model)
 
-    def add_reference(self, stats: StepStats, values: list, clock: _Clock) -> None:
+    def add_reference(self, stats: StepStats, values: list, clock: _Clock, reference: Reference | None = None) -> None:
+        """The float64 reference's `values` for the step's tensors; with `reference` after a training step, also
+        torch's gradient error carried through the update, where some parameter or state tensor is beyond the
+        bound of the step's own spread (elsewhere it cannot change the verdict)."""
+        assert self.model is not None, "StepStats are made only under the error model"
         stats.add_reference(values)
+        if reference is not None and stats.beyond_own_bound(self.model, ("param.", "state.")):
+            stats.add_propagated(reference.propagated(stats.names), self.model)
         self.result.references += 1
         clock.lap("reference")
 
@@ -173,7 +179,7 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
         if judge_.wants_reference(step, stats):
             assert stats is not None and reference is not None, "the reference is built with the error model"
             judge_.add_reference(stats, reference.values(reference.step(x, y, device), stats.names, names, torch_twin,
-                                                         after_step=True), clock)
+                                                         after_step=True), clock, reference)
         if stats is not None:
             stats.forget_values()
         if tolerance.resync:

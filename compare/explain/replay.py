@@ -29,6 +29,9 @@ class ReplayedStep:
     manual_twin: Twin
     torch_twin: Twin
     training: bool = True  # False: an evaluation step (eval mode, no optimizer step)
+    # float32, a training step: name -> torch's gradient error carried through the reference's optimizer step, per
+    # element of each parameter and state tensor (compare/engine/reference.py)
+    propagated: dict | None = None
 
 
 def _upcast(array: np.ndarray) -> np.ndarray:
@@ -106,12 +109,15 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
     names = [name for name, _ in torch_twin.model.named_parameters()]
     pairs = step_pairs((m_outputs, t_outputs), ModelTensors(torch_twin.model, manual_twin.model), torch_twin,
                        manual_twin, names, after_step=training)
-    r_record = reference_values = None
+    r_record = reference_values = propagated = None
     if reference is not None:
         with record_torch(reference.twin.model, reference.twin.loss_fn) as r_record:
             r_outputs = _torch_step(reference.twin, _upcast(x), _upcast(y), device, r_record, training)
         wanted = [name for name, _, _ in pairs]
-        reference_values = dict(zip(wanted, reference.values(r_outputs, wanted, names, torch_twin, after_step=training),
-                                    strict=True))
+        values = reference.values(r_outputs, wanted, names, torch_twin, after_step=training)
+        # copies: `propagated` runs the reference's step again, from where it started
+        reference_values = {name: value.detach().clone() if isinstance(value, torch.Tensor) else value
+                            for name, value in zip(wanted, values, strict=True)}
+        propagated = dict(zip(wanted, reference.propagated(wanted), strict=True))
     return ReplayedStep(step, dtype, m_record, t_record, r_record, pairs, reference_values, manual_twin, torch_twin,
-                        training)
+                        training, propagated)
