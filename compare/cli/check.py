@@ -194,11 +194,15 @@ def done_line(result: CaseResult) -> str:
     return f"  {result.case} [{result.dtype}, {result.device}] {'PASS' if result.passed else 'FAIL'}"
 
 
+def worker_processes(count: int) -> str:
+    return f"{count} worker process" + ("" if count == 1 else "es")
+
+
 def workers_profile(stats: list[WorkerStats]) -> str:
     """Per worker process (and this process, for the runs it checked while the workers started): its runs, its
     start-up and where its time went (the same parts as the total's)."""
     workers = sum(not process.here for process in stats)
-    lines = [f"{workers} worker processes" + (" and this process:" if workers < len(stats) else ":")]
+    lines = [worker_processes(workers) + (" and this process:" if workers < len(stats) else ":")]
     for process in stats:
         s = process.seconds
         harness = s["total"] - s["manual"] - s["torch"] - s["startup"]
@@ -259,7 +263,7 @@ def main(args) -> int:
         wall = time.perf_counter() - start
         if stats:  # the parts summed over the workers, then the wall time they took together, then each worker
             print(profile(results))
-            print(f"wall: {wall:.2f} s with {sum(not s.here for s in stats)} worker processes, after {imports:.2f} s "
+            print(f"wall: {wall:.2f} s with {worker_processes(sum(not s.here for s in stats))}, after {imports:.2f} s "
                   "of imports (CPU)")
             print(workers_profile(stats))
         else:

@@ -96,7 +96,7 @@ def run_all(runs: list[Run], jobs: int, steps, seed, done: Done,
             local: Callable[[Run], CaseResult]) -> list[WorkerStats]:
     """Check every run on `jobs` worker processes; `done(index, result)` as each finishes (in any order).
     `local(run)` checks a run in this process (those no worker can take, and some while the workers start).
-    Returns each process's stats (this one's last, when it checked any run)."""
+    Returns each started process's stats (this one's last, when it checked any run)."""
     here = _Here(local, done)
     pending: deque[Ticket] = deque()
     only_here: list[Ticket] = []
@@ -134,14 +134,16 @@ def run_all(runs: list[Run], jobs: int, steps, seed, done: Done,
                     if pending:
                         workers.append(Worker(ctx))
                         workers[-1].start()
+        launcher.cancel()  # this process may have checked every run before a worker started (all module runs)
         for w in workers:
-            w.connection.send(None)
-            w.process.join(5)
+            if w.started:
+                w.connection.send(None)
+                w.process.join(5)
     finally:
         launcher.join()
         for w in workers:
             w.stop()
-    return retired + [w.stats for w in workers] + ([here.stats] if here.stats.runs else [])
+    return retired + [w.stats for w in workers if w.started] + ([here.stats] if here.stats.runs else [])
 
 
 def _receive(w: Worker, done: Done) -> bool:

@@ -106,6 +106,7 @@ class Launcher:
 
     def __init__(self, workers: list[Worker]):
         self.error: BaseException | None = None
+        self.cancelled = False  # `cancel`: start no further worker
         self.thread = threading.Thread(target=self._start, args=(list(workers),), name="compare-workers-start",
                                        daemon=True)
         self.thread.start()
@@ -113,6 +114,8 @@ class Launcher:
     def _start(self, workers: list[Worker]) -> None:
         try:
             for worker in workers:
+                if self.cancelled:
+                    break
                 worker.start()
         except BaseException as error:  # reported to the caller's thread by `check`
             self.error = error
@@ -124,6 +127,10 @@ class Launcher:
     def check(self) -> None:
         if self.error is not None:
             raise self.error
+
+    def cancel(self) -> None:
+        """Start no worker after the one being started now, if any (the runs are all done)."""
+        self.cancelled = True
 
     def join(self) -> None:
         """Wait until every start has returned (so that `Worker.stop` finds each process it must end)."""

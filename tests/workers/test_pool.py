@@ -1,6 +1,7 @@
 """The check's worker processes (compare/workers/pool.py): the same report as in one process, a worker that dies is
 a FAIL row naming the case and the cause, and Ctrl-C leaves no process behind."""
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -197,6 +198,25 @@ def test_this_process_checks_built_in_module_runs_while_the_workers_start():
         alone = main_job.execute_safely(run, 2)
         assert (results[index].case, results[index].passed, results[index].table.errors()) == \
                (alone.case, alone.passed, alone.table.errors())
+
+
+def test_module_runs_all_checked_here_before_a_worker_started_end_the_pool(monkeypatch):
+    """`python -m compare --only relu --kind module` raised "can only join a started process": this process had
+    checked every run while the workers were still starting. Now no further worker starts, and the one being
+    started is ended (a slow start makes the order certain)."""
+    start = pool.Worker.start
+
+    def slow_start(worker):
+        time.sleep(0.5)
+        start(worker)
+    monkeypatch.setattr(pool.Worker, "start", slow_start)
+    relu = selection.find("module", "relu")
+    runs = [selection.Run("module", relu, dtype, "cpu") for dtype in ("float32", "float64")]
+    results = {}
+    stats = pool.run_all(runs, 2, None, 0, results.__setitem__, main_job.execute_safely)
+    assert sorted(results) == [0, 1] and all(result.passed for result in results.values())
+    assert [s.runs for s in stats if s.here] == [2] and sum(not s.here for s in stats) <= 1
+    assert not multiprocessing.active_children()  # the worker that started was ended and reaped
 
 
 def test_the_workers_are_handed_the_longest_training_runs_first():
