@@ -57,12 +57,16 @@ def class_probabilities(*shape):
 
 
 def class_indices(*shape, classes, ignore=None, ignored_share=0.0):
-    """int64 targets in [0, classes); a share of them set to `ignore` (always the first one when > 0)."""
+    """int64 targets in [0, classes); a share of them set to `ignore` (always the first one when > 0). Below a
+    share of 1, one target at least is counted whatever the seed: were all ignored (an in-range `ignore` also
+    ignores the targets drawn as that class), the last becomes another class, as a mean over none is 0/0."""
     def make(rng):
         y = rng.integers(0, classes, size=shape)
         if ignored_share > 0:
             y[rng.random(shape) < ignored_share] = ignore
             y.flat[0] = ignore
+            if ignored_share < 1 and y.size > 1 and np.all(y == ignore):
+                y.flat[-1] = (ignore + 1) % classes if 0 <= ignore < classes else 0
         return y
     return make
 

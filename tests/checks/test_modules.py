@@ -107,3 +107,14 @@ def test_a_registered_case_with_an_integer_input_and_extra_inputs_runs_the_catal
         _, module = build_pair(selected, "float64")
         assert check_call(module, make_arguments(selected, "float64"), eps=selected.fd_eps).passed(
             GRADCHECK_TOLERANCE) is not wrong
+
+
+def test_a_share_of_ignored_targets_leaves_one_counted_whatever_the_seed():
+    """ce-ignore-in-range (8 targets of 4 classes, ignore_index 1: in range, so the targets drawn as 1 are ignored
+    too) drew only 1s at seed 21, and a mean over no target (0/0) failed the case. A share of 1 still ignores
+    every target (ce-all-ignored)."""
+    case = next(c for c in module_cases.MODULE_CASES if c.name == "ce-ignore-in-range")
+    assert [c.name for c in check_module_case(case, "float64", seed=21) if not c.passed] == []
+    make = class_indices(8, classes=4, ignore=1, ignored_share=0.2)
+    assert all((make(np.random.default_rng(seed)) != 1).any() for seed in range(1000))
+    assert (class_indices(3, classes=4, ignore=-100, ignored_share=1.0)(np.random.default_rng(21)) == -100).all()
