@@ -11,15 +11,15 @@ is torch's own (the harness takes `state.group*.lr` from the float32 twin).
 
 After a training step it can also say how far torch's own gradient error carries through the optimizer step
 (`Reference.propagated`, the P of compare/engine/tolerances.py): the part of a float32 update's error that an
-element's own sample of it can miss. An optimizer step maps each gradient element g to a new parameter and new state elements. torch's float32
-gradient is off from the exact one by its rounding error, about the same level G over a tensor's elements
-(a batch sum's error grows with the magnitudes of its terms, not with the result), and the update carries
-that error on, multiplied by its sensitivity to g. The sensitivity can differ by orders of magnitude between
-the elements of one tensor: Adam's first step moves each element by lr·g/(|g| + eps), so an element whose g
-cancels to about eps carries its gradient error multiplied by about lr/eps (10^3-10^4 in the catalogue), while
-the others carry almost none. There the update's error is one element's one rounding sample, amplified; the
-largest |t - r| over the tensor is then that single sample, which may be small by luck while manual's (its
-own gradient's error, as large in distribution) is not.
+element's own sample of it can miss. An optimizer step maps each gradient element g to a new parameter and new
+state elements. torch's float32 gradient is off from the exact one by its rounding error, about the same level G
+over a tensor's elements (a batch sum's error grows with the magnitudes of its terms, not with the result), and
+the update carries that error on, multiplied by its sensitivity to g. The sensitivity can differ by orders of
+magnitude between the elements of one tensor: Adam's first step moves each element by lr·g/(|g| + eps), so an
+element whose g cancels to about eps carries its gradient error multiplied by about lr/eps (10^3-10^4 in the
+catalogue), while the others carry almost none. There the update's error is one element's one rounding sample,
+amplified; the largest |t - r| over the tensor is then that single sample, which may be small by luck while
+manual's (its own gradient's error, as large in distribution) is not.
 
 So the reference also runs its optimizer step from the same start with every gradient element moved by
 +G and by -G, G the largest |torch's float32 gradient - the float64 one| over the parameter's elements, and
@@ -155,9 +155,9 @@ def _float64_model(model: torch.nn.Module) -> tuple[torch.nn.Module, list[MaskRe
 @dataclass
 class _PropagatingTwin(Twin):
     """The reference's twin. Its optimizer step, after the clipping, keeps where it started (`start`), so that
-    `Reference.propagated` can run it again with each gradient moved by torch's own float32 gradient error
-    (compare/engine/reference.py). `source`: the float32 twin, whose gradients (clipped, from its own step) set
-    each gradient's error."""
+    `Reference.propagated` can run it again with each gradient moved by torch's own float32 gradient error (the
+    module docstring). `source`: the float32 twin, whose gradients (clipped, from its own step) set each
+    gradient's error."""
     source: Twin | None = None
     start: StepStart | None = None
 
@@ -256,7 +256,7 @@ class Reference:
 
     def propagated(self, wanted: list[str]) -> list:
         """For each tensor named in `wanted`: per element, how far torch's own gradient error moves it through
-        the last optimizer step (compare/engine/reference.py), or None (no step since `sync`, or not a
+        the last optimizer step (`propagate`, the module docstring), or None (no step since `sync`, or not a
         parameter or state tensor). It runs that step again, so read the step's `values` first: it leaves the
         reference's parameters and state where the step started."""
         twin = self.twin

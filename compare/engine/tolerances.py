@@ -51,7 +51,8 @@ It is bug-independent: S, M and P are torch's numbers, so a bug in manual cannot
 |t - r| would grow with the bug.) It is tight enough: over the training catalogue (seed 0) allowed/M is 1.4e-6
 at the median and 1.1e-5 at the 99th percentile of the 69,129 tensor-steps, with P and without it alike; the
 largest, 1.05e-3, is where a tensor is small next to its neighbouring steps (rnnreg16-sine-mse-adam's 1-element
-grad.decoder.bias at step 20, |t| = 3.7e-4; next 3.4e-4, logreg's bias gradient at step 0). So a bug that changes a tensor by 1e-3 of its scale fails, as in float64
+grad.decoder.bias at step 20, |t| = 3.7e-4; next 3.4e-4, logreg's bias gradient at step 0). So a bug that
+changes a tensor by 1e-3 of its scale fails at almost every step it touches, as in float64
 (tests/engine/test_float32_error_model.py injects such bugs into every kind of tensor).
 The reference costs a float64 torch step, so it is computed at every `sample_every`-th step and at
 every step where some tensor's difference exceeds the floor ulps·u·M alone (a step within the floor passes
