@@ -140,6 +140,7 @@ def run_all(runs: list[Run], jobs: int, steps, seed, done: Done,
                 w.connection.send(None)
                 w.process.join(5)
     finally:
+        launcher.cancel()  # on an error or Ctrl-C too: no worker is started only to be ended
         launcher.join()
         for w in workers:
             w.stop()

@@ -146,8 +146,8 @@ def test_per_shard_reference_leaves_each_rank_its_own_running_statistics():
 def test_a_failing_rank_fails_the_command_with_its_error_and_leaves_no_process(fail_rank, capsys, tmp_path,
                                                                                 monkeypatch):
     """The rank that raised is named, not its peer, which fails too once it has left the group (a closed
-    connection in a collective) and may end first. Nor is a file left in the temporary folder: the ranks' results
-    nor the traceback torch has the failing rank write (pytorch-errorfile-*.pickle)."""
+    connection in a collective) and may end first. Nor does the temporary folder keep a file: neither the ranks'
+    results nor the traceback torch has the failing rank write (pytorch-errorfile-*.pickle)."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     start = time.monotonic()
     code = main(["ddp", "--world-size", "2", "--steps", "1", "--dtype", "float64", "--optimizer", "sgd",
