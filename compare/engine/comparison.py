@@ -121,6 +121,13 @@ class StepStats:
         spread[~np.isfinite(spread)] = 0.0
         self.spread = np.maximum.reduceat(spread, self.starts) if len(self.starts) else np.zeros(0)
 
+    def add_start_magnitudes(self, magnitudes: list) -> None:
+        """Per name, the largest magnitude the tensor held before the step (None: not known), taken into the
+        magnitude M: an update that cancels, p - lr·g ≈ 0, rounds at the size of its terms, not of its result."""
+        for k, magnitude in enumerate(magnitudes):
+            if magnitude is not None and magnitude > self.magnitude[k]:
+                self.magnitude[k] = magnitude
+
     def beyond_own_bound(self, model: ErrorModel, prefixes: tuple) -> bool:
         """Some tensor whose name starts with one of `prefixes` differs by more than the bound from this step's
         own spread and magnitude (after `add_reference`); the bound pooled over neighbouring steps is never
@@ -277,21 +284,21 @@ def judge_columns(stats: list[StepStats], model: ErrorModel) -> list[ErrorColumn
 
 
 def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, reference: dict | None,
-                 propagated: dict | None = None) -> list[TensorError]:
+                 propagated: dict | None = None, start_magnitudes: dict | None = None) -> list[TensorError]:
     """One evaluation (step 0) of (name, manual, torch) pairs: elementwise without `model`; with it, the error
     model, torch's spread measured against `reference` (name -> float64 value) on this evaluation alone, and,
-    after an optimizer step, torch's gradient error carried through it (`propagated`: name -> per element,
-    compare/engine/reference.py)."""
-    return compare_evaluations([(pairs, reference)], tolerance, model, propagated)
+    after an optimizer step, torch's gradient error carried through it (`propagated`: name -> per element) and
+    each tensor's largest magnitude before it (`start_magnitudes`: name -> float; compare/engine/reference.py)."""
+    return compare_evaluations([(pairs, reference)], tolerance, model, propagated, start_magnitudes)
 
 
 def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorModel | None,
-                        propagated: dict | None = None) -> list[TensorError]:
+                        propagated: dict | None = None, start_magnitudes: dict | None = None) -> list[TensorError]:
     """Several evaluations of the same tensors, e.g. one module under several upstream gradients: a list of
     (pairs, reference) numbered as steps 0, 1, ... Under `model` each tensor's bound pools torch's spread and
     magnitude over the evaluations (as over neighbouring training steps, compare/engine/tolerances.py): one evaluation
     of a tensor of a few elements is a single sample of a rounding error, which can be ~0 by luck. `propagated`
-    (compare_once's) applies to every evaluation."""
+    and `start_magnitudes` (compare_once's) apply to every evaluation."""
     if model is None:
         return [error for step, (pairs, _) in enumerate(evaluations)
                 for error in compare_step(step, pairs, tolerance, None)]
@@ -300,6 +307,8 @@ def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorMod
         step_decided, stats = compare_step(step, pairs, tolerance, None, model)
         stats.add_reference([None if reference.get(name) is None else as_array(reference[name])
                              for name in stats.names])
+        if start_magnitudes is not None:
+            stats.add_start_magnitudes([start_magnitudes.get(name) for name in stats.names])
         if propagated is not None:
             stats.add_propagated([propagated.get(name) for name in stats.names], model)
         decided += step_decided

@@ -254,6 +254,20 @@ class Reference:
             values.update((k, v) for k, v in optimizer_state(torch_twin.optimizer, param_names).items() if ".group" in k)
         return [values.get(name) for name in wanted]
 
+    def start_magnitudes(self, wanted: list[str]) -> list:
+        """For each tensor named in `wanted`: the largest |value| a parameter or state tensor held when the last
+        optimizer step started (the float32 twin's, as synced), or None (no step since `sync`, or another
+        tensor). Read it before `propagated`."""
+        start = self.twin.start
+        if start is None:
+            return [None] * len(wanted)
+        magnitudes = {}
+        for (name, _), param, value in zip(self.twin.model.named_parameters(), start.params, start.values,
+                                           strict=True):
+            magnitudes[f"param.{name}"] = value
+            magnitudes.update((f"state.{name}.{key}", v) for key, v in start.state.get(param, {}).items())
+        return [_largest_magnitude(magnitudes.get(name)) for name in wanted]
+
     def propagated(self, wanted: list[str]) -> list:
         """For each tensor named in `wanted`: per element, how far torch's own gradient error moves it through
         the last optimizer step (`propagate`, the module docstring), or None (no step since `sync`, or not a
@@ -265,6 +279,14 @@ class Reference:
         distances = propagate(twin.start, twin.optimizer, [name for name, _ in twin.model.named_parameters()])
         twin.start = None
         return [distances.get(name) for name in wanted]
+
+
+def _largest_magnitude(value) -> float | None:
+    """max |value| over the finite elements of a float tensor (0 when it has none); None for anything else."""
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        return None
+    finite = value[torch.isfinite(value)]
+    return float(finite.abs().max()) if finite.numel() else 0.0
 
 
 def _upcast(array: np.ndarray) -> np.ndarray:

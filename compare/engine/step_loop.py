@@ -134,12 +134,15 @@ class _Judge:
 
     def add_reference(self, stats: StepStats, values: list, clock: _Clock, reference: Reference | None = None) -> None:
         """The float64 reference's `values` for the step's tensors; with `reference` after a training step, also
-        torch's gradient error carried through the update, where some parameter or state tensor is beyond the
-        bound of the step's own spread (elsewhere it cannot change the verdict)."""
+        the magnitudes the parameters and state held before it and, where some parameter or state tensor is
+        beyond the bound of the step's own spread (elsewhere it cannot change the verdict), torch's gradient error
+        carried through the update."""
         assert self.model is not None, "StepStats are made only under the error model"
         stats.add_reference(values)
-        if reference is not None and stats.beyond_own_bound(self.model, ("param.", "state.")):
-            stats.add_propagated(reference.propagated(stats.names), self.model)
+        if reference is not None:
+            stats.add_start_magnitudes(reference.start_magnitudes(stats.names))
+            if stats.beyond_own_bound(self.model, ("param.", "state.")):
+                stats.add_propagated(reference.propagated(stats.names), self.model)
         self.result.references += 1
         clock.lap("reference")
 

@@ -29,7 +29,11 @@ FMA-or-not differ by a small factor. The bound for a tensor at a step is therefo
   two roundings where torch fuses a multiply-add).
 - M: the largest |t| over the same elements and steps; ulps·u·M is a floor for tensors torch happens to
   compute (nearly) exactly while manual lands a few ulps away (each correctly rounded or faithful kernel is
-  within 1-2 ulps; a few of them in a row). ulps 16.
+  within 1-2 ulps; a few of them in a row). ulps 16. For a parameter or state tensor after an optimizer step, M
+  also takes the largest magnitude it held before the step (at steps where r was computed): an update that
+  cancels rounds at the size of its terms, not of its result. logreg's one-step SGD update of its bias, 0.129 -
+  0.127 = 0.0017 under ATEN_CPU_CAPABILITY=default at --seed 8, left torch (which rounds lr·g first) and
+  manual's fused update one ulp of the terms apart, 7.4x a floor at the result's 16 ulps.
 - P_i, for the parameters and optimizer state after a step: torch's gradient error carried through the update
   (compare/engine/reference.py), which makes the bound vary by element: allowed_i = spread_factor·(S + P_i)
   + ulps·u·M. Pooling over elements assumes their errors are of one level; an update breaks that where its
@@ -41,15 +45,15 @@ FMA-or-not differ by a small factor. The bound for a tensor at a step is therefo
   correct case in 10 of 16 runs (seeds 1-8, ATEN_CPU_CAPABILITY=default and the best kernels: 1.0-2.8x the
   bound, each at such an element: a param or state of an Adam-family case); with it all 16 pass, the worst
   tensor at 92% of its bound. Runs of one step (`--steps 1`, seeds 0-29, the same two settings) failed 35
-  tensors in 60 runs, and now 3: each the single-sample case of S above, a 1-element bias's gradient (or
-  the SGD step from it) with no neighbouring step to pool; with `--steps 2`, none of 60 runs fails. It is
+  tensors in 60 runs, now 2 (with the start's M: before it, 3): each the single-sample case of S above, a
+  1-element bias's gradient with no neighbouring step to pool; with `--steps 2`, none of 60 runs fails. It is
   computed only at steps where a parameter or state tensor exceeds the bound of its own step's S and M, the
   only steps where it can change the verdict; elsewhere "tol used" leaves it out (so it may show more of the
   bound used than with it, never less).
 It is bug-independent: S, M and P are torch's numbers, so a bug in manual cannot widen its own bound. (A float64
 *manual* twin as the reference would not do: a manual bug is in both of its runs, so r would carry it and
 |t - r| would grow with the bug.) It is tight enough: over the training catalogue (seed 0) allowed/M is 1.4e-6
-at the median and 1.1e-5 at the 99th percentile of the 69,129 tensor-steps, with P and without it alike; the
+at the median and 1.1e-5 at the 99th percentile of the 69,129 tensor-steps, with P and the start's M or without; the
 largest, 1.05e-3, is where a tensor is small next to its neighbouring steps (rnnreg16-sine-mse-adam's 1-element
 grad.decoder.bias at step 20, |t| = 3.7e-4; next 3.4e-4, logreg's bias gradient at step 0). So a bug that
 changes a tensor by 1e-3 of its scale fails at almost every step it touches, as in float64

@@ -32,6 +32,7 @@ class ReplayedStep:
     # float32, a training step: name -> torch's gradient error carried through the reference's optimizer step, per
     # element of each parameter and state tensor (compare/engine/reference.py)
     propagated: dict | None = None
+    start_magnitudes: dict | None = None  # the same steps: name -> its largest |value| before the optimizer step
 
 
 def _upcast(array: np.ndarray) -> np.ndarray:
@@ -109,7 +110,7 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
     names = [name for name, _ in torch_twin.model.named_parameters()]
     pairs = step_pairs((m_outputs, t_outputs), ModelTensors(torch_twin.model, manual_twin.model), torch_twin,
                        manual_twin, names, after_step=training)
-    r_record = reference_values = propagated = None
+    r_record = reference_values = propagated = start_magnitudes = None
     if reference is not None:
         with record_torch(reference.twin.model, reference.twin.loss_fn) as r_record:
             r_outputs = _torch_step(reference.twin, _upcast(x), _upcast(y), device, r_record, training)
@@ -118,6 +119,7 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
         # copies: `propagated` runs the reference's step again, from where it started
         reference_values = {name: value.detach().clone() if isinstance(value, torch.Tensor) else value
                             for name, value in zip(wanted, values, strict=True)}
+        start_magnitudes = dict(zip(wanted, reference.start_magnitudes(wanted), strict=True))
         propagated = dict(zip(wanted, reference.propagated(wanted), strict=True))
     return ReplayedStep(step, dtype, m_record, t_record, r_record, pairs, reference_values, manual_twin, torch_twin,
-                        training, propagated)
+                        training, propagated, start_magnitudes)

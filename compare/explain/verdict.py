@@ -132,7 +132,8 @@ def module_verdicts(replayed: ReplayedStep) -> list[ModuleVerdict]:
 def _step_errors(replayed: ReplayedStep) -> list[TensorError]:
     model = error_model_for(replayed.dtype)
     return compare_once(replayed.pairs, tolerance_for(replayed.dtype), model,
-                        replayed.reference_values if model is not None else None, replayed.propagated)
+                        replayed.reference_values if model is not None else None, replayed.propagated,
+                        replayed.start_magnitudes)
 
 
 def _parent(path: str) -> str:

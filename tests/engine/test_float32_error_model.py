@@ -152,3 +152,20 @@ def test_the_error_model_pools_neighbouring_steps_and_floors_at_ulps_of_the_magn
     assert by_step[6].allowed == pytest.approx(4 * 1e-6 + floor)  # step 2 is within ±4 of step 6
     assert by_step[7].allowed == pytest.approx(floor)  # step 2 is not within ±4 of step 7
     assert by_step[6].passed and by_step[6].ratio == pytest.approx(3e-6 / (4e-6 + floor))
+
+
+@pytest.mark.parametrize("before", [None, 0.129])
+def test_an_update_that_cancels_is_floored_at_the_size_it_started_from(before):
+    """logreg's one-step SGD update of its bias, p - lr·g = 0.129 - 0.127 = 0.0017 (ATEN_CPU_CAPABILITY=default,
+    --seed 8): torch rounds lr·g before subtracting, manual's fused update does not, and the two land one ulp of
+    the terms apart (1.49e-8), 7.4x a bound floored at the result's 16 ulps. Floored at the start's, it passes."""
+    model, tolerance = error_model_for("float32"), tolerance_for("float32")
+    t = np.array([0.0016950815916061401])
+    m = t + 1.4901161193847656e-08
+    _, stats = compare_step(0, [("param.linear.bias", m, t)], tolerance, None, model)
+    stats.add_reference([t + 2e-10])  # torch's own error of this sample: small
+    if before is not None:
+        stats.add_start_magnitudes([before])
+    (error,) = judge([stats], model)
+    assert error.passed is (before is not None)
+    assert error.allowed == pytest.approx(4 * 2e-10 + model.floor(before or t[0]))
