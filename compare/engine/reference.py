@@ -31,6 +31,7 @@ elsewhere it is about lr·G (SGD: exactly), far below the floor of the error mod
 from __future__ import annotations
 
 import copy
+import math
 import types
 from dataclasses import dataclass
 
@@ -177,6 +178,7 @@ class Reference:
         self.source = torch_twin
         model, self.relays = _float64_model(torch_twin.model)
         self.params = list(model.parameters())
+        self.param_names = [name for name, _ in model.named_parameters()]
         self.source_params = list(torch_twin.model.parameters())
         index = {id(p): i for i, p in enumerate(self.source_params)}
         groups = [{**{k: v for k, v in group.items() if k != "params"},
@@ -256,17 +258,27 @@ class Reference:
 
     def start_magnitudes(self, wanted: list[str]) -> list:
         """For each tensor named in `wanted`: the largest |value| a parameter or state tensor held when the last
-        optimizer step started (the float32 twin's, as synced), or None (no step since `sync`, or another
-        tensor). Read it before `propagated`."""
+        optimizer step started (the float32 twin's, as synced; over its finite elements), or None (no step since
+        `sync`, or another tensor). Read it before `propagated`."""
         start = self.twin.start
         if start is None:
             return [None] * len(wanted)
+        tensors = {}
+        for name, param, value in zip(self.param_names, start.params, start.values, strict=True):
+            tensors[f"param.{name}"] = value
+            tensors.update((f"state.{name}.{key}", v) for key, v in start.state.get(param, {}).items()
+                           if isinstance(v, torch.Tensor))
+        names = [name for name in wanted if name in tensors and tensors[name].is_floating_point()
+                 and tensors[name].numel()]
+        largest = torch._foreach_norm([tensors[name] for name in names], float("inf")) if names else []  # one call
         magnitudes = {}
-        for (name, _), param, value in zip(self.twin.model.named_parameters(), start.params, start.values,
-                                           strict=True):
-            magnitudes[f"param.{name}"] = value
-            magnitudes.update((f"state.{name}.{key}", v) for key, v in start.state.get(param, {}).items())
-        return [_largest_magnitude(magnitudes.get(name)) for name in wanted]
+        for name, norm in zip(names, largest, strict=True):
+            magnitude = float(norm)
+            if not math.isfinite(magnitude):  # NaN/Inf in the tensor: its finite elements
+                finite = tensors[name][torch.isfinite(tensors[name])]
+                magnitude = float(finite.abs().max()) if finite.numel() else 0.0
+            magnitudes[name] = magnitude
+        return [magnitudes.get(name) for name in wanted]
 
     def propagated(self, wanted: list[str]) -> list:
         """For each tensor named in `wanted`: per element, how far torch's own gradient error moves it through
@@ -276,17 +288,9 @@ class Reference:
         twin = self.twin
         if twin.start is None:
             return [None] * len(wanted)
-        distances = propagate(twin.start, twin.optimizer, [name for name, _ in twin.model.named_parameters()])
+        distances = propagate(twin.start, twin.optimizer, self.param_names)
         twin.start = None
         return [distances.get(name) for name in wanted]
-
-
-def _largest_magnitude(value) -> float | None:
-    """max |value| over the finite elements of a float tensor (0 when it has none); None for anything else."""
-    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-        return None
-    finite = value[torch.isfinite(value)]
-    return float(finite.abs().max()) if finite.numel() else 0.0
 
 
 def _upcast(array: np.ndarray) -> np.ndarray:
