@@ -43,13 +43,17 @@ from compare.engine.twins import Twin, optimizer_state, torch_step
 from manual.gradcheck import flat_outputs
 
 
+def _largest_finite(tensor: torch.Tensor) -> float:
+    """max |x| over the finite elements of `tensor` (0 when it has none)."""
+    finite = tensor[torch.isfinite(tensor)]
+    return float(finite.abs().max()) if finite.numel() else 0.0
+
+
 def gradient_spread(float32_grad: torch.Tensor | None, float64_grad: torch.Tensor | None) -> float:
     """G: the largest |float32 - float64| over the finite elements of a parameter's gradient (0 without one)."""
     if float32_grad is None or float64_grad is None or not float32_grad.numel():
         return 0.0
-    difference = (float32_grad.to(float64_grad) - float64_grad).abs()
-    finite = difference[torch.isfinite(difference)]
-    return float(finite.max()) if finite.numel() else 0.0
+    return _largest_finite(float32_grad.to(float64_grad) - float64_grad)
 
 
 def _clone(value):
@@ -72,6 +76,14 @@ class StepStart:
                  for param in params if optimizer.state.get(param)}
         return cls(params, [param.detach().clone() for param in params], [param.grad for param in params], state,
                    float32_grads)
+
+    def named(self, optimizer, names: list[str]) -> dict[str, torch.Tensor]:
+        """The copies by the harness's names (param.<name>, state.<name>.<key>), `optimizer`'s state named as
+        the step's is (compare/engine/twins.py's optimizer_state)."""
+        tensors = {f"param.{name}": value for name, value in zip(names, self.values, strict=True)}
+        tensors.update((name, value) for name, value in optimizer_state(optimizer, names, self.state).items()
+                       if isinstance(value, torch.Tensor))
+        return tensors
 
     def restore(self, optimizer, grad_moves: list[float] | None = None) -> None:
         """Parameters, gradients and optimizer state as at the start; with `grad_moves`, each gradient moved by
@@ -263,21 +275,13 @@ class Reference:
         start = self.twin.start
         if start is None:
             return [None] * len(wanted)
-        tensors = {}
-        for name, param, value in zip(self.param_names, start.params, start.values, strict=True):
-            tensors[f"param.{name}"] = value
-            tensors.update((f"state.{name}.{key}", v) for key, v in start.state.get(param, {}).items()
-                           if isinstance(v, torch.Tensor))
+        tensors = start.named(self.twin.optimizer, self.param_names)
         names = [name for name in wanted if name in tensors and tensors[name].is_floating_point()
                  and tensors[name].numel()]
         largest = torch._foreach_norm([tensors[name] for name in names], float("inf")) if names else []  # one call
-        magnitudes = {}
-        for name, norm in zip(names, largest, strict=True):
-            magnitude = float(norm)
-            if not math.isfinite(magnitude):  # NaN/Inf in the tensor: its finite elements
-                finite = tensors[name][torch.isfinite(tensors[name])]
-                magnitude = float(finite.abs().max()) if finite.numel() else 0.0
-            magnitudes[name] = magnitude
+        magnitudes = {name: float(norm) for name, norm in zip(names, largest, strict=True)}
+        for name in [name for name, magnitude in magnitudes.items() if not math.isfinite(magnitude)]:
+            magnitudes[name] = _largest_finite(tensors[name])  # NaN/Inf in the tensor: its finite elements
         return [magnitudes.get(name) for name in wanted]
 
     def propagated(self, wanted: list[str]) -> list:

@@ -228,14 +228,16 @@ def copy_manual_state_into_torch(manual_twin: Twin, torch_twin: Twin, device: st
         torch_twin.scheduler.load_state_dict(manual_twin.scheduler.state_dict())
 
 
-def optimizer_state(optimizer, names: list[str]) -> dict:
+def optimizer_state(optimizer, names: list[str], state: dict | None = None) -> dict:
     """Every optimizer-state tensor by parameter name, and each group's current lr (schedulers change it); live
-    values, read straight from `optimizer.state` (torch's and manual's are both keyed by parameter)."""
+    values, read straight from `optimizer.state` (torch's and manual's are both keyed by parameter), or from
+    `state`, a copy of it keyed alike."""
+    state = optimizer.state if state is None else state
     values = {f"state.group{i}.lr": group["lr"] for i, group in enumerate(optimizer.param_groups)}
     index = 0
     for group in optimizer.param_groups:
         for param in group["params"]:
-            for key, value in optimizer.state.get(param, {}).items():
+            for key, value in state.get(param, {}).items():
                 values[f"state.{names[index]}.{key}"] = value
             index += 1
     return values

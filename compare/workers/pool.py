@@ -134,13 +134,12 @@ def run_all(runs: list[Run], jobs: int, steps, seed, done: Done,
                     if pending:
                         workers.append(Worker(ctx))
                         workers[-1].start()
-        launcher.cancel()  # this process may have checked every run before a worker started (all module runs)
-        for w in workers:
+        for w in workers:  # this process may have checked every run before a worker started (all module runs)
             if w.started:
                 w.connection.send(None)
                 w.process.join(5)
     finally:
-        launcher.cancel()  # on an error or Ctrl-C too: no worker is started only to be ended
+        launcher.cancel()  # the runs are done (or an error, Ctrl-C): no worker is started only to be ended
         launcher.join()
         for w in workers:
             w.stop()
