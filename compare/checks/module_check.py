@@ -20,10 +20,10 @@ import inspect
 import numpy as np
 
 import manual.nn
+from compare.checks.module_reference import ModuleReference, torch_backward, torch_forward
 from compare.engine.comparison import compare_once, missing
 from compare.engine.error_table import TensorError
 from compare.engine.masks import share_dropout_masks
-from compare.engine.reference import ModuleReference, torch_backward, torch_forward
 from compare.engine.step_tensors import ModelTensors
 from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import TORCH_DTYPES, cast_arrays, classes, seed_torch, to_numpy, to_torch

@@ -40,7 +40,6 @@ import torch
 
 from compare.engine.masks import MaskRelay, draws_mask
 from compare.engine.twins import Twin, optimizer_state, torch_step
-from manual.gradcheck import flat_outputs
 
 
 def _largest_finite(tensor: torch.Tensor) -> float:
@@ -143,7 +142,7 @@ class ReplayedDropout(torch.nn.Module):
         return input * mask * (1.0 / (1.0 - self.p))
 
 
-def _float64_model(model: torch.nn.Module) -> tuple[torch.nn.Module, list[MaskRelay]]:
+def float64_model(model: torch.nn.Module) -> tuple[torch.nn.Module, list[MaskRelay]]:
     """A float64 copy of `model` without its hooks; each Dropout replays the mask `model`'s Dropout draws."""
     reference = copy.deepcopy(model)
     for module in reference.modules():
@@ -188,7 +187,7 @@ class Reference:
 
     def __init__(self, torch_twin: Twin):
         self.source = torch_twin
-        model, self.relays = _float64_model(torch_twin.model)
+        model, self.relays = float64_model(torch_twin.model)
         self.params = list(model.parameters())
         self.param_names = [name for name, _ in model.named_parameters()]
         self.source_params = list(torch_twin.model.parameters())
@@ -240,15 +239,15 @@ class Reference:
 
     def step(self, x: np.ndarray, y: np.ndarray, device: str):
         """One training step from the synced state: (output, loss, dL/dx), as `torch_step`."""
-        return torch_step(self.twin, _upcast(x), _upcast(y), device, input_grad=True)
+        return torch_step(self.twin, upcast(x), upcast(y), device, input_grad=True)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, device: str):
         """Forward, loss and backward without an optimizer step: (output, loss, dL/dx)."""
-        x_t = torch.from_numpy(_upcast(x)).to(device)
+        x_t = torch.from_numpy(upcast(x)).to(device)
         x_t.requires_grad_(x_t.is_floating_point())
         self.twin.model.zero_grad()
         output = self.twin.model(x_t)
-        loss = self.twin.loss_fn(output, torch.from_numpy(_upcast(y)).to(device))
+        loss = self.twin.loss_fn(output, torch.from_numpy(upcast(y)).to(device))
         loss.backward()
         return output, loss, x_t.grad
 
@@ -297,45 +296,5 @@ class Reference:
         return [distances.get(name) for name in wanted]
 
 
-def _upcast(array: np.ndarray) -> np.ndarray:
+def upcast(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float64) if array.dtype.kind == "f" else array
-
-
-def torch_forward(module, arrays, target: bool) -> tuple:
-    """(input tensors, output tensors) of `module(*arrays)` in torch: every float input a leaf that requires grad
-    (integer inputs and the target, the last array when `target`, none)."""
-    tensors = [torch.from_numpy(np.asarray(a)) for a in arrays]
-    inputs = tensors[:-1] if target else tensors
-    for tensor in inputs:
-        tensor.requires_grad_(tensor.is_floating_point())
-    return inputs, tuple(flat_outputs(module(*tensors)))  # nested ones (LSTM's (output, (h_n, c_n))) in order
-
-
-def torch_backward(outputs, grad_outputs) -> None:
-    """Backward from every output that depends on a leaf, each with its dL/d(output) (None: a 0-d loss's 1)."""
-    differentiable = [(out, grad) for out, grad in zip(outputs, grad_outputs, strict=True) if out.requires_grad]
-    if differentiable:
-        torch.autograd.backward([out for out, _ in differentiable],
-                                [None if grad is None else torch.from_numpy(grad) for _, grad in differentiable])
-
-
-class ModuleReference:
-    """One module or loss in float64 from a float32 torch module's state (compare/checks/module_check.py); build it before
-    the float32 forward, so that a Dropout replays the mask that forward draws."""
-
-    def __init__(self, torch_module: torch.nn.Module):
-        self.module, self.relays = _float64_model(torch_module)
-
-    def values(self, arguments: tuple, target: bool, grad_outputs: tuple, input_names: list[str]) -> dict:
-        """The float64 value of every compared tensor (named as compare/checks/module_check.py names them: output or
-        output.k, grad.<input name>, grad.<param>, buffer.<name>) for the same arguments (the target last when
-        `target`) and grad_outputs."""
-        inputs, outputs = torch_forward(self.module, [_upcast(np.asarray(a)) for a in arguments], target)
-        torch_backward(outputs, [None if g is None else _upcast(g) for g in grad_outputs])
-        names = ["output"] if len(outputs) == 1 else [f"output.{i}" for i in range(len(outputs))]
-        values = dict(zip(names, outputs, strict=True))
-        values.update((f"grad.{name}", torch.zeros_like(t) if t.grad is None else t.grad)
-                      for name, t in zip(input_names, inputs, strict=True) if t.is_floating_point())
-        values.update((f"grad.{n}", p.grad) for n, p in self.module.named_parameters())
-        values.update((f"buffer.{n}", b) for n, b in self.module.named_buffers())
-        return values

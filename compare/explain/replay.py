@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from compare.engine.masks import share_dropout_masks
-from compare.engine.reference import Reference
+from compare.engine.reference import Reference, upcast
 from compare.engine.step_tensors import ModelTensors, step_pairs
 from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, torch_step
@@ -33,10 +33,6 @@ class ReplayedStep:
     # element of each parameter and state tensor (compare/engine/reference.py)
     propagated: dict | None = None
     start_magnitudes: dict | None = None  # the same steps: name -> its largest |value| before the optimizer step
-
-
-def _upcast(array: np.ndarray) -> np.ndarray:
-    return array.astype(np.float64) if array.dtype.kind == "f" else array
 
 
 def _torch_step(twin: Twin, x: np.ndarray, y: np.ndarray, device: str, record: StepRecord, update: bool):
@@ -113,7 +109,7 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
     r_record = reference_values = propagated = start_magnitudes = None
     if reference is not None:
         with record_torch(reference.twin.model, reference.twin.loss_fn) as r_record:
-            r_outputs = _torch_step(reference.twin, _upcast(x), _upcast(y), device, r_record, training)
+            r_outputs = _torch_step(reference.twin, upcast(x), upcast(y), device, r_record, training)
         wanted = [name for name, _, _ in pairs]
         values = reference.values(r_outputs, wanted, names, torch_twin, after_step=training)
         # copies: `propagated` runs the reference's step again, from where it started
