@@ -128,6 +128,14 @@ class StepStats:
             if magnitude is not None and magnitude > self.magnitude[k]:
                 self.magnitude[k] = magnitude
 
+    def add_samples(self, samples: list) -> None:
+        """More samples of torch's own error at this step, per name (None: none), taken into its spread: torch's
+        float32 result against the float64 reference on the batch re-ordered (compare/engine/reference.py's
+        `rounding_samples`)."""
+        for k, sample in enumerate(samples):
+            if sample is not None and sample > self.spread[k]:
+                self.spread[k] = sample
+
     def beyond_own_bound(self, model: ErrorModel, prefixes: tuple) -> bool:
         """Some tensor whose name starts with one of `prefixes` differs by more than the bound from this step's
         own spread and magnitude (after `add_reference`); the bound pooled over neighbouring steps is never
@@ -284,21 +292,24 @@ def judge_columns(stats: list[StepStats], model: ErrorModel) -> list[ErrorColumn
 
 
 def compare_once(pairs, tolerance: Tolerance, model: ErrorModel | None, reference: dict | None,
-                 propagated: dict | None = None, start_magnitudes: dict | None = None) -> list[TensorError]:
+                 propagated: dict | None = None, start_magnitudes: dict | None = None,
+                 samples: dict | None = None) -> list[TensorError]:
     """One evaluation (step 0) of (name, manual, torch) pairs: elementwise without `model`; with it, the error
     model, torch's spread measured against `reference` (name -> float64 value) on this evaluation alone, and,
-    after an optimizer step, torch's gradient error carried through it (`propagated`: name -> per element) and
-    each tensor's largest magnitude before it (`start_magnitudes`: name -> float; compare/engine/reference.py)."""
-    return compare_evaluations([(pairs, reference)], tolerance, model, propagated, start_magnitudes)
+    after an optimizer step, torch's gradient error carried through it (`propagated`: name -> per element), each
+    tensor's largest magnitude before it (`start_magnitudes`: name -> float) and more samples of torch's own
+    error (`samples`: name -> float, the batch re-ordered; compare/engine/reference.py)."""
+    return compare_evaluations([(pairs, reference)], tolerance, model, propagated, start_magnitudes, samples)
 
 
 def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorModel | None,
-                        propagated: dict | None = None, start_magnitudes: dict | None = None) -> list[TensorError]:
+                        propagated: dict | None = None, start_magnitudes: dict | None = None,
+                        samples: dict | None = None) -> list[TensorError]:
     """Several evaluations of the same tensors, e.g. one module under several upstream gradients: a list of
     (pairs, reference) numbered as steps 0, 1, ... Under `model` each tensor's bound pools torch's spread and
     magnitude over the evaluations (as over neighbouring training steps, compare/engine/tolerances.py): one evaluation
-    of a tensor of a few elements is a single sample of a rounding error, which can be ~0 by luck. `propagated`
-    and `start_magnitudes` (compare_once's) apply to every evaluation."""
+    of a tensor of a few elements is a single sample of a rounding error, which can be ~0 by luck. `propagated`,
+    `start_magnitudes` and `samples` (compare_once's) apply to every evaluation."""
     if model is None:
         return [error for step, (pairs, _) in enumerate(evaluations)
                 for error in compare_step(step, pairs, tolerance, None)]
@@ -311,6 +322,8 @@ def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorMod
             stats.add_start_magnitudes([start_magnitudes.get(name) for name in stats.names])
         if propagated is not None:
             stats.add_propagated([propagated.get(name) for name in stats.names], model)
+        if samples is not None:
+            stats.add_samples([samples.get(name) for name in stats.names])
         decided += step_decided
         all_stats.append(stats)
     return decided + judge(all_stats, model)

@@ -27,6 +27,13 @@ So the reference also runs its optimizer step from the same start with every gra
 distances from the unmoved step's result. It is torch's numbers only (its float32 gradient, its float64 update
 rule), so a bug in manual cannot widen it, and it is large only where the update is sensitive to its gradient:
 elsewhere it is about lr·G (SGD: exactly), far below the floor of the error model.
+
+The loss and the gradients have the same weakness where a tensor has one element and the run one step (a bias's
+gradient, a batch mean that cancels): no other element or step to pool with, so torch's error there is one
+sample, which may be small by luck. `Reference.rounding_samples` draws more: the step's forward and backward
+again from where it started, on the batch with its rows re-ordered, in float32 (a copy of torch's model) and in
+float64 (the reference), each re-ordering another summation order over the rows and so another sample of
+torch's rounding error at the same magnitudes. torch's numbers only, again.
 """
 from __future__ import annotations
 
@@ -142,12 +149,18 @@ class ReplayedDropout(torch.nn.Module):
         return input * mask * (1.0 / (1.0 - self.p))
 
 
+def _hookless_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy of `module` without its forward hooks (the harness's Dropout mask relays)."""
+    copied = copy.deepcopy(module)
+    for part in copied.modules():
+        part._forward_hooks.clear()
+        part._forward_pre_hooks.clear()
+    return copied
+
+
 def float64_model(model: torch.nn.Module) -> tuple[torch.nn.Module, list[MaskRelay]]:
     """A float64 copy of `model` without its hooks; each Dropout replays the mask `model`'s Dropout draws."""
-    reference = copy.deepcopy(model)
-    for module in reference.modules():
-        module._forward_hooks.clear()
-        module._forward_pre_hooks.clear()
+    reference = _hookless_copy(model)
     relays = []
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Dropout):
@@ -182,8 +195,34 @@ class _PropagatingTwin(Twin):
         self.optimizer.step()
 
 
+def reorderings(rows: int, count: int) -> list[np.ndarray]:
+    """Up to `count` distinct orders of `rows` rows, none the given one: the same on every run (fixed seed)."""
+    rng = np.random.default_rng(rows)
+    seen, orders = {tuple(range(rows))}, list[np.ndarray]()
+    for order in (rng.permutation(rows) for _ in range(8 * count)):
+        if len(orders) < count and tuple(order) not in seen:
+            seen.add(tuple(order))
+            orders.append(order)
+    return orders
+
+
+def _loss_and_grads(model: torch.nn.Module, loss_fn, x: np.ndarray, y: np.ndarray, device: str, clip) -> dict:
+    """{"loss": ..., "grad.<name>": ...} of one forward and backward from no gradients, clipped by `clip`."""
+    for param in model.parameters():
+        param.grad = None
+    loss = loss_fn(model(torch.from_numpy(x).to(device)), torch.from_numpy(y).to(device))
+    loss.backward()
+    if clip is not None:
+        clip(model.parameters())
+    return {"loss": loss.detach(), **{f"grad.{name}": param.grad for name, param in model.named_parameters()}}
+
+
 class Reference:
     """torch in float64, following a float32 torch twin step by step (see the module docstring)."""
+
+    # re-orderings of a batch's rows that `rounding_samples` runs: the largest of 16 samples of an error of
+    # spread σ is below σ with probability 0.68^16 = 0.2% (one sample: 68%)
+    reorderings = 15
 
     def __init__(self, torch_twin: Twin):
         self.source = torch_twin
@@ -204,6 +243,8 @@ class Reference:
         self.state: dict[torch.nn.Parameter, dict] = {}  # the float64 optimizer state, by the float64 parameter
         self.sources: list[torch.Tensor] = []  # the float32 twin's tensors, copied into `targets` at each sync
         self.targets: list[torch.Tensor] = []
+        self.start_buffers: list[torch.Tensor] = []  # the buffers as synced (a step's forward moves BatchNorm's)
+        self.shadow: tuple[torch.nn.Module, torch.nn.Module] | None = None  # float32 model and loss, when needed
 
     def sync(self) -> None:
         """Take over the float32 twin's parameters, buffers, optimizer state and hyperparameters (upcast), and
@@ -226,6 +267,7 @@ class Reference:
                 v for mine in self.params for v in self.state.get(mine, {}).values() if isinstance(v, torch.Tensor)]
         with torch.no_grad():
             torch._foreach_copy_(self.targets, self.sources)
+        self.start_buffers = [buffer.clone() for buffer in self.buffers]
         self.twin.start = None
         for mine, theirs in zip(twin.optimizer.param_groups, source.optimizer.param_groups, strict=True):
             mine.update({k: v for k, v in theirs.items() if k != "params"})
@@ -270,7 +312,7 @@ class Reference:
     def start_magnitudes(self, wanted: list[str]) -> list:
         """For each tensor named in `wanted`: the largest |value| a parameter or state tensor held when the last
         optimizer step started (the float32 twin's, as synced; over its finite elements), or None (no step since
-        `sync`, or another tensor). Read it before `propagated`."""
+        `sync`, or another tensor)."""
         start = self.twin.start
         if start is None:
             return [None] * len(wanted)
@@ -292,8 +334,48 @@ class Reference:
         if twin.start is None:
             return [None] * len(wanted)
         distances = propagate(twin.start, twin.optimizer, self.param_names)
-        twin.start = None
         return [distances.get(name) for name in wanted]
+
+    def rounding_samples(self, x: np.ndarray, y: np.ndarray, device: str, wanted: list[str],
+                         clipped: bool = True) -> list:
+        """For each tensor named in `wanted`: torch's largest float32 error (|float32 - float64|, over the finite
+        elements) when the last training step's forward and backward run again from where it started, on the
+        batch with its rows re-ordered (`reorderings` orders), each side clipped as the step clips (unless not
+        `clipped`: the gradients as the backward left them, as explain's module records hold them); or None (not
+        the loss or a parameter's gradient, no training step since `sync`, inputs and targets that do not share
+        their first dimension, a model that draws Dropout masks, which belong to the rows).
+        A row is one sample in the catalogue's batches, so the exact values are the step's (a mean or sum over
+        the batch does not depend on its order) and each order is another summation order at the same
+        magnitudes: another sample of torch's own rounding error. (A user's model that reads its first dimension
+        as another axis gets torch's error on another input of the same sizes.) torch's numbers only, as the
+        spread itself. Leaves the reference's parameters, gradients and state where the step started, and
+        torch's random stream as it was."""
+        start, rows = self.twin.start, x.shape[0] if x.ndim else 0
+        masks = any(isinstance(m, torch.nn.Dropout) and draws_mask(m) for m in self.source.model.modules())
+        if start is None or masks or rows < 2 or np.ndim(y) == 0 or y.shape[0] != rows:
+            return [None] * len(wanted)
+        if self.shadow is None:
+            self.shadow = (_hookless_copy(self.source.model), _hookless_copy(self.source.loss_fn))
+        shadow, shadow_loss = self.shadow
+        shadow.train(self.twin.model.training)
+        samples: dict[str, float] = {}
+        with torch.random.fork_rng(devices=[] if device == "cpu" else None):
+            for order in reorderings(rows, self.reorderings):
+                start.restore(self.twin.optimizer)  # a forward may move parameters (Embedding's max_norm)
+                with torch.no_grad():  # float64 copies of float32 values: exact
+                    for mine, start_value in zip([*shadow.parameters(), *shadow.buffers()],
+                                                 [*self.params, *self.start_buffers], strict=True):
+                        mine.copy_(start_value)
+                clip = self.twin.clip if clipped else None
+                single = _loss_and_grads(shadow, shadow_loss, x[order], y[order], device, clip)
+                double = _loss_and_grads(self.twin.model, self.twin.loss_fn, upcast(x[order]), upcast(y[order]),
+                                         device, clip)
+                for name, value in double.items():
+                    if value is not None and single.get(name) is not None:
+                        sample = _largest_finite(single[name].to(value) - value)
+                        samples[name] = max(samples.get(name, 0.0), sample)
+        start.restore(self.twin.optimizer)
+        return [samples.get(name) for name in wanted]
 
 
 def upcast(array: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from compare.engine.comparison import (
@@ -132,17 +133,21 @@ class _Judge:
         assert self.model is not None, "StepStats are made only under the error model"
         return step % self.model.sample_every == 0 or stats.beyond_floor(self.model)
 
-    def add_reference(self, stats: StepStats, values: list, clock: _Clock, reference: Reference | None = None) -> None:
-        """The float64 reference's `values` for the step's tensors; with `reference` after a training step, also
-        the magnitudes the parameters and state held before it and, where some parameter or state tensor is
-        beyond the bound of the step's own spread (elsewhere it cannot change the verdict), torch's gradient error
-        carried through the update."""
+    def add_reference(self, stats: StepStats, values: list, clock: _Clock, reference: Reference | None = None,
+                      batch: tuple[np.ndarray, np.ndarray, str] | None = None) -> None:
+        """The float64 reference's `values` for the step's tensors; with `reference` after a training step on
+        `batch` (x, y, device), also the magnitudes the parameters and state held before it and, where a tensor is
+        beyond the bound of the step's own spread (elsewhere it cannot change the verdict): for a parameter or
+        state tensor, torch's gradient error carried through the update; for the loss or a gradient, torch's error
+        on the batch re-ordered."""
         assert self.model is not None, "StepStats are made only under the error model"
         stats.add_reference(values)
         if reference is not None:
             stats.add_start_magnitudes(reference.start_magnitudes(stats.names))
             if stats.beyond_own_bound(self.model, ("param.", "state.")):
                 stats.add_propagated(reference.propagated(stats.names), self.model)
+            if batch is not None and stats.beyond_own_bound(self.model, ("loss", "grad.")):
+                stats.add_samples(reference.rounding_samples(*batch, stats.names))
         self.result.references += 1
         clock.lap("reference")
 
@@ -182,7 +187,7 @@ def run_twins(torch_twin: Twin, manual_twin: Twin, batches, steps: int, dtype: s
         if judge_.wants_reference(step, stats):
             assert stats is not None and reference is not None, "the reference is built with the error model"
             judge_.add_reference(stats, reference.values(reference.step(x, y, device), stats.names, names, torch_twin,
-                                                         after_step=True), clock, reference)
+                                                         after_step=True), clock, reference, (x, y, device))
         if stats is not None:
             stats.forget_values()
         if tolerance.resync:

@@ -33,6 +33,10 @@ class ReplayedStep:
     # element of each parameter and state tensor (compare/engine/reference.py)
     propagated: dict | None = None
     start_magnitudes: dict | None = None  # the same steps: name -> its largest |value| before the optimizer step
+    # the same steps: name -> torch's float32 error on the batch re-ordered (the loss, the gradients: clipped as
+    # the step compares them, and as the backward left them, as the modules' records hold them)
+    samples: dict | None = None
+    unclipped_samples: dict | None = None
 
 
 def _torch_step(twin: Twin, x: np.ndarray, y: np.ndarray, device: str, record: StepRecord, update: bool):
@@ -106,7 +110,7 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
     names = [name for name, _ in torch_twin.model.named_parameters()]
     pairs = step_pairs((m_outputs, t_outputs), ModelTensors(torch_twin.model, manual_twin.model), torch_twin,
                        manual_twin, names, after_step=training)
-    r_record = reference_values = propagated = start_magnitudes = None
+    r_record = reference_values = propagated = start_magnitudes = samples = unclipped_samples = None
     if reference is not None:
         with record_torch(reference.twin.model, reference.twin.loss_fn) as r_record:
             r_outputs = _torch_step(reference.twin, upcast(x), upcast(y), device, r_record, training)
@@ -117,5 +121,7 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
                             for name, value in zip(wanted, values, strict=True)}
         start_magnitudes = dict(zip(wanted, reference.start_magnitudes(wanted), strict=True))
         propagated = dict(zip(wanted, reference.propagated(wanted), strict=True))
+        samples, unclipped_samples = (dict(zip(wanted, reference.rounding_samples(x, y, device, wanted, clipped),
+                                               strict=True)) for clipped in (True, False))
     return ReplayedStep(step, dtype, m_record, t_record, r_record, pairs, reference_values, manual_twin, torch_twin,
-                        training, propagated, start_magnitudes)
+                        training, propagated, start_magnitudes, samples, unclipped_samples)

@@ -107,6 +107,15 @@ def _reference_values(path: str, reference: StepRecord | None, manual: ModuleRec
     return {name: r for name, _, r in _module_pairs(manual, reference.modules[path])}
 
 
+def _module_samples(samples: dict | None, owner: dict[str, tuple[str, str]]) -> dict | None:
+    """The replay's samples of torch's error on the re-ordered batch (model names: grad.<path>.<param>, the
+    gradients as the backward left them), by the keys of the modules' pairs (<path>\0grad.<param>)."""
+    if samples is None:
+        return None
+    return {key: samples.get(f"grad.{path}.{name.removeprefix('grad.')}" if path else name)
+            for key, (path, name) in owner.items() if name.startswith("grad.")}
+
+
 def module_verdicts(replayed: ReplayedStep) -> list[ModuleVerdict]:
     """Every module the manual forward ran, in the order the forwards finished, its tensors compared."""
     tolerance, model = tolerance_for(replayed.dtype), error_model_for(replayed.dtype)
@@ -120,7 +129,8 @@ def module_verdicts(replayed: ReplayedStep) -> list[ModuleVerdict]:
             pairs.append((f"{path}\0{name}", m_value, t_value))
             owner[f"{path}\0{name}"] = (path, name)
         reference.update((f"{path}\0{name}", r) for name, r in _reference_values(path, replayed.reference, m).items())
-    errors = compare_once(pairs, tolerance, model, reference if model is not None else None)
+    errors = compare_once(pairs, tolerance, model, reference if model is not None else None,
+                          samples=_module_samples(replayed.unclipped_samples, owner))
     verdicts = {path: ModuleVerdict(path, replayed.manual.modules[path].label) for path in order}
     for error in errors:
         path, name = owner[error.name.split(" (")[0]]
@@ -133,7 +143,7 @@ def _step_errors(replayed: ReplayedStep) -> list[TensorError]:
     model = error_model_for(replayed.dtype)
     return compare_once(replayed.pairs, tolerance_for(replayed.dtype), model,
                         replayed.reference_values if model is not None else None, replayed.propagated,
-                        replayed.start_magnitudes)
+                        replayed.start_magnitudes, replayed.samples)
 
 
 def _parent(path: str) -> str:
