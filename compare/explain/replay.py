@@ -121,7 +121,9 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
                             for name, value in zip(wanted, values, strict=True)}
         start_magnitudes = dict(zip(wanted, reference.start_magnitudes(wanted), strict=True))
         propagated = dict(zip(wanted, reference.propagated(wanted), strict=True))
-        samples, unclipped_samples = (dict(zip(wanted, reference.rounding_samples(x, y, device, wanted, clipped),
-                                               strict=True)) for clipped in (True, False))
+        samples = unclipped_samples = dict(zip(wanted, reference.rounding_samples(x, y, device, wanted), strict=True))
+        if torch_twin.clip is not None:
+            unclipped_samples = dict(zip(wanted, reference.rounding_samples(x, y, device, wanted, clipped=False),
+                                         strict=True))
     return ReplayedStep(step, dtype, m_record, t_record, r_record, pairs, reference_values, manual_twin, torch_twin,
                         training, propagated, start_magnitudes, samples, unclipped_samples)
