@@ -128,19 +128,22 @@ class StepStats:
             if magnitude is not None and magnitude > self.magnitude[k]:
                 self.magnitude[k] = magnitude
 
-    def add_samples(self, samples: list) -> None:
-        """More samples of torch's own error at this step, per name (None: none), taken into its spread: torch's
+    def add_samples(self, samples: list, model: ErrorModel) -> None:
+        """More samples of torch's own error at this step, per name (None: none), taken into the spread of each
+        tensor of fewer than `model.least_samples` elements (a larger one pools as many over its elements): torch's
         float32 result against the float64 reference on the batch re-ordered (compare/engine/reference.py's
         `rounding_samples`)."""
         for k, sample in enumerate(samples):
-            if sample is not None and sample > self.spread[k]:
+            if sample is not None and self.sizes[k] < model.least_samples and sample > self.spread[k]:
                 self.spread[k] = sample
 
-    def beyond_own_bound(self, model: ErrorModel, prefixes: tuple) -> bool:
-        """Some tensor whose name starts with one of `prefixes` differs by more than the bound from this step's
-        own spread and magnitude (after `add_reference`); the bound pooled over neighbouring steps is never
-        below it."""
+    def beyond_own_bound(self, model: ErrorModel, prefixes: tuple, smaller_than: int | None = None) -> bool:
+        """Some tensor whose name starts with one of `prefixes` (and that has fewer than `smaller_than` elements)
+        differs by more than the bound from this step's own spread and magnitude (after `add_reference`); the bound
+        pooled over neighbouring steps is never below it."""
         wanted = np.array([name.startswith(prefixes) for name in self.names], dtype=bool)
+        if smaller_than is not None:
+            wanted &= self.sizes < smaller_than
         return bool(np.any(wanted & (self.judged_abs > model.allowed(self.spread, self.magnitude))))
 
     def add_propagated(self, propagated: list, model: ErrorModel) -> None:
@@ -323,7 +326,7 @@ def compare_evaluations(evaluations: list, tolerance: Tolerance, model: ErrorMod
         if propagated is not None:
             stats.add_propagated([propagated.get(name) for name in stats.names], model)
         if samples is not None:
-            stats.add_samples([samples.get(name) for name in stats.names])
+            stats.add_samples([samples.get(name) for name in stats.names], model)
         decided += step_decided
         all_stats.append(stats)
     return decided + judge(all_stats, model)

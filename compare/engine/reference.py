@@ -220,10 +220,6 @@ def _loss_and_grads(model: torch.nn.Module, loss_fn, x: np.ndarray, y: np.ndarra
 class Reference:
     """torch in float64, following a float32 torch twin step by step (see the module docstring)."""
 
-    # re-orderings of a batch's rows that `rounding_samples` runs: the largest of 16 samples of an error of
-    # spread σ is below σ with probability 0.68^16 = 0.2% (one sample: 68%)
-    reorderings = 15
-
     def __init__(self, torch_twin: Twin):
         self.source = torch_twin
         model, self.relays = float64_model(torch_twin.model)
@@ -336,11 +332,11 @@ class Reference:
         distances = propagate(twin.start, twin.optimizer, self.param_names)
         return [distances.get(name) for name in wanted]
 
-    def rounding_samples(self, x: np.ndarray, y: np.ndarray, device: str, wanted: list[str],
+    def rounding_samples(self, x: np.ndarray, y: np.ndarray, device: str, wanted: list[str], count: int,
                          clipped: bool = True) -> list:
         """For each tensor named in `wanted`: torch's largest float32 error (|float32 - float64|, over the finite
         elements) when the last training step's forward and backward run again from where it started, on the
-        batch with its rows re-ordered (`reorderings` orders), each side clipped as the step clips (unless not
+        batch with its rows re-ordered (`count` orders), each side clipped as the step clips (unless not
         `clipped`: the gradients as the backward left them, as explain's module records hold them); or None (not
         the loss or a parameter's gradient, no training step since `sync`, inputs and targets that do not share
         their first dimension, a model that draws Dropout masks, which belong to the rows).
@@ -360,7 +356,7 @@ class Reference:
         shadow.train(self.twin.model.training)
         samples: dict[str, float] = {}
         with torch.random.fork_rng(devices=[] if device == "cpu" else None):
-            for order in reorderings(rows, self.reorderings):
+            for order in reorderings(rows, count):
                 start.restore(self.twin.optimizer)  # a forward may move parameters (Embedding's max_norm)
                 with torch.no_grad():  # float64 copies of float32 values: exact
                     for mine, start_value in zip([*shadow.parameters(), *shadow.buffers()],

@@ -138,16 +138,17 @@ class _Judge:
         """The float64 reference's `values` for the step's tensors; with `reference` after a training step on
         `batch` (x, y, device), also the magnitudes the parameters and state held before it and, where a tensor is
         beyond the bound of the step's own spread (elsewhere it cannot change the verdict): for a parameter or
-        state tensor, torch's gradient error carried through the update; for the loss or a gradient, torch's error
-        on the batch re-ordered."""
+        state tensor, torch's gradient error carried through the update; for the loss or a gradient of fewer than
+        `least_samples` elements, torch's error on the batch re-ordered."""
         assert self.model is not None, "StepStats are made only under the error model"
         stats.add_reference(values)
         if reference is not None:
             stats.add_start_magnitudes(reference.start_magnitudes(stats.names))
             if stats.beyond_own_bound(self.model, ("param.", "state.")):
                 stats.add_propagated(reference.propagated(stats.names), self.model)
-            if batch is not None and stats.beyond_own_bound(self.model, ("loss", "grad.")):
-                stats.add_samples(reference.rounding_samples(*batch, stats.names))
+            least = self.model.least_samples
+            if batch is not None and stats.beyond_own_bound(self.model, ("loss", "grad."), smaller_than=least):
+                stats.add_samples(reference.rounding_samples(*batch, stats.names, least - 1), self.model)
         self.result.references += 1
         clock.lap("reference")
 

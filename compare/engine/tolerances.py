@@ -47,12 +47,13 @@ FMA-or-not differ by a small factor. The bound for a tensor at a step is therefo
   tensor at 92% of its bound. It is computed only at steps where a parameter or state tensor exceeds the bound
   of its own step's S and M, the only steps where it can change the verdict; elsewhere "tol used" leaves it out
   (so it may show more of the bound used than with it, never less).
-- More samples in S for the loss and the gradients: where one of them exceeds the bound of its own step's S and
-  M (and only there, as P), S also takes torch's |t - r| from the step's forward and backward run again from the
-  same start on the batch with its rows re-ordered, 15 orders (compare/engine/reference.py's `rounding_samples`):
-  other summation orders over the rows at the same magnitudes. In a run of one step a 1-element tensor (a bias's
-  gradient, a batch mean that cancels) has no element or step to pool with, and its one sample of torch's error
-  is below that error's spread σ 68% of the time; the largest of 16 samples, 0.2% of the time. Runs of one step
+- More samples in S for the loss and the gradients: where one of them with fewer than 16 elements
+  (`least_samples`) exceeds the bound of its own step's S and M (and only there, as P), S also takes torch's
+  |t - r| from the step's forward and backward run again from the same start on the batch with its rows
+  re-ordered, 15 orders (compare/engine/reference.py's `rounding_samples`): other summation orders over the rows
+  at the same magnitudes. In a run of one step a 1-element tensor (a bias's gradient, a batch mean that cancels)
+  has no element or step to pool with, and its one sample of torch's error is below that error's spread σ 68% of
+  the time; the largest of 16 samples, 0.2% of the time (a tensor of 16 elements or more pools as many). Runs of one step
   (`--steps 1`, seeds 0-29, the same two settings) failed 35 tensors in 60 runs with S alone, 3 with P, 2 with
   the start's M (1-element bias gradients, at 1.25x and 1.41x), none with these samples; with `--steps 2`, none
   of 60 runs fails. A model that draws Dropout masks gets no samples (its masks belong to the rows).
@@ -109,6 +110,9 @@ class ErrorModel:
     unit_roundoff: float
     window: int  # S and M pool the steps within ±window
     sample_every: int  # the float64 reference runs at least at every this-many-th step
+    # a loss or gradient tensor of fewer elements, beyond its own step's bound, gets this many samples of torch's
+    # error: its batch re-ordered this many times less one (compare/engine/reference.py's `rounding_samples`)
+    least_samples: int
 
     def floor(self, magnitude):
         return self.ulps * self.unit_roundoff * magnitude
@@ -117,7 +121,8 @@ class ErrorModel:
         return self.spread_factor * spread + self.floor(magnitude)
 
 
-FLOAT32_ERROR_MODEL = ErrorModel(spread_factor=4.0, ulps=16.0, unit_roundoff=2.0 ** -24, window=4, sample_every=4)
+FLOAT32_ERROR_MODEL = ErrorModel(spread_factor=4.0, ulps=16.0, unit_roundoff=2.0 ** -24, window=4, sample_every=4,
+                                  least_samples=16)
 
 
 def error_model_for(dtype) -> ErrorModel | None:

@@ -85,7 +85,8 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
     if seed is not None:
         torch.manual_seed(seed)
     torch_twin.model.to(device)
-    reference = Reference(torch_twin) if error_model_for(dtype) is not None else None
+    model = error_model_for(dtype)
+    reference = Reference(torch_twin) if model is not None else None
     resync = tolerance_for(dtype).resync
     for done in range(step):
         x, y = next(batches)
@@ -111,7 +112,7 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
     pairs = step_pairs((m_outputs, t_outputs), ModelTensors(torch_twin.model, manual_twin.model), torch_twin,
                        manual_twin, names, after_step=training)
     r_record = reference_values = propagated = start_magnitudes = samples = unclipped_samples = None
-    if reference is not None:
+    if reference is not None and model is not None:
         with record_torch(reference.twin.model, reference.twin.loss_fn) as r_record:
             r_outputs = _torch_step(reference.twin, upcast(x), upcast(y), device, r_record, training)
         wanted = [name for name, _, _ in pairs]
@@ -121,9 +122,11 @@ def replay_twins(torch_twin: Twin, manual_twin: Twin, batches, step: int, dtype:
                             for name, value in zip(wanted, values, strict=True)}
         start_magnitudes = dict(zip(wanted, reference.start_magnitudes(wanted), strict=True))
         propagated = dict(zip(wanted, reference.propagated(wanted), strict=True))
-        samples = unclipped_samples = dict(zip(wanted, reference.rounding_samples(x, y, device, wanted), strict=True))
+        count = model.least_samples - 1
+        samples = unclipped_samples = dict(zip(wanted, reference.rounding_samples(x, y, device, wanted, count),
+                                               strict=True))
         if torch_twin.clip is not None:
-            unclipped_samples = dict(zip(wanted, reference.rounding_samples(x, y, device, wanted, clipped=False),
+            unclipped_samples = dict(zip(wanted, reference.rounding_samples(x, y, device, wanted, count, False),
                                          strict=True))
     return ReplayedStep(step, dtype, m_record, t_record, r_record, pairs, reference_values, manual_twin, torch_twin,
                         training, propagated, start_magnitudes, samples, unclipped_samples)

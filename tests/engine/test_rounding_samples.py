@@ -12,10 +12,12 @@ import torch
 from compare.catalogue import training_cases
 from compare.engine.reference import Reference, reorderings
 from compare.engine.step_loop import run_case, run_twins
+from compare.engine.tolerances import error_model_for
 from compare.engine.twins import build_twins, torch_step
 from compare.explain.verdict import explain_case
 
 CASES = {case.name: case for case in training_cases.CATALOGUE}
+COUNT = error_model_for("float32").least_samples - 1  # the orders the harness runs
 
 
 @pytest.mark.parametrize("rows, count", [(2, 3), (3, 3), (64, 3), (5, 10)])
@@ -60,7 +62,7 @@ def test_the_samples_are_torchs_float32_error_on_the_reordered_batch(case_name):
                                                  for kind in ("grad", "param")]
     start = reference.twin.start  # where the step started
     rng_state = torch.get_rng_state()
-    samples = dict(zip(wanted, reference.rounding_samples(x, y, "cpu", wanted), strict=True))
+    samples = dict(zip(wanted, reference.rounding_samples(x, y, "cpu", wanted, COUNT), strict=True))
     assert torch.equal(torch.get_rng_state(), rng_state)
     for param, value, grad in zip(reference.params, start.values, start.grads, strict=True):
         assert torch.equal(param.detach(), value) and torch.equal(param.grad, grad)  # left where it started
@@ -69,7 +71,7 @@ def test_the_samples_are_torchs_float32_error_on_the_reordered_batch(case_name):
     expected: dict[str, float] = {}
     double = copy.deepcopy(before).to(torch.float64)
     loss64 = copy.deepcopy(torch_twin.loss_fn).to(torch.float64)
-    for order in reorderings(x.shape[0], Reference.reorderings):
+    for order in reorderings(x.shape[0], COUNT):
         single = _grads(before, torch_twin.loss_fn, x[order], y[order], torch_twin.clip)
         exact = _grads(double, loss64, x[order].astype(np.float64), y[order].astype(y.dtype if y.dtype.kind != "f"
                                                                                     else np.float64), torch_twin.clip)
@@ -86,13 +88,13 @@ def test_no_samples_without_a_step_or_where_the_rows_cannot_be_reordered_alone()
     Dropout masks (they belong to the rows as torch drew them)."""
     reference, _, before, x, y = _stepped("logreg_sigmoid-bce-sgd")
     names = [f"grad.{n}" for n, _ in before.named_parameters()]
-    assert reference.rounding_samples(x, y[:1], "cpu", names) == [None] * len(names)
+    assert reference.rounding_samples(x, y[:1], "cpu", names, COUNT) == [None] * len(names)
     reference.sync()
-    assert reference.rounding_samples(x, y, "cpu", names) == [None] * len(names)
+    assert reference.rounding_samples(x, y, "cpu", names, COUNT) == [None] * len(names)
     dropout = next(name for name in CASES if "dropout" in name)
     reference, _, before, x, y = _stepped(dropout)
     names = [f"grad.{n}" for n, _ in before.named_parameters()]
-    assert reference.rounding_samples(x, y, "cpu", names) == [None] * len(names)
+    assert reference.rounding_samples(x, y, "cpu", names, COUNT) == [None] * len(names)
 
 
 def test_a_one_step_run_passes_where_one_sample_of_torchs_error_failed_it():
