@@ -27,8 +27,8 @@ def torch_backward(outputs, grad_outputs) -> None:
 
 
 class ModuleReference:
-    """One module or loss in float64 from a float32 torch module's state (compare/checks/module_check.py); build it before
-    the float32 forward, so that a Dropout replays the mask that forward draws."""
+    """One module or loss in float64 from a float32 torch module's state (compare/checks/module_check.py); build it
+    before the float32 forward, so that a Dropout replays the mask that forward draws."""
 
     def __init__(self, torch_module: torch.nn.Module):
         self.module, self.relays = float64_model(torch_module)

@@ -53,10 +53,10 @@ FMA-or-not differ by a small factor. The bound for a tensor at a step is therefo
   re-ordered, 15 orders (compare/engine/reference.py's `rounding_samples`): other summation orders over the rows
   at the same magnitudes. In a run of one step a 1-element tensor (a bias's gradient, a batch mean that cancels)
   has no element or step to pool with, and its one sample of torch's error is below that error's spread σ 68% of
-  the time; the largest of 16 samples, 0.2% of the time (a tensor of 16 elements or more pools as many). Runs of one step
-  (`--steps 1`, seeds 0-29, the same two settings) failed 35 tensors in 60 runs with S alone, 3 with P, 2 with
-  the start's M (1-element bias gradients, at 1.25x and 1.41x), none with these samples; with `--steps 2`, none
-  of 60 runs fails. A model that draws Dropout masks gets no samples (its masks belong to the rows).
+  the time; the largest of 16 samples, 0.2% of the time (a tensor of 16 elements or more pools as many). Runs
+  of one step (`--steps 1`, seeds 0-29, the same two settings) failed 35 tensors in 60 runs with S alone, 3 with
+  P, 2 with the start's M (1-element bias gradients, at 1.25x and 1.41x), none with these samples; with `--steps
+  2`, none of 60 runs fails. A model that draws Dropout masks gets no samples (its masks belong to the rows).
 It is bug-independent: S, M and P are torch's numbers, so a bug in manual cannot widen its own bound. (A float64
 *manual* twin as the reference would not do: a manual bug is in both of its runs, so r would carry it and
 |t - r| would grow with the bug.) It is tight enough: over the training catalogue (seed 0) allowed/M is 1.4e-6
