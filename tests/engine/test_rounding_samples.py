@@ -12,7 +12,7 @@ import torch
 
 from compare.catalogue import training_cases
 from compare.engine.comparison import compare_step, judge
-from compare.engine.reference import Reference, reorderings
+from compare.engine.reference import Reference, reorderings, upcast
 from compare.engine.step_loop import run_case, run_twins
 from compare.engine.tolerances import error_model_for, tolerance_for
 from compare.engine.twins import build_twins, torch_step
@@ -55,16 +55,17 @@ def _grads(model, loss_fn, x, y, clip):
     return {"loss": loss.detach(), **{f"grad.{n}": p.grad.clone() for n, p in model.named_parameters()}}
 
 
+@pytest.mark.parametrize("clipped", [True, False])
 @pytest.mark.parametrize("case_name", ["logreg_sigmoid-bce-sgd", "optim-mlp6_tanh-ce-adam_l2-plateau-clipnorm"])
-def test_the_samples_are_torchs_float32_error_on_the_reordered_batch(case_name):
+def test_the_samples_are_torchs_float32_error_on_the_reordered_batch(case_name, clipped):
     """Recomputed here from a copy of the float32 model as it was before the step, and its float64 copy; clipped
-    as the case clips (the second case clips the gradient norm). Nothing else gets a sample."""
+    as the case clips (the second case clips the gradient norm), or not. Nothing else gets a sample."""
     reference, torch_twin, before, x, y = _stepped(case_name)
     wanted = ["output", "loss", "grad.input"] + [f"{kind}.{n}" for n, _ in before.named_parameters()
                                                  for kind in ("grad", "param")]
     start = reference.twin.start  # where the step started
     rng_state = torch.get_rng_state()
-    samples = dict(zip(wanted, reference.rounding_samples(x, y, "cpu", wanted, COUNT), strict=True))
+    samples = dict(zip(wanted, reference.rounding_samples(x, y, "cpu", wanted, COUNT, clipped), strict=True))
     assert torch.equal(torch.get_rng_state(), rng_state)
     for param, value, grad in zip(reference.params, start.values, start.grads, strict=True):
         assert torch.equal(param.detach(), value) and torch.equal(param.grad, grad)  # left where it started
@@ -73,10 +74,10 @@ def test_the_samples_are_torchs_float32_error_on_the_reordered_batch(case_name):
     expected: dict[str, float] = {}
     double = copy.deepcopy(before).to(torch.float64)
     loss64 = copy.deepcopy(torch_twin.loss_fn).to(torch.float64)
+    clip = torch_twin.clip if clipped else None
     for order in reorderings(x.shape[0], COUNT):
-        single = _grads(before, torch_twin.loss_fn, x[order], y[order], torch_twin.clip)
-        exact = _grads(double, loss64, x[order].astype(np.float64), y[order].astype(y.dtype if y.dtype.kind != "f"
-                                                                                    else np.float64), torch_twin.clip)
+        single = _grads(before, torch_twin.loss_fn, x[order], y[order], clip)
+        exact = _grads(double, loss64, upcast(x[order]), upcast(y[order]), clip)
         for name, value in exact.items():
             expected[name] = max(expected.get(name, 0.0), float((single[name].double() - value).abs().max()))
     assert {name for name, sample in samples.items() if sample is not None} == set(expected)
