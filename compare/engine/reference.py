@@ -84,12 +84,8 @@ class StepStart:
                    float32_grads)
 
     def named(self, optimizer, names: list[str]) -> dict[str, torch.Tensor]:
-        """The copies by the harness's names (param.<name>, state.<name>.<key>), `optimizer`'s state named as
-        the step's is (compare/engine/twins.py's optimizer_state)."""
-        tensors = {f"param.{name}": value for name, value in zip(names, self.values, strict=True)}
-        tensors.update((name, value) for name, value in optimizer_state(optimizer, names, self.state).items()
-                       if isinstance(value, torch.Tensor))
-        return tensors
+        """The copies by the harness's names (`_named`)."""
+        return _named(names, self.values, optimizer, self.state)
 
     def restore(self, optimizer, grad_moves: list[float] | None = None) -> None:
         """Parameters, gradients and optimizer state as at the start; with `grad_moves`, each gradient moved by
@@ -104,13 +100,19 @@ class StepStart:
                 optimizer.state[param] = {key: _clone(value) for key, value in self.state[param].items()}
 
 
+def _named(names: list[str], values: list, optimizer, state: dict | None = None) -> dict[str, torch.Tensor]:
+    """Parameter values and optimizer-state tensors by the harness's names (param.<name>, state.<name>.<key>): the
+    state `optimizer` holds, or `state`, a copy of it keyed alike, named as the step's is (compare/engine/twins.py's
+    optimizer_state)."""
+    tensors = {f"param.{name}": value for name, value in zip(names, values, strict=True)}
+    tensors.update((name, value) for name, value in optimizer_state(optimizer, names, state).items()
+                   if isinstance(value, torch.Tensor))
+    return tensors
+
+
 def _updated_values(params: list, optimizer, names: list[str]) -> dict[str, torch.Tensor]:
-    """Copies of every parameter and optimizer-state tensor by the harness's names (param.<name>,
-    state.<name>.<key>)."""
-    values = {f"param.{name}": param.detach().clone() for name, param in zip(names, params, strict=True)}
-    values.update((name, value.detach().clone()) for name, value in optimizer_state(optimizer, names).items()
-                  if isinstance(value, torch.Tensor))
-    return values
+    """Copies of every parameter and optimizer-state tensor as the step left them, by the harness's names."""
+    return {name: value.detach().clone() for name, value in _named(names, params, optimizer).items()}
 
 
 def propagate(start: StepStart, optimizer, names: list[str]) -> dict[str, np.ndarray]:
