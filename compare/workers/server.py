@@ -15,6 +15,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import threading
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                     "NUMEXPR_NUM_THREADS")
@@ -22,6 +23,7 @@ NO_WORKERS = {"-h", "--help", "--version", "--list", "-j1", "--jobs=1"}  # comma
 # what the server imports for each command whose processes it forks (named, not imported: no torch here), first
 # its quick exit (compare/workers/server_exit.py)
 EXIT = "compare.workers.server_exit"
+PARENT_VARIABLE = "COMPARE_SERVER_PARENT"  # the id of the process whose end ends the server (read by EXIT)
 PRELOADS = {"check": [EXIT, "compare.workers.worker"], "ddp": [EXIT, "torch._dynamo", "compare.distributed.rank"],
             "plots": [EXIT, "torch._dynamo", "matplotlib.figure", "matplotlib.backends.backend_agg", "PIL.Image"]}
 
@@ -73,5 +75,20 @@ def start_early(argv: list[str]) -> None:
         starts = (not argv or argv[0] == "check" or argv[0].startswith("-") and argv[0] not in NO_WORKERS) \
             and not NO_WORKERS & words and not one_process
     if starts and context(command).get_start_method() == "forkserver":
-        with single_threaded_environment():
+        with single_threaded_environment(), server_ends_with_this_process():
             multiprocessing.forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def server_ends_with_this_process():
+    """A forkserver started inside ends when this process does, even while it still imports (a refused command line
+    returns before that: compare/workers/server_exit.py). Only from the main thread, whose end is the process's:
+    the kernel kills a server when the thread that started it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    os.environ[PARENT_VARIABLE] = str(os.getpid())
+    try:
+        yield
+    finally:
+        os.environ.pop(PARENT_VARIABLE, None)

@@ -4,6 +4,7 @@ starts before this process imports NumPy and torch), `--list`, `--help` and a re
 an optimizer needs), and the process ends without the interpreter's teardown but with the atexit handlers run (a
 coverage tool's, a plugin's) and its output flushed; so does the forkserver its workers come from."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -33,6 +34,31 @@ def test_list_help_and_a_refusal_start_without_torch():
     starts (0.3 s of CPU against 1.6 s)."""
     done = subprocess.run([sys.executable, "-c", LIGHT_COMMANDS], capture_output=True, text=True, check=True)
     assert done.stdout.split("\n") == ["0", "0", "2", "2", "[]", ""], done.stdout + done.stderr
+
+
+REFUSED_WHILE_THE_SERVER_IMPORTS = """
+from compare.workers import server
+server.PRELOADS["check"] = [server.EXIT, "slow_import"]  # a server that imports for minutes, not for 2 s
+from compare.__main__ import end_process, main
+end_process(main(["--only", "no-such-case"]))
+"""
+
+
+def test_a_refused_command_line_ends_the_server_it_started_while_the_server_still_imports(tmp_path):
+    """compare/workers/server_exit.py: the server ends with the command, and so does its hold on the command's
+    stdout and stderr (which a reader of the output waited for: 2 s of torch's imports in the real server)."""
+    (tmp_path / "slow_import.py").write_text("import time\ntime.sleep(300)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-c", REFUSED_WHILE_THE_SERVER_IMPORTS], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        _, err = process.communicate(timeout=60)  # the output's end: the command's and its server's
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # what is left of the command and its server, if the test failed
+        except ProcessLookupError:
+            pass
+    assert process.returncode == 2 and "matches no case" in err, err
 
 
 def test_the_check_runs_the_atexit_handlers_and_flushes_its_output(tmp_path):
