@@ -83,6 +83,17 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+MAX_TIMEOUT = 24 * 3600  # seconds: a longer wait only hides a hang (Python's timedelta overflows above 8.6e13)
+
+
+def timeout(text: str) -> float:
+    """Seconds to wait: above 0, at most MAX_TIMEOUT."""
+    value = _float(text)
+    if not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, {MAX_TIMEOUT}], got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A share strictly between 0 and 1 (a test share: both parts keep rows)."""
     value = _float(text)

@@ -18,7 +18,7 @@ import errno
 import sys
 
 from compare.catalogue.case_types import DTYPES
-from compare.cli import render
+from compare.cli import arguments, render
 from compare.distributed.launcher import RankFailed, run
 from compare.distributed.rank import BATCH_NORMS, LOOPBACK, OPTIMIZERS, Comparison, Settings
 
@@ -31,16 +31,16 @@ def add_arguments(parser) -> None:
                                                                   "(default 2)")
     parser.add_argument("--steps", type=int, default=5, help="training steps per case (default 5)")
     parser.add_argument("--dtype", choices=DTYPES, help="one dtype (default: both)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--batch-size", type=int, default=16, help="samples per step over all ranks (default 16)")
     parser.add_argument("--optimizer", choices=[*OPTIMIZERS, "both"], default="both",
                         help="SGD with momentum, Adam, or both (default)")
     parser.add_argument("--batch-norm", choices=[*BATCH_NORMS, "all"], default="all",
                         help="the MLP without BatchNorm, with plain BatchNorm1d, or both (default). SyncBatchNorm "
                              "needs GPU modules in torch (see compare/distributed/rank.py)")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 for the ranks' rendezvous "
+    parser.add_argument("--port", type=arguments.int_in(0, 65535, name="port"), default=0, help="port on 127.0.0.1 for the ranks' rendezvous "
                                                             "(default: a free one)")
-    parser.add_argument("--timeout", type=float, default=60.0,
+    parser.add_argument("--timeout", type=arguments.timeout, default=60.0,
                         help="seconds a rank waits for the others (rendezvous, collectives) before it fails")
     parser.add_argument("--fail-rank", type=int, help=argparse.SUPPRESS)  # tests: this rank raises
 
@@ -54,8 +54,6 @@ def settings_from_args(args) -> Settings:
                          "averaged gradient equals the full-batch gradient only for equal shards")
     if args.steps <= 0:
         raise ValueError(f"--steps must be positive, got {args.steps}")
-    if args.timeout <= 0:
-        raise ValueError(f"--timeout must be positive, got {args.timeout}")
     return Settings(args.world_size, args.port, (args.dtype,) if args.dtype else DTYPES,
                     tuple(OPTIMIZERS) if args.optimizer == "both" else (args.optimizer,),
                     BATCH_NORMS if args.batch_norm == "all" else (args.batch_norm,), args.steps, args.seed,

@@ -89,6 +89,13 @@ REFUSED = [
     (["plots", "--out", "{file}/figures"], "is not a directory"),
     (["plots", "--out", "{tmp}", "--only", "nosuch"], "invalid choice: 'nosuch'"),
     (["plots", "--out", "{tmp}", "-j", "-1"], "--jobs: expected an integer in [0,"),
+    # ddp
+    (["ddp", "--port", "70000"], "--port: expected an integer in [0, 65535], got '70000'"),
+    (["ddp", "--seed", "-1"], "--seed: expected an integer in [0,"),
+    (["ddp", "--timeout", "nan"], "--timeout: expected a finite number, got 'nan'"),
+    (["ddp", "--timeout", "0"], "--timeout: expected seconds in (0, 86400], got '0'"),
+    (["ddp", "--timeout", "1e300"], "--timeout: expected seconds in (0, 86400]"),
+    (["ddp", "--optimizer", "adagrad"], "invalid choice: 'adagrad'"),
     # bench
     (["bench", "--sizes", "gpu-xl"], "no size can run"),
     (["bench", "--sizes", "gpu-xl", "--backends", "manual"], "no size can run"),
