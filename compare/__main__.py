@@ -63,7 +63,8 @@ class Versions(argparse.Action):
 def build_parser(command: str = "check") -> tuple[Parser, dict[str, Parser]]:
     """The top-level parser, whose help ends with the check's own options, and one parser per subcommand, whose
     description says what it does and which optional extra it needs. Only `command`'s options and the check's are
-    added: the other subcommands' modules import torch (1.3 s of CPU), which `--help` and `--list` need not."""
+    added: the other subcommands' modules are not imported. (None imports torch before its `main` accepts the
+    command line: tests/workers/test_process_start_and_end.py.)"""
     parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=Versions)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

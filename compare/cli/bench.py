@@ -1,14 +1,12 @@
 """`python -m compare bench`: time training steps of manual, torch (CPU, CUDA) and scikit-learn side by side,
-against the machine's GEMM peak (compare/bench/timing.py says how), and print or write the report."""
+against the machine's GEMM peak (compare/bench/timing.py says how), and print or write the report. torch and the
+timing modules are imported when a run is planned: `bench --help` and a refused choice need neither (1 s)."""
 from __future__ import annotations
 
 import os
 import sys
 
-import torch
-
-from compare.bench import machine, report, timing
-from compare.bench.gemm import GemmProbe
+from compare.bench import report
 from compare.bench.sizes import ABSENT_BECAUSE, BACKENDS, DEFAULT_SIZES, SIZES, runnable, skip_reason
 from compare.bench.sklearn_peer import sklearn_available
 from compare.cli import arguments, render
@@ -37,6 +35,8 @@ def add_arguments(parser) -> None:
 def plan(args) -> tuple[dict[str, list[str]], list[str], list[str]]:
     """(size -> the backends that run it, skipped sizes, absent backends) for the requested sizes and the
     backends present here; refuses a command line under which nothing would run."""
+    import torch
+
     present = {"torch-cuda": torch.cuda.is_available(), "scikit-learn": sklearn_available()}
     backends = [b for b in dict.fromkeys(args.backends) if present.get(b, True)]
     absent = [b for b in dict.fromkeys(args.backends) if b not in backends]
@@ -64,6 +64,11 @@ def command_line(args) -> str:
 
 
 def main(args) -> int:
+    import torch
+
+    from compare.bench import machine, timing
+    from compare.bench.gemm import GemmProbe
+
     runs, skipped, absent = plan(args)
     backends = list(dict.fromkeys(b for size_backends in runs.values() for b in size_backends))
     threads = machine.pin_threads(args.threads)

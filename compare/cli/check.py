@@ -21,6 +21,7 @@ from compare.catalogue import case_types
 from compare.checks import selection
 from compare.cli import arguments, render
 from compare.engine.error_table import TensorError
+from compare.workers import server
 from manual.atomic import atomic_write
 
 if TYPE_CHECKING:
@@ -235,7 +236,7 @@ def main(args) -> int:
     runs = selection.plan(args.only, args.dtype, devices, args.kind)
     if not runs:
         raise arguments.UsageError(f"--only {args.only!r} --dtype {args.dtype}: no case runs in that dtype")
-    jobs = args.jobs or pool.usable_cores()
+    jobs = args.jobs or server.usable_cores()
     finished: dict[int, CaseResult] = {}
 
     def done(index: int, result: CaseResult) -> None:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from compare.cli import arguments, render
 from compare.cli.recipe_args import add_recipe_arguments, dataset_from_args, recipe_from_args, split_or_refuse
-from compare.realdata.cv import FoldResult, make_splits, run_cv
 from manual.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from compare.realdata.cv import FoldResult
 
 # metric -> (column title, format of a value, format of a difference)
 METRICS = {"loss": ("loss", "{:.6f}", "{:+.1e}"), "accuracy": ("acc", "{:.4f}", "{:+.4f}"),
@@ -81,6 +84,8 @@ def _needs(args) -> tuple[int, str]:
 
 
 def main(args) -> int:
+    from compare.realdata.cv import make_splits, run_cv  # torch: here, not above (`cv --help` needs none)
+
     dataset = dataset_from_args(args, *_needs(args))
     scheme, splits = split_or_refuse(lambda: make_splits(dataset, args.folds, args.loo, args.holdout,
                                                          not args.no_stratify, args.seed))

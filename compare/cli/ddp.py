@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+from typing import TYPE_CHECKING
 
 from compare.catalogue.case_types import DTYPES
 from compare.cli import arguments, render
-from compare.distributed.launcher import RankFailed, run
-from compare.distributed.rank import BATCH_NORMS, LOOPBACK, OPTIMIZERS, Comparison, Settings
+from compare.distributed.settings import BATCH_NORMS, LOOPBACK, OPTIMIZERS, Settings
+
+if TYPE_CHECKING:
+    from compare.distributed.rank import Comparison
 
 HEADER = ["case", "dtype", "reference", "expect", "rank", "grad err", "param err", "buffer err", "tol used",
           "result"]
@@ -90,7 +93,14 @@ def table(comparisons: list[Comparison]) -> str:
 
 def main(args) -> int:
     try:
-        comparisons = run(settings_from_args(args))
+        settings = settings_from_args(args)
+    except ValueError as error:
+        print(f"compare ddp: {error}", file=sys.stderr)
+        return 2
+    from compare.distributed.launcher import RankFailed, run  # torch: here, once the arguments are accepted
+
+    try:
+        comparisons = run(settings)
     except ValueError as error:
         print(f"compare ddp: {error}", file=sys.stderr)
         return 2

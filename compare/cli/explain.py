@@ -6,9 +6,6 @@ import difflib
 
 from compare.catalogue import case_types, training_cases
 from compare.cli import arguments
-from compare.engine.step_loop import run_case
-from compare.explain import plot, report
-from compare.explain.verdict import explain_case
 
 
 def add_arguments(parser) -> None:
@@ -48,6 +45,11 @@ def main(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise arguments.missing_extra("plot", "explain --plot") from None
+    # here, once the command line is accepted: `--help` and a refusal need no torch (1 s)
+    from compare.engine.step_loop import run_case
+    from compare.explain import plot, report
+    from compare.explain.verdict import explain_case
+
     dtypes = [args.dtype] if args.dtype else [d for d in ("float64", "float32") if d in case.dtypes]
     for dtype in dtypes:
         explanation = explain_case(case, dtype, args.step, steps, seed=args.seed)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from compare.cli import arguments
 from compare.cli.arguments import missing_extra, output_dir
-from compare.workers import pool, tasks
 
 FIGURES = {  # file name -> module
     "loss_curves": "compare.plots.loss_curves",
@@ -47,12 +46,14 @@ def main(args) -> int:
         import matplotlib  # noqa: F401
     except ImportError:
         raise missing_extra("plot", "drawing the figures") from None
-    import torch
+    import torch  # here, not above: `plots --help` and a refused command line need no torch (1 s)
+
+    from compare.workers import server, tasks
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = list(dict.fromkeys(args.only or FIGURES))
-    jobs = min(args.jobs or pool.usable_cores(), len(names))
+    jobs = min(args.jobs or server.usable_cores(), len(names))
     verdicts: dict[str, bool | None] = {}  # None: not drawn (its process died)
 
     def done(index: int, result: tuple[list[str], bool | None]) -> None:

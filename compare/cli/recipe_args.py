@@ -6,6 +6,8 @@ torch.optim (case-insensitive). A name that one backend lacks is refused with th
 Everything is checked before any training (compare/cli/arguments.py): counts and shares by their `type=`, the
 dataset's size against the split it must feed (`dataset_from_args`), and the recipe by building its twins once
 (`recipe_from_args`), so a constructor argument either backend refuses is reported in one line, exit status 2.
+torch and the twins are imported where a name is resolved or the recipe built: the options alone (`cv --help`, a
+refused option) need neither (1 s).
 """
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ import ast
 import inspect
 import math
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 import manual.models
 import manual.nn
@@ -24,10 +26,11 @@ import manual.optim
 from compare.catalogue.case_types import Case
 from compare.cli import arguments
 from compare.cli.arguments import UsageError
-from compare.engine.twins import build_twins, classes
 from compare.realdata import datasets
 from compare.realdata.datasets import DATASETS, Dataset
-from compare.realdata.training import INDEX_TARGET_LOSSES, Recipe
+
+if TYPE_CHECKING:
+    from compare.realdata.training import Recipe
 
 # --model -> (class name, its keyword arguments from (in_features, outputs, args))
 MODELS = {
@@ -93,6 +96,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def optimizer_name(name: str) -> str:
+    import torch
+
     manual_names = {n.lower(): n for n, cls in vars(manual.optim).items() if inspect.isclass(cls)
                     and issubclass(cls, manual.optim.Optimizer) and cls is not manual.optim.Optimizer}
     if name.lower() not in manual_names:
@@ -105,6 +110,8 @@ def optimizer_name(name: str) -> str:
 
 
 def _require(option: str, kind: str, name: str) -> None:
+    from compare.engine.twins import classes
+
     try:
         classes(kind, name)
     except LookupError as error:
@@ -149,6 +156,8 @@ def split_or_refuse(make_split):
 def recipe_from_args(args, dataset: Dataset) -> Recipe:
     """The recipe the options describe, built once on both backends to refuse what either one refuses; then
     torch's thread count is set (`--threads`)."""
+    from compare.realdata.training import INDEX_TARGET_LOSSES, Recipe
+
     arguments.require_device(args.device)
     default_model, default_loss = TASK_DEFAULTS[dataset.task]
     model_key, loss_name = args.model or default_model, args.loss or default_loss
@@ -166,11 +175,21 @@ def recipe_from_args(args, dataset: Dataset) -> Recipe:
     recipe = Recipe(model=(class_name, model_kwargs), loss=(loss_name, {}),
                     optimizer=(optimizer, {k: v for k, v in options.items() if v is not None}), epochs=args.epochs,
                     batch_size=args.batch_size, dtype=args.dtype, device=args.device, seed=args.seed)
+    return built_or_refused(recipe, args.threads)
+
+
+def built_or_refused(recipe: Recipe, threads: int) -> Recipe:
+    """`recipe`, once its twins were built (a constructor argument either backend refuses: UsageError); then
+    torch's thread count is set to `threads` (0: torch's own)."""
+    import torch
+
+    from compare.engine.twins import build_twins
+
     try:
         build_twins(Case("recipe", recipe.model, recipe.loss, recipe.optimizer, data=None), recipe.dtype,
                     recipe.device, recipe.seed)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, AssertionError) as error:  # torch's MultiheadAttention asserts its arguments
         raise UsageError(f"the recipe cannot be built: {' '.join(str(error).split())}") from None
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if threads:
+        torch.set_num_threads(threads)
     return recipe

@@ -13,25 +13,25 @@ training and test parts, windows of --block-size characters), with AdamW by defa
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 import manual
-from compare.catalogue.case_types import Case
 from compare.cli import arguments, render
 from compare.cli.arguments import UsageError
 from compare.cli.cv import METRICS
 from compare.cli.recipe_args import (
     TEXT_MODELS,
     add_recipe_arguments,
+    built_or_refused,
     dataset_from_args,
     optimizer_name,
     recipe_from_args,
     split_or_refuse,
 )
-from compare.engine.twins import build_twins
-from compare.realdata.text import text_split, vocabulary
-from compare.realdata.training import Recipe, Split, TwinTrainer, agreement, prepare_split
 from manual.data import holdout_split
+
+if TYPE_CHECKING:  # (imported where they run: the options alone need no torch)
+    from compare.realdata.training import Recipe, Split, TwinTrainer
 
 NOT_FOR_TEXT = ("dataset", "limit", "loss", "hidden", "activation")  # options `--model gpt` refuses when changed
 DEFAULTS: dict = {}  # the parser's defaults of NOT_FOR_TEXT and --block-size (filled by add_arguments)
@@ -49,6 +49,9 @@ def add_arguments(parser) -> None:
 def text_recipe(args) -> tuple[Recipe, Split]:
     """(recipe, split) of `train --model gpt`, refused (UsageError) where an option means nothing for it or the
     model cannot be built."""
+    from compare.realdata.text import text_split, vocabulary
+    from compare.realdata.training import Recipe
+
     changed = [name for name in NOT_FOR_TEXT if getattr(args, name) != DEFAULTS[name]]
     if changed:
         raise UsageError(f"--model {args.model} trains on the shipped text; "
@@ -61,17 +64,12 @@ def text_recipe(args) -> tuple[Recipe, Split]:
     recipe = Recipe(model=model, loss=("CrossEntropyLoss", {}),
                     optimizer=(optimizer, {k: v for k, v in options.items() if v is not None}), epochs=args.epochs,
                     batch_size=args.batch_size, dtype=args.dtype, device=args.device, seed=args.seed)
-    try:
-        build_twins(Case("recipe", recipe.model, recipe.loss, recipe.optimizer, data=None), recipe.dtype,
-                    recipe.device, recipe.seed)
-    except (TypeError, ValueError, AssertionError) as error:  # torch's MultiheadAttention asserts its arguments
-        raise UsageError(f"the recipe cannot be built: {' '.join(str(error).split())}") from None
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return recipe, split
+    return built_or_refused(recipe, args.threads), split
 
 
 def main(args) -> int:
+    from compare.realdata.training import TwinTrainer, prepare_split
+
     if args.model in TEXT_MODELS:
         recipe, split = text_recipe(args)
         trainer = TwinTrainer(recipe, split)
@@ -92,6 +90,8 @@ def main(args) -> int:
 
 def report(trainer: TwinTrainer, recipe: Recipe, split: Split) -> int:
     """Summary, then the epochs' table, then the final agreement; the exit status."""
+    from compare.realdata.training import agreement
+
     print(f"recipe: {recipe.describe()}")
     print(manual.summary(trainer.manual.model, (recipe.batch_size, *split.X_train.shape[1:])))
     print("summary: manual == torch (compare.checks.inspection)\n")

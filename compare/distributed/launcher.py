@@ -20,7 +20,8 @@ import tempfile
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from compare.distributed.rank import LOOPBACK, Comparison, Settings, rank_main
+from compare.distributed.rank import Comparison, rank_main
+from compare.distributed.settings import LOOPBACK, Settings
 
 # what the forkserver imports for the ranks: its quick exit (compare/workers/server_exit.py, named: this room does
 # not import workers), then torch._dynamo (torch's one-time lazy import at a process's first optimizer) here rather

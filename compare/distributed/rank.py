@@ -43,30 +43,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from compare.catalogue.batches import Batches
 from compare.catalogue.case_types import Case
+from compare.distributed.settings import LOOPBACK, OPTIMIZERS, Settings
 from compare.engine.comparison import compare_arrays
 from compare.engine.error_table import TensorError
 from compare.engine.step_tensors import ModelTensors
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import Twin, build_twins, copy_torch_state_into_manual, manual_step, to_numpy
-
-LOOPBACK = "127.0.0.1"
-OPTIMIZERS = {"sgd": ("SGD", {"lr": 0.1, "momentum": 0.9}), "adam": ("Adam", {"lr": 0.01})}
-BATCH_NORMS = ("none", "plain")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What every rank needs to know (pickled into each rank process)."""
-    world_size: int
-    port: int
-    dtypes: tuple
-    optimizers: tuple
-    batch_norms: tuple
-    steps: int
-    seed: int
-    batch_size: int
-    timeout_s: float
-    fail_rank: int | None = None  # tests only: this rank raises right after joining the group
 
 
 @dataclass

@@ -38,14 +38,6 @@ Done = Callable[[int, CaseResult], None]
 POLL = 0.005  # seconds between looks at the workers while some have not started yet (their pipes join the wait then)
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # platforms without sched_getaffinity
-        return os.cpu_count() or 1
-
-
 def _registrations(case) -> list:
     """(table, name, (manual class, torch class)) for every registered class the case names."""
     specs = [getattr(case, attribute, None) for attribute in ("module", "model", "loss")]

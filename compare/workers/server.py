@@ -28,6 +28,14 @@ PRELOADS = {"check": [EXIT, "compare.workers.worker"], "ddp": [EXIT, "torch._dyn
             "plots": [EXIT, "torch._dynamo", "matplotlib.figure", "matplotlib.backends.backend_agg", "PIL.Image"]}
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # platforms without sched_getaffinity
+        return os.cpu_count() or 1
+
+
 @contextlib.contextmanager
 def single_threaded_environment():
     saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}

@@ -18,7 +18,9 @@ import torch_ref
 from compare.__main__ import SUBCOMMANDS, main
 from compare.bench import machine, timing
 from compare.checks import main_job
-from compare.cli import cv, plots, train
+from compare.cli import plots
+from compare.distributed import launcher
+from compare.realdata import cv, training
 from compare.workers import pool, server, tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,8 +118,9 @@ def no_work(monkeypatch):
     def work(*args, **kwargs):
         raise AssertionError("work started before the command line was refused")
 
-    for module, name in [(main_job, "execute"), (pool, "run_all"), (cv, "run_cv"), (train, "TwinTrainer"),
-                         (timing, "bench_size"), (machine, "pin_threads"), (plots, "figure"), (tasks, "run_tasks")]:
+    for module, name in [(main_job, "execute"), (pool, "run_all"), (cv, "run_cv"), (training, "TwinTrainer"),
+                         (timing, "bench_size"), (machine, "pin_threads"), (plots, "figure"), (tasks, "run_tasks"),
+                         (launcher, "run")]:
         monkeypatch.setattr(module, name, work)
     # the forkserver a check-like command line starts before it is parsed (compare/__main__.py): a refused
     # command's process ends at once and takes it along, but in this process it would stay (2 s of CPU to start)

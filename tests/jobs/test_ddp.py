@@ -21,7 +21,8 @@ from compare.__main__ import main
 from compare.catalogue.case_types import DTYPES
 from compare.cli.ddp import table
 from compare.distributed.launcher import first_failure, run
-from compare.distributed.rank import BATCH_NORMS, OPTIMIZERS, Settings, case_spec, per_shard_step
+from compare.distributed.rank import case_spec, per_shard_step
+from compare.distributed.settings import BATCH_NORMS, OPTIMIZERS, Settings
 from compare.engine.comparison import compare_arrays
 from compare.engine.tolerances import tolerance_for
 from compare.engine.twins import build_twins, manual_step

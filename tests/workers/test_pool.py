@@ -17,7 +17,7 @@ from compare import registry
 from compare.__main__ import main
 from compare.catalogue.case_types import Case, ModuleCase
 from compare.checks import main_job, selection
-from compare.workers import pool
+from compare.workers import pool, server
 
 SELECTION = ["--only", "relu", "--steps", "3"]  # training, module and extreme cases: 47 runs
 
@@ -140,7 +140,7 @@ def test_ctrl_c_under_two_workers_reports_the_finished_rows_writes_no_json_and_l
 
 
 def test_usable_cores_is_the_affinity():
-    assert pool.usable_cores() == len(os.sched_getaffinity(0))
+    assert server.usable_cores() == len(os.sched_getaffinity(0))
 
 
 def test_the_forkserver_starts_early_for_a_check_that_uses_workers_for_ddp_and_for_plots(monkeypatch):
@@ -149,7 +149,6 @@ def test_the_forkserver_starts_early_for_a_check_that_uses_workers_for_ddp_and_f
     import multiprocessing.forkserver
 
     from compare.distributed.launcher import RANK_PRELOAD
-    from compare.workers import server
     started, preloads = [], []
     monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: started.append(preloads[-1]))
     monkeypatch.setattr(multiprocessing.forkserver, "set_forkserver_preload", preloads.append)
