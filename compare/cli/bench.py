@@ -43,6 +43,11 @@ def plan(args) -> tuple[dict[str, list[str]], list[str], list[str]]:
     if not backends:
         raise arguments.UsageError(f"--backends {' '.join(args.backends)}: none of them is present here ("
                                    + "; ".join(f"{b}: {ABSENT_BECAUSE[b]}" for b in absent) + ")")
+    needed, memory = 3 * 4 * args.gemm_n ** 2, _physical_memory()  # the probe's A, B and C in float32
+    if memory and needed > memory:
+        raise arguments.UsageError(f"--gemm-n {args.gemm_n}: the probe's three {args.gemm_n}x{args.gemm_n} float32 "
+                                   f"matrices need {needed / 2 ** 30:.1f} GiB; this machine has "
+                                   f"{memory / 2 ** 30:.1f} GiB")
     runs = {name: runnable(SIZES[name], backends) for name in dict.fromkeys(args.sizes)}
     skipped = [name for name, size_backends in runs.items() if not size_backends]
     if len(skipped) == len(runs):
@@ -50,6 +55,14 @@ def plan(args) -> tuple[dict[str, list[str]], list[str], list[str]]:
         raise arguments.UsageError(f"--sizes {' '.join(args.sizes)}: no size can run with the backends present "
                                    f"({', '.join(backends)}): {reasons}")
     return {name: size_backends for name, size_backends in runs.items() if size_backends}, skipped, absent
+
+
+def _physical_memory() -> int:
+    """Bytes of memory this machine has; 0 where the platform does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 0
 
 
 def command_line(args) -> str:

@@ -188,7 +188,9 @@ def built_or_refused(recipe: Recipe, threads: int) -> Recipe:
     try:
         build_twins(Case("recipe", recipe.model, recipe.loss, recipe.optimizer, data=None), recipe.dtype,
                     recipe.device, recipe.seed)
-    except (TypeError, ValueError, AssertionError) as error:  # torch's MultiheadAttention asserts its arguments
+    # torch's MultiheadAttention asserts its arguments; a size beyond the memory: torch's RuntimeError, NumPy's
+    # MemoryError
+    except (TypeError, ValueError, AssertionError, RuntimeError, MemoryError) as error:
         raise UsageError(f"the recipe cannot be built: {' '.join(str(error).split())}") from None
     if threads:
         torch.set_num_threads(threads)

@@ -72,6 +72,7 @@ REFUSED = [
     (["cv", "--hidden", "64,0"], "--hidden: expected an integer of at least 1, got '0'"),
     (["cv", "--model-arg", "batch_norm"], "--model-arg: expected KEY=VALUE"),
     (["cv", "--model-arg", "foo=1"], "unexpected keyword argument 'foo'"),
+    (["cv", "--hidden", "100000000000", "--limit", "100"], "the recipe cannot be built: "),  # terabytes of weights
     (["cv", "--activation", "nosuch"], "unknown activation 'nosuch'"),
     (["cv", "--optimizer", "adam", "--momentum", "0.9"], "unexpected keyword argument 'momentum'"),
     (["cv", "--optimizer", "nosuch"], "manual.optim has no such optimizer (available: adagrad, adam"),
@@ -105,6 +106,7 @@ REFUSED = [
     (["bench", "--sizes", "huge"], "invalid choice: 'huge'"),
     (["bench", "--threads", "0"], "--threads: expected an integer in [1,"),
     (["bench", "--gemm-n", "0"], "--gemm-n: expected an integer of at least 1"),
+    (["bench", "--gemm-n", "10000000"], "float32 matrices need 1117587.1 GiB; this machine has"),
     (["bench", "--json", "{tmp}/missing/bench.json"], "does not exist"),
     (["bench", "--markdown", "{tmp}"], "is a directory"),
 ]
