@@ -93,7 +93,7 @@ def report(trainer: TwinTrainer, recipe: Recipe, split: Split) -> int:
     from compare.realdata.training import agreement
 
     print(f"recipe: {recipe.describe()}")
-    print(manual.summary(trainer.manual.model, (recipe.batch_size, *split.X_train.shape[1:])))
+    print(manual.summary(trainer.manual.model, trainer.batch_shape))
     print("summary: manual == torch (compare.checks.inspection)\n")
     names = None
     for epoch in range(1, recipe.epochs + 1):

@@ -94,7 +94,9 @@ class TwinTrainer:
         self.recipe, self.split = recipe, split
         self.torch, self.manual = build_twins(Case("cv", recipe.model, recipe.loss, recipe.optimizer, data=None),
                                               recipe.dtype, recipe.device, recipe.seed)
-        assert_same_summary(self.manual.model, self.torch.model, (recipe.batch_size, *split.X_train.shape[1:]))
+        # the largest batch the loader gives: a batch size above the training rows is one batch of them all
+        self.batch_shape = (min(recipe.batch_size, len(split.X_train)), *split.X_train.shape[1:])
+        assert_same_summary(self.manual.model, self.torch.model, self.batch_shape)
         self.loader = DataLoader(split.X_train, split.y_train, batch_size=recipe.batch_size, shuffle=True,
                                  seed=recipe.seed)
         self.seconds = {"manual": 0.0, "torch": 0.0}

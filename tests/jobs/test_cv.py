@@ -101,6 +101,14 @@ def test_train_command_prints_epochs_and_the_summary(capsys):
     assert "test metrics agree" in out
 
 
+def test_a_batch_size_above_the_training_rows_is_one_batch_of_them_all(capsys):
+    """As torch's DataLoader gives it; the summary's input is that batch (10**20 rows were once allocated for it)."""
+    status = main(["train", "--dataset", "digits", "--limit", "100", "--epochs", "1", "--batch-size", str(10 ** 20)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "(input shape [80, 64])" in out and "test metrics agree" in out
+
+
 # SGD ~5 s, Adam ~9 s: Adam's agreement fold by fold is test_folds_agree_on_a_digits_subset's; its full run is slow
 @pytest.mark.parametrize("optimizer", [p if p.id == "SGD" else pytest.param(*p.values, id=p.id, marks=pytest.mark.slow)
                                        for p in OPTIMIZERS if p.id in ("SGD", "Adam")])
