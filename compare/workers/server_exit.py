@@ -15,9 +15,16 @@ importing torch for 2 s, holding the command's stdout and stderr open: `python -
 took 2.1 s. So a server started by a command line's main thread (`PARENT_VARIABLE` holds that process's id;
 compare/workers/server.py's `start_early`) asks Linux to kill it when that process ends (PR_SET_PDEATHSIG): at once,
 wherever it is. Its forked processes are not affected, and nothing of the server's is lost, as above.
+
+Ctrl-C at a terminal signals the whole foreground process group, the server too. Once its imports are done the
+server ignores it (multiprocessing's forkserver loop does), but while it still imported, Python's own handler
+raised KeyboardInterrupt there and printed the server's traceback beside the command's report of the
+interruption. So here the server leaves at once and quietly on Ctrl-C (its command reports it); a process forked
+from it, which inherits the handler, raises KeyboardInterrupt as Python's own handler does.
 """
 import atexit
 import os
+import signal
 import sys
 
 from compare.workers.server import PARENT_VARIABLE
@@ -25,12 +32,23 @@ from compare.workers.server import PARENT_VARIABLE
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 atexit.register(os._exit, 0)
+SERVER = os.getpid()
+
+
+def interrupted(signum, frame) -> None:
+    """SIGINT: the server (still importing: afterwards it ignores SIGINT) ends quietly; a process forked from it
+    raises KeyboardInterrupt."""
+    if os.getpid() == SERVER:
+        os._exit(128 + signum)
+    signal.default_int_handler(signum, frame)
+
+
+signal.signal(signal.SIGINT, interrupted)
 
 
 def end_with(parent: int) -> None:
     """Be killed when process `parent` ends; exit now if it has already ended (it is then no longer our parent)."""
     import ctypes
-    import signal
 
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0 and os.getppid() != parent:
         os._exit(0)

@@ -3,7 +3,8 @@ starts before this process imports NumPy and torch); `--list`, every command's `
 before a run load no torch (1 s, which only a run needs), and a check's parsing no torch._dynamo (about 1 s, which
 only a process that builds an optimizer needs); the process ends without the interpreter's teardown but with the
 atexit handlers run (a coverage tool's, a plugin's) and its output flushed; so does the forkserver its workers come
-from, and a server that a refused command line started ends with it, even while it still imports."""
+from; a server that a refused command line started ends with it, even while it still imports, and Ctrl-C ends
+one that still imports without a traceback."""
 import json
 import os
 import signal
@@ -104,3 +105,27 @@ def test_the_forkserver_runs_the_atexit_handlers_and_skips_the_teardown():
     printed = {how: subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True, check=True).stdout
                for how in ("server", "plain")}
     assert printed == {"server": "atexit ran\n", "plain": "atexit ran\nteardown ran\n"}
+
+
+def test_ctrl_c_ends_a_server_quietly_and_a_process_forked_from_it_as_python_would():
+    """compare/workers/server_exit.py: on the SIGINT that Ctrl-C sends the whole process group, a server (still
+    importing: later it ignores SIGINT) leaves at once with no traceback; a process it forked raises
+    KeyboardInterrupt, as under Python's own handler."""
+    code = textwrap.dedent("""
+        import os, signal, time
+        import compare.workers.server_exit
+        child = os.fork()
+        if child == 0:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(60)
+            except KeyboardInterrupt:
+                os._exit(7)
+            os._exit(0)
+        print(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]), flush=True)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(60)
+        print("not ended", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGINT, "7\n", ""), done
