@@ -47,10 +47,15 @@ signal.signal(signal.SIGINT, interrupted)
 
 
 def end_with(parent: int) -> None:
-    """Be killed when process `parent` ends; exit now if it has already ended (it is then no longer our parent)."""
+    """Be killed when process `parent` ends; exit now if it has already ended (it is then no longer our parent).
+    Where the C library offers no prctl, nothing: the server then ends when it next looks, as before."""
     import ctypes
 
-    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0 and os.getppid() != parent:
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    if prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0 and os.getppid() != parent:
         os._exit(0)
 
 
