@@ -4,7 +4,9 @@ Same standardised rows, hidden widths, activation, solver (SGD or Adam, with the
 momentum/betas/eps), batch size and number of epochs; no L2 penalty (alpha=0) and no early stopping (it runs
 every epoch). It is a peer, not a twin: its initialisation (Glorot), its shuffling and, for regression, its
 half-squared-error loss (half the gradient of MSELoss) differ, so its numbers are expected to be close to the
-twins' in quality, not equal. Optimizers scikit-learn lacks (RMSprop, Adagrad, AdamW) have no peer (None).
+twins' in quality, not equal. Optimizers scikit-learn lacks (RMSprop, Adagrad, AdamW) have no peer (None), nor
+does a fit scikit-learn refuses (a momentum above 1, which torch's SGD takes) or gives up (its weights turned
+non-finite: a learning rate that diverges, where the twins diverge alike).
 The test metrics are computed exactly as for the twins (`compare.realdata.training.metrics`): the loss column is
 cross-entropy from predict_proba (classification) or MSE on the standardised target (regression), and None
 when the twins train another loss (e.g. MSELoss on a binary task), which it would not be comparable with.
@@ -49,7 +51,10 @@ def peer_metrics(recipe: Recipe, split: Split, hyper: dict, task: str) -> dict[s
     y_train = split.y_train.ravel() if regression else split.y_train.astype(np.int64).ravel()  # (n,) or (n, 1) 0/1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        peer = (MLPRegressor if regression else MLPClassifier)(**options).fit(split.X_train, y_train)
+        try:
+            peer = (MLPRegressor if regression else MLPClassifier)(**options).fit(split.X_train, y_train)
+        except ValueError:  # its parameter check (InvalidParameterError), or "Solver produced non-finite ..."
+            return None
     if regression:
         output = peer.predict(split.X_test).reshape(-1, 1)
         loss = float(((output - split.y_test.reshape(-1, 1)) ** 2).mean()) if comparable else None

@@ -101,6 +101,18 @@ def test_train_command_prints_epochs_and_the_summary(capsys):
     assert "test metrics agree" in out
 
 
+@pytest.mark.parametrize("options", [["--momentum", "1.5"], ["--lr", "1e308"]], ids=["refused", "diverges"])
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_a_fit_scikit_learn_refuses_or_gives_up_leaves_the_peer_out(options, capsys):
+    """Its MLP refuses a momentum above 1, which torch's SGD takes, and raises once its weights turn non-finite (a
+    learning rate where the twins diverge alike, to the same NaNs): no peer column, and the twins still compared."""
+    status = main(["cv", "--dataset", "digits", "--limit", "100", "--folds", "2", "--epochs", "1", "--optimizer", "sgd",
+                   *options])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "2 of 2 folds agree" in out and "acc sklearn" not in out
+
+
 def test_a_batch_size_above_the_training_rows_is_one_batch_of_them_all(capsys):
     """As torch's DataLoader gives it; the summary's input is that batch (10**20 rows were once allocated for it)."""
     status = main(["train", "--dataset", "digits", "--limit", "100", "--epochs", "1", "--batch-size", str(10 ** 20)])
