@@ -98,6 +98,10 @@ def main(args) -> int:
           f"{scheme}")
     print(f"recipe: {recipe.describe()}")
     print(table(results))
+    without_peer = sum(r.peer is None for r in results)
+    if without_peer and not args.no_sklearn:
+        print(f"scikit-learn: no peer in {without_peer} of {len(results)} folds: its MLP lacks the recipe's optimizer, "
+              "layers or input, or refused or gave up on the fit (compare/realdata/peer.py)")
     totals = {side: sum(r.seconds.get(side, 0.0) for r in results) for side in ("manual", "torch", "sklearn")}
     peer_time = f", sklearn {totals['sklearn']:.2f} s" if not args.no_sklearn else ""
     print(f"time: manual {totals['manual']:.2f} s, torch {totals['torch']:.2f} s{peer_time} "

@@ -111,6 +111,8 @@ def test_a_fit_scikit_learn_refuses_or_gives_up_leaves_the_peer_out(options, cap
     out = capsys.readouterr().out
     assert status == 0, out
     assert "2 of 2 folds agree" in out and "acc sklearn" not in out
+    assert "scikit-learn: no peer in 2 of 2 folds: its MLP lacks the recipe's optimizer, layers or input, or " \
+           "refused or gave up on the fit" in out
 
 
 def test_a_batch_size_above_the_training_rows_is_one_batch_of_them_all(capsys):
