@@ -201,8 +201,11 @@ def reorderings(rows: int, count: int) -> list[np.ndarray]:
     """Up to `count` distinct orders of `rows` rows, none the given one: the same on every run (fixed seed)."""
     rng = np.random.default_rng(rows)
     seen, orders = {tuple(range(rows))}, list[np.ndarray]()
-    for order in (rng.permutation(rows) for _ in range(8 * count)):
-        if len(orders) < count and tuple(order) not in seen:
+    for _ in range(8 * count):  # a few rows have fewer orders than `count`: give up after 8 draws per order wanted
+        if len(orders) == count:
+            break
+        order = rng.permutation(rows)
+        if tuple(order) not in seen:
             seen.add(tuple(order))
             orders.append(order)
     return orders
@@ -357,6 +360,7 @@ class Reference:
         shadow, shadow_loss = self.shadow
         shadow.train(self.twin.model.training)
         samples: dict[str, float] = {}
+        clip = self.twin.clip if clipped else None
         with torch.random.fork_rng(devices=[] if device == "cpu" else None):
             for order in reorderings(rows, count):
                 start.restore(self.twin.optimizer)  # a forward may move parameters (Embedding's max_norm)
@@ -364,7 +368,6 @@ class Reference:
                     for mine, start_value in zip([*shadow.parameters(), *shadow.buffers()],
                                                  [*self.params, *self.start_buffers], strict=True):
                         mine.copy_(start_value)
-                clip = self.twin.clip if clipped else None
                 single = _loss_and_grads(shadow, shadow_loss, x[order], y[order], device, clip)
                 double = _loss_and_grads(self.twin.model, self.twin.loss_fn, upcast(x[order]), upcast(y[order]),
                                          device, clip)
