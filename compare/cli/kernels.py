@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 from compare.catalogue import training_cases
-from compare.cli import arguments, render
+from compare.cli import arguments, check, render
 from compare.cli.arguments import UsageError
 from compare.engine.kernels import SETTINGS, environment
 from compare.workers import server
@@ -69,7 +69,6 @@ def _child(path: str, names: list[str] | None, jobs: int) -> int:
     import torch
 
     from compare.checks import main_job, selection
-    from compare.cli import check
     from compare.engine.kernels import kernels_in_use
     from compare.engine.step_loop import CaseResult
     from compare.workers import pool
