@@ -14,17 +14,31 @@ assert_model_trains_like (once per dtype, on copies cast to it), with the dtypes
 Without the entry point installed, load it with `pytest -p compare.pytest_plugin`. torch and compare.testing
 are imported only when a test asks for `crosscheck`, so the plugin costs other test runs nothing.
 """
+import argparse
+
 import numpy as np
 import pytest
 
 DTYPE_CHOICES = {"float32": ("float32",), "float64": ("float64",), "both": ("float32", "float64")}
 
 
+def seed(text: str) -> int:
+    """--crosscheck-seed's type: a seed both torch.manual_seed and NumPy's generators take, in [0, 2**64 - 1]
+    (refused when pytest reads the command line, not in every test that asks for a fixture)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2 ** 64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64 - 1], got {text!r}")
+    return value
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("crosscheck", "manual vs torch checks (backprop-crosscheck)")
     group.addoption("--crosscheck-dtype", choices=sorted(DTYPE_CHOICES), default="both",
                     help="dtypes the crosscheck fixture compares in (default: both)")
-    group.addoption("--crosscheck-seed", type=int, default=0,
+    group.addoption("--crosscheck-seed", type=seed, default=0,
                     help="seed of the rng fixture and of the inputs crosscheck draws (default: 0)")
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
@@ -37,6 +39,62 @@ from manual.gradcheck import check_call
 from manual.optim.optimizer import IMPLEMENTATION_FLAGS
 
 DTYPES = ("float32", "float64")
+MAX_SEED = 2 ** 64 - 1  # torch.manual_seed's limit; NumPy's generators take any non-negative integer
+
+
+# -- the arguments, checked before anything is drawn, copied or cast: a refused call changes nothing --------------
+def _seed(function: str, seed) -> int:
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"{function}: seed must be an integer, got {seed!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{function}: seed must be in [0, 2**64 - 1] (torch.manual_seed's range), got {seed!r}")
+    return value
+
+
+def _dtypes(dtypes) -> tuple[str, ...]:
+    if isinstance(dtypes, str):
+        raise TypeError(f"assert_module_matches: dtypes must be a collection of dtype names, got the string "
+                        f"{dtypes!r} (one dtype: ({dtypes!r},))")
+    chosen = tuple(dtypes)
+    if not chosen or any(dtype not in DTYPES for dtype in chosen):
+        raise ValueError(f"assert_module_matches: dtypes must name one or more of {DTYPES}, got {chosen!r}")
+    return chosen
+
+
+def _fd_eps(fd_eps) -> float:
+    value = float(fd_eps) if isinstance(fd_eps, numbers.Real) and not isinstance(fd_eps, bool) else math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"assert_module_matches: fd_eps (the finite-difference step) must be a finite number "
+                         f"above 0, got {fd_eps!r}")
+    return value
+
+
+def _steps(steps) -> int:
+    try:
+        value = operator.index(steps)
+    except TypeError:
+        raise TypeError(f"assert_model_trains_like: steps must be an integer, got {steps!r}") from None
+    if value < 1:
+        raise ValueError(f"assert_model_trains_like: steps must be at least 1, got {steps!r}")
+    return value
+
+
+def _device(device) -> str:
+    """'cpu', or a CUDA device torch sees ('cuda', 'cuda:N'), as a string."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is not None and parsed.type == "cpu":
+        return "cpu"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if parsed is not None and parsed.type == "cuda" and (parsed.index or 0) < count:
+        return str(parsed)
+    seen = f"torch sees {count} CUDA device(s)" if count else "torch sees no CUDA device"
+    raise ValueError(f"assert_model_trains_like: device must be 'cpu' or a CUDA device torch sees ('cuda', "
+                     f"'cuda:N'); got {device!r} ({seen})")
 
 
 def bound_text(dtype: str) -> str:
@@ -111,6 +169,7 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
     dtype, the first and the worst mismatch, and the worst finite-difference error.
     """
     __tracebackhide__ = True  # pytest shows the caller's line and the message, not this function's source
+    seed, dtypes, fd_eps = _seed("assert_module_matches", seed), _dtypes(dtypes), _fd_eps(fd_eps)
     arguments64 = _draw(inputs, target, seed)
     title = f"{_label(manual_module)} vs torch {type(torch_module).__name__}"
     reports: list[str | None] = []  # per dtype: its mismatch report (None: it passed)
@@ -168,8 +227,13 @@ def hyperparameter_differences(manual_optimizer, torch_optimizer) -> list[str]:
 
 
 def _dtype_of(torch_model) -> str:
+    """The torch model's dtype (its first parameter's): float32 or float64, or refused naming the one it has."""
     dtype = next(torch_model.parameters()).dtype
-    return next(name for name, torch_dtype in TORCH_DTYPES.items() if torch_dtype == dtype)
+    name = next((name for name, torch_dtype in TORCH_DTYPES.items() if torch_dtype == dtype), None)
+    if name is None:
+        raise ValueError(f"assert_model_trains_like: the torch model is in {dtype}; the harness compares in "
+                         f"{' or '.join(TORCH_DTYPES)}: pass dtype= or cast it (torch_model.to(torch.float64))")
+    return name
 
 
 def _in_dtype(manual_model, manual_loss, manual_opt, dtype: str) -> None:
@@ -217,17 +281,17 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
     CaseResult.
     """
     __tracebackhide__ = True  # pytest shows the caller's line and the message, not this function's source
-    if dtype is not None:
-        if dtype not in TORCH_DTYPES:
-            raise ValueError(f"assert_model_trains_like: dtype must be one of {sorted(TORCH_DTYPES)}, got {dtype!r}")
-        torch_model.to(TORCH_DTYPES[dtype])
-    dtype = _dtype_of(torch_model)
-    _in_dtype(manual_model, loss[0], optimizer[0], dtype)
+    steps, seed, device = _steps(steps), _seed("assert_model_trains_like", seed), _device(device)
+    if dtype is not None and dtype not in TORCH_DTYPES:
+        raise ValueError(f"assert_model_trains_like: dtype must be one of {sorted(TORCH_DTYPES)}, got {dtype!r}")
+    dtype = dtype or _dtype_of(torch_model)
     (manual_loss, torch_loss), (manual_opt, torch_opt) = loss, optimizer
     differences = hyperparameter_differences(manual_opt, torch_opt)
     if differences:  # checked first: the float32 resync copies torch's groups into manual at every step
         raise AssertionError(f"{type(manual_opt).__name__} vs torch {type(torch_opt).__name__}: the optimizers' "
                              f"hyperparameters differ: " + "; ".join(differences))
+    _in_dtype(manual_model, manual_loss, manual_opt, dtype)  # refuses before it casts
+    torch_model.to(TORCH_DTYPES[dtype])  # the last of the refusals is behind: the casts
     manual_scheduler, torch_scheduler = scheduler or (None, None)
     torch_twin = Twin(torch_model, torch_loss, torch_opt, torch_scheduler)
     manual_twin = Twin(manual_model, manual_loss, manual_opt, manual_scheduler)
