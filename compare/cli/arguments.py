@@ -136,6 +136,14 @@ def output_dir(text: str) -> str:
     return text
 
 
+def name_part(text: str) -> str:
+    """A part of a case name (`--only`): not empty, which every name contains (an unset shell variable)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a part of a case name, got an empty string (it would select "
+                                         "every case)")
+    return text
+
+
 def module_name(text: str) -> str:
     """A dotted Python module name (`--plugin my_package.cases`), not a path."""
     if not text or not all(part.isidentifier() for part in text.split(".")):
