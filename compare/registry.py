@@ -77,6 +77,9 @@ class PluginError(Exception):
 
 
 def _register(table: dict, kind: str, name: str, manual_cls, torch_cls, replace: bool) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"register_{kind}({name!r}): the name must be a non-empty string (what cases write in "
+                        f"their specs)")
     if not (callable(manual_cls) and callable(torch_cls)):
         raise TypeError(f"register_{kind}({name!r}): expected a manual class and a torch class, "
                         f"got {type(manual_cls).__name__} and {type(torch_cls).__name__}")
@@ -97,8 +100,12 @@ def register_optimizer(name: str, manual_cls, torch_cls, *, replace: bool = Fals
 
 def register_case(case) -> None:
     """Add a ModuleCase (it has `.module`) to the module catalogue or a training Case (`.model`) to the training
-    catalogue. Names are unique within each catalogue, the built-in cases included."""
+    catalogue. Names are unique within each catalogue, the built-in cases included. A case that cannot mean a check
+    (no name, no step, no dtype, a spec that is not a (class name, kwargs) pair, ...) is refused, every reason named."""
     kind = _kind(case)
+    problems = _case_problems(kind, case)
+    if problems:
+        raise ValueError(f"register_case({getattr(case, 'name', None)!r}): " + "; ".join(problems))
     table = _MODULE_CASES if kind == "module" else _TRAINING_CASES
     taken = _BUILTIN_NAMES[kind] | {existing.name for existing in table}
     if case.name in taken:
@@ -169,6 +176,39 @@ def reserve_builtin_names(kind: str, names) -> None:
     if clash:
         raise ValueError(f"register_case: a case named {clash[0]!r} is already in the catalogue")
     _BUILTIN_NAMES[kind] |= set(names)
+
+
+def _case_problems(kind: str, case) -> list[str]:
+    """Why a case of `kind` ("module" or "training") cannot mean a check; [] when nothing stops it."""
+    problems = []
+    name = getattr(case, "name", None)
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"name must be a non-empty string, got {name!r}")
+    specs = ("module",) if kind == "module" else ("model", "loss", "optimizer", "scheduler", "clip")
+    for field in specs:
+        spec = getattr(case, field, None)
+        if spec is None and field in ("scheduler", "clip"):
+            continue
+        if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], dict)):
+            problems.append(f"{field} must be a (class name, keyword arguments) pair, got {spec!r}")
+    if kind == "module":
+        makers = {"input": case.input, **{f"extra_inputs[{i}]": maker for i, maker in enumerate(case.extra_inputs)}}
+        makers.update({field: getattr(case, field) for field in ("target", "state") if getattr(case, field) is not None})
+        problems += [f"{field} must be a function of a NumPy generator, got {maker!r}"
+                     for field, maker in makers.items() if not callable(maker)]
+        if not (isinstance(case.fd_eps, (int, float)) and 0 < case.fd_eps < float("inf")):
+            problems.append(f"fd_eps (the finite-difference step) must be a finite number above 0, got {case.fd_eps!r}")
+        return problems
+    for field, least in (("steps", 1), ("eval_steps", 0)):
+        value = getattr(case, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            problems.append(f"{field} must be an integer of at least {least}, got {value!r}")
+    dtypes = case.dtypes
+    if not isinstance(dtypes, tuple) or not dtypes or any(dtype not in DTYPES for dtype in dtypes):
+        problems.append(f"dtypes must be a tuple of one or more of {DTYPES}, got {dtypes!r}")
+    if not callable(getattr(case.data, "stream", None)):
+        problems.append(f"data must be a batch stream (Batches, TextWindows, SineSequences, ...), got {case.data!r}")
+    return problems
 
 
 def _kind(case) -> str:

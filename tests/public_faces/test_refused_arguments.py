@@ -1,7 +1,9 @@
 """Arguments of the public faces that cannot mean a check (no dtype, no step, a seed no generator takes, a step of
 zero, a device torch does not see) are refused naming the function and the value, before anything is drawn,
 copied or cast: a refused call leaves the models and optimizers as they were. The plugin's --crosscheck-seed is
-refused when pytest reads the command line, as a usage error, not in every test that asks for a fixture."""
+refused when pytest reads the command line, as a usage error, not in every test that asks for a fixture. The
+registry refuses such a case when it is registered, every reason named, and keeps nothing of it."""
+import dataclasses
 import re
 
 import numpy as np
@@ -10,6 +12,9 @@ import torch
 
 import manual.nn as mnn
 import manual.optim
+from compare import registry
+from compare.catalogue import module_cases, training_cases
+from compare.checks import selection
 from compare.testing import assert_model_trains_like, assert_module_matches
 
 pytest_plugins = ["pytester"]
@@ -95,3 +100,44 @@ def test_a_crosscheck_seed_no_generator_takes_is_a_usage_error(pytester, seed, r
         return
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert re.search(rf"argument --crosscheck-seed: {re.escape(refusal)}$", result.stderr.str(), re.MULTILINE)
+
+
+TRAINING = next(case for case in training_cases.CATALOGUE if case.name == "linreg-mse-sgd")
+MODULE = registry.ModuleCase("user-linear", ("Linear", {"in_features": 5, "out_features": 3}), registry.normal(4, 5))
+# a case -> what register_case says after "register_case('<name>'): "
+CASE_REFUSALS = {
+    "steps 0": ({"steps": 0}, "steps must be an integer of at least 1, got 0"),  # was a ZeroDivisionError in the report
+    "steps 2.5": ({"steps": 2.5}, "steps must be an integer of at least 1, got 2.5"),
+    "eval_steps -1": ({"eval_steps": -1}, "eval_steps must be an integer of at least 0, got -1"),
+    "no dtype": ({"dtypes": ()}, r"dtypes must be a tuple of one or more of \('float32', 'float64'\), got \(\)"),
+    "float16": ({"dtypes": ("float16",)}, r"dtypes must be .*, got \('float16',\)"),
+    "no batches": ({"data": None}, "data must be a batch stream .*got None"),
+    "a bare optimizer name": ({"optimizer": "SGD"}, "optimizer must be a \\(class name, keyword arguments\\) pair, got 'SGD'"),
+    "no name, no steps": ({"name": " ", "steps": 0}, "name must be a non-empty string, got ' '; steps must be"),
+    "a module spec without kwargs": ({"module": ("Linear",)}, r"module must be .* pair, got \('Linear',\)"),
+    "an array as input": ({"input": np.ones((4, 5))}, "input must be a function of a NumPy generator"),
+    "fd_eps 0": ({"fd_eps": 0.0}, "fd_eps .* must be a finite number above 0, got 0.0"),
+}
+
+
+@pytest.mark.parametrize("change, message", CASE_REFUSALS.values(), ids=CASE_REFUSALS)
+def test_the_registry_refuses_a_case_that_cannot_mean_a_check_and_keeps_nothing(change, message):
+    base = MODULE if "module" in change or "input" in change or "fd_eps" in change else TRAINING
+    case = dataclasses.replace(base, **{"name": "user-case", **change})
+    with registry.isolated():
+        with pytest.raises(ValueError, match=rf"^register_case\({re.escape(repr(case.name))}\): {message}"):
+            registry.register_case(case)
+        assert registry.module_cases() == registry.training_cases() == []
+
+
+def test_every_built_in_case_is_one_the_registry_would_take():
+    cases = [(kind, case) for kind, case in selection.catalogue(kinds=("training", "module"))]
+    assert len(cases) == len(training_cases.CATALOGUE) + len(module_cases.MODULE_CASES)
+    for kind, case in cases:
+        assert registry._case_problems(kind, case) == [], case.name
+
+
+@pytest.mark.parametrize("name", ["", "  ", None, 3])
+def test_a_class_is_registered_under_a_name_cases_can_write(name):
+    with registry.isolated(), pytest.raises(TypeError, match=rf"^register_module\({re.escape(repr(name))}\): the name"):
+        registry.register_module(name, mnn.Tanh, torch.nn.Tanh)
