@@ -35,6 +35,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import inspect
+import sys
 
 from compare.catalogue.batches import Batches, SineSequences, TextWindows
 from compare.catalogue.case_types import DTYPES, Case, ModuleCase
@@ -134,16 +135,21 @@ def _restore(saved) -> None:
             table.update(before)
 
 
-def _load(what: str, load) -> None:
-    """Run `load` with registrations credited to `what`; on any error undo them and raise PluginError."""
+def _load(what: str, load, empty: str | None = None) -> None:
+    """Run `load` with registrations credited to `what`; on any error undo them and raise PluginError. With
+    `empty`, a load that registered nothing is refused too, `empty` saying why it could be."""
     if what in _LOADED:
         return
     saved = _snapshot()
     _LOADING.append(what)
     try:
         load()
+        if empty is not None and _snapshot()[:4] == saved[:4]:
+            raise PluginError(f"{what}: registered no class and no case ({empty}: is it the plugin you meant?)")
     except Exception as error:
         _restore(saved)
+        if isinstance(error, PluginError):
+            raise
         raise PluginError(f"{what}: loading failed: {type(error).__name__}: {error}") from error
     finally:
         _LOADING.pop()
@@ -159,13 +165,22 @@ def _call_entry_point(point) -> None:
 def load_plugins(modules=(), *, entry_points: bool = True) -> None:
     """Import each module in `modules` (dotted names, as `--plugin` gives them) and, with `entry_points`, load
     every entry point of ENTRY_POINT_GROUP, so that the classes and cases they register join the catalogues.
-    Each is loaded once per process; one that fails raises PluginError and leaves the registry as it was."""
+    Each is loaded once per process; one that fails raises PluginError and leaves the registry as it was. So does
+    a module in `modules` that registers nothing (`--plugin abc` imported the standard library's abc), unless an
+    earlier plugin of the call imported it: what it registered then is credited to that one."""
+    imported_before = set(sys.modules)
     if entry_points:
         for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             package = f" ({point.dist.name})" if point.dist is not None else ""
             _load(f"entry point {point.name} = {point.value}{package}", lambda point=point: _call_entry_point(point))
     for name in modules:
-        _load(f"plugin {name}", lambda name=name: importlib.import_module(name))
+        if name in sys.modules and name not in imported_before:
+            empty = None
+        elif name in imported_before:
+            empty = "it was imported before, and a module registers when it is first imported"
+        else:
+            empty = "importing it registered nothing"
+        _load(f"plugin {name}", lambda name=name: importlib.import_module(name), empty)
 
 
 def reserve_builtin_names(kind: str, names) -> None:

@@ -135,6 +135,32 @@ def test_a_plugin_that_fails_registers_nothing(tmp_path, monkeypatch, capsys):
     assert "plugin no_such_plugin_module: loading failed: ModuleNotFoundError" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("module, why", [
+    ("abc", "it was imported before, and a module registers when it is first imported"),  # the standard library's
+    ("notes_module", "importing it registered nothing"),  # a module of the user's that is not the plugin
+])
+def test_a_plugin_that_registers_nothing_is_refused(tmp_path, monkeypatch, capsys, module, why):
+    (tmp_path / "notes_module.py").write_text("NOTES = 'not a plugin'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from compare.__main__ import main
+    with registry.isolated():
+        assert main(["--plugin", module, "--list"]) == 2
+        assert capsys.readouterr().err.strip().endswith(
+            f"error: plugin {module}: registered no class and no case ({why}: is it the plugin you meant?)")
+        assert not registry.module_cases() and not registry.training_cases()
+
+
+def test_a_plugin_an_earlier_plugin_imported_is_taken_its_cases_credited_to_that_one(tmp_path, monkeypatch, capsys):
+    write_plugin(tmp_path, "inner_cases", "inner")
+    (tmp_path / "outer_cases.py").write_text("import inner_cases  # noqa: F401\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from compare.__main__ import main
+    with registry.isolated():
+        assert main(["--plugin", "outer_cases", "--plugin", "inner_cases", "--list"]) == 0
+        listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+        assert listed["inner-swishnet-ce-sgd"].endswith("[plugin outer_cases]")
+
+
 def test_what_a_registration_needs_is_on_the_public_face():
     for name in ("Case", "ModuleCase", "Batches", "TextWindows", "SineSequences", "normal", "with_values",
                  "class_indices", "register_module", "register_optimizer", "register_case", "load_plugins", "origin"):
