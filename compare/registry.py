@@ -79,8 +79,9 @@ class PluginError(Exception):
 
 def _register(table: dict, kind: str, name: str, manual_cls, torch_cls, replace: bool) -> None:
     if not isinstance(name, str) or not name.strip():
-        raise TypeError(f"register_{kind}({name!r}): the name must be a non-empty string (what cases write in "
-                        f"their specs)")
+        error = ValueError if isinstance(name, str) else TypeError
+        raise error(f"register_{kind}({name!r}): the name must be a non-empty string (what cases write in their "
+                    f"specs)")
     if not (callable(manual_cls) and callable(torch_cls)):
         raise TypeError(f"register_{kind}({name!r}): expected a manual class and a torch class, "
                         f"got {type(manual_cls).__name__} and {type(torch_cls).__name__}")

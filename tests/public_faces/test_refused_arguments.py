@@ -137,7 +137,9 @@ def test_every_built_in_case_is_one_the_registry_would_take():
         assert registry._case_problems(kind, case) == [], case.name
 
 
-@pytest.mark.parametrize("name", ["", "  ", None, 3])
-def test_a_class_is_registered_under_a_name_cases_can_write(name):
-    with registry.isolated(), pytest.raises(TypeError, match=rf"^register_module\({re.escape(repr(name))}\): the name"):
-        registry.register_module(name, mnn.Tanh, torch.nn.Tanh)
+@pytest.mark.parametrize("name, error", [("", ValueError), ("  ", ValueError), (None, TypeError), (3, TypeError)])
+def test_a_class_is_registered_under_a_name_cases_can_write(name, error):
+    with registry.isolated():
+        with pytest.raises(error, match=rf"^register_module\({re.escape(repr(name))}\): the name"):
+            registry.register_module(name, mnn.Tanh, torch.nn.Tanh)
+        assert registry.module_classes(name) is None
