@@ -136,6 +136,17 @@ def output_dir(text: str) -> str:
     return text
 
 
+def name(what: str):
+    """A `type=` for a class or option name: not empty (an unset shell variable), which the command would otherwise
+    take for the default."""
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"expected {what}, got an empty string")
+        return text
+    parse.__name__ = "name"
+    return parse
+
+
 def name_part(text: str) -> str:
     """A part of a case name (`--only`): not empty, which every name contains (an unset shell variable)."""
     if not text:

@@ -71,12 +71,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=sorted([*MODELS, *TEXT_MODELS]),
                         help="default: mlp (logreg for breast_cancer); gpt trains on the shipped text (train only)")
     parser.add_argument("--hidden", type=_hidden, default=[64], metavar="W[,W...]", help="MLP widths (default 64)")
-    parser.add_argument("--activation", default="relu", help="MLP activation by name (default relu)")
+    parser.add_argument("--activation", default="relu", type=arguments.name("an activation name"),
+                        help="MLP activation by name (default relu)")
     parser.add_argument("--model-arg", type=_model_arg, action="append", default=[], metavar="KEY=VALUE",
                         help="extra model constructor argument, e.g. batch_norm=True or pieces=2 (repeatable)")
-    parser.add_argument("--loss", help="loss class name in manual.nn and torch.nn (default: CrossEntropyLoss, "
-                                       "BCEWithLogitsLoss for breast_cancer, MSELoss for diabetes)")
-    parser.add_argument("--optimizer", help="optimizer in manual.optim and torch.optim (default adam; adamw for gpt)")
+    parser.add_argument("--loss", type=arguments.name("a loss class name"),
+                        help="loss class name in manual.nn and torch.nn (default: CrossEntropyLoss, BCEWithLogitsLoss "
+                             "for breast_cancer, MSELoss for diabetes)")
+    parser.add_argument("--optimizer", type=arguments.name("an optimizer name"),
+                        help="optimizer in manual.optim and torch.optim (default adam; adamw for gpt)")
     parser.add_argument("--lr", type=arguments.nonnegative_float,
                         help="learning rate (default: 0.05 for sgd, the optimizer's own otherwise)")
     parser.add_argument("--momentum", type=arguments.nonnegative_float, help="passed to the optimizer when given")

@@ -59,6 +59,10 @@ REFUSED = [
     (["--dtype", "float16"], "invalid choice: 'float16'"),
     # cv and train
     (["cv", "--folds", "1"], "--folds: expected an integer of at least 2"),
+    (["cv", "--loss", ""], "--loss: expected a loss class name, got an empty string"),  # not the default
+    (["cv", "--optimizer", ""], "--optimizer: expected an optimizer name, got an empty string"),
+    (["train", "--optimizer", " "], "--optimizer: expected an optimizer name, got an empty string"),
+    (["train", "--activation", ""], "--activation: expected an activation name, got an empty string"),
     (["cv", "--holdout", "1.5"], "--holdout: expected a fraction strictly between 0 and 1"),
     (["cv", "--holdout", "0"], "--holdout: expected a fraction"),
     (["cv", "--limit", "5"], "needs at least 5 per class"),
