@@ -106,6 +106,9 @@ def main(args) -> int:
     peer_time = f", sklearn {totals['sklearn']:.2f} s" if not args.no_sklearn else ""
     print(f"time: manual {totals['manual']:.2f} s, torch {totals['torch']:.2f} s{peer_time} "
           f"(training + test evaluation over all folds); wall {elapsed:.1f} s")
+    for result in results:
+        if result.parted:
+            print(f"fold {result.fold} parted: {result.parted}")
     agreed = sum(r.agree for r in results)
     print(f"{agreed} of {len(results)} folds agree (accuracy exactly, loss/MAE/MSE within {recipe.dtype} tolerance "
           "of compare/engine/tolerances.py); param err = max|manual - torch| / max|torch| over the final parameters")

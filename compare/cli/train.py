@@ -118,4 +118,7 @@ def report(trainer: TwinTrainer, recipe: Recipe, split: Split) -> int:
     print(f"\nfinal parameters: max|manual - torch| / max|torch| = {trainer.parameter_error():.1e}; "
           f"test metrics {'agree' if agree else 'DISAGREE'} ({recipe.dtype} tolerance, compare/engine/tolerances.py)")
     print(f"time: manual {trainer.seconds['manual']:.2f} s, torch {trainer.seconds['torch']:.2f} s")
+    if not agree:
+        from compare.realdata.divergence import parting
+        print(f"parted: {parting(recipe, split, render.Progress().update)}")
     return 0 if agree else 1

@@ -4,7 +4,8 @@ all from manual.data) and one twin trainer per fold.
 Every fold trains the manual twin and the torch twin of one recipe on identical rows and identical
 mini-batches (compare/realdata/training.py) and scores their test metrics, beside scikit-learn's MLP on the same
 fold as the peer baseline (compare/realdata/peer.py). A fold "agrees" when the accuracies are equal and the
-losses (and MAE/MSE) are within the dtype's tolerance (compare/engine/tolerances.py).
+losses (and MAE/MSE) are within the dtype's tolerance (compare/engine/tolerances.py); a fold that does not is trained
+again to say where and why the twins parted (compare/realdata/divergence.py).
 Dropout masks come from each backend's own random generator (NumPy cannot replay torch's), so a recipe with
 dropout > 0 trains two different networks and is not expected to agree; everything else is deterministic.
 """
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from compare.realdata.divergence import parting
 from compare.realdata.training import Recipe, Split, TwinTrainer, agreement, prepare_split
 from manual.data import KFold, LeaveOneOut, StratifiedKFold, holdout_split
 
@@ -29,6 +31,7 @@ class FoldResult:
     param_err: float
     agree: bool
     seconds: dict = field(default_factory=dict)
+    parted: str | None = None  # a fold that does not agree: where and why its twins parted
 
 
 def make_splits(dataset, folds: int = 5, loo: bool = False, holdout: float | None = None, stratify: bool = True,
@@ -67,9 +70,16 @@ def run_cv(dataset, recipe: Recipe, splits, peer: bool = True,
             start = time.perf_counter()
             peer_scores = peer_metrics(recipe, split, trainer.torch.optimizer.param_groups[0], dataset.task)
             seconds["sklearn"] = time.perf_counter() - start
+        agree = agreement(scores["manual"], scores["torch"], recipe.dtype)
+        parted = None if agree else parting(recipe, split, _per_fold(progress, fold))
         results.append(FoldResult(fold, len(train_idx), len(test_idx), scores["manual"], scores["torch"], peer_scores,
-                                  trainer.parameter_error(), agreement(scores["manual"], scores["torch"],
-                                                                       recipe.dtype), seconds))
+                                  trainer.parameter_error(), agree, seconds, parted))
     return results
+
+
+def _per_fold(progress: Callable[[str], None] | None, fold: int) -> Callable[[str], None] | None:
+    if progress is None:
+        return None
+    return lambda message: progress(f"fold {fold}: {message}")
 
 
