@@ -167,20 +167,16 @@ def load_plugins(modules=(), *, entry_points: bool = True) -> None:
     """Import each module in `modules` (dotted names, as `--plugin` gives them) and, with `entry_points`, load
     every entry point of ENTRY_POINT_GROUP, so that the classes and cases they register join the catalogues.
     Each is loaded once per process; one that fails raises PluginError and leaves the registry as it was. So does
-    a module in `modules` that registers nothing (`--plugin abc` imported the standard library's abc), unless an
-    earlier plugin of the call imported it: what it registered then is credited to that one."""
+    a module in `modules` that was imported before the call and registers nothing: naming it ran no code at all
+    (`--plugin abc` named the standard library's abc). A module imported here runs its code, which may be all it is
+    for (an atexit hook, a setting), so it is taken though it registers nothing."""
     imported_before = set(sys.modules)
     if entry_points:
         for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             package = f" ({point.dist.name})" if point.dist is not None else ""
             _load(f"entry point {point.name} = {point.value}{package}", lambda point=point: _call_entry_point(point))
     for name in modules:
-        if name in sys.modules and name not in imported_before:
-            empty = None
-        elif name in imported_before:
-            empty = "it was imported before, and a module registers when it is first imported"
-        else:
-            empty = "importing it registered nothing"
+        empty = "it was imported before, so naming it ran no code" if name in imported_before else None
         _load(f"plugin {name}", lambda name=name: importlib.import_module(name), empty)
 
 

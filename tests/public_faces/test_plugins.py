@@ -135,19 +135,21 @@ def test_a_plugin_that_fails_registers_nothing(tmp_path, monkeypatch, capsys):
     assert "plugin no_such_plugin_module: loading failed: ModuleNotFoundError" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module, why", [
-    ("abc", "it was imported before, and a module registers when it is first imported"),  # the standard library's
-    ("notes_module", "importing it registered nothing"),  # a module of the user's that is not the plugin
-])
-def test_a_plugin_that_registers_nothing_is_refused(tmp_path, monkeypatch, capsys, module, why):
-    (tmp_path / "notes_module.py").write_text("NOTES = 'not a plugin'\n")
+def test_a_plugin_imported_before_that_registers_nothing_is_refused_and_a_fresh_one_runs(tmp_path, monkeypatch,
+                                                                                         capsys):
+    """`--plugin abc` (the standard library's, imported at start-up) ran no code and registered nothing: refused.
+    A module imported by --plugin runs its code, which may be all it is for (here: a setting), so it is taken."""
+    (tmp_path / "setting_plugin.py").write_text("import os\nos.environ['SETTING_PLUGIN_RAN'] = '1'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("SETTING_PLUGIN_RAN", raising=False)
     from compare.__main__ import main
     with registry.isolated():
-        assert main(["--plugin", module, "--list"]) == 2
-        assert capsys.readouterr().err.strip().endswith(
-            f"error: plugin {module}: registered no class and no case ({why}: is it the plugin you meant?)")
+        assert main(["--plugin", "abc", "--list"]) == 2
+        assert capsys.readouterr().err.strip().endswith("error: plugin abc: registered no class and no case (it was "
+                                                        "imported before, so naming it ran no code: is it the plugin "
+                                                        "you meant?)")
         assert not registry.module_cases() and not registry.training_cases()
+        assert main(["--plugin", "setting_plugin", "--list"]) == 0 and os.environ["SETTING_PLUGIN_RAN"] == "1"
 
 
 def test_a_plugin_an_earlier_plugin_imported_is_taken_its_cases_credited_to_that_one(tmp_path, monkeypatch, capsys):
