@@ -86,11 +86,14 @@ def nonnegative_float(text: str) -> float:
 MAX_TIMEOUT = 24 * 3600  # seconds: a longer wait only hides a hang (Python's timedelta overflows above 8.6e13)
 
 
+MIN_TIMEOUT = 0.001  # seconds: torch's stores count milliseconds, so a shorter wait is none (0 ms)
+
+
 def timeout(text: str) -> float:
-    """Seconds to wait: above 0, at most MAX_TIMEOUT."""
+    """Seconds to wait: at least MIN_TIMEOUT, at most MAX_TIMEOUT."""
     value = _float(text)
-    if not 0 < value <= MAX_TIMEOUT:
-        raise argparse.ArgumentTypeError(f"expected seconds in (0, {MAX_TIMEOUT}], got {text!r}")
+    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"expected seconds in [{MIN_TIMEOUT}, {MAX_TIMEOUT}], got {text!r}")
     return value
 
 

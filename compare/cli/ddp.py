@@ -8,8 +8,9 @@ trains on its shard of every batch (the batch size must divide by the world size
 gradients, parameters and buffers with manual's reference; why DDP equals the full-batch step, and what plain
 BatchNorm and SyncBatchNorm do instead: compare/distributed/rank.py.
 
-Exit status: 0 every comparison as expected, 1 a mismatch, 2 a bad argument or a port in use, 3 a rank failed
-(the first rank that failed, with its error; every rank process is ended and reaped before the command returns).
+Exit status: 0 every comparison as expected, 1 a mismatch, 2 a bad argument or a port in use (one line, as every
+command's refusals), 3 a rank failed (the first rank that failed, with its error; every rank process is ended and
+reaped before the command returns) or the store did not come up within --timeout.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from compare.catalogue.case_types import DTYPES
 from compare.cli import arguments, render
+from compare.cli.arguments import UsageError
 from compare.distributed.settings import BATCH_NORMS, LOOPBACK, OPTIMIZERS, Settings
 
 if TYPE_CHECKING:
@@ -57,6 +59,8 @@ def settings_from_args(args) -> Settings:
                          "averaged gradient equals the full-batch gradient only for equal shards")
     if args.steps <= 0:
         raise ValueError(f"--steps must be positive, got {args.steps}")
+    if args.fail_rank is not None and not 0 <= args.fail_rank < args.world_size:
+        raise ValueError(f"--fail-rank must name a rank in [0, {args.world_size - 1}], got {args.fail_rank}")
     return Settings(args.world_size, args.port, (args.dtype,) if args.dtype else DTYPES,
                     tuple(OPTIMIZERS) if args.optimizer == "both" else (args.optimizer,),
                     BATCH_NORMS if args.batch_norm == "all" else (args.batch_norm,), args.steps, args.seed,
@@ -95,17 +99,15 @@ def main(args) -> int:
     try:
         settings = settings_from_args(args)
     except ValueError as error:
-        print(f"compare ddp: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from None
     from compare.distributed.launcher import RankFailed, run  # torch: here, once the arguments are accepted
 
     try:
         comparisons = run(settings)
     except OSError as error:
         reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
-        print(f"compare ddp: port {args.port} on {LOOPBACK} {reason}; pick another with --port, or leave --port out "
-              "to take a free one", file=sys.stderr)
-        return 2
+        raise UsageError(f"port {args.port} on {LOOPBACK} {reason}; pick another with --port, or leave --port out "
+                         "to take a free one") from None
     except RankFailed as error:
         print(f"compare ddp: {error}", file=sys.stderr)
         return 3

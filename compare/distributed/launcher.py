@@ -104,12 +104,17 @@ def launch(settings: Settings, result_dir: str) -> None:
 
 def run(settings: Settings) -> list[Comparison]:
     """Serve the rendezvous store on 127.0.0.1:settings.port (0: a free port), run the ranks, and return every
-    rank's comparisons. OSError: the port cannot be bound (in use); RankFailed: a rank raised or died."""
+    rank's comparisons. OSError: the port cannot be bound (in use); RankFailed: a rank raised or died, or the store
+    did not come up within the timeout (its own client connects to it)."""
     sock = listening_socket(settings.port)
-    # the store takes over the listening socket, so no other process can take the port in between
-    store = dist.TCPStore(LOOPBACK, sock.getsockname()[1], settings.world_size, is_master=True,
-                          timeout=datetime.timedelta(seconds=settings.timeout_s), wait_for_workers=False,
-                          master_listen_fd=sock.detach())
+    port = sock.getsockname()[1]
+    try:  # the store takes over the listening socket, so no other process can take the port in between
+        store = dist.TCPStore(LOOPBACK, port, settings.world_size, is_master=True,
+                              timeout=datetime.timedelta(seconds=settings.timeout_s), wait_for_workers=False,
+                              master_listen_fd=sock.detach())
+    except dist.DistError as error:
+        raise RankFailed(f"the store on {LOOPBACK}:{port} did not answer within --timeout {settings.timeout_s:g} s, "
+                         f"before any rank started ({type(error).__name__}: {str(error).splitlines()[0]})") from None
     settings = dataclasses.replace(settings, port=store.port)
     try:
         with tempfile.TemporaryDirectory(prefix="compare-ddp-") as result_dir:

@@ -101,8 +101,10 @@ REFUSED = [
     (["ddp", "--port", "70000"], "--port: expected an integer in [0, 65535], got '70000'"),
     (["ddp", "--seed", "-1"], "--seed: expected an integer in [0,"),
     (["ddp", "--timeout", "nan"], "--timeout: expected a finite number, got 'nan'"),
-    (["ddp", "--timeout", "0"], "--timeout: expected seconds in (0, 86400], got '0'"),
-    (["ddp", "--timeout", "1e300"], "--timeout: expected seconds in (0, 86400]"),
+    (["ddp", "--fail-rank", "2"], "--fail-rank must name a rank in [0, 1], got 2"),  # it would inject nothing
+    (["ddp", "--timeout", "0"], "--timeout: expected seconds in [0.001, 86400], got '0'"),
+    (["ddp", "--timeout", "1e-320"], "--timeout: expected seconds in [0.001, 86400]"),  # 0 ms to torch's store
+    (["ddp", "--timeout", "1e300"], "--timeout: expected seconds in [0.001, 86400]"),
     (["ddp", "--optimizer", "adagrad"], "invalid choice: 'adagrad'"),
     # bench
     (["bench", "--sizes", "gpu-xl"], "no size can run"),

@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from compare.__main__ import main
 from compare.catalogue.case_types import DTYPES
 from compare.cli.ddp import table
+from compare.distributed import launcher
 from compare.distributed.launcher import first_failure, run
 from compare.distributed.rank import case_spec, per_shard_step
 from compare.distributed.settings import BATCH_NORMS, OPTIMIZERS, Settings
@@ -162,6 +163,19 @@ def test_a_failing_rank_fails_the_command_with_its_error_and_leaves_no_process(f
     assert [path.name for path in tmp_path.iterdir() if not path.name.startswith("pymp-")] == []
 
 
+def test_a_store_that_does_not_answer_in_time_fails_the_command_in_one_line(monkeypatch, capsys):
+    """The store's own client connects to it when it starts: --timeout 0.001 can expire there, before any rank."""
+    def slow_store(*args, **kwargs):
+        raise dist.DistNetworkError("The client socket has timed out after 1ms while trying to connect to "
+                                    "(127.0.0.1, 1).\nException raised from throwTimeoutError")
+
+    monkeypatch.setattr(launcher.dist, "TCPStore", slow_store)
+    assert main(["ddp", "--world-size", "2", "--steps", "1", "--timeout", "0.001"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and " did not answer within --timeout 0.001 s, before any rank started (DistNetworkError: " \
+        "The client socket has timed out after 1ms while trying to connect to (127.0.0.1, 1).)" in err[0], err
+
+
 def test_the_first_recorded_failure_is_named(tmp_path):
     records = {"rank0.failed": "2000\nTraceback: connection closed by peer", "rank3.failed": "1000\nTraceback: cause",
                "rank1.failed": "", "rank2.pkl": "not a record"}
@@ -182,8 +196,8 @@ def test_a_port_in_use_is_refused_in_one_line(capsys):
         code = main(["ddp", "--port", str(port)])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.strip() == (f"compare ddp: port {port} on 127.0.0.1 is in use; pick another with --port, or leave "
-                           "--port out to take a free one")
+    assert err.strip() == (f"python -m compare ddp: error: port {port} on 127.0.0.1 is in use; pick another with "
+                           "--port, or leave --port out to take a free one")
     assert not leftover_children()
 
 
