@@ -100,6 +100,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--child", metavar="PATH", help=argparse.SUPPRESS)
 
 
+# pytest's exit statuses that say the arguments cannot mean a run (pytest.ExitCode.USAGE_ERROR, NO_TESTS_COLLECTED)
+PYTEST_REFUSALS = {4: "refused the arguments", 5: "collected no test from them"}
+
+
 def main(args) -> int:
     jobs = args.jobs or server.usable_cores()
     if args.child:
@@ -113,6 +117,9 @@ def main(args) -> int:
     for number, setting in enumerate(settings, 1):
         if args.pytest is not None:
             code = subprocess.run([sys.executable, "-m", "pytest", *args.pytest], env=environment(setting)).returncode
+            if code in PYTEST_REFUSALS:  # the same under every setting: not a failure of this one
+                raise UsageError(f"--pytest {' '.join(args.pytest)}: pytest {PYTEST_REFUSALS[code]} (exit {code}) "
+                                 f"under {setting}; no other setting was run")
             print(f"{setting:18s} pytest {' '.join(args.pytest)}: exit {code}", flush=True)
             failed |= code != 0
             finished(f"setting {number} of {len(settings)} ({setting}) done")

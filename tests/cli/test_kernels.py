@@ -5,10 +5,13 @@ the libraries load); `python -m compare kernels` runs the whole catalogue so.
 "best" (neither variable set) is the setting this test process runs in, where tests/catalogue/test_catalogue.py runs every
 case: it gets a process of its own only when the caller's environment sets one of the variables."""
 import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from compare.__main__ import main
+from compare.cli import kernels
 from compare.cli.kernels import run_setting
 from compare.engine.kernels import KERNEL_VARIABLES, SETTINGS
 
@@ -43,3 +46,21 @@ def test_the_sample_is_in_the_catalogue_and_best_is_the_unforced_setting():
     from compare.catalogue.training_cases import CATALOGUE
     assert set(SAMPLE) <= {case.name for case in CATALOGUE}  # so tests/catalogue/test_catalogue.py runs it here
     assert SETTINGS["best"] == {} and set(CHILDREN) >= set(SETTINGS) - {"best"}
+
+
+@pytest.mark.parametrize("code, says", [(4, "pytest refused the arguments (exit 4)"),
+                                        (5, "pytest collected no test from them (exit 5)")])
+def test_pytest_arguments_that_run_no_test_are_refused_after_the_first_setting(monkeypatch, capsys, code, says):
+    """pytest's usage error and "no tests collected" are the same under every setting: exit 2, one line, and no
+    other setting's pytest started (they printed "exit 4" per setting and failed the command as a FAIL would)."""
+    started = []
+
+    def pytest_run(command, env):
+        started.append(command)
+        return subprocess.CompletedProcess(command, code)
+
+    monkeypatch.setattr(kernels.subprocess, "run", pytest_run)
+    assert main(["kernels", "--pytest", "no_such_test.py"]) == 2
+    assert len(started) == 1 and started[0][-3:] == ["-m", "pytest", "no_such_test.py"]
+    assert capsys.readouterr().err.strip() == (f"python -m compare kernels: error: --pytest no_such_test.py: {says} "
+                                               f"under {next(iter(SETTINGS))}; no other setting was run")
