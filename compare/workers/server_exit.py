@@ -14,7 +14,13 @@ refused after the server started (`python -m compare --only typo`) returned in 0
 importing torch for 2 s, holding the command's stdout and stderr open: `python -m compare --only typo 2>&1 | cat`
 took 2.1 s. So a server started by a command line's main thread (`PARENT_VARIABLE` holds that process's id;
 compare/workers/server.py's `start_early`) asks Linux to kill it when that process ends (PR_SET_PDEATHSIG): at once,
-wherever it is. Its forked processes are not affected, and nothing of the server's is lost, as above.
+wherever it is. Nothing of the server's is lost, as above.
+
+Each process the server forks (the check's workers, a figure's process, a DDP rank) asks the same of the server:
+a command killed by a signal it cannot catch or does not (SIGKILL; SIGTERM from `timeout`, CI or `kill`; SIGHUP when
+its terminal closes) took its server with it, but the workers, orphaned, ran on: a check with --steps 10**8 left two
+processes at 100% of a core each, for as long as nobody killed them. Now its end ends the server, whose end ends
+them. A command that ends normally has ended its processes before its server.
 
 Ctrl-C at a terminal signals the whole foreground process group, the server too. Once its imports are done the
 server ignores it (multiprocessing's forkserver loop does), but while it still imported, Python's own handler
@@ -23,6 +29,7 @@ interruption. So here the server leaves at once and quietly on Ctrl-C (its comma
 from it, which inherits the handler, raises KeyboardInterrupt as Python's own handler does.
 """
 import atexit
+import ctypes
 import os
 import signal
 import sys
@@ -49,8 +56,6 @@ signal.signal(signal.SIGINT, interrupted)
 def end_with(parent: int) -> None:
     """Be killed when process `parent` ends; exit now if it has already ended (it is then no longer our parent).
     Where the C library offers no prctl, nothing: the server then ends when it next looks, as before."""
-    import ctypes
-
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
@@ -59,6 +64,22 @@ def end_with(parent: int) -> None:
         os._exit(0)
 
 
+_forking = SERVER  # the process that is forking (os.fork's hooks below): the server, or one of its processes
+
+
+def _before_fork() -> None:
+    global _forking
+    _forking = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    """A process the server forked ends with the server (not one a worker forks in turn: it has its own parent)."""
+    if _forking == SERVER:
+        end_with(SERVER)
+
+
 _parent = os.environ.pop(PARENT_VARIABLE, "")  # not passed on to the processes forked from here
-if _parent.isdigit() and sys.platform.startswith("linux"):
-    end_with(int(_parent))
+if sys.platform.startswith("linux"):
+    if _parent.isdigit():
+        end_with(int(_parent))
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -4,13 +4,15 @@ before a run load no torch (1 s, which only a run needs), and a check's parsing 
 only a process that builds an optimizer needs); the process ends without the interpreter's teardown but with the
 atexit handlers run (a coverage tool's, a plugin's) and its output flushed; so does the forkserver its workers come
 from; a server that a refused command line started ends with it, even while it still imports, and Ctrl-C ends
-one that still imports without a traceback."""
+one that still imports without a traceback; the processes a server forked end with it."""
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 from compare.__main__ import SUBCOMMANDS
 
@@ -129,3 +131,49 @@ def test_ctrl_c_ends_a_server_quietly_and_a_process_forked_from_it_as_python_wou
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGINT, "7\n", ""), done
+
+
+def test_a_process_the_server_forked_ends_when_the_server_is_killed_and_its_own_children_do_not():
+    """compare/workers/server_exit.py: a command killed by SIGKILL, SIGTERM or SIGHUP takes its server with it, and
+    the server's end now ends the processes it forked (they ran on, orphaned, at 100% of a core). A process one of
+    them forks in turn is left to its own parent: here it outlives the forked process's exit."""
+    code = textwrap.dedent("""
+        import os, sys, time
+        import compare.workers.server_exit
+        worker = os.fork()
+        if worker == 0:
+            grandchild = os.fork()
+            if grandchild == 0:
+                time.sleep(0.5)
+                print("grandchild", os.getpid(), flush=True)
+                time.sleep(60)
+                os._exit(0)
+            print("worker", os.getpid(), flush=True)
+            time.sleep(60)
+            os._exit(0)
+        time.sleep(60)
+    """)
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pids = dict(server.stdout.readline().split() for _ in range(2))
+    try:
+        server.kill()
+        server.wait()
+        worker, grandchild = int(pids["worker"]), int(pids["grandchild"])
+        deadline = time.monotonic() + 10
+        while alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(worker), "the forked process outlived its server"
+        assert alive(grandchild), "the forked process's own child was ended with the server"
+    finally:
+        for pid in map(int, pids.values()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    """Running or asleep: not gone, not a zombie waiting for its new parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
