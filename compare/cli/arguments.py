@@ -140,22 +140,14 @@ def output_dir(text: str) -> str:
 
 
 def name(what: str):
-    """A `type=` for a class or option name: not empty (an unset shell variable), which the command would otherwise
-    take for the default."""
+    """A `type=` for a name or a part of one: not empty (an unset shell variable), which the command would take for
+    its default (`--loss ''`) or which every name contains (`--only ''`)."""
     def parse(text: str) -> str:
         if not text.strip():
             raise argparse.ArgumentTypeError(f"expected {what}, got an empty string")
         return text
     parse.__name__ = "name"
     return parse
-
-
-def name_part(text: str) -> str:
-    """A part of a case name (`--only`): not empty, which every name contains (an unset shell variable)."""
-    if not text:
-        raise argparse.ArgumentTypeError("expected a part of a case name, got an empty string (it would select "
-                                         "every case)")
-    return text
 
 
 def module_name(text: str) -> str:

@@ -154,7 +154,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", choices=list(case_types.DTYPES), help="one dtype (default: both)")
     parser.add_argument("--steps", type=arguments.positive_int, help="steps per case (default: each case's own)")
     parser.add_argument("--seed", type=arguments.seed, default=0)
-    parser.add_argument("--only", metavar="SUBSTRING", type=arguments.name_part,
+    parser.add_argument("--only", metavar="SUBSTRING", type=arguments.name("a part of a case name"),
                         help="only cases whose name contains SUBSTRING")
     parser.add_argument("--kind", nargs="+", choices=selection.KINDS, default=list(selection.KINDS),
                         help="only cases of these catalogues (default: all three)")

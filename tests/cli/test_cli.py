@@ -39,7 +39,7 @@ REFUSED = [
     (["--seed", "1", "cv"], "the subcommand comes first: python -m compare cv"),
     # check (the default)
     (["--only", "no-such-case"], "matches no case"),
-    (["--only", ""], "--only: expected a part of a case name, got an empty string"),
+    (["--only", ""], "--only: expected a part of a case name, got an empty string"),  # every name contains it
     (["--only", "softmaxreg-ce-adamw-cosinus"], "close: optim-softmaxreg-ce-adamw-cosine"),
     (["--list", "--only", "no-such-case"], "matches no case"),
     (["--kind", "module", "--only", "linreg-mse"], "matches no case of the"),  # a training case, not a module one
