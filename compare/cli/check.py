@@ -222,6 +222,10 @@ def main(args) -> int:
             origin = registry.BUILT_IN if kind == "extreme" else registry.origin(case)  # no registered extremes
             print(f"{case.name:45s} {kind:9s} {describe(case)}  [{origin}]")
         return 0
+    if args.steps is not None and not any(isinstance(case, case_types.Case) for _, case in selected):
+        raise arguments.UsageError(f"--steps {args.steps}: only training cases (and the divergent extreme run) take "
+                                   f"steps, and the {len(selected)} selected are module or extreme checks of their own "
+                                   "length")
     import torch
 
     from compare.checks import main_job

@@ -46,6 +46,7 @@ REFUSED = [
     (["--kind", "modules"], "invalid choice: 'modules'"),
     (["-j", "-1"], "expected an integer in [0,"),
     (["--steps", "0"], "--steps: expected an integer of at least 1, got '0'"),
+    (["--kind", "module", "--steps", "5"], "--steps 5: only training cases"),  # it changed nothing
     (["--steps", "-2"], "--steps: expected an integer of at least 1"),
     (["--steps", "two"], "--steps: expected an integer, got 'two'"),
     (["--json", ""], "--json: expected a file path, got an empty string"),
