@@ -1,5 +1,6 @@
 """Cross-validation on real data: both backends agree fold by fold (float64: losses to tolerance, accuracies
-exactly), scaling uses the training rows only, and the `cv`/`train` commands run end to end."""
+exactly), scaling uses the training rows only, and the `cv`/`train` commands run end to end; under a split that
+disagrees (a chaotic run) they say where and why its twins parted (compare/realdata/divergence.py)."""
 import importlib.util
 import json
 
@@ -139,3 +140,19 @@ def test_full_digits_five_fold_agrees_and_matches_the_peer(optimizer):
     assert np.mean([r.torch["accuracy"] for r in results]) > 0.93
     if optimizer[0] in ("SGD", "Adam"):  # the optimizers scikit-learn's MLP has
         assert all(r.peer is not None and r.peer["accuracy"] > 0.9 for r in results)
+
+
+@pytest.mark.heavy  # all of digits, 8 epochs, in cv (2 folds) and in train
+def test_cv_and_train_say_where_and_why_a_split_that_disagrees_parted(tmp_path, capsys):
+    report = tmp_path / "cv.json"
+    common = ["--lr", "0.5", "--epochs", "8"]  # Adam on all of digits: the folds part by 1e-3 (tolerance: 1e-10)
+    assert main(["cv", *common, "--folds", "2", "--no-sklearn", "--json", str(report)]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    folds = json.loads(report.read_text())["folds"]
+    assert [f["parted"] is None for f in folds] == [f["agree"] for f in folds]
+    assert [line for line in printed if " parted: " in line] == [
+        f"fold {f['fold']} parted: {f['parted']}" for f in folds if f["parted"]]
+    assert all("amplified" in f["parted"] for f in folds if f["parted"])
+    assert main(["train", *common]) == 1
+    assert any(line.startswith("parted: the parameters left the tolerance") and "amplified" in line
+               for line in capsys.readouterr().out.splitlines())
