@@ -50,7 +50,8 @@ def check_implementation_flags(optimizer: str, group: dict) -> None:
 
 
 def non_negative(name: str) -> tuple:
-    """A RULES entry: `name` >= 0 (NaN fails too, as in torch's `not 0.0 <= value`)."""
+    """A RULES entry: `name` >= 0. NaN fails too, as torch's Adam, AdamW, Adagrad and RMSprop refuse it (`not 0.0 <=
+    value`); torch's SGD checks `value < 0.0` and takes a NaN lr, momentum or weight_decay, which manual's refuses."""
     return (name,), lambda group: 0.0 <= group[name], f"{name} >= 0"
 
 
