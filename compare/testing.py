@@ -19,6 +19,7 @@ trains the instances themselves (their optimizers hold their parameters).
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import numbers
 import operator
@@ -95,6 +96,33 @@ def _device(device) -> str:
     seen = f"torch sees {count} CUDA device(s)" if count else "torch sees no CUDA device"
     raise ValueError(f"assert_model_trains_like: device must be 'cpu' or a CUDA device torch sees ('cuda', "
                      f"'cuda:N'); got {device!r} ({seen})")
+
+
+def _twin_pairs(loss, optimizer) -> None:
+    """`loss` and `optimizer` are (manual, torch) pairs, in that order."""
+    for what, pair in (("loss", loss), ("optimizer", optimizer)):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise TypeError(f"assert_model_trains_like: {what} must be a (manual, torch) pair, got {pair!r}")
+    swapped = [f"{what}[0] is torch's {type(pair[0]).__name__}" for what, pair, torch_type in
+               (("loss", loss, torch.nn.Module), ("optimizer", optimizer, torch.optim.Optimizer))
+               if isinstance(pair[0], torch_type)]
+    if swapped:
+        raise TypeError("assert_model_trains_like: loss and optimizer are (manual, torch) pairs, manual's first; "
+                        + ", ".join(swapped))
+    if not isinstance(optimizer[1], torch.optim.Optimizer):
+        raise TypeError(f"assert_model_trains_like: the optimizer pair's second must be a torch.optim.Optimizer, got "
+                        f"{type(optimizer[1]).__name__}")
+
+
+def _optimizes(side: str, optimizer, model) -> None:
+    """The optimizer holds parameters of the model it is paired with: one built on another model (or on a copy)
+    would step parameters the run never reads, and the report would blame the backends."""
+    held = [param for group in optimizer.param_groups for param in group["params"]]
+    own = {id(param) for param in model.parameters()}
+    foreign = sum(id(param) not in own for param in held)
+    if foreign or not held:
+        raise ValueError(f"assert_model_trains_like: the {side} optimizer holds {foreign} of its {len(held)} "
+                         f"parameters outside the {side} model; build it on that model's parameters")
 
 
 def bound_text(dtype: str) -> str:
@@ -208,6 +236,10 @@ def _batch_stream(batches, steps: int, dtype: str, seed: int):
         pair = next(source, None)
         if pair is None:
             raise ValueError(f"assert_model_trains_like: batches ran out after {step} of {steps} steps")
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            shape = f" of shape {np.shape(pair)}" if isinstance(pair, np.ndarray) else ""
+            raise TypeError(f"assert_model_trains_like: batches must give (x, y) pairs; batch {step} is a "
+                            f"{type(pair).__name__}{shape}")
         x, y = pair
         yield cast_float(np.asarray(x), dtype), cast_float(np.asarray(y), dtype)
 
@@ -285,11 +317,17 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
     if dtype is not None and dtype not in TORCH_DTYPES:
         raise ValueError(f"assert_model_trains_like: dtype must be one of {sorted(TORCH_DTYPES)}, got {dtype!r}")
     dtype = dtype or _dtype_of(torch_model)
+    _twin_pairs(loss, optimizer)
     (manual_loss, torch_loss), (manual_opt, torch_opt) = loss, optimizer
+    _optimizes("manual", manual_opt, manual_model)
+    _optimizes("torch", torch_opt, torch_model)
     differences = hyperparameter_differences(manual_opt, torch_opt)
     if differences:  # checked first: the float32 resync copies torch's groups into manual at every step
         raise AssertionError(f"{type(manual_opt).__name__} vs torch {type(torch_opt).__name__}: the optimizers' "
                              f"hyperparameters differ: " + "; ".join(differences))
+    seen: list = []  # the batches, kept for explain's replay
+    stream = _kept(_batch_stream(batches, steps, dtype, seed), seen)
+    stream = itertools.chain([next(stream)], stream)  # the first batch drawn now: one that is no pair is refused here
     _in_dtype(manual_model, manual_loss, manual_opt, dtype)  # refuses before it casts
     torch_model.to(TORCH_DTYPES[dtype])  # the last of the refusals is behind: the casts
     manual_scheduler, torch_scheduler = scheduler or (None, None)
@@ -304,9 +342,7 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
     share_dropout_masks(torch_model, manual_model)
     torch.manual_seed(seed)
     name = f"{_label(manual_model)} vs torch {type(torch_model).__name__}"
-    seen: list = []  # the batches, kept for explain's replay
-    result = run_twins(torch_twin, manual_twin, _kept(_batch_stream(batches, steps, dtype, seed), seen), steps, dtype,
-                       device, name)
+    result = run_twins(torch_twin, manual_twin, stream, steps, dtype, device, name)
     report = mismatch_report(f"{name}, {steps} steps", result.errors, dtype)
     if report:
         raise AssertionError(f"{report}\n{_explained(initial, seen, result, dtype, device, seed)}")

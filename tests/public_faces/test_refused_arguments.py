@@ -43,7 +43,8 @@ def test_assert_module_matches_refuses_arguments_that_cannot_mean_a_check(option
                               **options)
 
 
-# change -> the error and what it says; "torch_momentum" and "torch_half" change the torch side's optimizer and dtype
+# change -> the error and what it says; "torch_momentum" and "torch_half" change the torch side's optimizer and dtype,
+# "swap" puts torch's loss or optimizer first, "other_model" builds manual's optimizer on another model
 TRAINING_REFUSALS = {
     "steps 0": ({"steps": 0}, ValueError, "^assert_model_trains_like: steps must be at least 1, got 0"),
     "steps -1": ({"steps": -1}, ValueError, "steps must be at least 1, got -1"),
@@ -57,6 +58,15 @@ TRAINING_REFUSALS = {
     # refused after the dtype was read, before the models are cast to it
     "optimizers differ, dtype given": ({"dtype": "float64", "torch_momentum": 0.8}, AssertionError,
                                        "hyperparameters differ: group 0 momentum: manual 0.9 vs torch 0.8"),
+    # were a KeyError of an id, an unpacking error, and a report that blamed the backends for a run never stepped
+    "swapped optimizers": ({"swap": "optimizer"}, TypeError, r"\(manual, torch\) pairs, manual's first; "
+                                                             r"optimizer\[0\] is torch's SGD"),
+    "swapped losses": ({"swap": "loss"}, TypeError, r"manual's first; loss\[0\] is torch's CrossEntropyLoss"),
+    "a loss alone": ({"loss": (mnn.CrossEntropyLoss(),)}, TypeError, r"loss must be a \(manual, torch\) pair, got"),
+    "an optimizer of another model": ({"other_model": True}, ValueError, "the manual optimizer holds 4 of its 4 "
+                                      "parameters outside the manual model; build it on that model's parameters"),
+    "batches that are no pairs": ({"batches": [np.ones((8, 4))] * 3}, TypeError,
+                                  r"batches must give \(x, y\) pairs; batch 0 is a ndarray of shape \(8, 4\)"),
 }
 
 
@@ -71,18 +81,23 @@ def test_assert_model_trains_like_refuses_arguments_that_cannot_mean_a_run_and_c
     torch_model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3))
     if options.pop("torch_half", False):
         torch_model.half()
-    optimizers = (manual.optim.SGD(manual_model.parameters(), lr=0.1, momentum=0.9),
+    optimized = mnn.Sequential(mnn.Linear(4, 6), mnn.Linear(6, 3)) if options.pop("other_model", False) else manual_model
+    optimizers = (manual.optim.SGD(optimized.parameters(), lr=0.1, momentum=0.9),
                   torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=options.pop("torch_momentum", 0.9)))
+    pairs = {"loss": (mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()), "optimizer": optimizers}
+    swapped = options.pop("swap", None)
+    if swapped:
+        pairs[swapped] = pairs[swapped][::-1]
     manual_before = {key: value.copy() for key, value in manual_model.state_dict().items()}
     torch_before = {key: value.clone() for key, value in torch_model.state_dict().items()}
     with pytest.raises(error, match=message):
-        assert_model_trains_like(manual_model, torch_model, (mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()),
-                                 optimizers, batches, **options)
+        assert_model_trains_like(manual_model, torch_model, **{**pairs, "batches": batches, **options})
     for key, value in manual_model.state_dict().items():
         assert value.dtype == manual_before[key].dtype and np.array_equal(value, manual_before[key]), key
     for key, value in torch_model.state_dict().items():
         assert value.dtype == torch_before[key].dtype and torch.equal(value, torch_before[key]), key
     assert not optimizers[0].state and not optimizers[1].state
+    assert all(param.grad is None for param in manual_model.parameters())
 
 
 @pytest.mark.parametrize("seed, refusal", [
