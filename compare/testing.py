@@ -98,6 +98,18 @@ def _device(device) -> str:
                      f"'cuda:N'); got {device!r} ({seen})")
 
 
+def _module_pair(manual_module, torch_module) -> None:
+    """A manual module first, a torch.nn.Module second."""
+    if isinstance(manual_module, torch.nn.Module) or not isinstance(torch_module, torch.nn.Module):
+        raise TypeError(f"assert_module_matches: expected a manual module, then a torch.nn.Module; got "
+                        f"{_side(manual_module)} {type(manual_module).__name__}, then {_side(torch_module)} "
+                        f"{type(torch_module).__name__}")
+
+
+def _side(module) -> str:
+    return "torch's" if isinstance(module, torch.nn.Module) else "a non-torch"
+
+
 def _twin_pairs(loss, optimizer) -> None:
     """`loss` and `optimizer` are (manual, torch) pairs, in that order."""
     for what, pair in (("loss", loss), ("optimizer", optimizer)):
@@ -198,6 +210,7 @@ def assert_module_matches(manual_module, torch_module, inputs, *, dtypes: Iterab
     """
     __tracebackhide__ = True  # pytest shows the caller's line and the message, not this function's source
     seed, dtypes, fd_eps = _seed("assert_module_matches", seed), _dtypes(dtypes), _fd_eps(fd_eps)
+    _module_pair(manual_module, torch_module)
     arguments64 = _draw(inputs, target, seed)
     title = f"{_label(manual_module)} vs torch {type(torch_module).__name__}"
     reports: list[str | None] = []  # per dtype: its mismatch report (None: it passed)

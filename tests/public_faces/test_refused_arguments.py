@@ -43,6 +43,16 @@ def test_assert_module_matches_refuses_arguments_that_cannot_mean_a_check(option
                               **options)
 
 
+@pytest.mark.parametrize("modules, given", [
+    ((torch.nn.Linear(5, 3), mnn.Linear(5, 3)), "torch's Linear, then a non-torch Linear"),  # was "Invalid device
+    ((mnn.Linear(5, 3), mnn.Linear(5, 3)), "a non-torch Linear, then a non-torch Linear"),  # string"; no _forward_hooks
+], ids=["swapped", "two manual"])
+def test_assert_module_matches_takes_the_manual_module_first_and_torchs_second(modules, given):
+    with pytest.raises(TypeError, match=rf"^assert_module_matches: expected a manual module, then a torch.nn.Module; "
+                                        rf"got {given}$"):
+        assert_module_matches(*modules, lambda rng: rng.standard_normal((4, 5)))
+
+
 # change -> the error and what it says; "torch_momentum" and "torch_half" change the torch side's optimizer and dtype,
 # "swap" puts torch's loss or optimizer first, "other_model" builds manual's optimizer on another model
 TRAINING_REFUSALS = {
