@@ -273,7 +273,10 @@ def hyperparameter_differences(manual_optimizer, torch_optimizer) -> list[str]:
 
 def _dtype_of(torch_model) -> str:
     """The torch model's dtype (its first parameter's): float32 or float64, or refused naming the one it has."""
-    dtype = next(torch_model.parameters()).dtype
+    first = next(torch_model.parameters(), None)
+    if first is None:
+        raise ValueError("assert_model_trains_like: the torch model has no parameters: there is nothing to train")
+    dtype = first.dtype
     name = next((name for name, torch_dtype in TORCH_DTYPES.items() if torch_dtype == dtype), None)
     if name is None:
         raise ValueError(f"assert_model_trains_like: the torch model is in {dtype}; the harness compares in "
@@ -338,6 +341,8 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
     if differences:  # checked first: the float32 resync copies torch's groups into manual at every step
         raise AssertionError(f"{type(manual_opt).__name__} vs torch {type(torch_opt).__name__}: the optimizers' "
                              f"hyperparameters differ: " + "; ".join(differences))
+    torch.manual_seed(seed)  # before the first batch, as torch's random state has always been: for batches that
+    # draw from it, and for the Dropout masks after them (nothing below until the first step draws from it)
     seen: list = []  # the batches, kept for explain's replay
     stream = _kept(_batch_stream(batches, steps, dtype, seed), seen)
     stream = itertools.chain([next(stream)], stream)  # the first batch drawn now: one that is no pair is refused here
@@ -353,7 +358,6 @@ def assert_model_trains_like(manual_model, torch_model, loss: tuple, optimizer: 
     except Exception:  # a model that cannot be copied is still checked, without explain's line
         initial = None
     share_dropout_masks(torch_model, manual_model)
-    torch.manual_seed(seed)
     name = f"{_label(manual_model)} vs torch {type(torch_model).__name__}"
     result = run_twins(torch_twin, manual_twin, stream, steps, dtype, device, name)
     report = mismatch_report(f"{name}, {steps} steps", result.errors, dtype)

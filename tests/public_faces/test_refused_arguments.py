@@ -168,3 +168,13 @@ def test_a_class_is_registered_under_a_name_cases_can_write(name, error):
         with pytest.raises(error, match=rf"^register_module\({re.escape(repr(name))}\): the name"):
             registry.register_module(name, mnn.Tanh, torch.nn.Tanh)
         assert registry.module_classes(name) is None
+
+
+def test_a_torch_model_without_parameters_is_refused_as_one():
+    """It was a StopIteration: the dtype is read from the first parameter."""
+    manual_model, elsewhere = mnn.Sequential(mnn.ReLU()), torch.nn.Linear(4, 3)
+    optimizers = (manual.optim.SGD(mnn.Linear(4, 3).parameters(), lr=0.1), torch.optim.SGD(elsewhere.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="^assert_model_trains_like: the torch model has no parameters: there is "
+                                         "nothing to train$"):
+        assert_model_trains_like(manual_model, torch.nn.Sequential(torch.nn.ReLU()),
+                                 (mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()), optimizers, batches, 2)
