@@ -129,6 +129,26 @@ def test_too_few_batches_say_so():
                                  optimizers, [classification_batch(np.random.default_rng(i)) for i in range(2)], 3)
 
 
+def test_batches_drawn_from_torchs_random_state_do_not_depend_on_what_came_before():
+    """torch is seeded with `seed` before the first batch is drawn (a check draws it before any cast, to refuse one
+    that is no pair), so batches made with torch's generator come out the same whatever drew from it before."""
+    drawn = []
+
+    def from_torch(rng):
+        x = torch.randn(16, 4, dtype=torch.float64).numpy()
+        drawn.append(x)
+        return x, rng.integers(0, 3, 16)
+
+    for before in (1, 2):
+        manual_model, torch_model = mlp_pair("float64")
+        optimizers = (manual.optim.SGD(manual_model.parameters(), lr=0.1),
+                      torch.optim.SGD(torch_model.parameters(), lr=0.1))
+        torch.manual_seed(before)  # what drew from torch's generator before the call
+        assert_model_trains_like(manual_model, torch_model, (mnn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()),
+                                 optimizers, from_torch, 2)
+    assert np.array_equal(drawn[0], drawn[2]) and np.array_equal(drawn[1], drawn[3])
+
+
 def test_optimizers_built_with_different_settings_fail_before_the_first_step():
     manual_model, torch_model = mlp_pair("float32")
     optimizers = (manual.optim.SGD(manual_model.parameters(), lr=0.1, momentum=0.9),
