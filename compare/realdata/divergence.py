@@ -20,11 +20,9 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from compare.engine.comparison import compare_arrays
 from compare.engine.error_table import TensorError
-from compare.engine.tolerances import tolerance_for
-from compare.engine.twins import Twin, copy_torch_state_into_manual, manual_step, to_numpy, torch_step
-from compare.realdata.training import Recipe, Split, TwinTrainer
+from compare.engine.twins import Twin, copy_torch_state_into_manual, manual_step, torch_step
+from compare.realdata.training import Recipe, Split, TwinTrainer, model_errors
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,7 @@ def first_divergence(recipe: Recipe, split: Split,
             saved = copy.deepcopy((trainer.torch, trainer.manual))
             torch_step(trainer.torch, x, y, recipe.device)
             manual_step(trainer.manual, x, y)
-            errors = _compared(trainer.torch, trainer.manual, recipe.dtype, ("param",), step)
-            after = max(error.ratio for error in errors)
+            after = max(error.ratio for error in model_errors(trainer.torch, trainer.manual, recipe.dtype, step=step))
             if after > 1.0:
                 return Divergence(step, epoch, before, after, _replayed(*saved, x, y, recipe, step))
             before = after
@@ -90,20 +87,7 @@ def _replayed(torch_twin: Twin, manual_twin: Twin, x, y, recipe: Recipe, step: i
     copy_torch_state_into_manual(torch_twin, manual_twin)
     torch_step(torch_twin, x, y, recipe.device)
     manual_step(manual_twin, x, y)
-    errors = _compared(torch_twin, manual_twin, recipe.dtype, ("grad", "param"), step)
+    errors = model_errors(torch_twin, manual_twin, recipe.dtype, ("grad.", "param."), step)
     in_order = [e for e in reversed(errors) if e.name.startswith("grad.")] + [e for e in errors
                                                                                if e.name.startswith("param.")]
     return next((error for error in in_order if not error.passed), max(errors, key=lambda error: error.ratio))
-
-
-def _compared(torch_twin: Twin, manual_twin: Twin, dtype: str, kinds: tuple[str, ...], step: int) -> list[TensorError]:
-    """Each parameter's (and with "grad", its gradient's) comparison, manual against torch, at `step`."""
-    tolerance, manual_params = tolerance_for(dtype), dict(manual_twin.model.named_parameters())
-    errors = []
-    for name, param in torch_twin.model.named_parameters():
-        pairs = {"param": (manual_params[name].data, param)}
-        if "grad" in kinds and param.grad is not None and manual_params[name].grad is not None:
-            pairs["grad"] = (manual_params[name].grad, param.grad)
-        errors += [compare_arrays(step, f"{kind}.{name}", manual_value, to_numpy(torch_value), tolerance)
-                   for kind, (manual_value, torch_value) in pairs.items() if kind in kinds]
-    return errors

@@ -19,9 +19,11 @@ import torch
 
 from compare.catalogue.case_types import Case
 from compare.checks.inspection import assert_same_summary
-from compare.engine.comparison import compare_arrays
+from compare.engine.comparison import compare_arrays, compare_step
+from compare.engine.error_table import TensorError
+from compare.engine.step_tensors import ModelTensors
 from compare.engine.tolerances import tolerance_for
-from compare.engine.twins import build_twins, manual_step, synchronize, to_numpy, torch_step
+from compare.engine.twins import Twin, build_twins, manual_step, synchronize, to_numpy, torch_step
 from compare.realdata.datasets import Dataset, Standardizer
 from manual import no_grad
 from manual.data import DataLoader
@@ -144,9 +146,17 @@ class TwinTrainer:
 
     def parameter_error(self) -> float:
         """max over parameters of max|manual - torch| / max|torch| (the harness's relative error)."""
-        tolerance, manual_params = tolerance_for(self.recipe.dtype), dict(self.manual.model.named_parameters())
-        return max(compare_arrays(0, name, manual_params[name].data, to_numpy(param), tolerance).max_rel
-                   for name, param in self.torch.model.named_parameters())
+        return max(error.max_rel for error in model_errors(self.torch, self.manual, self.recipe.dtype))
+
+
+def model_errors(torch_twin: Twin, manual_twin: Twin, dtype: str, prefixes: tuple[str, ...] = ("param.",),
+                 step: int = 0) -> list[TensorError]:
+    """The twins' tensors whose names start with one of `prefixes` ("param.", "grad.": the harness's names,
+    compare/engine/step_tensors.py), manual against torch with the dtype's tolerance; one a side lacks is left out."""
+    pairs = [(name, manual_value, torch_value) for name, manual_value, torch_value
+             in ModelTensors(torch_twin.model, manual_twin.model).pairs(after_step=True)
+             if name.startswith(prefixes) and manual_value is not None and torch_value is not None]
+    return compare_step(step, pairs, tolerance_for(dtype), None)
 
 
 def agreement(manual: dict[str, float], torch_: dict[str, float], dtype: str) -> bool:
